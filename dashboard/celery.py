@@ -1,0 +1,19 @@
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+
+app = Celery("dashboard")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# The one list of scheduled jobs. Each expires just under its period, so a backlog
+# after an outage never queues duplicate runs.
+app.conf.beat_schedule = {
+    "heartbeat": {
+        "task": "dashboard.tasks.heartbeat",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+}

@@ -1,0 +1,90 @@
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from dashboard.login_throttle import (
+    clear_login_failures,
+    client_ip,
+    lockout_minutes_left,
+    record_login_failure,
+)
+from dashboard.models import Membership, Role, Team, validate_time_zone
+from routing.models import Model
+
+
+class ThrottledLoginForm(AuthenticationForm):
+    """Django's sign-in form, which refuses to check passwords for a locked-out pair."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": (
+            "That username and password do not match an account. Check both and try again."
+        ),
+        "locked_out": "Too many failed sign-in attempts. Try again in %(minutes)d minute(s).",
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        ip_address = client_ip(self.request) if self.request else None
+        minutes = lockout_minutes_left(username, ip_address)
+        if minutes:
+            raise ValidationError(
+                self.error_messages["locked_out"], code="locked_out", params={"minutes": minutes}
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            if username:
+                record_login_failure(username, ip_address)
+            raise
+        clear_login_failures(username, ip_address)
+        return cleaned
+
+
+class TeamSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["name", "time_zone", "baseline_model"]
+        help_texts = {
+            "time_zone": "Days and months in charts, budgets and reports follow this zone.",
+            "baseline_model": "Savings are measured against what the same tokens would cost here.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["baseline_model"].queryset = Model.objects.filter(enabled=True).select_related(
+            "provider"
+        )
+        self.fields["time_zone"].validators = [validate_time_zone]
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(
+        max_length=150, help_text="The username or email address of an existing account."
+    )
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+    def __init__(self, *args, team: Team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.team = team
+
+    def clean_username(self):
+        value = self.cleaned_data["username"].strip()
+        users = get_user_model().objects
+        user = users.filter(username__iexact=value).first() or (
+            users.filter(email__iexact=value).first() if "@" in value else None
+        )
+        if user is None:
+            raise ValidationError(
+                f"No account is called {value!r}. Create it in the admin or with "
+                "manage.py add_member, then add it here."
+            )
+        if Membership.objects.filter(team=self.team, user=user).exists():
+            raise ValidationError(f"{user.username} is already a member of {self.team.name}.")
+        self.cleaned_data["user"] = user
+        return value
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

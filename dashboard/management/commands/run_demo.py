@@ -1,0 +1,94 @@
+"""Run the web app and a Celery worker with beat together; Ctrl-C stops both."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from dashboard.management.commands.seed_demo import demo_logins
+
+
+class Command(BaseCommand):
+    help = "Start the web app at http://127.0.0.1:8000 and a Celery worker with embedded beat."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, port, **options):
+        for folder in ("queue", "processed"):
+            (settings.VAR_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
+        address = f"127.0.0.1:{port}"
+        if _answers(f"http://{address}/api/v1/health"):
+            raise CommandError(f"Something already answers on {address}: stop it and run again.")
+        commands = {
+            "web": [sys.executable, "manage.py", "runserver", address],
+            "worker": [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "dashboard",
+                "worker",
+                "--beat",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "1",
+                "--schedule",
+                settings.CELERY_BEAT_SCHEDULE_FILENAME,
+            ],
+        }
+        processes = {
+            name: subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)  # noqa: S603
+            for name, command in commands.items()
+        }
+        try:
+            self._wait_until_up(address, processes)
+            self.stdout.write(self.style.SUCCESS(f"\nThe dashboard is up at http://{address}/"))
+            self.stdout.write(demo_logins())
+            self.stdout.write(
+                "Celery worker with beat is running. Press Ctrl-C to stop everything.\n"
+            )
+            while all(process.poll() is None for process in processes.values()):
+                time.sleep(0.5)
+            stopped = [name for name, process in processes.items() if process.poll() is not None]
+            raise CommandError(f"{', '.join(stopped)} stopped on its own; see the output above.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping...")
+        finally:
+            _stop(processes.values())
+
+    def _wait_until_up(self, address, processes):
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://{address}/api/v1/health"):
+            if any(process.poll() is not None for process in processes.values()):
+                raise CommandError("The demo failed to start; see the output above.")
+            if time.monotonic() > deadline:
+                raise CommandError(f"The web app did not answer on {address} within 60 s.")
+            time.sleep(0.5)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own loopback address
+            return True
+    except OSError as error:
+        # 503 means up but degraded, which still counts as answering.
+        return getattr(error, "code", None) == 503
+
+
+def _stop(processes) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)

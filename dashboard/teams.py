@@ -1,0 +1,52 @@
+"""Creating teams and changing who belongs to them."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from dashboard.models import Membership, Role, Team
+
+
+class LastAdminError(ValidationError):
+    pass
+
+
+def team_create(*, slug: str, name: str, time_zone: str = "UTC") -> Team:
+    team = Team(slug=slug, name=name, time_zone=time_zone)
+    team.full_clean()
+    team.save()
+    return team
+
+
+def member_set_role(*, team: Team, user, role: str) -> tuple[Membership, bool]:
+    """Add the user to the team with this role, or change it. Returns (membership, created)."""
+    if role not in Role.values:
+        raise ValidationError(f"{role!r} is not a role; choose one of {', '.join(Role.values)}.")
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
+        if membership is None:
+            return Membership.objects.create(team=team, user=user, role=role), True
+        if membership.role == Role.ADMIN and role != Role.ADMIN:
+            _refuse_losing_last_admin(team, membership)
+        membership.role = role
+        membership.save(update_fields=["role"])
+        return membership, False
+
+
+def member_remove(*, membership: Membership) -> None:
+    with transaction.atomic():
+        if membership.role == Role.ADMIN:
+            _refuse_losing_last_admin(membership.team, membership)
+        membership.delete()
+
+
+def _refuse_losing_last_admin(team: Team, membership: Membership) -> None:
+    other_admins = (
+        Membership.objects.select_for_update()
+        .filter(team=team, role=Role.ADMIN)
+        .exclude(pk=membership.pk)
+    )
+    if not other_admins.exists():
+        raise LastAdminError(
+            f"{membership.user.username} is the last admin of {team.name}: "
+            "make someone else an admin first."
+        )

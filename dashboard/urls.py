@@ -1,0 +1,38 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from dashboard import views
+
+team_patterns = [
+    path("", views.overview, name="overview"),
+    path("routing/", views.routing_page, name="routing"),
+    path("keys/", views.keys_page, name="keys"),
+    path("usage/", views.usage_page, name="usage"),
+    path("budgets/", views.budgets_page, name="budgets"),
+    path("alerts/", views.alerts_page, name="alerts"),
+    path("reports/", views.reports_page, name="reports"),
+    path("audit/", views.audit_page, name="audit"),
+    path("tokens/", views.tokens_page, name="tokens"),
+    path("members/", views.members, name="members"),
+    path("members/<int:membership_id>/role/", views.member_role, name="member_role"),
+    path(
+        "members/<int:membership_id>/remove/",
+        views.member_remove_confirm,
+        name="member_remove",
+    ),
+    path("settings/", views.team_settings, name="team_settings"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("t/<slug:team>/", include(team_patterns)),
+    path("catalog/", include("billing.urls")),
+    path("api/v1/health", views.health, name="api_health"),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "LLM Spend administration"
+admin.site.site_title = "LLM Spend admin"
