@@ -43,6 +43,9 @@ class Command(BaseCommand):
                 settings.CELERY_BEAT_SCHEDULE_FILENAME,
             ],
         }
+        # A terminal closing or a plain `kill` stops the children too, like Ctrl-C does.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
         processes = {
             name: subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)  # noqa: S603
             for name, command in commands.items()
@@ -71,6 +74,10 @@ class Command(BaseCommand):
             if time.monotonic() > deadline:
                 raise CommandError(f"The web app did not answer on {address} within 60 s.")
             time.sleep(0.5)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _answers(url: str) -> bool:

@@ -1,0 +1,46 @@
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import ModelFactory
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_it_saves_name_time_zone_and_baseline(admin_client, team):
+    baseline = ModelFactory(name="claude-sonnet-4-5")
+    url = reverse("team_settings", kwargs={"team": team.slug})
+    admin_client.post(
+        url, {"name": "Maven Labs", "time_zone": "Asia/Tokyo", "baseline_model": baseline.pk}
+    )
+    team.refresh_from_db()
+    assert (team.name, team.time_zone, team.baseline_model) == (
+        "Maven Labs",
+        "Asia/Tokyo",
+        baseline,
+    )
+
+
+def test_it_rejects_an_unknown_time_zone_and_keeps_what_was_typed(admin_client, team):
+    url = reverse("team_settings", kwargs={"team": team.slug})
+    response = admin_client.post(url, {"name": "Maven Labs", "time_zone": "Mars/Olympus"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "is not a time zone" in page
+    assert 'value="Maven Labs"' in page
+    team.refresh_from_db()
+    assert team.time_zone == "America/New_York"
+
+
+def test_it_shows_dates_in_the_team_time_zone(admin_client, team, viewer_user):
+    # 03:00 UTC on New Year's Day is still New Year's Eve in New York.
+    team.memberships.filter(user=viewer_user).update(
+        created_at=datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+    )
+    page = admin_client.get(reverse("members", kwargs={"team": team.slug})).content.decode()
+    assert "2025-12-31" in page

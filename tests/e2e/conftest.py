@@ -1,0 +1,127 @@
+"""Browser tests: Playwright drives Debian's Chromium against pytest-django's live server.
+
+Playwright's own browser download is never used. Without /usr/bin/chromium these tests are
+skipped, except on CI (CI=true), where a missing browser is an error.
+
+Data: live_server runs on transactional_db (committed rows, flushed after each test, also on
+PostgreSQL), so every test builds its own rows in function-scoped fixtures or in its body.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dashboard.models import Role
+from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
+
+# Playwright's sync API runs an event loop in this thread; Django would refuse ORM calls.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+E2E_DIR = Path(__file__).resolve().parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LAPTOP = {"width": 1366, "height": 768}
+TIMEOUT_MS = 10_000
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Mark every test under tests/e2e as e2e, before -m selects or deselects them."""
+    for item in items:
+        if E2E_DIR in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        reason = f"{CHROMIUM} is missing: install Debian's chromium package to run e2e tests"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def page_errors():
+    """Console errors and uncaught exceptions of the test's page, as readable strings."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, page_errors):
+    """A fresh context (no cookies) and page per test, at a laptop viewport."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(base_url=live_server.url, viewport=LAPTOP)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on(
+        "console",
+        lambda message: (
+            page_errors.append(f"console error on {page.url}: {message.text}")
+            if message.type == "error"
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: page_errors.append(f"uncaught on {page.url}: {error}"))
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def sign_in(page):
+    """Sign in through the login form; returns the page, on wherever the app redirected."""
+
+    def sign_in(username, password=PASSWORD):
+        page.goto("/accounts/login/")
+        page.locator("#id_username").fill(username)
+        page.locator("#id_password").fill(password)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign in").click()
+        return page
+
+    return sign_in
+
+
+@pytest.fixture
+def teams(transactional_db):
+    """Maven and Rival, created fresh for each test."""
+    return (
+        TeamFactory(slug="maven", name="Maven", time_zone="America/New_York"),
+        TeamFactory(slug="rival", name="Rival"),
+    )
+
+
+@pytest.fixture
+def member_of_both(teams):
+    """A user with the given role in Maven who is also a viewer of Rival."""
+    maven, rival = teams
+
+    def make(role):
+        user = UserFactory(username=f"{role}-user")
+        MembershipFactory(team=maven, user=user, role=role)
+        MembershipFactory(team=rival, user=user, role=Role.VIEWER)
+        return user
+
+    return make
