@@ -20,8 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, port, **options):
-        for folder in ("queue", "processed"):
-            (settings.VAR_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
+        settings.VAR_DIR.mkdir(exist_ok=True)
         address = f"127.0.0.1:{port}"
         if _answers(f"http://{address}/api/v1/health"):
             raise CommandError(f"Something already answers on {address}: stop it and run again.")

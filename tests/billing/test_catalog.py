@@ -1,0 +1,210 @@
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from billing.catalog import catalog_rows, load_catalog
+from billing.catalog_seed import SEED_DATE, seed_prices
+from billing.models import ModelPrice
+from routing.models import Model, Provider
+from tests.factories import ModelFactory, ModelPriceFactory, ProviderFactory
+
+SEED_FILE = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_bdeb76d56337b020.txt"
+
+
+def test_load_catalog_adds_the_seed_providers_models_and_prices(db):
+    load_catalog()
+    sonnet = ModelPrice.objects.get(model__name="claude-sonnet-4-5")
+    assert (sonnet.input_per_mtok, sonnet.output_per_mtok) == (Decimal("3"), Decimal("15"))
+    assert sonnet.effective_from == SEED_DATE
+    assert "Seed research" in sonnet.source
+
+
+def test_load_catalog_bills_chutes_in_tao(db):
+    load_catalog()
+    assert Provider.objects.get(slug="chutes").billing_currency == "TAO"
+
+
+def test_load_catalog_twice_adds_nothing(db):
+    load_catalog()
+    result = load_catalog()
+    assert (result.providers_created, result.models_created, result.prices_created) == (0, 0, 0)
+    assert ModelPrice.objects.count() == len(seed_prices())
+
+
+def test_load_catalog_never_overwrites_a_price_ops_changed(db):
+    load_catalog()
+    Provider.objects.filter(slug="chutes").update(base_url="https://chutes.internal/v1")
+    load_catalog()
+    assert Provider.objects.get(slug="chutes").base_url == "https://chutes.internal/v1"
+
+
+def _seed_table_rows() -> dict[str, tuple[Decimal, Decimal]]:
+    rows = {}
+    pattern = re.compile(r"^\| \*\*(.+?)\*\* \| ~?\$([\d.]+) \| ~?\$([\d.]+) \|")
+    for line in SEED_FILE.read_text().splitlines():
+        if match := pattern.match(line):
+            rows[match[1]] = (Decimal(match[2]), Decimal(match[3]))
+    return rows
+
+
+@pytest.mark.skipif(not SEED_FILE.exists(), reason="shared/seed is not beside this checkout")
+def test_the_seed_catalog_matches_the_research_table():
+    table = _seed_table_rows()
+    seeded = {row["seed_label"]: row for row in seed_prices() if row["seed_label"] in table}
+    assert set(seeded) == set(table)
+    for label, (input_rate, output_rate) in table.items():
+        assert (seeded[label]["input_per_mtok"], seeded[label]["output_per_mtok"]) == (
+            input_rate,
+            output_rate,
+        )
+
+
+def test_the_catalog_uses_the_price_in_force_on_the_day(db):
+    model = ModelFactory()
+    ModelPriceFactory(model=model, effective_from=date(2026, 1, 1), input_per_mtok=Decimal("1"))
+    ModelPriceFactory(model=model, effective_from=date(2026, 3, 1), input_per_mtok=Decimal("2"))
+    [row] = catalog_rows(on=date(2026, 2, 15))
+    assert row.price.input_per_mtok == Decimal("1")
+    assert row.upcoming.effective_from == date(2026, 3, 1)
+
+
+def test_the_catalog_page_lists_models_with_prices(client, viewer_user):
+    load_catalog()
+    client.force_login(viewer_user)
+    page = client.get(reverse("catalog")).content.decode()
+    assert "Claude Sonnet 4.5" in page
+    assert "$15" in page
+
+
+def test_the_catalog_page_flags_a_model_without_a_price(client, viewer_user):
+    ModelFactory(name="unpriced-model")
+    client.force_login(viewer_user)
+    page = client.get(reverse("catalog")).content.decode()
+    assert "No price in force" in page
+
+
+def test_the_catalog_page_explains_an_empty_catalog(client, viewer_user):
+    client.force_login(viewer_user)
+    page = client.get(reverse("catalog")).content.decode()
+    assert "manage.py load_catalog" in page
+
+
+def test_the_provider_filter_answers_htmx_with_the_table_alone(client, viewer_user):
+    load_catalog()
+    client.force_login(viewer_user)
+    response = client.get(reverse("catalog"), {"provider": "chutes"}, HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert "<html" not in page
+    assert "DeepSeek V3 on Chutes" in page
+    assert "Claude Sonnet 4.5" not in page
+
+
+def test_the_price_history_answers_htmx_with_the_history_alone(client, viewer_user):
+    price = ModelPriceFactory()
+    client.force_login(viewer_user)
+    url = reverse("catalog_model_prices", kwargs={"model_id": price.model_id})
+    page = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in page
+    assert "Price history" in page
+
+
+def test_the_catalog_needs_a_sign_in(client, db):
+    assert client.get(reverse("catalog")).status_code == 302
+
+
+EDIT_PAGES = ["catalog_model_add", "catalog_price_add"]
+
+
+@pytest.mark.parametrize("url_name", EDIT_PAGES)
+@pytest.mark.parametrize(
+    ("role", "status"), [("admin", 200), ("ops", 200), ("finance", 403), ("viewer", 403)]
+)
+def test_only_ops_and_admins_may_extend_the_catalog(client, users_by_role, url_name, role, status):
+    client.force_login(users_by_role[role])
+    assert client.get(reverse(url_name)).status_code == status
+
+
+def test_a_finance_member_cannot_post_a_price(client, finance_user):
+    model = ModelFactory()
+    client.force_login(finance_user)
+    response = client.post(reverse("catalog_price_add"), _price_form(model))
+    assert response.status_code == 403
+    assert not ModelPrice.objects.exists()
+
+
+def test_ops_adds_a_model(client, ops_user):
+    provider = ProviderFactory(slug="chutes")
+    client.force_login(ops_user)
+    data = {"provider": provider.pk, "name": "Qwen/Qwen3-32B", "enabled": "on"}
+    response = client.post(reverse("catalog_model_add"), data)
+    model = Model.objects.get(name="Qwen/Qwen3-32B")
+    assert response.url == f"{reverse('catalog_price_add')}?model={model.pk}"
+
+
+def test_adding_a_model_twice_is_refused_with_a_clear_message(client, ops_user):
+    model = ModelFactory(name="Qwen/Qwen3-32B")
+    client.force_login(ops_user)
+    data = {"provider": model.provider.pk, "name": "Qwen/Qwen3-32B"}
+    response = client.post(reverse("catalog_model_add"), data)
+    assert response.status_code == 400
+    assert "already has a model called Qwen/Qwen3-32B" in response.content.decode()
+
+
+def _price_form(model, **overrides):
+    return {
+        "model": model.pk,
+        "effective_from": "2026-12-01",
+        "input_per_mtok": "0.30",
+        "output_per_mtok": "1.20",
+        "cached_input_per_mtok": "0.03",
+        "cache_write_per_mtok": "",
+        "source": "provider pricing page, 2026-11-26",
+        **overrides,
+    }
+
+
+def test_ops_adds_a_new_price_and_the_old_one_stays(client, ops_user):
+    old = ModelPriceFactory(effective_from=date(2026, 1, 1))
+    client.force_login(ops_user)
+    client.post(reverse("catalog_price_add"), _price_form(old.model))
+    new = ModelPrice.objects.get(model=old.model, effective_from=date(2026, 12, 1))
+    assert (new.input_per_mtok, new.cached_input_per_mtok, new.cache_write_per_mtok) == (
+        Decimal("0.30"),
+        Decimal("0.03"),
+        None,
+    )
+    assert new.created_by == ops_user
+    old_again = ModelPrice.objects.get(pk=old.pk)
+    assert old_again.input_per_mtok == old.input_per_mtok
+
+
+def test_a_second_price_on_the_same_day_is_refused_and_the_form_keeps_its_values(client, ops_user):
+    old = ModelPriceFactory(effective_from=date(2026, 12, 1))
+    client.force_login(ops_user)
+    response = client.post(reverse("catalog_price_add"), _price_form(old.model))
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "Prices are never edited" in page
+    assert 'value="provider pricing page, 2026-11-26"' in page
+    assert ModelPrice.objects.count() == 1
+
+
+def test_a_negative_price_is_refused(client, ops_user):
+    model = ModelFactory()
+    client.force_login(ops_user)
+    response = client.post(reverse("catalog_price_add"), _price_form(model, input_per_mtok="-1"))
+    assert response.status_code == 400
+    assert not ModelPrice.objects.exists()
+
+
+def test_a_price_with_more_than_six_decimals_is_refused(client, ops_user):
+    model = ModelFactory()
+    client.force_login(ops_user)
+    form = _price_form(model, input_per_mtok="0.0000001")
+    response = client.post(reverse("catalog_price_add"), form)
+    assert response.status_code == 400
+    assert "decimal places" in response.content.decode()

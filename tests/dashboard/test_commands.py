@@ -1,0 +1,103 @@
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from dashboard.models import Membership, Role, Team
+
+
+def _run(*args):
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_create_team_creates_it_with_a_time_zone(db):
+    _run("create_team", "--slug", "maven", "--name", "Maven", "--tz", "Asia/Tokyo")
+    assert Team.objects.get(slug="maven").time_zone == "Asia/Tokyo"
+
+
+def test_create_team_defaults_to_utc(db):
+    _run("create_team", "--slug", "maven", "--name", "Maven")
+    assert Team.objects.get(slug="maven").time_zone == "UTC"
+
+
+def test_create_team_refuses_an_unknown_time_zone(db):
+    with pytest.raises(CommandError, match="not a time zone"):
+        _run("create_team", "--slug", "maven", "--name", "Maven", "--tz", "Moon/Base")
+    assert not Team.objects.exists()
+
+
+def test_create_team_refuses_a_taken_slug(team):
+    with pytest.raises(CommandError, match="already exists"):
+        _run("create_team", "--slug", team.slug, "--name", "Again")
+
+
+def test_create_team_refuses_a_slug_with_spaces(db):
+    with pytest.raises(CommandError, match="slug"):
+        _run("create_team", "--slug", "my team", "--name", "Mine")
+
+
+def test_add_member_creates_the_user_and_says_how_to_set_a_password(team):
+    output = _run(
+        "add_member",
+        "--team",
+        "maven",
+        "--username",
+        "fiona",
+        "--role",
+        "finance",
+        "--email",
+        "fiona@example.com",
+    )
+    user = get_user_model().objects.get(username="fiona")
+    assert user.email == "fiona@example.com"
+    assert Membership.objects.get(team=team, user=user).role == Role.FINANCE
+    assert "changepassword fiona" in output
+
+
+def test_add_member_changes_the_role_of_an_existing_member(team, viewer_user):
+    _run("add_member", "--team", "maven", "--username", viewer_user.username, "--role", "ops")
+    assert Membership.objects.get(team=team, user=viewer_user).role == Role.OPS
+
+
+def test_add_member_refuses_an_unknown_team(db):
+    with pytest.raises(CommandError, match="No team has the slug 'nope'"):
+        _run("add_member", "--team", "nope", "--username", "fiona", "--role", "viewer")
+
+
+def test_add_member_refuses_an_unknown_role(team):
+    with pytest.raises(CommandError, match="invalid choice"):
+        _run("add_member", "--team", "maven", "--username", "fiona", "--role", "owner")
+
+
+def test_add_member_will_not_demote_the_last_admin(team, admin_user):
+    with pytest.raises(CommandError, match="last admin"):
+        _run("add_member", "--team", "maven", "--username", admin_user.username, "--role", "viewer")
+
+
+def test_seed_demo_creates_one_login_per_role(db):
+    output = _run("seed_demo")
+    roles = set(Membership.objects.filter(team__slug="maven").values_list("role", flat=True))
+    assert roles == set(Role.values)
+    for username in ("admin", "ops", "finance", "viewer"):
+        assert f"  {username} " in output
+
+
+def test_seed_demo_lets_the_printed_logins_sign_in(db, client):
+    _run("seed_demo")
+    response = client.post("/accounts/login/", {"username": "finance", "password": "spend-demo"})
+    assert response.status_code == 302
+
+
+def test_seed_demo_twice_reuses_what_exists(db):
+    _run("seed_demo")
+    counts = (Team.objects.count(), Membership.objects.count(), get_user_model().objects.count())
+    output = _run("seed_demo")
+    assert (
+        Team.objects.count(),
+        Membership.objects.count(),
+        get_user_model().objects.count(),
+    ) == counts
+    assert "0 providers, 0 models and 0 prices added" in output

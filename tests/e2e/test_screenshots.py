@@ -1,0 +1,44 @@
+"""Full-page screenshots of the main pages at a laptop viewport, for docs/screenshots/."""
+
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from billing.catalog import load_catalog
+from dashboard.models import Role
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactional_db):
+    load_catalog()
+    maven, rival = teams
+    admin = UserFactory(username="ana", email="ana@maven.example")
+    MembershipFactory(team=maven, user=admin, role=Role.ADMIN)
+    MembershipFactory(team=rival, user=admin, role=Role.FINANCE)
+    MembershipFactory(team=TeamFactory(slug="labs", name="Maven Labs"), user=admin, role=Role.OPS)
+    for username, role in [("omar", Role.OPS), ("fatima", Role.FINANCE), ("victor", Role.VIEWER)]:
+        user = UserFactory(username=username, email=f"{username}@maven.example")
+        MembershipFactory(team=maven, user=user, role=role)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def shoot(name):
+        page.wait_for_load_state("networkidle")
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=path, full_page=True)
+        assert path.stat().st_size > 0
+
+    page.goto("/accounts/login/")
+    shoot("login")
+    sign_in(admin.username)
+    expect(page.locator("a.team-card")).to_have_count(3)
+    shoot("teams")
+    page.goto("/t/maven/")
+    shoot("overview")
+    page.goto("/catalog/")
+    expect(page.get_by_test_id("catalog-table")).to_be_visible()
+    shoot("catalog")
+    page.goto("/t/maven/members/")
+    expect(page.locator("main tbody tr")).to_have_count(4)
+    shoot("members")
