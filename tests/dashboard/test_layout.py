@@ -65,3 +65,9 @@ def test_a_coming_soon_page_says_what_it_will_hold(client, viewer_user, team):
     page = client.get(reverse("routing", kwargs={"team": team.slug})).content.decode()
     assert "Coming soon" in page
     assert "Routing rules per task type" in page
+
+
+def test_an_htmx_request_without_a_session_reloads_on_the_sign_in_page(client, db):
+    response = client.get(reverse("catalog"), {"provider": "chutes"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith(reverse("login"))
