@@ -54,6 +54,8 @@ def get_membership_for_user(request, team_slug: str, permission: str = "team.vie
     if membership is None:
         raise Http404("No such team.")
     request.membership = membership
+    # Pages outside a team (the catalog, the team list) keep this team's navigation.
+    request.session["team"] = membership.team.slug
     # Days and months on screen are the team's; ResetTimezoneMiddleware undoes this per request.
     timezone.activate(membership.team.zone)
     if not role_may(membership.role, permission):

@@ -1,4 +1,4 @@
-from dashboard.access import can_edit_catalog
+from dashboard.access import can_edit_catalog, membership_for
 from dashboard.models import Membership, Role, Team
 from dashboard.navigation import ADMIN_SECTIONS, sections_for_role, switch_url
 
@@ -9,6 +9,8 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {}
     membership = getattr(request, "membership", None)
+    if membership is None and request.session.get("team"):
+        membership = membership_for(user, request.session["team"])
     match = getattr(request, "resolver_match", None)
     url_name = match.url_name if match else None
     if user.is_superuser:

@@ -71,3 +71,21 @@ def test_an_htmx_request_without_a_session_reloads_on_the_sign_in_page(client, d
     response = client.get(reverse("catalog"), {"provider": "chutes"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert response["HX-Redirect"].startswith(reverse("login"))
+
+
+def test_the_catalog_keeps_the_navigation_of_the_last_team_opened(client, ops_user, team):
+    client.force_login(ops_user)
+    client.get(reverse("overview", kwargs={"team": team.slug}))
+    page = client.get(reverse("catalog")).content.decode()
+    assert f'href="/t/{team.slug}/routing/"' in page
+
+
+def test_the_overview_offers_the_baseline_setting_to_admins_only(
+    client, admin_user, ops_user, team
+):
+    url = reverse("overview", kwargs={"team": team.slug})
+    settings_link = reverse("team_settings", kwargs={"team": team.slug})
+    client.force_login(admin_user)
+    assert settings_link in client.get(url).content.decode()
+    client.force_login(ops_user)
+    assert settings_link not in client.get(url).content.decode()

@@ -3,6 +3,11 @@
 Playwright's own browser download is never used. Without /usr/bin/chromium these tests are
 skipped, except on CI (CI=true), where a missing browser is an error.
 
+DJANGO_ALLOW_ASYNC_UNSAFE: while Playwright's sync API is started, an asyncio loop counts as
+running in this thread and Django refuses ORM calls, so the variable is set for exactly as long
+as Playwright runs. Setting it for the whole process instead (at import) leaks into the
+subprocesses other tests start, e.g. `manage.py check --deploy` fails with async.E001.
+
 Data: live_server runs on transactional_db (committed rows, flushed after each test, also on
 PostgreSQL), so every test builds its own rows in function-scoped fixtures or in its body.
 """
@@ -14,9 +19,6 @@ import pytest
 
 from dashboard.models import Role
 from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
-
-# Playwright's sync API runs an event loop in this thread; Django would refuse ORM calls.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 E2E_DIR = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,8 +43,9 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One Chromium for all e2e tests, stopped after the last one so later tests run as usual."""
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         reason = f"{CHROMIUM} is missing: install Debian's chromium package to run e2e tests"
         if os.environ.get("CI") == "true":
@@ -50,15 +53,14 @@ def browser():
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-    finally:
-        playwright.stop()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
 """The price catalog's htmx interactions: the provider filter and the price history."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from billing.catalog import load_catalog
+from routing.models import Model
 from tests.factories import UserFactory
 
 
@@ -24,13 +27,15 @@ def provider_cells(page):
 
 def test_it_filters_by_provider_without_reloading_the_page(catalog_page, live_server):
     page = catalog_page
-    expect(provider_cells(page)).to_have_count(9)
+    expect(provider_cells(page)).to_have_count(Model.objects.count())
+    anthropic = Model.objects.filter(provider__slug="anthropic").count()
+    assert 0 < anthropic < Model.objects.count()
     page.evaluate("window.__marker = 1")
 
     page.locator("select[name=provider]").select_option("anthropic")
 
     expect(page).to_have_url(f"{live_server.url}/catalog/?provider=anthropic")
-    expect(provider_cells(page)).to_have_text(["Anthropic", "Anthropic"])
+    expect(provider_cells(page)).to_have_text(["Anthropic"] * anthropic)
     assert page.evaluate("window.__marker") == 1, "the filter reloaded the whole page"
     expect(page.locator("h1")).to_have_count(1)  # the partial, not a page inside the page
 
@@ -44,7 +49,8 @@ def test_it_shows_a_models_price_history_in_place(catalog_page):
 
     history = row.locator("xpath=following-sibling::tr[1]").get_by_test_id("price-history")
     expect(history).to_contain_text("Price history of openai/gpt-5-mini")
-    expect(history.locator("tbody tr td")).to_contain_text(["2026-02-11", "$0.250000"])
+    cells = history.locator("tbody tr td")
+    expect(cells).to_contain_text(["2026-02-11", re.compile(r"^\$0\.250*$"), re.compile(r"^\$2")])
     expect(history.locator("tbody tr")).to_contain_text(["catalog seed"])
     expect(page.get_by_test_id("price-history")).to_have_count(1)
     assert page.evaluate("window.__marker") == 1, "the history link left the page"

@@ -1,11 +1,12 @@
 """Full-page screenshots of the main pages at a laptop viewport, for docs/screenshots/."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 from billing.catalog import load_catalog
-from dashboard.models import Role
+from dashboard.models import Membership, Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -21,6 +22,8 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
     for username, role in [("omar", Role.OPS), ("fatima", Role.FINANCE), ("victor", Role.VIEWER)]:
         user = UserFactory(username=username, email=f"{username}@maven.example")
         MembershipFactory(team=maven, user=user, role=role)
+    # A fixed "since" date keeps the pictures the same from one run to the next.
+    Membership.objects.update(created_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def shoot(name):
