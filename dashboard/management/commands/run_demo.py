@@ -25,7 +25,7 @@ class Command(BaseCommand):
         if _answers(f"http://{address}/api/v1/health"):
             raise CommandError(f"Something already answers on {address}: stop it and run again.")
         commands = {
-            "web": [sys.executable, "manage.py", "runserver", address],
+            "web": [sys.executable, "manage.py", "runserver", "--noreload", address],
             "worker": [
                 sys.executable,
                 "-m",
@@ -42,8 +42,9 @@ class Command(BaseCommand):
                 settings.CELERY_BEAT_SCHEDULE_FILENAME,
             ],
         }
-        # A terminal closing or a plain `kill` stops the children too, like Ctrl-C does.
-        for signum in (signal.SIGTERM, signal.SIGHUP):
+        # Ctrl-C, a closing terminal or a plain `kill` all stop the children too. SIGINT is set
+        # explicitly because a shell that starts us in the background leaves it ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupt)
         processes = {
             name: subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)  # noqa: S603
@@ -52,6 +53,8 @@ class Command(BaseCommand):
         try:
             self._wait_until_up(address, processes)
             self.stdout.write(self.style.SUCCESS(f"\nThe dashboard is up at http://{address}/"))
+            pids = ", ".join(f"{name} pid {process.pid}" for name, process in processes.items())
+            self.stdout.write(f"({pids})")
             self.stdout.write(demo_logins())
             self.stdout.write(
                 "Celery worker with beat is running. Press Ctrl-C to stop everything.\n"
@@ -89,9 +92,11 @@ def _answers(url: str) -> bool:
 
 
 def _stop(processes) -> None:
+    # The leaders shut down cleanly (Celery waits for its running task); anything left
+    # in their process groups after the grace period is killed.
     for process in processes:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            process.terminate()
     deadline = time.monotonic() + 10
     for process in processes:
         try:
