@@ -55,7 +55,8 @@ def test_run_demo_serves_the_app_and_ctrl_c_stops_everything(tmp_path):
             lines.append(demo.stdout.readline())
         pids = [int(pid) for pid in re.findall(r"pid (\d+)", "".join(lines))]
         assert len(pids) == 2, "".join(lines)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=5) as answer:  # noqa: S310
+        health = f"http://127.0.0.1:{port}/api/v1/health"
+        with urllib.request.urlopen(health, timeout=5) as answer:  # noqa: S310
             assert answer.status == 200
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=30)
