@@ -56,7 +56,7 @@ def test_run_demo_serves_the_app_and_ctrl_c_stops_everything(tmp_path):
         pids = [int(pid) for pid in re.findall(r"pid (\d+)", "".join(lines))]
         assert len(pids) == 2, "".join(lines)
         health = f"http://127.0.0.1:{port}/api/v1/health"
-        with urllib.request.urlopen(health, timeout=5) as answer:  # noqa: S310
+        with urllib.request.urlopen(health, timeout=5) as answer:
             assert answer.status == 200
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=30)
