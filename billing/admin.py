@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from billing.models import ModelPrice
+from billing.models import ModelPrice, TaoPrice, UsageEvent, UsageRollup
 
 
 @admin.register(ModelPrice)
@@ -28,3 +28,58 @@ class ModelPriceAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by ingestion and jobs only: looking is fine, editing would break totals."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TaoPrice)
+class TaoPriceAdmin(ReadOnlyAdmin):
+    list_display = ["at", "usd", "source"]
+    list_filter = ["source"]
+    date_hierarchy = "at"
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "event_id",
+        "team",
+        "occurred_at",
+        "provider_name",
+        "model_name",
+        "task_type",
+        "status",
+        "cost_usd",
+        "cost_source",
+    ]
+    list_filter = ["team", "status", "cost_source", "provider_name"]
+    search_fields = ["event_id", "model_name", "task_type"]
+    date_hierarchy = "occurred_at"
+    list_select_related = ["team"]
+    show_full_result_count = False
+
+
+@admin.register(UsageRollup)
+class UsageRollupAdmin(ReadOnlyAdmin):
+    list_display = [
+        "hour",
+        "team",
+        "provider_name",
+        "model_name",
+        "task_type",
+        "status",
+        "requests",
+        "cost_usd",
+    ]
+    list_filter = ["team", "status", "provider_name"]
+    date_hierarchy = "hour"
+    list_select_related = ["team"]
+    show_full_result_count = False

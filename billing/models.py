@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS
 from routing.models import Model
 
 PRICE_DIGITS = {"max_digits": 14, "decimal_places": 6}
@@ -57,3 +58,150 @@ class ModelPrice(models.Model):
 
     def __str__(self):
         return f"{self.model} from {self.effective_from}"
+
+
+USD_DIGITS = {"max_digits": 24, "decimal_places": 12}
+TAO_DIGITS = {"max_digits": 24, "decimal_places": 12}
+TAO_PRICE_DIGITS = {"max_digits": 18, "decimal_places": 8}
+
+
+class TaoPrice(models.Model):
+    """TAO/USD at a moment, with where it came from."""
+
+    at = models.DateTimeField()
+    usd = models.DecimalField(**TAO_PRICE_DIGITS)
+    source = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+        constraints = [
+            models.UniqueConstraint(fields=["at", "source"], name="taoprice_unique_at_source"),
+            models.CheckConstraint(condition=models.Q(usd__gt=0), name="taoprice_positive"),
+        ]
+        indexes = [models.Index(fields=["at"], name="taoprice_at")]
+
+    def __str__(self):
+        return f"TAO ${self.usd} at {self.at:%Y-%m-%d %H:%M} ({self.source})"
+
+
+class Status(models.TextChoices):
+    SUCCESS = "success", "Success"
+    ERROR = "error", "Error"
+
+
+class CostSource(models.TextChoices):
+    REPORTED = "reported", "Reported by the proxy"
+    CATALOG = "catalog", "Catalog price"
+    UNPRICED = "unpriced", "Unpriced"
+
+
+class UsageEvent(models.Model):
+    """One proxied LLM call, as the proxy logged it, priced here."""
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=255)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    # Names as resolved against the catalog (or as reported when the catalog lacks them);
+    # the foreign keys are set when the catalog knows the provider and model.
+    provider_name = models.CharField(max_length=100)
+    model_name = models.CharField(max_length=200)
+    provider = models.ForeignKey(
+        "routing.Provider", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    model = models.ForeignKey(
+        "routing.Model", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    task_type = models.CharField(max_length=100, blank=True)
+    route_version = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUCCESS)
+    error_type = models.CharField(max_length=200, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    reported_cost_usd = models.DecimalField(**USD_DIGITS, null=True, blank=True)
+    catalog_cost_usd = models.DecimalField(**USD_DIGITS, null=True, blank=True)
+    # What finance counts: the reported cost where present, else the catalog cost.
+    cost_usd = models.DecimalField(**USD_DIGITS, null=True, blank=True)
+    cost_source = models.CharField(max_length=16, choices=CostSource.choices)
+    price = models.ForeignKey(
+        ModelPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cost_disagreement = models.BooleanField(default=False)
+    tao_amount = models.DecimalField(**TAO_DIGITS, null=True, blank=True)
+    tao_price_usd = models.DecimalField(**TAO_PRICE_DIGITS, null=True, blank=True)
+    # A TAO-billed call whose TAO amount could not be computed (no fresh TAO price, or no cost).
+    tao_missing = models.BooleanField(default=False)
+    quality_score = models.DecimalField(max_digits=6, decimal_places=5, null=True, blank=True)
+    quality_evaluator = models.CharField(max_length=100, blank=True)
+    quality_comment = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "event_id"], name="usageevent_unique_team_id"),
+        ]
+        indexes = [
+            models.Index(fields=["team", "occurred_at"], name="usageevent_team_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_id} ({self.provider_name}/{self.model_name})"
+
+
+class UsageRollup(models.Model):
+    """Usage per team, hour, provider, model, task type and status: what charts and reports read.
+
+    Always equal to the aggregate of the raw events it covers (tests hold it to that).
+    """
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    provider_name = models.CharField(max_length=100)
+    model_name = models.CharField(max_length=200)
+    task_type = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    requests = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(**USD_DIGITS, default=0)
+    reported_cost_usd = models.DecimalField(**USD_DIGITS, default=0)
+    catalog_cost_usd = models.DecimalField(**USD_DIGITS, default=0)
+    unpriced_requests = models.BigIntegerField(default=0)
+    unpriced_tokens = models.BigIntegerField(default=0)
+    disagreement_requests = models.BigIntegerField(default=0)
+    tao_amount = models.DecimalField(**TAO_DIGITS, default=0)
+    tao_missing_requests = models.BigIntegerField(default=0)
+    latency_sum_ms = models.BigIntegerField(default=0)
+    latency_count = models.BigIntegerField(default=0)
+    quality_sum = models.DecimalField(max_digits=20, decimal_places=5, default=0)
+    quality_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "hour", "provider_name", "model_name", "task_type", "status"],
+                name="usagerollup_unique_key",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.team_id} {self.hour:%Y-%m-%d %H}h {self.provider_name}/{self.model_name}"
+
+    @property
+    def latency_counts(self) -> list[int]:
+        return [getattr(self, name) for name in LATENCY_FIELDS]
+
+    @property
+    def ttft_counts(self) -> list[int]:
+        return [getattr(self, name) for name in TTFT_FIELDS]
+
+
+for _name in LATENCY_FIELDS + TTFT_FIELDS:
+    UsageRollup.add_to_class(_name, models.IntegerField(default=0))

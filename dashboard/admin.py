@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from dashboard.models import JobRun, LoginFailure, Membership, Team
+from dashboard.models import JobRun, LoginFailure, Membership, ProxyToken, Team
+from dashboard.tokens import token_revoke
 
 
 class MembershipInline(admin.TabularInline):
@@ -43,3 +44,49 @@ class JobRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(ProxyToken)
+class ProxyTokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "prefix",
+        "name",
+        "team",
+        "scope_list",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    ]
+    list_filter = ["team", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "team__name", "team__slug"]
+    list_select_related = ["team", "created_by", "revoked_by"]
+    fields = [
+        "team",
+        "name",
+        "prefix",
+        "token_hash",
+        "scopes",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    ]
+    # Only the name may change here; scopes and revocation go through their own paths.
+    readonly_fields = [field for field in fields if field != "name"]
+    actions = ["revoke"]
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
+
+    # Tokens are made on the team's tokens page or with create_proxy_token, which show them once.
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        revoked = sum(token_revoke(token=token, user=request.user) for token in queryset)
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)

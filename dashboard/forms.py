@@ -9,7 +9,7 @@ from dashboard.login_throttle import (
     lockout_minutes_left,
     record_login_failure,
 )
-from dashboard.models import Membership, Role, Team, validate_time_zone
+from dashboard.models import Membership, Role, Scope, Team, validate_time_zone
 from routing.models import Model
 
 
@@ -88,3 +88,17 @@ class MemberAddForm(forms.Form):
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class TokenCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="What will use it, e.g. the proxy host: litellm-prod-1.",
+        error_messages={"required": "Give the token a name, e.g. the proxy host it is for."},
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices,
+        initial=[Scope.USAGE_WRITE, Scope.ROUTES_READ],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one scope."},
+    )

@@ -110,3 +110,49 @@ class JobRun(models.Model):
     @property
     def duration(self) -> timedelta | None:
         return self.finished_at - self.started_at if self.finished_at else None
+
+
+class Scope(models.TextChoices):
+    USAGE_WRITE = "usage:write", "usage:write: post usage and scores"
+    ROUTES_READ = "routes:read", "routes:read: read the published routing config"
+    KEYS_READ = "keys:read", "keys:read: read the team's provider API keys"
+
+
+class ProxyTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ProxyToken(models.Model):
+    """A token the team's proxy authenticates with. Only a prefix and a keyed hash are stored."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="proxy_tokens")
+    name = models.CharField(max_length=100)
+    # Public part of the token, shown in lists and used to find the row: "lsp_" + 8 characters.
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ProxyTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["team__name", "-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…) of {self.team}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes

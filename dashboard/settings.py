@@ -202,3 +202,6 @@ if (
     and DATABASES["default"]["NAME"] != ":memory:"
 ):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+
+# A TAO-billed call is converted with the latest TAO price at or before it, if no older than this.
+TAO_PRICE_MAX_AGE_MINUTES = env_int("TAO_PRICE_MAX_AGE_MINUTES", 60, minimum=1)

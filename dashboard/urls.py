@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from billing import api as billing_api
 from dashboard import views
 
 team_patterns = [
@@ -14,6 +15,7 @@ team_patterns = [
     path("reports/", views.reports_page, name="reports"),
     path("audit/", views.audit_page, name="audit"),
     path("tokens/", views.tokens_page, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", views.token_revoke_confirm, name="token_revoke"),
     path("members/", views.members, name="members"),
     path("members/<int:membership_id>/role/", views.member_role, name="member_role"),
     path(
@@ -31,6 +33,8 @@ urlpatterns = [
     path("t/<slug:team>/", include(team_patterns)),
     path("catalog/", include("billing.urls")),
     path("api/v1/health", views.health, name="api_health"),
+    path("api/v1/usage", billing_api.usage, name="api_usage"),
+    path("api/v1/scores", billing_api.scores, name="api_scores"),
     path("admin/", admin.site.urls),
 ]
 

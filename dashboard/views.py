@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -5,14 +6,23 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.access import get_membership_for_user
-from dashboard.forms import MemberAddForm, MemberRoleForm, TeamSettingsForm, ThrottledLoginForm
+from dashboard.forms import (
+    MemberAddForm,
+    MemberRoleForm,
+    TeamSettingsForm,
+    ThrottledLoginForm,
+    TokenCreateForm,
+)
 from dashboard.health import broker_reachable
-from dashboard.models import Membership, Role, Team
+from dashboard.models import Membership, ProxyToken, Role, Team
 from dashboard.navigation import SECTIONS_BY_NAME
 from dashboard.teams import member_remove, member_set_role
+from dashboard.tokens import token_create, token_revoke
 
 
 class LoginView(auth_views.LoginView):
@@ -62,7 +72,6 @@ budgets_page = _coming_soon("budgets")
 alerts_page = _coming_soon("budgets", active_section="budgets")
 reports_page = _coming_soon("reports")
 audit_page = _coming_soon("audit")
-tokens_page = _coming_soon("tokens")
 
 
 @login_required
@@ -134,6 +143,62 @@ def team_settings(request, team):
         "dashboard/team_settings.html",
         {"team": team, "form": form},
         status=400 if form.errors else 200,
+    )
+
+
+# The proxy endpoint new tokens are meant for; shown in setup examples.
+
+
+@login_required
+def tokens_page(request, team):
+    team = get_membership_for_user(request, team, "tokens.manage").team
+    form = TokenCreateForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        proxy_token, token = token_create(
+            team=team,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            user=request.user,
+        )
+        return _token_created(request, team, proxy_token, token)
+    tokens = team.proxy_tokens.select_related("created_by", "revoked_by").order_by("-created_at")
+    context = {
+        "team": team,
+        "tokens": tokens,
+        "form": form,
+        "usage_url": settings.SITE_URL + reverse("api_usage"),
+    }
+    return render(request, "dashboard/tokens.html", context, status=400 if form.errors else 200)
+
+
+def _token_created(request, team, proxy_token, token):
+    """The one response that ever carries the token: answered directly, never cached."""
+    context = {
+        "team": team,
+        "proxy_token": proxy_token,
+        "token": token,
+        "api_base": settings.SITE_URL,
+    }
+    response = render(request, "dashboard/token_created.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+@login_required
+def token_revoke_confirm(request, team, token_id):
+    team = get_membership_for_user(request, team, "tokens.manage").team
+    proxy_token = get_object_or_404(
+        ProxyToken.objects.select_related("revoked_by"), pk=token_id, team=team
+    )
+    if request.method == "POST":
+        label = f"{proxy_token.name} ({proxy_token.prefix}…)"
+        if token_revoke(token=proxy_token, user=request.user):
+            messages.success(request, f"Revoked {label}: the proxy using it now gets 401.")
+        else:
+            messages.info(request, f"{label} was already revoked.")
+        return redirect("tokens", team=team.slug)
+    return render(
+        request, "dashboard/token_revoke.html", {"team": team, "proxy_token": proxy_token}
     )
 
 

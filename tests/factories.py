@@ -68,3 +68,34 @@ class ModelPriceFactory(factory.django.DjangoModelFactory):
     input_per_mtok = Decimal("1.000000")
     output_per_mtok = Decimal("4.000000")
     source = "test"
+
+
+class ProxyTokenFactory(factory.django.DjangoModelFactory):
+    """A token row with a hash no token matches: for lists and revocation, not authentication
+    (use dashboard.tokens.token_create for a token that works)."""
+
+    class Meta:
+        model = "dashboard.ProxyToken"
+
+    team = factory.SubFactory(TeamFactory)
+    name = factory.Sequence(lambda n: f"proxy-{n}")
+    prefix = factory.Sequence(lambda n: f"lsp_{n:08d}")
+    token_hash = "0" * 64
+    scopes = factory.LazyFunction(lambda: ["usage:write", "routes:read"])
+
+
+def canonical_event(**overrides) -> dict:
+    """A valid canonical usage event, as a proxy would post it."""
+    event = {
+        "id": "evt-1",
+        "timestamp": "2026-11-20T10:15:00Z",
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "task_type": "summarization",
+        "status": "success",
+        "input_tokens": 5000,
+        "output_tokens": 2000,
+        "latency_ms": 1800,
+    }
+    event.update(overrides)
+    return {key: value for key, value in event.items() if value is not None}

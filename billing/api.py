@@ -1,0 +1,69 @@
+"""The proxy's endpoints for usage and quality scores."""
+
+import logging
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from billing.ingest import ingest_events
+from billing.payload import MAX_BODY_BYTES, PayloadError, gunzip, parse_items
+from billing.scores import record_scores
+from dashboard.api import ApiError, authenticate_proxy
+from dashboard.models import Scope
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 30
+
+
+def _proxy_endpoint(handler):
+    """POST only, a usage:write token, a parsed body; every failure a JSON error, never a 500."""
+
+    @csrf_exempt
+    def view(request):
+        try:
+            if request.method != "POST":
+                raise ApiError(405, "method not allowed", "Use POST.", {"Allow": "POST"})
+            token = authenticate_proxy(request, Scope.USAGE_WRITE)
+            items = parse_items(_read_body(request))
+            return JsonResponse(handler(token.team, items).as_json())
+        except ApiError as error:
+            return error.response()
+        except PayloadError as error:
+            return ApiError(error.status, error.error, error.detail).response()
+        except (OperationalError, InterfaceError) as error:
+            logger.warning("Database unavailable during %s: %s", request.path, error)
+            return ApiError(
+                503,
+                "database unavailable",
+                "Nothing was stored; send the same batch again later.",
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ).response()
+        except DatabaseError as error:
+            # Validation should have caught it; say so rather than invite endless retries.
+            logger.exception("Database refused a batch during %s", request.path)
+            return ApiError(
+                422, "batch not stored", f"Nothing was stored: the database refused it ({error})."
+            ).response()
+
+    view.__name__ = handler.__name__
+    return view
+
+
+def _read_body(request) -> bytes:
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadError(413, "body too large", f"More than {MAX_BODY_BYTES:,} bytes.")
+    raw = request.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadError(413, "body too large", f"More than {MAX_BODY_BYTES:,} bytes.")
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding == "gzip" or raw[:2] == b"\x1f\x8b":
+        return gunzip(raw)
+    if encoding not in ("", "identity"):
+        raise PayloadError(415, "unsupported encoding", "Send the body plain or gzip-compressed.")
+    return raw
+
+
+usage = _proxy_endpoint(ingest_events)
+scores = _proxy_endpoint(record_scores)

@@ -1,0 +1,188 @@
+"""Pricing events: the catalog price in force at the event's time, and TAO at the time."""
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+from django.conf import settings
+
+from billing.models import CostSource, ModelPrice, TaoPrice
+from routing.models import Currency, Model, Provider
+
+MILLION = Decimal(1_000_000)
+USD_QUANTUM = Decimal("1e-12")
+TAO_QUANTUM = Decimal("1e-12")
+DISAGREEMENT = Decimal("0.05")
+DATED_SUFFIX = re.compile(r"(-\d{8}|-\d{4}-\d{2}-\d{2}|@\d{8})$")
+
+
+def cost_of(
+    *, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, price
+) -> Decimal:
+    """USD for the tokens at the price; cached and cache-write tokens at their own rates.
+
+    input_tokens counts every prompt token, so the uncached part is what remains of it.
+    Rates have six decimals per million tokens, so the result is exact at 12 decimals.
+    """
+    cached_rate = price.cached_input_per_mtok
+    write_rate = price.cache_write_per_mtok
+    uncached = input_tokens - cached_input_tokens - cache_write_tokens
+    # Enough digits that a trillion tokens at any catalog rate is still exact.
+    with localcontext(prec=48):
+        total = (
+            uncached * price.input_per_mtok
+            + cached_input_tokens * (price.input_per_mtok if cached_rate is None else cached_rate)
+            + cache_write_tokens * (price.input_per_mtok if write_rate is None else write_rate)
+            + output_tokens * price.output_per_mtok
+        )
+        return (total / MILLION).quantize(USD_QUANTUM)
+
+
+def disagrees(reported: Decimal, catalog: Decimal) -> bool:
+    """Whether the proxy's cost is more than 5% away from the catalog's."""
+    if catalog == 0:
+        return reported > 0
+    return abs(reported - catalog) > DISAGREEMENT * catalog
+
+
+@dataclass(slots=True)
+class Resolved:
+    provider: Provider | None
+    model: Model | None
+    provider_name: str
+    model_name: str
+
+
+class PriceBook:
+    """The catalog loaded once per batch: provider and model lookup, prices by date."""
+
+    def __init__(self):
+        self.providers = {provider.slug: provider for provider in Provider.objects.all()}
+        models = list(Model.objects.all())
+        self.models = {(model.provider_id, model.name.lower()): model for model in models}
+        self.models_by_name: dict[str, list[Model]] = {}
+        for model in models:
+            self.models_by_name.setdefault(model.name.lower(), []).append(model)
+        self.prices: dict[int, tuple[list, list[ModelPrice]]] = {}
+        for price in ModelPrice.objects.order_by("model_id", "effective_from"):
+            days, rows = self.prices.setdefault(price.model_id, ([], []))
+            days.append(price.effective_from)
+            rows.append(price)
+        self._resolved: dict[tuple[str, str], Resolved] = {}
+
+    def resolve(self, provider_name: str, model_name: str) -> Resolved:
+        key = (provider_name, model_name)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(provider_name, model_name)
+        return self._resolved[key]
+
+    def _resolve(self, provider_name: str, model_name: str) -> Resolved:
+        provider = self.providers.get(provider_name)
+        for candidate in _spellings(model_name, provider_name):
+            if provider is not None:
+                model = self.models.get((provider.pk, candidate.lower()))
+            else:
+                matches = self.models_by_name.get(candidate.lower(), [])
+                model = matches[0] if len(matches) == 1 else None
+            if model is not None:
+                provider = provider or self.providers_by_id(model.provider_id)
+                return Resolved(provider, model, provider.slug, model.name)
+        return Resolved(provider, None, provider.slug if provider else provider_name, model_name)
+
+    def providers_by_id(self, provider_id: int) -> Provider:
+        return next(p for p in self.providers.values() if p.pk == provider_id)
+
+    def price_on(self, model: Model | None, moment: datetime) -> ModelPrice | None:
+        if model is None or model.pk not in self.prices:
+            return None
+        days, rows = self.prices[model.pk]
+        index = bisect_right(days, moment.date()) - 1
+        return rows[index] if index >= 0 else None
+
+
+def _spellings(model_name: str, provider_name: str):
+    """The model as given, without a provider prefix, and without a date suffix."""
+    yield model_name
+    bare = model_name
+    if provider_name and model_name.lower().startswith(provider_name + "/"):
+        bare = model_name[len(provider_name) + 1 :]
+        yield bare
+    undated = DATED_SUFFIX.sub("", bare)
+    if undated != bare:
+        yield undated
+
+
+class TaoBook:
+    """TAO/USD prices around a batch's events: the latest at or before a moment, if fresh."""
+
+    def __init__(self, start: datetime, end: datetime):
+        self.max_age = timedelta(minutes=settings.TAO_PRICE_MAX_AGE_MINUTES)
+        rows = list(
+            TaoPrice.objects.filter(at__gte=start - self.max_age, at__lte=end)
+            .order_by("at")
+            .values_list("at", "usd")
+        )
+        self.times = [at for at, _ in rows]
+        self.prices = [usd for _, usd in rows]
+
+    def usd_at(self, moment: datetime) -> Decimal | None:
+        index = bisect_right(self.times, moment) - 1
+        if index < 0 or moment - self.times[index] > self.max_age:
+            return None
+        return self.prices[index]
+
+
+@dataclass(slots=True)
+class Pricing:
+    price: ModelPrice | None
+    catalog_cost_usd: Decimal | None
+    cost_usd: Decimal | None
+    cost_source: str
+    cost_disagreement: bool
+    tao_amount: Decimal | None
+    tao_price_usd: Decimal | None
+    tao_missing: bool
+
+
+def price_event(event, resolved: Resolved, book: PriceBook, tao: TaoBook) -> Pricing:
+    price = book.price_on(resolved.model, event.occurred_at)
+    catalog = (
+        cost_of(
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            cached_input_tokens=event.cached_input_tokens,
+            cache_write_tokens=event.cache_write_tokens,
+            price=price,
+        )
+        if price is not None
+        else None
+    )
+    reported = event.reported_cost_usd
+    if reported is not None:
+        cost, source = reported, CostSource.REPORTED
+    elif catalog is not None:
+        cost, source = catalog, CostSource.CATALOG
+    else:
+        cost, source = None, CostSource.UNPRICED
+    tao_amount = tao_price = None
+    tao_missing = False
+    if resolved.provider is not None and resolved.provider.billing_currency == Currency.TAO:
+        tao_price = tao.usd_at(event.occurred_at)
+        if cost is not None and tao_price is not None:
+            tao_amount = (cost / tao_price).quantize(TAO_QUANTUM, rounding=ROUND_HALF_EVEN)
+        else:
+            tao_missing = True
+    return Pricing(
+        price=price,
+        catalog_cost_usd=catalog,
+        cost_usd=cost,
+        cost_source=source,
+        cost_disagreement=reported is not None
+        and catalog is not None
+        and disagrees(reported, catalog),
+        tao_amount=tao_amount,
+        tao_price_usd=tao_price,
+        tao_missing=tao_missing,
+    )

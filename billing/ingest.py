@@ -1,0 +1,207 @@
+"""Landing usage events: validate, drop duplicates, price, store, roll up. One transaction."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing.costing import PriceBook, TaoBook, price_event
+from billing.events import EventIn, event_from_json
+from billing.models import UsageEvent
+from billing.payload import LineError
+from billing.rollups import add_to_rollups, increments_for
+
+COLUMNS = [
+    "team_id",
+    "event_id",
+    "occurred_at",
+    "received_at",
+    "provider_name",
+    "model_name",
+    "provider_id",
+    "model_id",
+    "task_type",
+    "route_version",
+    "status",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "reported_cost_usd",
+    "catalog_cost_usd",
+    "cost_usd",
+    "cost_source",
+    "price_id",
+    "cost_disagreement",
+    "tao_amount",
+    "tao_price_usd",
+    "tao_missing",
+    "quality_score",
+    "quality_evaluator",
+    "quality_comment",
+    "metadata",
+]
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+def ingest_events(team, items: list, *, now: datetime | None = None) -> IngestResult:
+    """Store the valid events of a batch and roll them up; report the rest per index.
+
+    An event id seen before for the team, or earlier in the same batch, is a duplicate and
+    changes nothing. Either every valid event of the batch lands, or (on error) none does.
+    """
+    now = now or timezone.now()
+    result = IngestResult()
+    events: list[EventIn] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if isinstance(item, LineError):
+            result.rejected.append({"index": index, "id": None, "errors": {"line": item.message}})
+            continue
+        event, errors = event_from_json(item, now=now)
+        if errors:
+            result.rejected.append({"index": index, "id": id_of_item(item), "errors": errors})
+        elif event.event_id in seen:
+            result.duplicates += 1
+        else:
+            seen.add(event.event_id)
+            events.append(event)
+    if not events:
+        return result
+    rows = event_rows(team, events, now=now)
+    with transaction.atomic():
+        inserted = store_events(rows)
+        new_rows = [row for row in rows if row["event_id"] in inserted]
+        add_to_rollups(increments_for(new_rows))
+    result.accepted = len(new_rows)
+    result.duplicates += len(rows) - len(new_rows)
+    return result
+
+
+def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
+    book = PriceBook()
+    tao = TaoBook(min(e.occurred_at for e in events), max(e.occurred_at for e in events))
+    rows = []
+    for event in events:
+        resolved = book.resolve(event.provider, event.model)
+        pricing = price_event(event, resolved, book, tao)
+        metadata = event.metadata
+        if resolved.model_name != event.model:
+            metadata = {**metadata, "reported_model": event.model}
+        rows.append(
+            {
+                "team_id": team.pk,
+                "event_id": event.event_id,
+                "occurred_at": event.occurred_at,
+                "received_at": now,
+                "provider_name": resolved.provider_name,
+                "model_name": resolved.model_name,
+                "provider_id": resolved.provider.pk if resolved.provider else None,
+                "model_id": resolved.model.pk if resolved.model else None,
+                "task_type": event.task_type,
+                "route_version": event.route_version,
+                "status": event.status,
+                "error_type": event.error_type,
+                "input_tokens": event.input_tokens,
+                "output_tokens": event.output_tokens,
+                "cached_input_tokens": event.cached_input_tokens,
+                "cache_write_tokens": event.cache_write_tokens,
+                "latency_ms": event.latency_ms,
+                "ttft_ms": event.ttft_ms,
+                "reported_cost_usd": event.reported_cost_usd,
+                "catalog_cost_usd": pricing.catalog_cost_usd,
+                "cost_usd": pricing.cost_usd,
+                "cost_source": pricing.cost_source,
+                "price_id": pricing.price.pk if pricing.price else None,
+                "cost_disagreement": pricing.cost_disagreement,
+                "tao_amount": pricing.tao_amount,
+                "tao_price_usd": pricing.tao_price_usd,
+                "tao_missing": pricing.tao_missing,
+                "quality_score": event.quality_score,
+                "quality_evaluator": "",
+                "quality_comment": "",
+                "metadata": metadata,
+            }
+        )
+    return rows
+
+
+def store_events(rows: list[dict]) -> set[str]:
+    """Insert the rows, skipping ids the team already has; returns the ids inserted."""
+    if connection.vendor == "postgresql":
+        return _copy_insert(rows)
+    return _values_insert(rows)
+
+
+def _copy_insert(rows: list[dict]) -> set[str]:
+    """PostgreSQL: COPY into a staging table, then one INSERT ... ON CONFLICT DO NOTHING."""
+    table = UsageEvent._meta.db_table
+    columns = ", ".join(COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS usage_staging AS "  # noqa: S608
+            f"SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        cursor.execute("TRUNCATE usage_staging")
+        with cursor.copy(f"COPY usage_staging ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[c]) if c == "metadata" else row[c] for c in COLUMNS])
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM usage_staging "  # noqa: S608
+            "ON CONFLICT (team_id, event_id) DO NOTHING RETURNING event_id"
+        )
+        return {event_id for (event_id,) in cursor.fetchall()}
+
+
+def _values_insert(rows: list[dict]) -> set[str]:
+    """SQLite (or any other database): multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING."""
+    table = UsageEvent._meta.db_table
+    fields = [UsageEvent._meta.get_field(name) for name in COLUMNS]
+    chunk = max(1, 30_000 // len(COLUMNS))
+    inserted = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            batch = rows[start : start + chunk]
+            values = [
+                field.get_db_prep_save(row[field.attname], connection)
+                for row in batch
+                for field in fields
+            ]
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(COLUMNS)) + ")"] * len(batch))
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES {placeholders} "  # noqa: S608
+                "ON CONFLICT (team_id, event_id) DO NOTHING RETURNING event_id",
+                values,
+            )
+            inserted.update(event_id for (event_id,) in cursor.fetchall())
+    return inserted
+
+
+def id_of_item(item) -> str | None:
+    """The id of a rejected item, if it has a printable one, to help the sender find it."""
+    if not isinstance(item, dict):
+        return None
+    value = item.get("id") or item.get("litellm_call_id")
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        text = str(value)
+        if "\x00" not in text and len(text) <= 255:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+            return text
+    return None

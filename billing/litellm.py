@@ -1,0 +1,293 @@
+"""LiteLLM's StandardLoggingPayload (what its loggers post) mapped onto our canonical usage event.
+
+Pure functions, no database. The mapping is total: any dict in, a dict out. What cannot be mapped
+is passed through or left out, so the canonical validator rejects the event with a field error.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import urlsplit
+
+# API base hosts we recognise; a subdomain counts as the same provider (llm.chutes.ai).
+HOST_PROVIDERS = (
+    ("chutes.ai", "chutes"),
+    ("openrouter.ai", "openrouter"),
+    ("api.deepseek.com", "deepseek"),
+    ("generativelanguage.googleapis.com", "google"),
+    ("api.anthropic.com", "anthropic"),
+    ("api.openai.com", "openai"),
+)
+
+# LiteLLM's custom_llm_provider values that differ from our provider slugs or need saying.
+LITELLM_PROVIDERS = {
+    "openai": "openai",
+    "text-completion-openai": "openai",
+    "anthropic": "anthropic",
+    "openrouter": "openrouter",
+    "deepseek": "deepseek",
+    "gemini": "google",
+    "vertex_ai": "google",
+    "vertex_ai_beta": "google",
+}
+
+# Model prefixes LiteLLM routes by; stripped only when custom_llm_provider does not say which.
+LITELLM_PREFIXES = frozenset(
+    {
+        *LITELLM_PROVIDERS,
+        "azure",
+        "azure_ai",
+        "bedrock",
+        "cohere",
+        "custom_openai",
+        "fireworks_ai",
+        "groq",
+        "hosted_vllm",
+        "mistral",
+        "ollama",
+        "ollama_chat",
+        "together_ai",
+        "xai",
+    }
+)
+
+TASK_TYPE_TAG = "task_type:"
+
+
+def is_litellm_payload(obj) -> bool:
+    """Whether a JSON item is a LiteLLM StandardLoggingPayload rather than a canonical event."""
+    if not isinstance(obj, dict):
+        return False
+    if "litellm_call_id" in obj or "standard_built_in_tools_params" in obj:
+        return True
+    # A trimmed payload: LiteLLM times calls with "startTime", canonical events with "timestamp".
+    return "startTime" in obj and "custom_llm_provider" in obj and "timestamp" not in obj
+
+
+def litellm_to_canonical(payload: dict) -> dict:
+    """The canonical event for one StandardLoggingPayload; keys without a value are left out."""
+    if not isinstance(payload, dict):
+        return {}
+    metadata = _dict(payload.get("metadata"))
+    usage = _dict(metadata.get("usage_object"))
+    details = _dict(usage.get("prompt_tokens_details"))
+    api_bases = _api_bases(payload)
+    model = _provider_model(payload)
+    start = payload.get("startTime")
+    event = {
+        # LiteLLM's id is the response id (suffixed on cache hits), its call id when none came.
+        "id": _first(payload.get("id"), payload.get("litellm_call_id")),
+        "timestamp": _first(start),
+        "provider": _provider(payload, api_bases),
+        "model": model,
+        "task_type": _task_type(payload, metadata, model),
+        "status": _status(payload.get("status")),
+        "error_type": _error_type(payload),
+        # LiteLLM's prompt_tokens already count the cached and cache-written prompt tokens.
+        "input_tokens": _first(payload.get("prompt_tokens"), usage.get("prompt_tokens")),
+        # completion_tokens include reasoning: OpenAI counts it there, and LiteLLM adds Gemini's
+        # thoughtsTokenCount to candidatesTokenCount, so nothing is added here.
+        "output_tokens": _first(payload.get("completion_tokens"), usage.get("completion_tokens")),
+        "cached_input_tokens": _first(
+            details.get("cached_tokens"), usage.get("cache_read_input_tokens"), 0
+        ),
+        "cache_write_tokens": _first(
+            usage.get("cache_creation_input_tokens"),
+            details.get("cache_creation_tokens"),
+            details.get("cache_write_tokens"),
+            0,
+        ),
+        "latency_ms": _elapsed_ms(start, payload.get("endTime")),
+        # LiteLLM sets completionStartTime = endTime on unstreamed calls: no time to first token.
+        "ttft_ms": (
+            _elapsed_ms(start, payload.get("completionStartTime"))
+            if payload.get("stream") is True
+            else None
+        ),
+        "cost_usd": _cost(payload),
+        "metadata": _metadata(payload, api_bases),
+    }
+    return {key: value for key, value in event.items() if value is not None}
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _present(value):
+    """The value, or None when it is missing or a blank string."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _first(*values):
+    return next((value for value in values if _present(value) is not None), None)
+
+
+def _text(value) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _number(value) -> Decimal | None:
+    """A finite JSON number as a Decimal (a float through its shortest repr), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    return number if number.is_finite() else None
+
+
+def _api_bases(payload: dict) -> list[str]:
+    """The API bases a payload names: the configured one, then the one LiteLLM called."""
+    candidates = (
+        payload.get("api_base"),
+        _dict(payload.get("hidden_params")).get("api_base"),
+        _dict(payload.get("litellm_params")).get("api_base"),
+    )
+    return [base.strip() for base in candidates if _text(base)]
+
+
+def _host(url: str) -> str | None:
+    try:
+        host = urlsplit(url if "://" in url else f"//{url}").hostname
+    except ValueError:
+        return None
+    return host.rstrip(".") if host else None
+
+
+def _provider(payload: dict, api_bases: list[str]):
+    # OpenAI-compatible providers (Chutes) come as custom_llm_provider "openai": the host tells.
+    for base in api_bases:
+        host = _host(base)
+        for domain, slug in HOST_PROVIDERS:
+            if host and (host == domain or host.endswith(f".{domain}")):
+                return slug
+    name = payload.get("custom_llm_provider")
+    if not isinstance(name, str):
+        return name
+    name = name.strip().lower()
+    return LITELLM_PROVIDERS.get(name, name) or None
+
+
+def _provider_model(payload: dict):
+    """The model as its provider spells it, without the "<provider>/" LiteLLM routes by."""
+    model = _present(payload.get("model"))
+    if not isinstance(model, str):
+        return model
+    prefix, _, name = model.partition("/")
+    if not name:
+        return model
+    routed_by = _text(payload.get("custom_llm_provider"))
+    if routed_by is None:
+        return name if prefix.lower() in LITELLM_PREFIXES else model
+    # A direct call logs the model with LiteLLM's prefix already gone; the request keeps it.
+    requested = _dict(payload.get("hidden_params")).get("litellm_model_name")
+    if prefix.lower() != routed_by.lower() or requested == f"{routed_by}/{model}":
+        return model
+    return name
+
+
+def _task_type(payload: dict, metadata: dict, model) -> str | None:
+    tags = payload.get("request_tags")
+    tagged = [
+        tag.removeprefix(TASK_TYPE_TAG)
+        for tag in (tags if isinstance(tags, list) else ())
+        if isinstance(tag, str) and tag.startswith(TASK_TYPE_TAG)
+    ]
+    nested = (
+        metadata,
+        _dict(metadata.get("requester_metadata")),
+        _dict(metadata.get("spend_logs_metadata")),
+    )
+    declared = [*tagged, *(source.get("task_type") for source in nested)]
+    if task_type := next(filter(None, map(_text, declared)), None):
+        return task_type
+    # A Router whose model groups are task types; a group named after its model is not one.
+    group = _text(payload.get("model_group"))
+    if group is None or "/" in group or group in (model, payload.get("model")):
+        return None
+    return group
+
+
+def _status(status):
+    if status == "success":
+        return "success"
+    if status == "failure":
+        return "error"
+    return _present(status)
+
+
+def _error_code(value) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(value)
+
+
+def _error_type(payload: dict) -> str | None:
+    if payload.get("status") != "failure":
+        return None
+    info = _dict(payload.get("error_information"))
+    error_class, code = _text(info.get("error_class")), _error_code(info.get("error_code"))
+    if error_class and code:
+        return f"{error_class} ({code})"
+    return error_class or code
+
+
+def _elapsed_ms(start, end) -> int | None:
+    start, end = _number(start), _number(end)
+    if start is None or end is None:
+        return None
+    try:
+        return int(((end - start) * 1000).to_integral_value(rounding=ROUND_HALF_UP))
+    except ArithmeticError:
+        return None
+
+
+def _cost(payload: dict):
+    cost = _present(payload.get("response_cost"))
+    number = _number(cost)
+    if number is None or number != 0:
+        return cost
+    # LiteLLM writes 0.0 for models it cannot price (not reported), but a cache hit is free.
+    return cost if payload.get("cache_hit") is True else None
+
+
+def _public_url(url: str) -> str | None:
+    """The URL without credentials: Gemini's REST bases can carry ?key=..."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    netloc = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=netloc, query="", fragment="").geturl() or None
+
+
+def _scalars(value) -> dict | None:
+    """A flat dict's numbers and short strings (LiteLLM's cost_breakdown), else None."""
+    kept = {
+        key: item
+        for key, item in _dict(value).items()
+        if isinstance(key, str)
+        and (_number(item) is not None or (_text(item) is not None and len(item) <= 200))
+    }
+    return kept or None
+
+
+def _metadata(payload: dict, api_bases: list[str]) -> dict:
+    """What is worth keeping from the payload; never its messages or response."""
+    info = _dict(payload.get("error_information"))
+    cache_hit = payload.get("cache_hit")
+    values = {
+        "source": "litellm",
+        "litellm_call_id": _text(payload.get("litellm_call_id")),
+        "trace_id": _text(payload.get("trace_id")),
+        "model_group": _text(payload.get("model_group")),
+        "model_id": _text(payload.get("model_id")),
+        "api_base": _public_url(api_bases[0]) if api_bases else None,
+        "call_type": _text(payload.get("call_type")),
+        "cache_hit": cache_hit if isinstance(cache_hit, bool) else None,
+        "end_user": _text(payload.get("end_user")),
+        "error_code": _error_code(info.get("error_code")),
+        "error_class": _text(info.get("error_class")),
+        "reported_model": _text(payload.get("model")),
+        "cost_breakdown": _scalars(payload.get("cost_breakdown")),
+    }
+    return {key: value for key, value in values.items() if value is not None}

@@ -1,0 +1,100 @@
+"""Turning a request body into a list of JSON items, whatever shape the proxy sent."""
+
+import json
+import zlib
+from decimal import Decimal
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_EVENTS = 10_000
+
+
+class PayloadError(Exception):
+    def __init__(self, status: int, error: str, detail: str):
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+
+
+class LineError:
+    """An NDJSON line that is not JSON: rejected on its own, the other lines still count."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def loads(text: str):
+    """JSON with exact decimals and without NaN or Infinity."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def gunzip(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        body = decompressor.decompress(raw, limit + 1)
+        if len(body) > limit or decompressor.unconsumed_tail:
+            raise PayloadError(413, "body too large", f"More than {limit:,} bytes after gunzip.")
+        if not decompressor.eof:
+            raise PayloadError(400, "malformed body", "The gzip stream is truncated.")
+    except zlib.error as error:
+        raise PayloadError(400, "malformed body", f"The body is not valid gzip: {error}.") from None
+    return body
+
+
+def parse_items(body: bytes) -> list:
+    """The JSON items of a body: an array, {"events": [...]}, one object, or NDJSON lines.
+
+    NDJSON is recognised from the body itself, whatever the Content-Type says.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadError(413, "body too large", f"More than {MAX_BODY_BYTES:,} bytes.")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise PayloadError(400, "malformed body", f"The body is not UTF-8: {error}.") from None
+    text = text.strip()
+    if not text:
+        raise PayloadError(400, "malformed body", "The body is empty.")
+    try:
+        document = loads(text)
+    except (ValueError, RecursionError) as error:
+        if text.startswith("{") and "\n" in text:
+            return _limited(_ndjson_items(text))
+        raise PayloadError(400, "malformed body", f"The body is not valid JSON: {error}.") from None
+    if isinstance(document, list):
+        return _limited(document)
+    if isinstance(document, dict):
+        if set(document) == {"events"}:
+            if not isinstance(document["events"], list):
+                raise PayloadError(400, "malformed body", '"events" must be a list of events.')
+            return _limited(document["events"])
+        return [document]
+    raise PayloadError(
+        400, "malformed body", 'Send a JSON array of events, {"events": [...]}, an event or NDJSON.'
+    )
+
+
+def _ndjson_items(text: str) -> list:
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if len(items) > MAX_EVENTS:
+            break
+        try:
+            items.append(loads(line))
+        except (ValueError, RecursionError) as error:
+            items.append(LineError(f"line {number} is not valid JSON: {error}"))
+    if all(isinstance(item, LineError) for item in items):
+        raise PayloadError(400, "malformed body", "No line of the body is valid JSON.")
+    return items
+
+
+def _limited(items: list) -> list:
+    if len(items) > MAX_EVENTS:
+        raise PayloadError(
+            413, "too many events", f"At most {MAX_EVENTS:,} events per request; split the batch."
+        )
+    return items

@@ -1,0 +1,210 @@
+"""Hourly rollups of usage: added to as events arrive, rebuilt from raw events when needed.
+
+Both ways give the same numbers: tests compare every rollup total with the raw aggregate.
+"""
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncHour
+
+from billing.histogram import (
+    BUCKETS,
+    LATENCY_FIELDS,
+    TTFT_FIELDS,
+    UPPER_BOUNDS,
+    bucket_of,
+)
+from billing.models import CostSource, UsageEvent, UsageRollup
+
+KEY = ["team_id", "hour", "provider_name", "model_name", "task_type", "status"]
+MONEY_SUMS = ["cost_usd", "reported_cost_usd", "catalog_cost_usd", "tao_amount", "quality_sum"]
+COUNT_SUMS = [
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "unpriced_requests",
+    "unpriced_tokens",
+    "disagreement_requests",
+    "tao_missing_requests",
+    "latency_sum_ms",
+    "latency_count",
+    "quality_count",
+]
+SUMS = COUNT_SUMS + MONEY_SUMS + LATENCY_FIELDS + TTFT_FIELDS
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _zero() -> dict:
+    return {name: (Decimal(0) if name in MONEY_SUMS else 0) for name in SUMS}
+
+
+def increments_for(rows: list[dict]) -> dict[tuple, dict]:
+    """What a set of new events adds to each rollup row, keyed by rollup key."""
+    totals: dict[tuple, dict] = defaultdict(_zero)
+    for row in rows:
+        key = (
+            row["team_id"],
+            hour_of(row["occurred_at"]),
+            row["provider_name"],
+            row["model_name"],
+            row["task_type"],
+            row["status"],
+        )
+        total = totals[key]
+        total["requests"] += 1
+        for name in ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens"):
+            total[name] += row[name]
+        for name in ("cost_usd", "reported_cost_usd", "catalog_cost_usd", "tao_amount"):
+            if row[name] is not None:
+                total[name] += row[name]
+        if row["cost_source"] == CostSource.UNPRICED:
+            total["unpriced_requests"] += 1
+            total["unpriced_tokens"] += row["input_tokens"] + row["output_tokens"]
+        total["disagreement_requests"] += row["cost_disagreement"]
+        total["tao_missing_requests"] += row["tao_missing"]
+        if row["latency_ms"] is not None:
+            total["latency_sum_ms"] += row["latency_ms"]
+            total["latency_count"] += 1
+            total[LATENCY_FIELDS[bucket_of(row["latency_ms"])]] += 1
+        if row["ttft_ms"] is not None:
+            total[TTFT_FIELDS[bucket_of(row["ttft_ms"])]] += 1
+        if row["quality_score"] is not None:
+            total["quality_sum"] += row["quality_score"]
+            total["quality_count"] += 1
+    return totals
+
+
+def add_to_rollups(increments: dict[tuple, dict]) -> None:
+    """Add to the rollup rows, creating missing ones: one upsert per chunk of keys.
+
+    Keys go in sorted order, so concurrent batches lock rows in the same order.
+    """
+    if not increments:
+        return
+    table = UsageRollup._meta.db_table
+    columns = KEY + SUMS
+    fields = [UsageRollup._meta.get_field(name) for name in columns]
+    updates = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in SUMS)
+    chunk = max(1, 30_000 // len(columns))
+    keys = sorted(increments)
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), chunk):
+            batch = keys[start : start + chunk]
+            values = []
+            for key in batch:
+                row = dict(zip(KEY, key, strict=True)) | increments[key]
+                values.extend(
+                    field.get_db_prep_save(row[name], connection)
+                    for field, name in zip(fields, columns, strict=True)
+                )
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(batch))
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "  # noqa: S608
+                f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}",
+                values,
+            )
+
+
+def _bucket_filter(field: str, index: int) -> Q:
+    condition = Q(**{f"{field}__isnull": False})
+    if index > 0:
+        condition &= Q(**{f"{field}__gt": UPPER_BOUNDS[index - 1]})
+    if index < BUCKETS - 1:
+        condition &= Q(**{f"{field}__lte": UPPER_BOUNDS[index]})
+    return condition
+
+
+def raw_aggregates(events):
+    """The rollup rows computed straight from raw events, as dicts, in the database."""
+    unpriced = Q(cost_source=CostSource.UNPRICED)
+    histogram = {
+        name: Count("id", filter=_bucket_filter("latency_ms", index))
+        for index, name in enumerate(LATENCY_FIELDS)
+    } | {
+        name: Count("id", filter=_bucket_filter("ttft_ms", index))
+        for index, name in enumerate(TTFT_FIELDS)
+    }
+    return (
+        events.annotate(hour=TruncHour("occurred_at", tzinfo=UTC))
+        .values(*KEY)
+        .annotate(
+            requests=Count("id"),
+            sum_input_tokens=Sum("input_tokens"),
+            sum_output_tokens=Sum("output_tokens"),
+            sum_cached_input_tokens=Sum("cached_input_tokens"),
+            sum_cache_write_tokens=Sum("cache_write_tokens"),
+            sum_cost_usd=Sum("cost_usd"),
+            sum_reported_cost_usd=Sum("reported_cost_usd"),
+            sum_catalog_cost_usd=Sum("catalog_cost_usd"),
+            unpriced_requests=Count("id", filter=unpriced),
+            unpriced_tokens=Sum(F("input_tokens") + F("output_tokens"), filter=unpriced),
+            disagreement_requests=Count("id", filter=Q(cost_disagreement=True)),
+            sum_tao_amount=Sum("tao_amount"),
+            tao_missing_requests=Count("id", filter=Q(tao_missing=True)),
+            latency_sum_ms=Sum("latency_ms"),
+            latency_count=Count("latency_ms"),
+            quality_sum=Sum("quality_score"),
+            quality_count=Count("quality_score"),
+            **histogram,
+        )
+        .order_by()
+    )
+
+
+def _rollup_from_aggregate(row: dict) -> UsageRollup:
+    values = {name: row[name] for name in KEY}
+    for name in SUMS:
+        value = row.get(f"sum_{name}", row.get(name))
+        values[name] = value if value is not None else (Decimal(0) if name in MONEY_SUMS else 0)
+    return UsageRollup(**values)
+
+
+def rebuild_rollups(*, team=None, since: datetime | None = None, progress=None) -> int:
+    """Recompute rollups from raw events, a day at a time; returns how many rows were written."""
+    events = UsageEvent.objects.all()
+    rollups = UsageRollup.objects.all()
+    if team is not None:
+        events, rollups = events.filter(team=team), rollups.filter(team=team)
+    if since is not None:
+        since = hour_of(since)
+        events, rollups = events.filter(occurred_at__gte=since), rollups.filter(hour__gte=since)
+    bounds = events.order_by().values_list("occurred_at", flat=True)
+    first, last = bounds.order_by("occurred_at").first(), bounds.order_by("-occurred_at").first()
+    written = 0
+    with transaction.atomic():
+        rollups.delete()
+        if first is None:
+            return 0
+        day = hour_of(first).replace(hour=0)
+        days = (last - day).days + 1
+        for step in range(days):
+            start = day + timedelta(days=step)
+            chunk = events.filter(occurred_at__gte=start, occurred_at__lt=start + timedelta(days=1))
+            rows = [_rollup_from_aggregate(row) for row in raw_aggregates(chunk)]
+            UsageRollup.objects.bulk_create(rows, batch_size=300)
+            written += len(rows)
+            if progress:
+                progress(step + 1, days)
+    return written
+
+
+def rollups_for_hours(team, hours: set[datetime]) -> None:
+    """Recompute the rollups of some hours of a team from raw events (after scores, repricing)."""
+    for hour in sorted(hours):
+        with transaction.atomic():
+            UsageRollup.objects.filter(team=team, hour=hour).delete()
+            events = UsageEvent.objects.filter(
+                team=team, occurred_at__gte=hour, occurred_at__lt=hour + timedelta(hours=1)
+            )
+            UsageRollup.objects.bulk_create(
+                [_rollup_from_aggregate(row) for row in raw_aggregates(events)]
+            )

@@ -1,0 +1,107 @@
+"""Whatever the proxy (or anyone holding a token) sends, the API answers; it never fails."""
+
+import json
+import uuid
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from billing.models import UsageEvent
+from dashboard.models import Team
+from dashboard.tokens import token_create
+from tests.factories import canonical_event
+
+FIELDS = [
+    "id",
+    "timestamp",
+    "provider",
+    "model",
+    "task_type",
+    "route_version",
+    "status",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "cost_usd",
+    "quality_score",
+    "metadata",
+]
+
+hostile_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+    st.sampled_from(["", "\x00", "\ud800", "2026-11-20T10:00:00", "9" * 400, "success", "error"]),
+)
+hostile_values = st.recursive(
+    hostile_scalars,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def events(draw):
+    """A valid event with some fields replaced by hostile values, or dropped."""
+    event = canonical_event(id=draw(st.text(min_size=1, max_size=6)))
+    for field in draw(st.lists(st.sampled_from(FIELDS), max_size=4, unique=True)):
+        if draw(st.booleans()):
+            event[field] = draw(hostile_values)
+        else:
+            event.pop(field, None)
+    return event
+
+
+batches = st.lists(st.one_of(events(), hostile_values), min_size=1, max_size=12)
+
+
+def _json(value) -> str:
+    def default(item):
+        if isinstance(item, Decimal):
+            return float(item) if item.is_finite() else str(item)
+        raise TypeError(item)
+
+    return json.dumps(value, default=default)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batch=batches)
+def test_it_never_fails_and_counts_every_event_exactly(client, catalog, batch):
+    team = Team.objects.create(slug=f"fuzz-{uuid.uuid4().hex[:12]}", name="Fuzz")
+    _, token = token_create(team=team, name="fuzz", scopes=["usage:write"])
+    response = client.post(
+        "/api/v1/usage",
+        _json(batch),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code in (200, 400), response.content
+    stored = set(UsageEvent.objects.filter(team=team).values_list("event_id", flat=True))
+    if response.status_code == 400:
+        assert not stored
+        return
+    answer = response.json()
+    assert answer["accepted"] + answer["duplicates"] + len(answer["rejected"]) == len(batch)
+    assert len(stored) == answer["accepted"]
+    assert all(rejection["errors"] for rejection in answer["rejected"])
+    rejected = {rejection["index"] for rejection in answer["rejected"]}
+    kept_ids = {
+        item["id"].strip()
+        for index, item in enumerate(batch)
+        if index not in rejected and isinstance(item, dict) and isinstance(item.get("id"), str)
+    }
+    assert stored <= kept_ids

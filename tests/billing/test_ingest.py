@@ -1,0 +1,235 @@
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from billing.ingest import ingest_events
+from billing.models import TaoPrice, UsageEvent, UsageRollup
+from routing.models import Model
+from tests.factories import ModelPriceFactory, canonical_event
+
+
+def _ingest(team, *events):
+    return ingest_events(team, list(events))
+
+
+def test_it_stores_a_canonical_event_priced_from_the_catalog(team, catalog):
+    result = _ingest(team, canonical_event())
+    event = UsageEvent.objects.get(team=team, event_id="evt-1")
+    assert result.accepted == 1
+    # Claude Sonnet 4.5: 5,000 in at $3/M + 2,000 out at $15/M.
+    assert event.catalog_cost_usd == Decimal("0.045")
+    assert (event.cost_usd, event.cost_source) == (Decimal("0.045"), "catalog")
+    assert event.price.model.name == "claude-sonnet-4-5"
+
+
+def test_it_prices_cached_and_cache_write_tokens_at_their_own_rates(team, db):
+    price = ModelPriceFactory(
+        model__provider__slug="anthropic",
+        model__name="claude-opus-4-5",
+        input_per_mtok=Decimal("5"),
+        output_per_mtok=Decimal("25"),
+        cached_input_per_mtok=Decimal("0.5"),
+        cache_write_per_mtok=Decimal("6.25"),
+    )
+    _ingest(
+        team,
+        canonical_event(
+            model="claude-opus-4-5",
+            input_tokens=5025,
+            cached_input_tokens=2512,
+            cache_write_tokens=300,
+            output_tokens=458,
+        ),
+    )
+    event = UsageEvent.objects.get(event_id="evt-1")
+    expected = (
+        2213 * Decimal(5) + 2512 * Decimal("0.5") + 300 * Decimal("6.25") + 458 * 25
+    ) / 10**6
+    assert event.catalog_cost_usd == expected
+    assert event.price == price
+
+
+def test_it_charges_cache_tokens_as_input_when_the_price_has_no_cache_rates(team, catalog):
+    _ingest(team, canonical_event(input_tokens=1000, cached_input_tokens=600, output_tokens=0))
+    assert UsageEvent.objects.get().catalog_cost_usd == Decimal("0.003")
+
+
+def test_it_uses_the_price_in_force_on_the_day_of_the_event(team, catalog):
+    sonnet = Model.objects.get(name="claude-sonnet-4-5")
+    ModelPriceFactory(model=sonnet, effective_from=date(2026, 11, 21), input_per_mtok=Decimal(1))
+    _ingest(
+        team,
+        canonical_event(id="before", timestamp="2026-11-20T23:59:59Z", output_tokens=0),
+        canonical_event(id="after", timestamp="2026-11-21T00:00:00Z", output_tokens=0),
+    )
+    costs = dict(UsageEvent.objects.values_list("event_id", "catalog_cost_usd"))
+    assert costs == {"before": Decimal("0.015"), "after": Decimal("0.005")}
+
+
+def test_it_keeps_a_reported_cost_and_computes_the_catalog_one_beside_it(team, catalog):
+    _ingest(team, canonical_event(cost_usd=0.0451))
+    event = UsageEvent.objects.get()
+    assert (event.reported_cost_usd, event.catalog_cost_usd) == (
+        Decimal("0.0451"),
+        Decimal("0.045"),
+    )
+    assert (event.cost_usd, event.cost_source, event.cost_disagreement) == (
+        Decimal("0.0451"),
+        "reported",
+        False,
+    )
+
+
+def test_it_flags_a_reported_cost_more_than_5_percent_off(team, catalog):
+    _ingest(team, canonical_event(cost_usd=0.05))
+    assert UsageEvent.objects.get().cost_disagreement is True
+
+
+def test_it_never_prices_an_unknown_model_at_zero(team, catalog):
+    _ingest(team, canonical_event(provider="chutes", model="someone/Unknown-Model-7B"))
+    event = UsageEvent.objects.get()
+    assert (event.cost_usd, event.catalog_cost_usd, event.cost_source) == (None, None, "unpriced")
+    rollup = UsageRollup.objects.get()
+    assert (rollup.unpriced_requests, rollup.unpriced_tokens) == (1, 7000)
+
+
+def test_it_resolves_a_dated_model_name_to_the_catalog_model(team, catalog):
+    _ingest(team, canonical_event(model="claude-sonnet-4-5-20250929"))
+    event = UsageEvent.objects.get()
+    assert event.model.name == "claude-sonnet-4-5"
+    assert event.metadata["reported_model"] == "claude-sonnet-4-5-20250929"
+
+
+def test_it_converts_chutes_costs_to_tao_at_the_price_of_the_time(team, catalog):
+    TaoPrice.objects.create(
+        at=datetime(2026, 11, 20, 10, 0, tzinfo=UTC), usd=Decimal(400), source="t"
+    )
+    _ingest(team, canonical_event(provider="chutes", model="deepseek-ai/DeepSeek-V3"))
+    event = UsageEvent.objects.get()
+    # 5,000 in at $0.35/M + 2,000 out at $1.50/M = $0.00475; at $400 a TAO.
+    assert event.cost_usd == Decimal("0.00475")
+    assert (event.tao_price_usd, event.tao_amount) == (Decimal(400), Decimal("0.000011875000"))
+    assert event.tao_missing is False
+
+
+def test_it_leaves_tao_empty_and_flags_it_when_the_tao_price_is_stale(team, catalog):
+    TaoPrice.objects.create(
+        at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC), usd=Decimal(400), source="t"
+    )
+    _ingest(team, canonical_event(provider="chutes", model="deepseek-ai/DeepSeek-V3"))
+    event = UsageEvent.objects.get()
+    assert (event.tao_amount, event.tao_missing) == (None, True)
+
+
+def test_it_does_not_convert_usd_billed_providers_to_tao(team, catalog):
+    _ingest(team, canonical_event())
+    event = UsageEvent.objects.get()
+    assert (event.tao_amount, event.tao_missing) == (None, False)
+
+
+def test_it_counts_a_duplicate_inside_one_batch_once(team, catalog):
+    result = _ingest(team, canonical_event(), canonical_event(output_tokens=1))
+    assert (result.accepted, result.duplicates) == (1, 1)
+    assert UsageEvent.objects.get().output_tokens == 2000
+
+
+def test_it_changes_nothing_when_a_batch_is_sent_again(team, catalog):
+    _ingest(team, canonical_event(id="a"), canonical_event(id="b"))
+    before = list(UsageRollup.objects.values())
+    result = _ingest(team, canonical_event(id="a"), canonical_event(id="b"))
+    assert (result.accepted, result.duplicates) == (0, 2)
+    assert list(UsageRollup.objects.values()) == before
+
+
+def test_the_same_id_in_two_teams_is_two_events(team, other_team, catalog):
+    _ingest(team, canonical_event())
+    assert _ingest(other_team, canonical_event()).accepted == 1
+
+
+def test_it_stores_the_valid_events_of_a_batch_with_rejected_ones(team, catalog):
+    result = _ingest(team, canonical_event(id="good"), canonical_event(id="bad", input_tokens=-5))
+    assert result.accepted == 1
+    assert result.rejected == [
+        {
+            "index": 1,
+            "id": "bad",
+            "errors": {"input_tokens": "must be between 0 and 1,000,000,000,000"},
+        }
+    ]
+    assert list(UsageEvent.objects.values_list("event_id", flat=True)) == ["good"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("id", None, "is required"),
+        ("id", 42, "must be a string"),
+        ("model", "", "is required"),
+        ("timestamp", "2026-11-20T10:00:00", "must include a UTC offset"),
+        ("timestamp", 1795573886000, "looks like epoch milliseconds"),
+        ("timestamp", "yesterday", "must be ISO 8601"),
+        ("input_tokens", True, "must be a number"),
+        ("input_tokens", "12", "must be a number"),
+        ("output_tokens", 1.5, "must be a whole number"),
+        ("status", "failure", "must be success or error"),
+        ("cost_usd", -1, "must be between 0"),
+        ("quality_score", 1.5, "must be between 0 and 1"),
+        ("latency_ms", -3, "must be between 0"),
+        ("metadata", [1, 2], "must be a JSON object"),
+        ("id", "a\x00b", "must not contain NUL"),
+        ("task_type", "\ud800", "must be valid Unicode"),
+    ],
+)
+def test_it_rejects_a_bad_field_with_a_message(team, catalog, field, value, message):
+    result = _ingest(
+        team, canonical_event(**{field: value}) | ({field: None} if value is None else {})
+    )
+    assert message in result.rejected[0]["errors"][field]
+    assert not UsageEvent.objects.exists()
+
+
+def test_it_rejects_a_timestamp_more_than_5_minutes_ahead(team, catalog):
+    ahead = (timezone.now() + timedelta(minutes=6)).isoformat()
+    result = _ingest(team, canonical_event(timestamp=ahead))
+    assert result.rejected[0]["errors"]["timestamp"] == "is more than 5 minutes in the future"
+
+
+def test_it_accepts_a_timestamp_a_little_ahead_for_clock_skew(team, catalog):
+    ahead = (timezone.now() + timedelta(minutes=4)).isoformat()
+    assert _ingest(team, canonical_event(timestamp=ahead)).accepted == 1
+
+
+def test_it_accepts_epoch_seconds(team, catalog):
+    _ingest(team, canonical_event(timestamp=1795573886.5))
+    assert UsageEvent.objects.get().occurred_at == datetime(
+        2026, 11, 25, 2, 31, 26, 500000, tzinfo=UTC
+    )
+
+
+def test_it_rejects_more_cached_tokens_than_prompt_tokens(team, catalog):
+    result = _ingest(team, canonical_event(input_tokens=10, cached_input_tokens=11))
+    assert "cannot exceed input_tokens" in result.rejected[0]["errors"]["cached_input_tokens"]
+
+
+def test_it_stores_an_error_event_with_its_type(team, catalog):
+    _ingest(
+        team, canonical_event(status="error", error_type="RateLimitError (429)", output_tokens=0)
+    )
+    event = UsageEvent.objects.get()
+    assert (event.status, event.error_type) == ("error", "RateLimitError (429)")
+
+
+def test_it_rolls_events_up_by_hour_provider_model_task_and_status(team, catalog):
+    _ingest(
+        team,
+        canonical_event(id="a", timestamp="2026-11-20T10:05:00Z", latency_ms=900),
+        canonical_event(id="b", timestamp="2026-11-20T10:55:00Z", latency_ms=1100),
+        canonical_event(id="c", timestamp="2026-11-20T11:05:00Z"),
+    )
+    first = UsageRollup.objects.get(hour=datetime(2026, 11, 20, 10, tzinfo=UTC))
+    assert (first.requests, first.input_tokens, first.cost_usd) == (2, 10000, Decimal("0.09"))
+    assert (first.latency_count, first.latency_sum_ms) == (2, 2000)
+    assert sum(first.latency_counts) == 2
+    assert UsageRollup.objects.count() == 2
