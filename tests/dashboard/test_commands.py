@@ -78,7 +78,7 @@ def test_add_member_will_not_demote_the_last_admin(team, admin_user):
 
 
 def test_seed_demo_creates_one_login_per_role(db):
-    output = _run("seed_demo")
+    output = _run("seed_demo", "--days", "2")
     roles = set(Membership.objects.filter(team__slug="maven").values_list("role", flat=True))
     assert roles == set(Role.values)
     for username in ("admin", "ops", "finance", "viewer"):
@@ -86,15 +86,15 @@ def test_seed_demo_creates_one_login_per_role(db):
 
 
 def test_seed_demo_lets_the_printed_logins_sign_in(db, client):
-    _run("seed_demo")
+    _run("seed_demo", "--days", "2")
     response = client.post("/accounts/login/", {"username": "finance", "password": "spend-demo"})
     assert response.status_code == 302
 
 
 def test_seed_demo_twice_reuses_what_exists(db):
-    _run("seed_demo")
+    _run("seed_demo", "--days", "2")
     counts = (Team.objects.count(), Membership.objects.count(), get_user_model().objects.count())
-    output = _run("seed_demo")
+    output = _run("seed_demo", "--days", "2")
     assert (
         Team.objects.count(),
         Membership.objects.count(),

@@ -1,41 +1,62 @@
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.utils import timezone
 
 from billing.catalog import load_catalog
+from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from dashboard.models import Role, Team
+from dashboard.progress import ProgressBar
 from dashboard.teams import member_set_role
 from routing.models import Model
 
 DEMO_PASSWORD = "spend-demo"  # noqa: S105 - printed on purpose: this is the local demo
 
 DEMO_TEAMS = [
-    # slug, name, time zone, baseline model (provider, name)
-    ("maven", "Maven", "America/New_York", ("anthropic", "claude-sonnet-4-5")),
-    ("pantheon", "Pantheon", "Europe/London", ("openai", "gpt-5.2")),
+    # slug, name, time zone, baseline model (provider, name), tasks on a weekday
+    ("maven", "Maven", "America/New_York", ("anthropic", "claude-sonnet-4-5"), 320),
+    ("pantheon", "Pantheon", "Europe/London", ("openai", "gpt-5.2"), 170),
+    ("atlas", "Atlas", "Asia/Tokyo", ("anthropic", "claude-sonnet-4-5"), 460),
 ]
+DEMO_DAYS = 90
 
 # username, what the role is for, {team slug: role}
 DEMO_USERS = [
     (
         "admin",
         "everything, incl. members, tokens and /admin/",
-        {"maven": Role.ADMIN, "pantheon": Role.ADMIN},
+        {"maven": Role.ADMIN, "pantheon": Role.ADMIN, "atlas": Role.ADMIN},
     ),
-    ("ops", "keys, routing and alert rules", {"maven": Role.OPS, "pantheon": Role.VIEWER}),
-    ("finance", "budgets and reports", {"maven": Role.FINANCE, "pantheon": Role.FINANCE}),
-    ("viewer", "read only", {"maven": Role.VIEWER, "pantheon": Role.VIEWER}),
+    (
+        "ops",
+        "keys, routing and alert rules",
+        {"maven": Role.OPS, "pantheon": Role.VIEWER, "atlas": Role.OPS},
+    ),
+    (
+        "finance",
+        "budgets and reports",
+        {"maven": Role.FINANCE, "pantheon": Role.FINANCE, "atlas": Role.FINANCE},
+    ),
+    ("viewer", "read only", {"maven": Role.VIEWER, "pantheon": Role.VIEWER, "atlas": Role.VIEWER}),
 ]
 
 
 class Command(BaseCommand):
-    help = "Load the catalog and the demo teams and users (one per role); safe to run again."
+    help = (
+        "Load the catalog, the demo teams and users (one per role) and their demo usage; "
+        "safe to run again: it only adds what is missing."
+    )
 
-    @transaction.atomic
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--days", type=int, default=DEMO_DAYS, help=f"Days of demo usage (default {DEMO_DAYS})."
+        )
+
+    def handle(self, *args, days, **options):
         self.stdout.write(f"Catalog: {load_catalog()}.")
         teams = {}
-        for slug, name, tz, (provider, model) in DEMO_TEAMS:
+        for slug, name, tz, (provider, model), _ in DEMO_TEAMS:
             teams[slug], created = Team.objects.get_or_create(
                 slug=slug, defaults={"name": name, "time_zone": tz}
             )
@@ -55,8 +76,20 @@ class Command(BaseCommand):
             for slug, role in roles.items():
                 if not teams[slug].memberships.filter(user=user).exists():
                     member_set_role(team=teams[slug], user=user, role=role)
-        self.stdout.write(self.style.SUCCESS("Demo teams and users are ready."))
+        self._seed_usage(teams, days)
+        self.stdout.write(self.style.SUCCESS("Demo teams, users and usage are ready."))
         self.stdout.write(demo_logins())
+
+    def _seed_usage(self, teams, days):
+        now = timezone.now()
+        added = demo_tao_prices(now - timedelta(days=days + 1), now)
+        self.stdout.write(f"TAO prices: {added:,} demo points added.")
+        for slug, *_, per_weekday in DEMO_TEAMS:
+            bar = ProgressBar(self.stdout, f"Usage for {teams[slug].name:<9}")
+            count = seed_demo_usage(
+                teams[slug], DemoProfile(per_weekday), days=days, now=now, progress=bar
+            )
+            self.stdout.write(f"  {count:,} demo events added for {teams[slug].name}.")
 
 
 def demo_logins() -> str:
