@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.catalog_seed import PROVIDERS, SEED_DATE, seed_prices
+from billing.costing import PriceBook
 from billing.models import ModelPrice
 from routing.models import Model, Provider
 
@@ -57,6 +58,7 @@ def load_catalog() -> CatalogLoadResult:
             },
         )
         result.prices_created += created
+    PriceBook.forget()
     return result
 
 
@@ -86,4 +88,6 @@ def catalog_rows(*, provider: Provider | None = None, on: date | None = None) ->
 
 def price_add(*, model: Model, user, **rates) -> ModelPrice:
     """A new effective-dated price row; the rows before it stay as they were."""
-    return ModelPrice.objects.create(model=model, created_by=user, **rates)
+    price = ModelPrice.objects.create(model=model, created_by=user, **rates)
+    PriceBook.forget()
+    return price

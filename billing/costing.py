@@ -1,6 +1,7 @@
 """Pricing events: the catalog price in force at the event's time, and TAO at the time."""
 
 import re
+import time
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,7 +57,25 @@ class Resolved:
 
 
 class PriceBook:
-    """The catalog loaded once per batch: provider and model lookup, prices by date."""
+    """The catalog in memory: provider and model lookup, prices by date.
+
+    `PriceBook.current()` reuses one for CATALOG_CACHE_SECONDS, so each ingest batch does not
+    reload the catalog; a price added meanwhile applies from the next reload (and `reprice`
+    fixes anything priced before it).
+    """
+
+    _cached: tuple[float, "PriceBook"] | None = None
+
+    @classmethod
+    def current(cls) -> "PriceBook":
+        now = time.monotonic()
+        if cls._cached is None or now - cls._cached[0] > settings.CATALOG_CACHE_SECONDS:
+            cls._cached = (now, cls())
+        return cls._cached[1]
+
+    @classmethod
+    def forget(cls) -> None:
+        cls._cached = None
 
     def __init__(self):
         self.providers = {provider.slug: provider for provider in Provider.objects.all()}

@@ -107,6 +107,8 @@ def event_from_json(item, *, now: datetime) -> tuple[EventIn | None, dict[str, s
 def clean_string(value: str) -> str:
     if "\x00" in value:
         raise Invalid("must not contain NUL characters")
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -171,6 +173,11 @@ def _timestamp(value, now: datetime) -> datetime:
 
 
 def _whole_number(value, low: int, high: int) -> int:
+    # Plain ints are nearly every value the proxy sends: check them without Decimal.
+    if type(value) is int:
+        if not low <= value <= high:
+            raise Invalid(f"must be between {low:,} and {high:,}")
+        return value
     number = _finite_decimal(value)
     if number != number.to_integral_value():
         raise Invalid("must be a whole number")
@@ -190,6 +197,8 @@ def _optional_int(value, low: int, high: int) -> int | None:
 def _milliseconds(value) -> int | None:
     if value is None:
         return None
+    if type(value) is int and 0 <= value <= MAX_MS:
+        return value
     number = _finite_decimal(value)
     if not 0 <= number <= MAX_MS:
         raise Invalid(f"must be between 0 and {MAX_MS:,} ms")

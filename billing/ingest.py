@@ -93,7 +93,7 @@ def ingest_events(team, items: list, *, now: datetime | None = None) -> IngestRe
 
 
 def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
-    book = PriceBook()
+    book = PriceBook.current()
     tao = TaoBook(min(e.occurred_at for e in events), max(e.occurred_at for e in events))
     rows = []
     for event in events:

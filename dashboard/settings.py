@@ -203,5 +203,7 @@ if (
 ):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
+# How long ingestion reuses the price catalog it loaded before reading it again.
+CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 30, minimum=0)
 # A TAO-billed call is converted with the latest TAO price at or before it, if no older than this.
 TAO_PRICE_MAX_AGE_MINUTES = env_int("TAO_PRICE_MAX_AGE_MINUTES", 60, minimum=1)

@@ -1,7 +1,16 @@
 import pytest
 
+from billing.costing import PriceBook
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def fresh_price_catalog():
+    """Ingestion caches the catalog per process; every test starts from its own."""
+    PriceBook.forget()
+    yield
+    PriceBook.forget()
 
 
 @pytest.fixture(autouse=True)
