@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from cryptography.fernet import Fernet
@@ -112,6 +113,15 @@ def raw_copy_rate(team: Team, events: list[dict], batch: int) -> Rate:
     return Rate(len(rows), time.perf_counter() - started)
 
 
+def _database_url() -> str:
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"])
+    host = f"{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
+    return f"postgresql://{host}/{quote(db['NAME'])}"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -131,6 +141,8 @@ class Gunicorn:
             "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "SECURE_SSL_REDIRECT": "false",
             "LOG_LEVEL": "WARNING",
+            # The database this process uses, also when it is a test database.
+            "DATABASE_URL": _database_url(),
         }
         command = [
             sys.executable, "-m", "gunicorn", "dashboard.wsgi",

@@ -3,13 +3,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from billing import api as billing_api
+from billing import views as billing_views
 from dashboard import views
 
 team_patterns = [
     path("", views.overview, name="overview"),
     path("routing/", views.routing_page, name="routing"),
     path("keys/", views.keys_page, name="keys"),
-    path("usage/", views.usage_page, name="usage"),
+    path("usage/", billing_views.usage_explorer, name="usage"),
+    path("usage/<int:event_pk>/", billing_views.usage_event_detail, name="usage_event"),
     path("budgets/", views.budgets_page, name="budgets"),
     path("alerts/", views.alerts_page, name="alerts"),
     path("reports/", views.reports_page, name="reports"),

@@ -67,7 +67,6 @@ def _coming_soon(section_name: str, active_section: str | None = None):
 
 routing_page = _coming_soon("routing")
 keys_page = _coming_soon("keys")
-usage_page = _coming_soon("usage")
 budgets_page = _coming_soon("budgets")
 alerts_page = _coming_soon("budgets", active_section="budgets")
 reports_page = _coming_soon("reports")

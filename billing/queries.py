@@ -1,0 +1,269 @@
+"""Reading usage for pages: the usage explorer, one event, and the catalog's usage sections."""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import BooleanField, ExpressionWrapper, Max, Q, Sum
+
+from billing.models import CostSource, UsageEvent, UsageRollup
+from routing.models import Model, Provider
+
+PAGE_SIZE = 50
+PRESET_RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+PRESET_RANGES["90d"] = timedelta(days=90)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Bounded so that any match is a valid datetime (before year 5000) and a 64-bit id.
+CURSOR_PATTERN = re.compile(r"^(\d{1,17})_(\d{1,18})$")
+
+
+@dataclass(frozen=True)
+class UsageFilters:
+    """What the explorer shows: events from `start` (inclusive) to `end` (exclusive)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    provider: str = ""
+    model: str = ""
+    task_type: str = ""
+    status: str = ""
+    unpriced_only: bool = False
+    disagreement_only: bool = False
+
+
+def time_bounds(
+    *, preset: str, start: date | None, end: date | None, zone: ZoneInfo, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """A preset counts back from now; custom days run from the team's midnight to midnight."""
+    if preset in PRESET_RANGES:
+        return now - PRESET_RANGES[preset], None
+    start_at = datetime.combine(start, time.min, tzinfo=zone) if start else None
+    end_at = datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone) if end else None
+    return start_at, end_at
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in the newest-first order: (occurred_at, id) of an event."""
+
+    occurred_at: datetime
+    pk: int
+
+    def __str__(self):
+        return f"{(self.occurred_at - EPOCH) // timedelta(microseconds=1)}_{self.pk}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Cursor":
+        match = CURSOR_PATTERN.match(text)
+        if not match:
+            raise ValueError(f"not a page cursor: {text!r}")
+        return cls(EPOCH + timedelta(microseconds=int(match[1])), int(match[2]))
+
+    @classmethod
+    def of(cls, event: UsageEvent) -> "Cursor":
+        return cls(event.occurred_at, event.pk)
+
+
+@dataclass
+class UsagePage:
+    events: list[UsageEvent]
+    older: Cursor | None
+    newer: Cursor | None
+    # Whether this is a page away from the newest, reached through a cursor.
+    paged: bool = False
+
+    @property
+    def has_demo(self) -> bool:
+        return any(event.is_demo for event in self.events)
+
+
+@dataclass(frozen=True)
+class UsageChoices:
+    providers: list[str]
+    models: list[str]
+    task_types: list[str]
+
+    @property
+    def any_usage(self) -> bool:
+        """Rollups always cover every event, so no rollup means no event at all."""
+        return bool(self.providers)
+
+
+def usage_choices(team) -> UsageChoices:
+    """The providers, models and task types the team has used, from its rollups."""
+    keys = set(
+        UsageRollup.objects.filter(team=team)
+        .order_by()
+        .values_list("provider_name", "model_name", "task_type")
+        .distinct()
+    )
+    return UsageChoices(
+        providers=sorted({provider for provider, _, _ in keys}),
+        models=sorted({model for _, model, _ in keys}),
+        task_types=sorted({task for _, _, task in keys if task}),
+    )
+
+
+def _filtered_events(team, filters: UsageFilters):
+    events = UsageEvent.objects.filter(team=team)
+    if filters.start is not None:
+        events = events.filter(occurred_at__gte=filters.start)
+    if filters.end is not None:
+        events = events.filter(occurred_at__lt=filters.end)
+    exact = {
+        "provider_name": filters.provider,
+        "model_name": filters.model,
+        "task_type": filters.task_type,
+        "status": filters.status,
+    }
+    events = events.filter(**{name: value for name, value in exact.items() if value})
+    if filters.unpriced_only:
+        events = events.filter(cost_source=CostSource.UNPRICED)
+    if filters.disagreement_only:
+        events = events.filter(cost_disagreement=True)
+    return events
+
+
+def usage_page(
+    *, team, filters: UsageFilters, before: Cursor | None = None, after: Cursor | None = None
+) -> UsagePage:
+    """One page of events, newest first, read by keyset on (occurred_at, id): never a COUNT.
+
+    `before` gives the page of events older than the cursor, `after` the page newer than it.
+    """
+    events = (
+        _filtered_events(team, filters)
+        .defer("metadata", "quality_comment")
+        .annotate(is_demo=ExpressionWrapper(Q(metadata__demo=True), output_field=BooleanField()))
+    )
+    if after is not None:
+        # The redundant bound on occurred_at alone lets the (team, occurred_at) index do the work.
+        events = events.filter(occurred_at__gte=after.occurred_at).filter(
+            Q(occurred_at__gt=after.occurred_at) | Q(pk__gt=after.pk)
+        )
+        rows = list(events.order_by("occurred_at", "pk")[: PAGE_SIZE + 1])
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE][::-1]
+        if not rows:
+            return UsagePage([], older=None, newer=None, paged=True)
+        return UsagePage(
+            rows, older=Cursor.of(rows[-1]), newer=Cursor.of(rows[0]) if more else None, paged=True
+        )
+    if before is not None:
+        events = events.filter(occurred_at__lte=before.occurred_at).filter(
+            Q(occurred_at__lt=before.occurred_at) | Q(pk__lt=before.pk)
+        )
+    rows = list(events.order_by("-occurred_at", "-pk")[: PAGE_SIZE + 1])
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    if not rows:
+        return UsagePage([], older=None, newer=None, paged=before is not None)
+    return UsagePage(
+        rows,
+        older=Cursor.of(rows[-1]) if more else None,
+        newer=Cursor.of(rows[0]) if before is not None else None,
+        paged=before is not None,
+    )
+
+
+def usage_event(*, team, event_pk: int) -> UsageEvent | None:
+    """One event of the team with the catalog rows it was priced with, or None."""
+    return (
+        UsageEvent.objects.select_related("provider", "model", "price")
+        .filter(team=team, pk=event_pk)
+        .first()
+    )
+
+
+def tao_note(event: UsageEvent) -> str:
+    """Why an event has no TAO amount, in a sentence; empty when it has one."""
+    if event.tao_amount is not None:
+        return ""
+    if event.provider is None:
+        return "The provider is not in the catalog, so its billing currency is unknown."
+    if event.provider.billing_currency != "TAO":
+        return f"{event.provider.name} bills in {event.provider.billing_currency}, not TAO."
+    if event.cost_usd is None:
+        return "The call has no USD cost to convert (it is unpriced)."
+    return "No TAO price was recorded shortly enough before the call to convert its cost."
+
+
+@dataclass
+class UnpricedUsage:
+    provider_name: str
+    model_name: str
+    requests: int
+    tokens: int
+    last_seen: datetime
+    # The catalog rows to extend: a model without a price, or a provider missing the model.
+    model: Model | None = None
+    provider: Provider | None = None
+
+
+def unpriced_usage(*, teams) -> list[UnpricedUsage]:
+    """Provider/model pairs with unpriced calls in the teams, most tokens first."""
+    rows = [
+        UnpricedUsage(**row)
+        for row in UsageRollup.objects.filter(team__in=teams, unpriced_requests__gt=0)
+        .values("provider_name", "model_name")
+        .annotate(
+            requests=Sum("unpriced_requests"),
+            tokens=Sum("unpriced_tokens"),
+            last_seen=Max("hour"),
+        )
+        .order_by("-tokens", "provider_name", "model_name")
+    ]
+    if not rows:
+        return rows
+    providers = {
+        p.slug: p for p in Provider.objects.filter(slug__in={r.provider_name for r in rows})
+    }
+    models = {
+        (m.provider.slug, m.name): m
+        for m in Model.objects.select_related("provider").filter(
+            name__in={r.model_name for r in rows}
+        )
+    }
+    for row in rows:
+        row.provider = providers.get(row.provider_name)
+        row.model = models.get((row.provider_name, row.model_name))
+    return rows
+
+
+@dataclass
+class CostDisagreement:
+    provider_name: str
+    model_name: str
+    requests: int
+    reported_usd: Decimal
+    catalog_usd: Decimal
+
+    @property
+    def percent_off(self) -> Decimal | None:
+        """How far the reported total is from the catalog's, in percent of the catalog's."""
+        if not self.catalog_usd:
+            return None
+        return (100 * (self.reported_usd - self.catalog_usd) / self.catalog_usd).quantize(
+            Decimal("0.1")
+        )
+
+
+def cost_disagreements(*, teams) -> list[CostDisagreement]:
+    """Models whose proxy-reported cost was more than 5% off the catalog's, by hour rollups.
+
+    The totals are those of the rollup rows (team, hour, model, task type, status) that hold
+    a disagreement, so they include the other calls of those rows too.
+    """
+    return [
+        CostDisagreement(**row)
+        for row in UsageRollup.objects.filter(team__in=teams, disagreement_requests__gt=0)
+        .values("provider_name", "model_name")
+        .annotate(
+            requests=Sum("disagreement_requests"),
+            reported_usd=Sum("reported_cost_usd"),
+            catalog_usd=Sum("catalog_cost_usd"),
+        )
+        .order_by("-requests", "provider_name", "model_name")
+    ]

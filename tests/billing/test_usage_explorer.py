@@ -1,0 +1,446 @@
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from billing.ingest import ingest_events
+from billing.models import TaoPrice, UsageEvent
+from dashboard.models import Role
+from tests.billing.conftest import NOW
+from tests.factories import MembershipFactory, canonical_event
+
+ROLES = ["admin", "ops", "finance", "viewer"]
+
+
+@pytest.fixture(autouse=True)
+def _frozen(frozen_now):
+    """The default range is the last 7 days: every test runs on 2026-11-26 12:00 UTC."""
+
+
+def _ingest(team, *events):
+    result = ingest_events(team, list(events), now=NOW)
+    assert result.accepted == len(events), result.rejected
+
+
+def _url(team, **params):
+    return reverse("usage", kwargs={"team": team.slug}), params
+
+
+def _page(client, team, **params):
+    url, params = _url(team, **params)
+    response = client.get(url, params)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def _event_url(team, event):
+    return reverse("usage_event", kwargs={"team": team.slug, "event_pk": event.pk})
+
+
+def _shown_ids(page: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'<tr data-event="(\d+)"', page)]
+
+
+def _ids_of(team, *event_ids) -> set[int]:
+    return set(
+        UsageEvent.objects.filter(team=team, event_id__in=event_ids).values_list("pk", flat=True)
+    )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_it_opens_for_every_role(client, users_by_role, team, role):
+    client.force_login(users_by_role[role])
+    assert client.get(reverse("usage", kwargs={"team": team.slug})).status_code == 200
+
+
+def test_it_hides_the_page_from_outsiders(client, outsider, team):
+    client.force_login(outsider)
+    assert client.get(reverse("usage", kwargs={"team": team.slug})).status_code == 404
+
+
+def test_it_answers_404_for_an_unknown_team(client, admin_user):
+    client.force_login(admin_user)
+    assert client.get(reverse("usage", kwargs={"team": "no-such-team"})).status_code == 404
+
+
+def test_it_hides_an_event_from_outsiders(client, catalog, outsider, team):
+    _ingest(team, canonical_event())
+    client.force_login(outsider)
+    assert client.get(_event_url(team, UsageEvent.objects.get())).status_code == 404
+
+
+def test_it_refuses_another_teams_event_through_this_teams_url(
+    client, catalog, outsider, team, other_team
+):
+    _ingest(other_team, canonical_event())
+    MembershipFactory(team=team, user=outsider, role=Role.ADMIN)
+    client.force_login(outsider)
+    assert client.get(_event_url(team, UsageEvent.objects.get())).status_code == 404
+
+
+def test_it_lists_the_teams_events_newest_first(client, catalog, viewer_user, team, other_team):
+    _ingest(
+        team,
+        canonical_event(id="old", timestamp="2026-11-20T10:00:00Z"),
+        canonical_event(id="new", timestamp="2026-11-25T10:00:00Z"),
+    )
+    _ingest(other_team, canonical_event(id="theirs"))
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    [new] = _ids_of(team, "new")
+    [old] = _ids_of(team, "old")
+    assert _shown_ids(page) == [new, old]
+
+
+def test_it_shows_times_in_the_teams_time_zone(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(timestamp="2026-11-20T03:00:00Z"))
+    client.force_login(viewer_user)
+    assert "2026-11-19 22:00:00 EST" in _page(client, team)
+
+
+def test_it_filters_by_provider(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="claude"),
+        canonical_event(id="gpt", provider="openai", model="gpt-5.2"),
+    )
+    client.force_login(viewer_user)
+    assert set(_shown_ids(_page(client, team, provider="openai"))) == _ids_of(team, "gpt")
+
+
+def test_it_filters_by_model(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="claude"),
+        canonical_event(id="gpt", provider="openai", model="gpt-5.2"),
+    )
+    client.force_login(viewer_user)
+    page = _page(client, team, model="claude-sonnet-4-5")
+    assert set(_shown_ids(page)) == _ids_of(team, "claude")
+
+
+def test_it_filters_by_task_type(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="sum"), canonical_event(id="chat", task_type="chat"))
+    client.force_login(viewer_user)
+    assert set(_shown_ids(_page(client, team, task_type="chat"))) == _ids_of(team, "chat")
+
+
+def test_it_filters_by_status(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="ok"),
+        canonical_event(id="failed", status="error", error_type="RateLimitError"),
+    )
+    client.force_login(viewer_user)
+    page = _page(client, team, status="error")
+    assert set(_shown_ids(page)) == _ids_of(team, "failed")
+    assert "RateLimitError" in page
+
+
+def test_it_filters_unpriced_events(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="priced"), canonical_event(id="odd", model="mystery-model"))
+    client.force_login(viewer_user)
+    assert set(_shown_ids(_page(client, team, unpriced="on"))) == _ids_of(team, "odd")
+
+
+def test_it_filters_cost_disagreements(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="agrees", cost_usd=0.045),
+        canonical_event(id="disagrees", cost_usd=0.09),
+    )
+    client.force_login(viewer_user)
+    page = _page(client, team, disagreement="on")
+    assert set(_shown_ids(page)) == _ids_of(team, "disagrees")
+    assert "disagreement</span>" in page
+
+
+def test_it_shows_the_last_7_days_by_default(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="recent", timestamp="2026-11-20T10:00:00Z"),
+        canonical_event(id="stale", timestamp="2026-11-10T10:00:00Z"),
+    )
+    client.force_login(viewer_user)
+    assert set(_shown_ids(_page(client, team))) == _ids_of(team, "recent")
+
+
+def test_it_narrows_to_the_last_24_hours(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="today", timestamp="2026-11-26T01:00:00Z"),
+        canonical_event(id="yesterday", timestamp="2026-11-25T11:00:00Z"),
+    )
+    client.force_login(viewer_user)
+    assert set(_shown_ids(_page(client, team, range="24h"))) == _ids_of(team, "today")
+
+
+def test_it_reads_custom_days_in_the_teams_time_zone(client, catalog, viewer_user, team):
+    # 03:00 UTC on Nov 20 is 22:00 on Nov 19 in New York.
+    _ingest(team, canonical_event(id="late", timestamp="2026-11-20T03:00:00Z"))
+    client.force_login(viewer_user)
+    on_19th = _page(client, team, range="custom", start="2026-11-19", end="2026-11-19")
+    on_20th = _page(client, team, range="custom", start="2026-11-20", end="2026-11-20")
+    assert set(_shown_ids(on_19th)) == _ids_of(team, "late")
+    assert _shown_ids(on_20th) == []
+
+
+def test_it_takes_dates_as_a_custom_range_without_javascript(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="old", timestamp="2026-09-01T12:00:00Z"))
+    client.force_login(viewer_user)
+    page = _page(client, team, range="7d", start="2026-09-01")
+    assert set(_shown_ids(page)) == _ids_of(team, "old")
+
+
+def test_it_answers_htmx_with_the_results_alone(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event())
+    client.force_login(viewer_user)
+    url, params = _url(team, provider="anthropic")
+    page = client.get(url, params, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in page
+    assert 'data-testid="usage-filters"' not in page
+    assert 'data-testid="usage-table"' in page
+
+
+def test_it_answers_a_history_restore_with_the_whole_page(client, catalog, viewer_user, team):
+    client.force_login(viewer_user)
+    url, _ = _url(team)
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_HISTORY_RESTORE_REQUEST": "true"}
+    assert "<html" in client.get(url, **headers).content.decode()
+
+
+def _ingest_many(team, count):
+    start = NOW - timedelta(days=2)
+    # Three events share each second, so the cursor must break ties by id.
+    _ingest(
+        team,
+        *(
+            canonical_event(id=f"e{n}", timestamp=(start + timedelta(seconds=n // 3)).isoformat())
+            for n in range(count)
+        ),
+    )
+
+
+def _link(page: str, rel: str) -> str | None:
+    """The Older (rel=next) or Newer (rel=prev) link of a page, if it has one."""
+    match = re.search(rf'<a href="([^"]+)"[^>]*rel="{rel}"', page)
+    return match and match[1].replace("&amp;", "&")
+
+
+def test_it_walks_every_event_exactly_once_across_pages(client, catalog, viewer_user, team):
+    _ingest_many(team, 120)
+    client.force_login(viewer_user)
+    url, _ = _url(team)
+    seen, pages = [], 0
+    while url:
+        page = client.get(url).content.decode()
+        seen += _shown_ids(page)
+        pages += 1
+        url = _link(page, "next")
+    newest_first = UsageEvent.objects.order_by("-occurred_at", "-pk").values_list("pk", flat=True)
+    assert pages == 3
+    assert seen == list(newest_first)
+
+
+def test_it_walks_back_to_the_newest_with_newer_links(client, catalog, viewer_user, team):
+    _ingest_many(team, 120)
+    client.force_login(viewer_user)
+    first = _page(client, team)
+    second = client.get(_link(first, "next")).content.decode()
+    back = client.get(_link(second, "prev")).content.decode()
+    assert _shown_ids(back) == _shown_ids(first)
+    assert _link(back, "prev") is None
+
+
+def test_it_keeps_the_filters_in_the_page_links(client, catalog, viewer_user, team):
+    _ingest(team, *(canonical_event(id=f"e{n}", status="error") for n in range(51)))
+    client.force_login(viewer_user)
+    older = _link(_page(client, team, status="error"), "next")
+    assert "status=error" in older
+    assert "before=" in older
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"provider": "nonesuch"}, "Select a valid choice"),
+        ({"start": "2026-11-20", "end": "2026-11-19"}, "The last day is before the first day"),
+        ({"start": "not-a-date"}, "Enter a valid date"),
+        ({"start": "0001-01-01"}, "Choose a day between"),
+        ({"range": "forever"}, "Select a valid choice"),
+        ({"range": "custom"}, "Choose a first or a last day"),
+        ({"before": "garbage"}, "This page link is broken"),
+        ({"before": "1_99999999999999999999"}, "This page link is broken"),
+    ],
+)
+def test_it_refuses_bad_filters_with_a_message(client, catalog, viewer_user, team, params, message):
+    _ingest(team, canonical_event())
+    client.force_login(viewer_user)
+    url, params = _url(team, **params)
+    response = client.get(url, params)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_it_shows_filter_errors_to_htmx_in_the_fragment(client, catalog, viewer_user, team):
+    client.force_login(viewer_user)
+    url, params = _url(team, provider="nonesuch")
+    response = client.get(url, params, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+
+
+def test_it_shows_an_unpriced_event_as_unpriced_not_zero(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(model="mystery-model"))
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    assert ">unpriced</span>" in page
+    assert "$0" not in page
+
+
+def test_it_shows_tiny_costs_with_enough_decimals(client, catalog, viewer_user, team):
+    # 300 input and 200 output tokens of gpt-5-mini at $0.25 / $2.00 per million tokens.
+    _ingest(
+        team,
+        canonical_event(provider="openai", model="gpt-5-mini", input_tokens=300, output_tokens=200),
+    )
+    client.force_login(viewer_user)
+    assert "$0.000475" in _page(client, team)
+
+
+def test_it_shows_where_the_cost_comes_from(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="r", cost_usd=0.045), canonical_event(id="c"))
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    assert ">reported</span>" in page
+    assert ">catalog</span>" in page
+
+
+def test_it_flags_a_tao_billed_call_without_a_tao_price(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(provider="chutes", model="deepseek-ai/DeepSeek-V3"))
+    client.force_login(viewer_user)
+    assert ">TAO missing</span>" in _page(client, team)
+
+
+def test_it_marks_demo_events_and_shows_the_banner(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="demo", metadata={"demo": True}), canonical_event(id="real"))
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    assert "Demo data: generated by seed_demo, not real traffic" in page
+    assert page.count('<span class="badge demo">demo</span>') == 1
+
+
+def test_it_shows_no_demo_banner_for_real_traffic(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(metadata={"demo": False}))
+    client.force_login(viewer_user)
+    assert "Demo data" not in _page(client, team)
+
+
+def test_it_explains_how_to_send_usage_when_there_is_none(client, admin_user, team):
+    client.force_login(admin_user)
+    page = _page(client, team)
+    assert "No usage yet" in page
+    assert "/api/v1/usage" in page
+    assert reverse("tokens", kwargs={"team": team.slug}) in page
+
+
+def test_it_sends_non_admins_to_an_admin_for_a_token(client, viewer_user, team):
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    assert "Ask an admin" in page
+    assert f'href="{reverse("tokens", kwargs={"team": team.slug})}"' not in page
+
+
+def test_it_says_when_the_filters_match_nothing(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event())
+    client.force_login(viewer_user)
+    page = _page(client, team, status="error")
+    assert "No calls match these filters" in page
+    assert "No usage yet" not in page
+
+
+def test_it_offers_only_the_teams_own_providers_and_models(
+    client, catalog, viewer_user, team, other_team
+):
+    _ingest(team, canonical_event())
+    _ingest(other_team, canonical_event(provider="openai", model="gpt-5.2"))
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    assert '<option value="claude-sonnet-4-5">' in page
+    assert "gpt-5.2" not in page
+
+
+def test_it_links_each_row_to_its_detail(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event())
+    client.force_login(viewer_user)
+    url = _event_url(team, UsageEvent.objects.get())
+    page = _page(client, team)
+    assert f'href="{url}" hx-get="{url}"' in page
+
+
+def test_the_detail_shows_both_costs_and_the_price_used(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(cost_usd=0.09))
+    event = UsageEvent.objects.get()
+    client.force_login(viewer_user)
+    page = client.get(_event_url(team, event)).content.decode()
+    assert "$0.09" in page
+    assert "$0.045" in page
+    assert "Reported by the proxy" in page
+    assert event.price.source in page
+    assert reverse("catalog_model_prices", kwargs={"model_id": event.model_id}) in page
+
+
+def test_the_detail_shows_the_tao_rate_used(client, catalog, viewer_user, team):
+    TaoPrice.objects.create(at=NOW - timedelta(days=6, minutes=5), usd=Decimal("400"), source="t")
+    timestamp = (NOW - timedelta(days=6)).isoformat()
+    _ingest(
+        team,
+        canonical_event(provider="chutes", model="deepseek-ai/DeepSeek-V3", timestamp=timestamp),
+    )
+    client.force_login(viewer_user)
+    page = client.get(_event_url(team, UsageEvent.objects.get())).content.decode()
+    assert "$400.00 per TAO" in page
+
+
+def test_the_detail_explains_a_missing_tao_amount(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(provider="chutes", model="deepseek-ai/DeepSeek-V3"))
+    client.force_login(viewer_user)
+    page = client.get(_event_url(team, UsageEvent.objects.get())).content.decode()
+    assert "No TAO price was recorded" in page
+
+
+def test_the_detail_shows_the_metadata_as_json(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(metadata={"user": "alice"}))
+    client.force_login(viewer_user)
+    page = client.get(_event_url(team, UsageEvent.objects.get())).content.decode()
+    assert "&quot;user&quot;: &quot;alice&quot;" in page
+
+
+def test_the_detail_answers_htmx_with_the_fragment_alone(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event())
+    client.force_login(viewer_user)
+    url = _event_url(team, UsageEvent.objects.get())
+    page = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in page
+    assert 'data-testid="usage-event"' in page
+
+
+@pytest.mark.parametrize("events", [3, 30])
+def test_the_page_reads_a_fixed_number_of_queries(
+    client, catalog, viewer_user, team, django_assert_num_queries, events
+):
+    _ingest(
+        team,
+        *(
+            canonical_event(id=f"e{n}", model="mystery" if n % 3 else "claude-sonnet-4-5")
+            for n in range(events)
+        ),
+    )
+    client.force_login(viewer_user)
+    url, _ = _url(team)
+    # Session, user, membership, choices, one page of events, the switcher's teams, catalog
+    # rights, and the session saved (with its savepoint) for the team it now remembers.
+    with django_assert_num_queries(10):
+        assert client.get(url).status_code == 200
