@@ -1,14 +1,16 @@
 """Full-page screenshots of the main pages at a laptop viewport, for docs/screenshots/."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 from billing.catalog import load_catalog
+from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from dashboard.models import Membership, Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
+SCREENSHOT_NOW = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -45,3 +47,11 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
     page.goto("/t/maven/members/")
     expect(page.locator("main tbody tr")).to_have_count(4)
     shoot("members")
+    # Two days of demo usage, as seed_demo makes it, for the usage explorer.
+    demo_tao_prices(SCREENSHOT_NOW - timedelta(days=3), SCREENSHOT_NOW)
+    seed_demo_usage(maven, DemoProfile(120), days=2, now=SCREENSHOT_NOW)
+    page.goto("/t/maven/usage/?range=custom&start=2026-11-01&end=2026-11-02")
+    expect(page.locator("main tbody tr").first).to_be_visible()
+    shoot("usage")
+    page.goto("/t/maven/tokens/")
+    shoot("tokens")
