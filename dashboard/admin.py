@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from dashboard.models import JobRun, LoginFailure, Membership, ProxyToken, Team
+from dashboard.models import AuditEvent, JobRun, LoginFailure, Membership, ProxyToken, Team
 from dashboard.tokens import token_revoke
 
 
@@ -90,3 +90,27 @@ class ProxyTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         revoked = sum(token_revoke(token=token, user=request.user) for token in queryset)
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read only: the log is written by dashboard.audit.audit_record and nothing else."""
+
+    list_display = ["created_at", "team", "action", "actor_label", "target"]
+    list_filter = ["action", "team"]
+    search_fields = ["target", "actor__username", "token__prefix", "team__slug"]
+    list_select_related = ["team", "actor", "token"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="who")
+    def actor_label(self, obj):
+        return obj.actor_label
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

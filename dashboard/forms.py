@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from dashboard.login_throttle import (
     clear_login_failures,
@@ -9,7 +10,7 @@ from dashboard.login_throttle import (
     lockout_minutes_left,
     record_login_failure,
 )
-from dashboard.models import Membership, Role, Scope, Team, validate_time_zone
+from dashboard.models import AuditAction, Membership, Role, Scope, Team, validate_time_zone
 from routing.models import Model
 
 
@@ -102,3 +103,52 @@ class TokenCreateForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one scope."},
     )
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters from the query string. Person is a user id, "tokens" or "system"."""
+
+    TOKENS = "tokens"
+    SYSTEM = "system"
+
+    action = forms.ChoiceField(
+        choices=[("", "All actions"), *AuditAction.choices],
+        required=False,
+        error_messages={"invalid_choice": "%(value)s is not an action; choose one from the list."},
+    )
+    person = forms.ChoiceField(
+        label="Who",
+        required=False,
+        error_messages={
+            "invalid_choice": "%(value)s is not a person here; choose one from the list."
+        },
+    )
+
+    def __init__(self, data, *, team: Team):
+        super().__init__(data)
+        # Former members stay listed while the log holds what they did.
+        people = (
+            get_user_model()
+            .objects.filter(Q(memberships__team=team) | Q(pk__in=team.audit_events.values("actor")))
+            .distinct()
+            .order_by("username")
+        )
+        self.fields["person"].choices = [
+            ("", "Everyone"),
+            *((str(user.pk), user.username) for user in people),
+            (self.TOKENS, "Proxy tokens"),
+            (self.SYSTEM, "System (manage.py)"),
+        ]
+
+    def narrow(self, events):
+        """The events that match the cleaned filters."""
+        action, person = self.cleaned_data["action"], self.cleaned_data["person"]
+        if action:
+            events = events.filter(action=action)
+        if person == self.TOKENS:
+            events = events.filter(token__isnull=False)
+        elif person == self.SYSTEM:
+            events = events.filter(actor__isnull=True, token__isnull=True)
+        elif person:
+            events = events.filter(actor_id=int(person), token__isnull=True)
+        return events

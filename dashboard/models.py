@@ -156,3 +156,45 @@ class ProxyToken(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class AuditAction(models.TextChoices):
+    KEY_ADDED = "key.added", "Key added"
+    KEY_ROTATED = "key.rotated", "Key rotated"
+    KEY_REVOKED = "key.revoked", "Key revoked"
+    KEY_TESTED = "key.tested", "Key tested"
+    KEY_READ = "key.read", "Keys read by the proxy"
+    TOKEN_CREATED = "token.created", "Proxy token created"
+    TOKEN_REVOKED = "token.revoked", "Proxy token revoked"
+    MEMBER_ADDED = "member.added", "Member added"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
+    MEMBER_REMOVED = "member.removed", "Member removed"
+
+
+class AuditEvent(models.Model):
+    """Who did what to a team's sensitive things, and when. Never holds a secret."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="audit_events")
+    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token = models.ForeignKey(
+        ProxyToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["team", "-created_at"], name="auditevent_team_time")]
+
+    def __str__(self):
+        return f"{self.get_action_display()}: {self.target}"
+
+    @property
+    def actor_label(self) -> str:
+        if self.token_id:
+            return f"proxy token {self.token.prefix}…" if self.token else "a deleted proxy token"
+        return self.actor.username if self.actor else "system"

@@ -3,7 +3,8 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from dashboard.models import Membership, Role, Team
+from dashboard.audit import audit_record
+from dashboard.models import AuditAction, Membership, Role, Team
 
 
 class LastAdminError(ValidationError):
@@ -17,26 +18,46 @@ def team_create(*, slug: str, name: str, time_zone: str = "UTC") -> Team:
     return team
 
 
-def member_set_role(*, team: Team, user, role: str) -> tuple[Membership, bool]:
-    """Add the user to the team with this role, or change it. Returns (membership, created)."""
+def member_set_role(*, team: Team, user, role: str, actor=None) -> tuple[Membership, bool]:
+    """Add the user to the team with this role, or change it. Returns (membership, created).
+
+    `actor` is who made the change, for the audit log; None for manage.py.
+    """
     if role not in Role.values:
         raise ValidationError(f"{role!r} is not a role; choose one of {', '.join(Role.values)}.")
     with transaction.atomic():
         membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
         if membership is None:
-            return Membership.objects.create(team=team, user=user, role=role), True
-        if membership.role == Role.ADMIN and role != Role.ADMIN:
+            membership = Membership.objects.create(team=team, user=user, role=role)
+            _audit(membership, AuditAction.MEMBER_ADDED, actor, {"role": role})
+            return membership, True
+        old_role = membership.role
+        if old_role == role:
+            return membership, False
+        if old_role == Role.ADMIN:
             _refuse_losing_last_admin(team, membership)
         membership.role = role
         membership.save(update_fields=["role"])
+        _audit(membership, AuditAction.MEMBER_ROLE_CHANGED, actor, {"from": old_role, "to": role})
         return membership, False
 
 
-def member_remove(*, membership: Membership) -> None:
+def member_remove(*, membership: Membership, actor=None) -> None:
     with transaction.atomic():
         if membership.role == Role.ADMIN:
             _refuse_losing_last_admin(membership.team, membership)
+        _audit(membership, AuditAction.MEMBER_REMOVED, actor, {"role": membership.role})
         membership.delete()
+
+
+def _audit(membership: Membership, action: str, actor, detail: dict) -> None:
+    audit_record(
+        team=membership.team,
+        action=action,
+        target=membership.user.username,
+        actor=actor,
+        detail=detail,
+    )
 
 
 def _refuse_losing_last_admin(team: Team, membership: Membership) -> None:

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from dashboard.models import ProxyToken, Scope, Team
+from dashboard.audit import audit_record
+from dashboard.models import AuditAction, ProxyToken, Scope, Team
 
 TOKEN_START = "lsp_"  # noqa: S105 - the public start of every token, not a secret
 PREFIX_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -42,7 +43,19 @@ def token_create(*, team: Team, name: str, scopes: list[str], user=None) -> tupl
         scopes=sorted(set(scopes)),
         created_by=user,
     )
+    audit_record(
+        team=team,
+        action=AuditAction.TOKEN_CREATED,
+        target=_describe(row),
+        actor=user,
+        detail={"scopes": row.scopes},
+    )
     return row, token
+
+
+def _describe(row: ProxyToken) -> str:
+    # The public prefix only: the token itself is never recorded anywhere.
+    return f"{row.name} ({row.prefix}…)"
 
 
 def token_authenticate(token: str) -> ProxyToken | None:
@@ -74,4 +87,12 @@ def token_revoke(*, token: ProxyToken, user=None) -> bool:
         revoked_at=timezone.now(), revoked_by=user
     )
     token.refresh_from_db()
+    if updated:
+        audit_record(
+            team=token.team,
+            action=AuditAction.TOKEN_REVOKED,
+            target=_describe(token),
+            actor=user,
+            detail={"scopes": token.scopes},
+        )
     return bool(updated)

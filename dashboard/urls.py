@@ -5,11 +5,16 @@ from django.urls import include, path
 from billing import api as billing_api
 from billing import views as billing_views
 from dashboard import views
+from routing import api as routing_api
+from routing import views as routing_views
 
 team_patterns = [
     path("", views.overview, name="overview"),
     path("routing/", views.routing_page, name="routing"),
-    path("keys/", views.keys_page, name="keys"),
+    path("keys/", routing_views.keys_page, name="keys"),
+    path("keys/<int:key_id>/rotate/", routing_views.key_rotate_view, name="key_rotate"),
+    path("keys/<int:key_id>/revoke/", routing_views.key_revoke_view, name="key_revoke"),
+    path("keys/<int:key_id>/test/", routing_views.key_test_view, name="key_test"),
     path("usage/", billing_views.usage_explorer, name="usage"),
     path("usage/<int:event_pk>/", billing_views.usage_event_detail, name="usage_event"),
     path("budgets/", views.budgets_page, name="budgets"),
@@ -37,6 +42,7 @@ urlpatterns = [
     path("api/v1/health", views.health, name="api_health"),
     path("api/v1/usage", billing_api.usage, name="api_usage"),
     path("api/v1/scores", billing_api.scores, name="api_scores"),
+    path("api/v1/keys", routing_api.keys, name="api_keys"),
     path("admin/", admin.site.urls),
 ]
 

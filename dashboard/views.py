@@ -3,15 +3,18 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from dashboard.access import get_membership_for_user
 from dashboard.forms import (
+    AuditFilterForm,
     MemberAddForm,
     MemberRoleForm,
     TeamSettingsForm,
@@ -66,11 +69,43 @@ def _coming_soon(section_name: str, active_section: str | None = None):
 
 
 routing_page = _coming_soon("routing")
-keys_page = _coming_soon("keys")
 budgets_page = _coming_soon("budgets")
 alerts_page = _coming_soon("budgets", active_section="budgets")
 reports_page = _coming_soon("reports")
-audit_page = _coming_soon("audit")
+
+AUDIT_PAGE_SIZE = 50
+
+
+def _wants_fragment(request) -> bool:
+    # A history restore asks for the whole page, even though it comes from htmx.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def audit_page(request, team):
+    team = get_membership_for_user(request, team, "audit.view").team
+    form = AuditFilterForm(request.GET, team=team)
+    page = None
+    if form.is_valid():
+        events = form.narrow(team.audit_events.select_related("actor", "token"))
+        page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+        for event in page:
+            event.detail_pairs = [(key, _compact(value)) for key, value in event.detail.items()]
+    context = {"team": team, "form": form, "page": page, "any_events": team.audit_events.exists()}
+    if _wants_fragment(request):
+        # htmx swaps only 2xx answers, so filter errors come back in a 200 fragment.
+        return render(request, "dashboard/_partials/audit_rows.html", context)
+    return render(request, "dashboard/audit.html", context, status=400 if form.errors else 200)
+
+
+def _compact(value) -> str:
+    """One detail value on one line: lists joined, nested mappings as key=value."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value)
 
 
 @login_required
@@ -80,7 +115,12 @@ def members(request, team):
     team = membership.team
     form = MemberAddForm(request.POST or None, team=team)
     if request.method == "POST" and form.is_valid():
-        member_set_role(team=team, user=form.cleaned_data["user"], role=form.cleaned_data["role"])
+        member_set_role(
+            team=team,
+            user=form.cleaned_data["user"],
+            role=form.cleaned_data["role"],
+            actor=request.user,
+        )
         messages.success(request, f"Added {form.cleaned_data['user'].username} to {team.name}.")
         return redirect("members", team=team.slug)
     team_members = team.memberships.select_related("user").order_by("user__username")
@@ -104,7 +144,9 @@ def member_role(request, team, membership_id):
         messages.error(request, "Choose one of the roles: admin, ops, finance or viewer.")
         return redirect("members", team=team.slug)
     try:
-        member_set_role(team=team, user=target.user, role=form.cleaned_data["role"])
+        member_set_role(
+            team=team, user=target.user, role=form.cleaned_data["role"], actor=request.user
+        )
     except ValidationError as error:
         messages.error(request, error.messages[0])
     else:
@@ -120,7 +162,7 @@ def member_remove_confirm(request, team, membership_id):
     )
     if request.method == "POST":
         try:
-            member_remove(membership=target)
+            member_remove(membership=target, actor=request.user)
         except ValidationError as error:
             messages.error(request, error.messages[0])
         else:

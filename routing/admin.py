@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from routing.models import Model, Provider
+from routing.models import Model, Provider, ProviderKey
 
 
 @admin.register(Provider)
@@ -14,3 +14,56 @@ class ModelAdmin(admin.ModelAdmin):
     list_display = ["name", "provider", "display_name", "enabled"]
     list_filter = ["provider", "enabled"]
     search_fields = ["name", "display_name"]
+
+
+@admin.register(ProviderKey)
+class ProviderKeyAdmin(admin.ModelAdmin):
+    """For looking only: keys are added, rotated, revoked and tested on the team's keys page,
+    which writes the audit log."""
+
+    list_display = [
+        "provider",
+        "label",
+        "team",
+        "mask",
+        "fingerprint",
+        "created_at",
+        "created_by",
+        "revoked_at",
+        "revoked_by",
+        "last_test_result",
+        "last_tested_at",
+    ]
+    list_filter = [
+        "provider",
+        "team",
+        "last_test_result",
+        ("revoked_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["label", "mask", "fingerprint", "team__name", "team__slug"]
+    list_select_related = ["provider", "team", "created_by", "revoked_by"]
+    # secret_encrypted is left out on purpose: not even its ciphertext belongs on a page.
+    fields = [
+        "team",
+        "provider",
+        "label",
+        "mask",
+        "fingerprint",
+        "created_at",
+        "created_by",
+        "replaces",
+        "revoked_at",
+        "revoked_by",
+        "last_test_result",
+        "last_test_message",
+        "last_tested_at",
+        "last_tested_by",
+    ]
+    exclude = ["secret_encrypted"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

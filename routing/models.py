@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -50,3 +51,65 @@ class Model(models.Model):
     @property
     def label(self) -> str:
         return self.display_name or self.name
+
+
+class KeyTestResult(models.TextChoices):
+    OK = "ok", "OK"
+    REJECTED = "rejected", "Rejected by the provider"
+    UNREACHABLE = "unreachable", "Provider unreachable"
+
+
+class ProviderKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ProviderKey(models.Model):
+    """A team's API key for a provider. The secret is stored encrypted, shown only masked."""
+
+    team = models.ForeignKey(
+        "dashboard.Team", on_delete=models.CASCADE, related_name="provider_keys"
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="keys")
+    label = models.CharField(max_length=100)
+    secret_encrypted = models.TextField()
+    # "cpk_…ab12": enough to tell keys apart, never enough to use one.
+    mask = models.CharField(max_length=40)
+    fingerprint = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The key this one replaced, when it was added by rotating that one.
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_test_result = models.CharField(max_length=16, choices=KeyTestResult.choices, blank=True)
+    last_test_message = models.CharField(max_length=500, blank=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_tested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ProviderKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["provider__name", "label", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "provider", "label"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="providerkey_one_active_label",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.provider.slug} / {self.label} ({self.mask})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

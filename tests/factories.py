@@ -99,3 +99,25 @@ def canonical_event(**overrides) -> dict:
     }
     event.update(overrides)
     return {key: value for key, value in event.items() if value is not None}
+
+
+class ProviderKeyFactory(factory.django.DjangoModelFactory):
+    """A key added through routing.keys.key_add, so it is really encrypted, masked and audited.
+    Pass secret=... to know the secret: the row only holds its ciphertext."""
+
+    class Meta:
+        model = "routing.ProviderKey"
+
+    team = factory.SubFactory(TeamFactory)
+    provider = factory.SubFactory(
+        ProviderFactory, slug="chutes", name="Chutes", base_url="https://llm.chutes.ai/v1"
+    )
+    label = factory.Sequence(lambda n: f"key-{n}")
+    secret = factory.Sequence(lambda n: f"cpk_{n:040d}")
+    user = None
+
+    @classmethod
+    def _create(cls, model_class, *, team, provider, label, secret, user=None):
+        from routing.keys import key_add
+
+        return key_add(team=team, provider=provider, label=label, secret=secret, user=user)

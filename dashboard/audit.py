@@ -1,0 +1,23 @@
+"""The audit log: one function records every sensitive change, whatever made it."""
+
+from dashboard.models import AuditEvent, ProxyToken, Team
+
+
+def audit_record(
+    *,
+    team: Team,
+    action: str,
+    target: str,
+    actor=None,
+    token: ProxyToken | None = None,
+    detail: dict | None = None,
+) -> AuditEvent:
+    """Record an action. `detail` must never hold a secret: masks and fingerprints only."""
+    return AuditEvent.objects.create(
+        team=team,
+        action=action,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        token=token,
+        target=target[:300],
+        detail=detail or {},
+    )
