@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -38,11 +39,13 @@ def _get_key_for_user(request, team_slug: str, key_id: int):
     return team, key
 
 
+@sensitive_variables()
 def _warn_about_format(request, key: ProviderKey, secret: str) -> None:
     for warning in format_warnings(key.provider, secret):
         messages.warning(request, f"{key.label}: {warning}")
 
 
+@sensitive_variables()
 def _add(request, team, form: KeyAddForm) -> ProviderKey | None:
     """Add the key from a valid form, or put the service's refusal on the form."""
     if not form.is_valid():
@@ -64,6 +67,7 @@ def _add(request, team, form: KeyAddForm) -> ProviderKey | None:
     return key
 
 
+@sensitive_post_parameters("secret")
 @login_required
 def keys_page(request, team):
     permission = "keys.manage" if request.method == "POST" else "keys.view"
@@ -85,6 +89,7 @@ def keys_page(request, team):
     return render(request, "routing/keys.html", context, status=status)
 
 
+@sensitive_post_parameters("secret")
 @login_required
 def key_rotate_view(request, team, key_id):
     team, key = _get_key_for_user(request, team, key_id)

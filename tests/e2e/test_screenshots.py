@@ -3,11 +3,15 @@
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import respx
+import time_machine
 from playwright.sync_api import expect
 
 from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from dashboard.models import Membership, Role
+from routing.keys import key_add, key_test
+from routing.models import Provider
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 SCREENSHOT_NOW = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
@@ -55,3 +59,25 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
     shoot("usage")
     page.goto("/t/maven/tokens/")
     shoot("tokens")
+    # Two provider keys (one tested), and what the audit log made of it.
+    with time_machine.travel(SCREENSHOT_NOW, tick=False), respx.mock:
+        respx.get("https://llm.chutes.ai/v1/models").respond(200, json={"data": []})
+        key = key_add(
+            team=maven,
+            provider=Provider.objects.get(slug="chutes"),
+            label="prod",
+            secret="cpk_demo0000000000000000000000000000ab12",
+            user=admin,
+        )
+        key_test(key=key, user=admin)
+        key_add(
+            team=maven,
+            provider=Provider.objects.get(slug="anthropic"),
+            label="prod",
+            secret="sk-ant-demo000000000000000000000000000cd34",
+            user=admin,
+        )
+    page.goto("/t/maven/keys/")
+    shoot("keys")
+    page.goto("/t/maven/audit/")
+    shoot("audit")

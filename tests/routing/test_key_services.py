@@ -1,6 +1,7 @@
 import json
 import sys
 from io import StringIO
+from unittest import mock
 
 import httpx
 import pytest
@@ -216,3 +217,17 @@ def test_a_provider_message_that_echoes_the_key_is_redacted(key, admin_user):
     assert SECRET not in key.last_test_message
     assert SECRET[6:20] not in key.last_test_message
     assert "Invalid key cpk_…ab12" in key.last_test_message
+
+
+def test_a_crash_while_adding_a_key_keeps_the_posted_secret_out_of_the_report(
+    client, team, chutes, admin_user, monkeypatch
+):
+    monkeypatch.setattr("routing.views.key_add", mock.Mock(side_effect=RuntimeError("boom")))
+    client.force_login(admin_user)
+    client.raise_request_exception = False
+    response = client.post(
+        f"/t/{team.slug}/keys/", {"provider": chutes.pk, "label": "prod", "secret": SECRET}
+    )
+    report = ExceptionReporter(response.wsgi_request, *response.exc_info).get_traceback_html()
+    assert response.status_code == 500
+    assert SECRET not in report
