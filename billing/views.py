@@ -21,6 +21,7 @@ from billing.queries import (
     usage_page,
 )
 from dashboard.access import can_edit_catalog, get_membership_for_user, role_may
+from dashboard.fragments import wants_fragment
 from dashboard.models import Team
 from routing.models import Model, Provider
 
@@ -85,11 +86,6 @@ def price_add_view(request):
     )
 
 
-def _wants_fragment(request) -> bool:
-    # A history restore asks for the whole page, even though it comes from htmx.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 @login_required
 @vary_on_headers("HX-Request")
 def usage_explorer(request, team):
@@ -113,7 +109,7 @@ def usage_explorer(request, team):
         "may_manage_tokens": role_may(membership.role, "tokens.manage"),
         "usage_url": settings.SITE_URL + reverse("api_usage"),
     }
-    if _wants_fragment(request):
+    if wants_fragment(request):
         # htmx swaps only 2xx answers, so filter errors come back in a 200 fragment.
         return render(request, "billing/_partials/usage_results.html", context)
     return render(request, "billing/usage.html", context, status=400 if form.errors else 200)
@@ -133,6 +129,6 @@ def usage_event_detail(request, team, event_pk):
         "tao_note": tao_note(event),
         "metadata_json": json.dumps(event.metadata, indent=2, sort_keys=True, ensure_ascii=False),
     }
-    if _wants_fragment(request):
+    if wants_fragment(request):
         return render(request, "billing/_partials/usage_event.html", context)
     return render(request, "billing/usage_event.html", context)

@@ -21,3 +21,16 @@ def audit_record(
         target=target[:300],
         detail=detail or {},
     )
+
+
+def detail_pairs(event: AuditEvent) -> list[tuple[str, str]]:
+    """An event's detail for a table cell: lists joined, nested mappings as key=value."""
+    return [(key, _compact(value)) for key, value in event.detail.items()]
+
+
+def _compact(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value)

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from dashboard.access import get_membership_for_user
+from dashboard.audit import detail_pairs
 from dashboard.forms import (
     AuditFilterForm,
     MemberAddForm,
@@ -21,6 +22,7 @@ from dashboard.forms import (
     ThrottledLoginForm,
     TokenCreateForm,
 )
+from dashboard.fragments import wants_fragment
 from dashboard.health import broker_reachable
 from dashboard.models import Membership, ProxyToken, Role, Team
 from dashboard.navigation import SECTIONS_BY_NAME
@@ -76,11 +78,6 @@ reports_page = _coming_soon("reports")
 AUDIT_PAGE_SIZE = 50
 
 
-def _wants_fragment(request) -> bool:
-    # A history restore asks for the whole page, even though it comes from htmx.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 @login_required
 @vary_on_headers("HX-Request")
 def audit_page(request, team):
@@ -91,21 +88,12 @@ def audit_page(request, team):
         events = form.narrow(team.audit_events.select_related("actor", "token"))
         page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
         for event in page:
-            event.detail_pairs = [(key, _compact(value)) for key, value in event.detail.items()]
+            event.detail_pairs = detail_pairs(event)
     context = {"team": team, "form": form, "page": page, "any_events": team.audit_events.exists()}
-    if _wants_fragment(request):
+    if wants_fragment(request):
         # htmx swaps only 2xx answers, so filter errors come back in a 200 fragment.
         return render(request, "dashboard/_partials/audit_rows.html", context)
     return render(request, "dashboard/audit.html", context, status=400 if form.errors else 200)
-
-
-def _compact(value) -> str:
-    """One detail value on one line: lists joined, nested mappings as key=value."""
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={item}" for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return ", ".join(str(item) for item in value)
-    return str(value)
 
 
 @login_required
