@@ -15,6 +15,26 @@ MAX_MS = 24 * 3600 * 1000
 MAX_COST_USD = Decimal(1_000_000)
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 16
+# The fields of a canonical event, in the order the docs list them.
+CANONICAL_FIELDS = [
+    "id",
+    "timestamp",
+    "provider",
+    "model",
+    "task_type",
+    "route_version",
+    "status",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "cost_usd",
+    "quality_score",
+    "metadata",
+]
 TOKEN_FIELDS = ["input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens"]
 STATUSES = {"success", "error"}
 

@@ -20,29 +20,11 @@ from pathlib import Path
 
 from django.core.validators import slug_re
 
+from billing.events import CANONICAL_FIELDS
 from billing.ingest import ingest_events
 from billing.payload import loads
 from dashboard.models import Team
 
-CANONICAL_FIELDS = [
-    "id",
-    "timestamp",
-    "provider",
-    "model",
-    "task_type",
-    "route_version",
-    "status",
-    "error_type",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "latency_ms",
-    "ttft_ms",
-    "cost_usd",
-    "quality_score",
-    "metadata",
-]
 CSV_COLUMNS = [*CANONICAL_FIELDS, "team"]
 # Timestamps too: epoch seconds are numbers, and no ISO 8601 date-time looks like one.
 NUMBER_FIELDS = frozenset(

@@ -8,30 +8,13 @@ from functools import reduce
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billing.events import CANONICAL_FIELDS
 from billing.models import UsageEvent
 from dashboard.models import Team
 from dashboard.tokens import token_create
 from tests.factories import canonical_event
 
-FIELDS = [
-    "id",
-    "timestamp",
-    "provider",
-    "model",
-    "task_type",
-    "route_version",
-    "status",
-    "error_type",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "latency_ms",
-    "ttft_ms",
-    "cost_usd",
-    "quality_score",
-    "metadata",
-]
+FIELDS = CANONICAL_FIELDS
 
 hostile_scalars = st.one_of(
     st.none(),
