@@ -169,6 +169,8 @@ class AuditAction(models.TextChoices):
     MEMBER_ADDED = "member.added", "Member added"
     MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
     MEMBER_REMOVED = "member.removed", "Member removed"
+    ROUTING_PUBLISHED = "routing.published", "Routing published"
+    ROUTING_ROLLED_BACK = "routing.rolled_back", "Routing rolled back"
 
 
 class AuditEvent(models.Model):

@@ -43,6 +43,8 @@ urlpatterns = [
     path("api/v1/usage", billing_api.usage, name="api_usage"),
     path("api/v1/scores", billing_api.scores, name="api_scores"),
     path("api/v1/keys", routing_api.keys, name="api_keys"),
+    path("api/v1/routes", routing_api.routes, name="api_routes"),
+    path("api/v1/routes/litellm.yaml", routing_api.routes_litellm, name="api_routes_litellm"),
     path("admin/", admin.site.urls),
 ]
 

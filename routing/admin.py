@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from routing.models import Model, Provider, ProviderKey
+from routing.models import Model, Provider, ProviderKey, RoutingRule, RoutingVersion
 
 
 @admin.register(Provider)
@@ -66,4 +66,36 @@ class ProviderKeyAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """Rules are edited on the Routing page, where they are validated; here they are shown."""
+
+    list_display = ["task_type", "team", "enabled", "revision", "updated_at", "updated_by"]
+    list_filter = ["team", "enabled"]
+    readonly_fields = ["revision", "updated_at", "updated_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RoutingVersion)
+class RoutingVersionAdmin(admin.ModelAdmin):
+    """Published versions are immutable."""
+
+    list_display = ["number", "team", "published_at", "published_by", "comment"]
+    list_filter = ["team"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -113,3 +113,69 @@ class ProviderKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class RoutingRule(models.Model):
+    """How one task type is routed, as the team's draft: edited freely, published as a whole.
+
+    targets: [{"model_id": int, "weight": int}] with weights summing to 100;
+    fallbacks: [model_id, ...] tried in order when the chosen target fails.
+    """
+
+    DEFAULT_TASK = "*"
+
+    team = models.ForeignKey(
+        "dashboard.Team", on_delete=models.CASCADE, related_name="routing_rules"
+    )
+    task_type = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=300, blank=True)
+    targets = models.JSONField(default=list)
+    fallbacks = models.JSONField(default=list)
+    # Bumped on every save: a save based on an older revision is refused, never merged.
+    revision = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["task_type"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "task_type"], name="routingrule_unique_task")
+        ]
+
+    def __str__(self):
+        return f"{self.team} {self.task_type}"
+
+    @property
+    def is_default(self) -> bool:
+        return self.task_type == self.DEFAULT_TASK
+
+
+class RoutingVersion(models.Model):
+    """An immutable snapshot of all of a team's rules, as the proxy receives it."""
+
+    team = models.ForeignKey(
+        "dashboard.Team", on_delete=models.CASCADE, related_name="routing_versions"
+    )
+    number = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    comment = models.CharField(max_length=500, blank=True)
+    published_at = models.DateTimeField(default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set when this version republished an older one.
+    rollback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "number"], name="routingversion_unique_number")
+        ]
+
+    def __str__(self):
+        return f"{self.team} routing v{self.number}"
