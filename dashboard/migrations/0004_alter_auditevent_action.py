@@ -4,15 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dashboard', '0003_auditevent'),
+        ("dashboard", "0003_auditevent"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('key.added', 'Key added'), ('key.rotated', 'Key rotated'), ('key.revoked', 'Key revoked'), ('key.tested', 'Key tested'), ('key.read', 'Keys read by the proxy'), ('token.created', 'Proxy token created'), ('token.revoked', 'Proxy token revoked'), ('member.added', 'Member added'), ('member.role_changed', 'Member role changed'), ('member.removed', 'Member removed'), ('routing.published', 'Routing published'), ('routing.rolled_back', 'Routing rolled back')], max_length=40),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("key.added", "Key added"),
+                    ("key.rotated", "Key rotated"),
+                    ("key.revoked", "Key revoked"),
+                    ("key.tested", "Key tested"),
+                    ("key.read", "Keys read by the proxy"),
+                    ("token.created", "Proxy token created"),
+                    ("token.revoked", "Proxy token revoked"),
+                    ("member.added", "Member added"),
+                    ("member.role_changed", "Member role changed"),
+                    ("member.removed", "Member removed"),
+                    ("routing.published", "Routing published"),
+                    ("routing.rolled_back", "Routing rolled back"),
+                ],
+                max_length=40,
+            ),
         ),
     ]
