@@ -7,10 +7,24 @@ from billing import views as billing_views
 from dashboard import views
 from routing import api as routing_api
 from routing import views as routing_views
+from routing import views_rules as routing_rules
 
 team_patterns = [
     path("", views.overview, name="overview"),
-    path("routing/", views.routing_page, name="routing"),
+    path("routing/", routing_rules.routing_page, name="routing"),
+    path("routing/try/", routing_rules.route_try, name="routing_try"),
+    path("routing/rules/new/", routing_rules.rule_edit, name="routing_rule_new"),
+    path("routing/rules/<int:rule_id>/edit/", routing_rules.rule_edit, name="routing_rule_edit"),
+    path("routing/rules/rows/", routing_rules.rule_rows, name="routing_rule_rows"),
+    path("routing/rules/new/check/", routing_rules.rule_check, name="routing_rule_check_new"),
+    path("routing/rules/<int:rule_id>/check/", routing_rules.rule_check, name="routing_rule_check"),
+    path("routing/versions/", routing_rules.versions_page, name="routing_versions"),
+    path("routing/versions/diff/", routing_rules.version_diff, name="routing_version_diff"),
+    path(
+        "routing/versions/<int:number>/rollback/",
+        routing_rules.version_rollback,
+        name="routing_version_rollback",
+    ),
     path("keys/", routing_views.keys_page, name="keys"),
     path("keys/<int:key_id>/rotate/", routing_views.key_rotate_view, name="key_rotate"),
     path("keys/<int:key_id>/revoke/", routing_views.key_revoke_view, name="key_revoke"),

@@ -1,0 +1,24 @@
+import pytest
+
+from billing.catalog import load_catalog
+from routing.models import Model
+
+
+@pytest.fixture
+def catalog(db):
+    load_catalog()
+
+
+@pytest.fixture
+def llama(catalog):
+    return Model.objects.get(provider__slug="chutes", name="unsloth/Llama-3.3-70B-Instruct")
+
+
+@pytest.fixture
+def deepseek(catalog):
+    return Model.objects.get(provider__slug="chutes", name="deepseek-ai/DeepSeek-V3")
+
+
+@pytest.fixture
+def sonnet(catalog):
+    return Model.objects.get(provider__slug="anthropic", name="claude-sonnet-4-5")
