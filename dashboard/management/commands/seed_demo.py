@@ -9,7 +9,9 @@ from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from dashboard.models import Role, Team
 from dashboard.progress import ProgressBar
 from dashboard.teams import member_set_role
-from routing.models import Model
+from routing.models import Model, RoutingRule
+from routing.publish import publish_routing
+from routing.rules import rule_save
 
 DEMO_PASSWORD = "spend-demo"  # noqa: S105 - printed on purpose: this is the local demo
 
@@ -76,9 +78,27 @@ class Command(BaseCommand):
             for slug, role in roles.items():
                 if not teams[slug].memberships.filter(user=user).exists():
                     member_set_role(team=teams[slug], user=user, role=role)
+        self._seed_routing(teams)
         self._seed_usage(teams, days)
         self.stdout.write(self.style.SUCCESS("Demo teams, users and usage are ready."))
         self.stdout.write(demo_logins())
+
+    def _seed_routing(self, teams):
+        """A published routing version per demo team, like the mix its demo traffic follows."""
+        admin = get_user_model().objects.get(username="admin")
+        for team in teams.values():
+            if RoutingRule.objects.filter(team=team).exists():
+                continue
+            for task_type, targets, fallbacks in DEMO_ROUTES:
+                rule_save(
+                    team=team,
+                    user=admin,
+                    task_type=task_type,
+                    targets=[{"model_id": _model(p, m).pk, "weight": w} for p, m, w in targets],
+                    fallbacks=[_model(p, m).pk for p, m in fallbacks],
+                )
+            publish_routing(team=team, user=admin, comment="Demo: 60-70% of requests to Chutes")
+        self.stdout.write("Routing: a published version for each demo team.")
 
     def _seed_usage(self, teams, days):
         now = timezone.now()
@@ -90,6 +110,25 @@ class Command(BaseCommand):
                 teams[slug], DemoProfile(per_weekday), days=days, now=now, progress=bar
             )
             self.stdout.write(f"  {count:,} demo events added for {teams[slug].name}.")
+
+
+SONNET = ("anthropic", "claude-sonnet-4-5")
+LLAMA = ("chutes", "unsloth/Llama-3.3-70B-Instruct")
+DEEPSEEK = ("chutes", "deepseek-ai/DeepSeek-V3")
+DEMO_ROUTES = [
+    # task type, targets (provider, model, weight), fallbacks (provider, model)
+    ("*", [(*SONNET, 100)], []),
+    ("summarization", [(*LLAMA, 80), (*SONNET, 20)], [DEEPSEEK]),
+    ("extraction", [(*LLAMA, 85), ("openai", "gpt-5-mini", 15)], [SONNET]),
+    ("code_completion", [(*DEEPSEEK, 80), ("openai", "gpt-5-mini", 20)], [SONNET]),
+    ("code_generation", [(*SONNET, 70), (*DEEPSEEK, 30)], [("openai", "gpt-5.2")]),
+    ("complex_analysis", [(*SONNET, 80), (*DEEPSEEK, 20)], [("anthropic", "claude-opus-4-5")]),
+    ("financial_reasoning", [(*SONNET, 50), ("openai", "gpt-5.2", 50)], []),
+]
+
+
+def _model(provider: str, name: str) -> Model:
+    return Model.objects.get(provider__slug=provider, name=name)
 
 
 def demo_logins() -> str:
