@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from dashboard.models import Membership, Role, Team
+from routing.models import RoutingVersion
 
 
 def _run(*args):
@@ -101,3 +102,12 @@ def test_seed_demo_twice_reuses_what_exists(db):
         get_user_model().objects.count(),
     ) == counts
     assert "0 providers, 0 models and 0 prices added" in output
+
+
+def test_seed_demo_publishes_routing_for_every_demo_team(db):
+    _run("seed_demo", "--days", "2")
+    assert set(RoutingVersion.objects.values_list("team__slug", "number")) == {
+        ("maven", 1),
+        ("pantheon", 1),
+        ("atlas", 1),
+    }
