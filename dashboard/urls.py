@@ -4,10 +4,12 @@ from django.urls import include, path
 
 from billing import api as billing_api
 from billing import views as billing_views
+from billing import views_simulate
 from dashboard import views
 from routing import api as routing_api
 from routing import views as routing_views
 from routing import views_rules as routing_rules
+from routing import views_yaml as routing_yaml
 
 team_patterns = [
     path("", views.overview, name="overview"),
@@ -25,6 +27,9 @@ team_patterns = [
         routing_rules.version_rollback,
         name="routing_version_rollback",
     ),
+    path("routing/simulate/", views_simulate.simulate_page, name="routing_simulate"),
+    path("routing/draft.yaml", routing_yaml.draft_yaml, name="routing_draft_yaml"),
+    path("routing/import/", routing_yaml.routing_import, name="routing_import"),
     path("keys/", routing_views.keys_page, name="keys"),
     path("keys/<int:key_id>/rotate/", routing_views.key_rotate_view, name="key_rotate"),
     path("keys/<int:key_id>/revoke/", routing_views.key_revoke_view, name="key_revoke"),

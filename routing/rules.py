@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -101,7 +102,15 @@ def rule_save(
     rule: RoutingRule | None = None,
     based_on_revision: int | None = None,
 ) -> RoutingRule:
-    """Create or update a draft rule. Raises StaleEdit when someone saved it in between."""
+    """Create or update a draft rule, valid by check_rule or not at all (ValidationError).
+
+    Raises StaleEdit when someone saved the rule since `based_on_revision`.
+    """
+    check = check_rule(
+        team=team, task_type=task_type, targets=targets, fallbacks=fallbacks, rule=rule
+    )
+    if not check.ok:
+        raise ValidationError(check.errors)
     with transaction.atomic():
         if rule is not None:
             current = RoutingRule.objects.select_for_update().get(pk=rule.pk)

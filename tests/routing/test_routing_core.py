@@ -289,3 +289,9 @@ def test_the_yaml_endpoint_loads_in_a_real_litellm_router(
     assert {"code_generation": ["code_generation--fallback-1"]} in config["router_settings"][
         "fallbacks"
     ]
+
+
+def test_saving_an_invalid_rule_is_refused(team, admin_user, llama):
+    with pytest.raises(ValidationError):
+        _save(team, admin_user, "x", [{"model_id": llama.pk, "weight": 100}], fallbacks=[llama.pk])
+    assert not team.routing_rules.exists()
