@@ -18,6 +18,9 @@ team_patterns = [
     path("routing/rules/new/", routing_rules.rule_edit, name="routing_rule_new"),
     path("routing/rules/<int:rule_id>/edit/", routing_rules.rule_edit, name="routing_rule_edit"),
     path("routing/rules/rows/", routing_rules.rule_rows, name="routing_rule_rows"),
+    path(
+        "routing/rules/<int:rule_id>/rows/", routing_rules.rule_rows, name="routing_rule_rows_edit"
+    ),
     path("routing/rules/new/check/", routing_rules.rule_check, name="routing_rule_check_new"),
     path("routing/rules/<int:rule_id>/check/", routing_rules.rule_check, name="routing_rule_check"),
     path("routing/versions/", routing_rules.versions_page, name="routing_versions"),

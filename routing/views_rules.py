@@ -152,11 +152,17 @@ def _form_context(team, form: RuleForm, rule, **extra) -> dict:
         "model_groups": model_groups(i for i in ids if i is not None),
         "check": form.check,
         "revision": form.based_on_revision,
-        "rows_url": reverse("routing_rule_rows", kwargs={"team": team.slug}),
+        "rows_url": _rows_url(team, rule),
         "check_url": _check_url(team, rule),
         "active_section": "routing",
         **extra,
     }
+
+
+def _rows_url(team, rule) -> str:
+    if rule is None:
+        return reverse("routing_rule_rows", kwargs={"team": team.slug})
+    return reverse("routing_rule_rows_edit", kwargs={"team": team.slug, "rule_id": rule.pk})
 
 
 def _check_url(team, rule) -> str:
@@ -208,13 +214,13 @@ def rule_edit(request, team, rule_id=None):
 
 @login_required
 @require_POST
-def rule_rows(request, team):
+def rule_rows(request, team, rule_id=None):
     """The target and fallback rows after one htmx button: add, remove, move."""
-    team, _ = _get_rule_for_user(request, team, None)
-    form = RuleForm(request.POST, team=team)
+    team, rule = _get_rule_for_user(request, team, rule_id)
+    form = RuleForm(request.POST, team=team, rule=rule)
     form.apply(request.POST.get("action", ""))
     form.is_valid()
-    context = _form_context(team, form, None, oob_check=True)
+    context = _form_context(team, form, rule, oob_check=True)
     return render(request, "routing/_partials/rule_rows.html", context)
 
 

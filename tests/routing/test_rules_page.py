@@ -306,3 +306,14 @@ def test_it_says_when_nothing_is_published_to_try(client, admin_user, team, defa
     query = {"task_type": "summarize", "request_id": "req-1"}
     page = client.get(_url("routing_try", team), query, HTTP_HX_REQUEST="true").content.decode()
     assert "Nothing is published yet" in page
+
+
+def test_adding_a_row_to_an_existing_rule_does_not_call_it_a_duplicate(
+    client, admin_user, team, default_rule, llama
+):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 100)], action="add-target")
+    url = _url("routing_rule_rows_edit", team, rule_id=default_rule.pk)
+    page = client.post(url, data, HTTP_HX_REQUEST="true").content.decode()
+    assert "There is already a rule" not in page
+    assert page.count('data-testid="target-row"') == 2
