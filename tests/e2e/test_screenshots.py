@@ -11,7 +11,9 @@ from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from dashboard.models import Membership, Role
 from routing.keys import key_add, key_test
-from routing.models import Provider
+from routing.models import Model, Provider
+from routing.publish import publish_routing
+from routing.rules import rule_save
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 SCREENSHOT_NOW = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
@@ -81,3 +83,36 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
     shoot("keys")
     page.goto("/t/maven/audit/")
     shoot("audit")
+    # A published 80/20 pilot with a draft change on top, and what it would cost.
+    with time_machine.travel(SCREENSHOT_NOW, tick=False):
+        llama = Model.objects.get(name="unsloth/Llama-3.3-70B-Instruct")
+        sonnet = Model.objects.get(name="claude-sonnet-4-5")
+        deepseek = Model.objects.get(name="deepseek-ai/DeepSeek-V3")
+        rule_save(
+            team=maven,
+            user=admin,
+            task_type="*",
+            targets=[{"model_id": sonnet.pk, "weight": 100}],
+            fallbacks=[],
+        )
+        pilot = rule_save(
+            team=maven,
+            user=admin,
+            task_type="summarization",
+            targets=[{"model_id": llama.pk, "weight": 80}, {"model_id": sonnet.pk, "weight": 20}],
+            fallbacks=[deepseek.pk],
+        )
+        publish_routing(team=maven, user=admin, comment="Pilot: 80% of summaries to Chutes")
+        rule_save(
+            team=maven,
+            user=admin,
+            task_type="summarization",
+            rule=pilot,
+            targets=[{"model_id": llama.pk, "weight": 90}, {"model_id": sonnet.pk, "weight": 10}],
+            fallbacks=[deepseek.pk],
+        )
+    page.goto("/t/maven/routing/")
+    shoot("routing")
+    with time_machine.travel(SCREENSHOT_NOW + timedelta(hours=1), tick=False):
+        page.goto("/t/maven/routing/simulate/?config=draft&window=7")
+        shoot("simulate")
