@@ -10,6 +10,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from billing.simulate import Projection, Simulation, simulate
 from dashboard.access import get_membership_for_user, role_may
+from dashboard.charts import provider_colour
 from dashboard.fragments import wants_fragment
 from routing.models import RoutingVersion
 from routing.publish import draft_snapshot
@@ -17,7 +18,6 @@ from routing.publish import draft_snapshot
 WINDOWS = [(7, "7 days"), (30, "30 days"), (90, "90 days")]
 DEFAULTS = {"config": "draft", "window": "30"}
 # Colours of the provider bars, as the rules page's weight bars (provider-0 … provider-5).
-PROVIDER_COLOURS = 6
 
 
 class SimulateForm(forms.Form):
@@ -54,8 +54,12 @@ def provider_bars(projection: Projection | None) -> list[dict]:
     if projection is None:
         return []
     return [
-        {"provider": provider, "percent": Decimal(str(share)) * 100, "colour": n % PROVIDER_COLOURS}
-        for n, (provider, share) in enumerate(projection.provider_share.items())
+        {
+            "provider": provider,
+            "percent": Decimal(str(share)) * 100,
+            "colour": provider_colour(provider),
+        }
+        for provider, share in projection.provider_share.items()
     ]
 
 

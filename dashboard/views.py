@@ -1,3 +1,7 @@
+import csv
+import json
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -5,15 +9,25 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from billing.overview import (
+    DEFAULT_RANGE_DAYS,
+    RANGE_DAYS,
+    daily_cost_by_provider,
+    overview_kpis,
+    overview_window,
+    team_has_usage,
+)
 from dashboard.access import get_membership_for_user
 from dashboard.audit import detail_pairs
+from dashboard.charts import daily_cost_figure, daily_cost_points
 from dashboard.forms import (
     AuditFilterForm,
     MemberAddForm,
@@ -43,15 +57,42 @@ def home(request):
     return render(request, "dashboard/home.html", {"rows": rows})
 
 
+def _overview_range(request, team) -> tuple[int, datetime, datetime]:
+    """The ?days= window (7, 30 or 90; 30 for anything else) in the team's days."""
+    days = request.GET.get("days", "")
+    days = int(days) if days.isdigit() and int(days) in RANGE_DAYS else DEFAULT_RANGE_DAYS
+    return days, *overview_window(team, days=days, now=timezone.now())
+
+
 @login_required
 def overview(request, team):
     membership = get_membership_for_user(request, team)
     team = membership.team
-    return render(
-        request,
-        "dashboard/overview.html",
-        {"team": team, "member_count": team.memberships.count()},
-    )
+    days, start, end = _overview_range(request, team)
+    rows = daily_cost_by_provider(team, start, end)
+    figure = daily_cost_figure(rows, time_zone=team.time_zone)
+    context = {
+        "team": team,
+        "member_count": team.memberships.count(),
+        "days": days,
+        "range_days": RANGE_DAYS,
+        "kpis": overview_kpis(team, start, end, end),
+        "daily_cost_json": json.dumps(figure) if rows else None,
+        "has_usage": bool(rows) or team_has_usage(team),
+    }
+    return render(request, "dashboard/overview.html", context)
+
+
+@login_required
+def overview_daily_cost_csv(request, team):
+    team = get_membership_for_user(request, team).team
+    days, start, end = _overview_range(request, team)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{team.slug}-daily-cost-{days}d.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["day", "provider", "cost_usd"])
+    writer.writerows(daily_cost_points(daily_cost_by_provider(team, start, end)))
+    return response
 
 
 def _coming_soon(section_name: str, active_section: str | None = None):

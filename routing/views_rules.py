@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.access import get_membership_for_user, role_may
+from dashboard.charts import provider_colour
 from dashboard.fragments import wants_fragment
 from routing.forms import PublishForm, RuleForm, TryRouteForm, VersionDiffForm
 from routing.models import Model, RoutingRule, RoutingVersion
@@ -23,22 +24,17 @@ from routing.publish import (
 from routing.resolve import resolve_route
 from routing.rules import StaleEdit, rule_save
 
-# Colours for the weight bars: providers take them in name order, cycling past the last.
-PROVIDER_COLOURS = 6
-
 
 def rules_display(rules) -> list[dict]:
     """Each rule with its targets and fallbacks as catalog models (looked up once), and a
-    colour per provider for the weight bars."""
+    provider's colour, the same as in every chart, for the weight bars."""
     ids = [t["model_id"] for r in rules for t in r.targets]
     ids += [model_id for r in rules for model_id in r.fallbacks]
     models = Model.objects.select_related("provider").in_bulk(set(ids))
-    providers = sorted({m.provider for m in models.values()}, key=lambda p: p.name)
-    colours = {p.pk: n % PROVIDER_COLOURS for n, p in enumerate(providers)}
 
     def target(ref):
         model = models.get(ref["model_id"])
-        colour = colours.get(model.provider_id, 0) if model else 0
+        colour = provider_colour(model.provider.slug if model else "")
         return {"model": model, "weight": ref["weight"], "colour": colour}
 
     return [
