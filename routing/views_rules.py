@@ -147,6 +147,12 @@ def _form_context(team, form: RuleForm, rule, **extra) -> dict:
         "rule": rule,
         "model_groups": model_groups(i for i in ids if i is not None),
         "check": form.check,
+        # The check's own messages show in the live-check area below; only others go on top.
+        "other_errors": [
+            error
+            for error in form.non_field_errors()
+            if not any(error in messages for messages in form.check.errors.values())
+        ],
         "revision": form.based_on_revision,
         "rows_url": _rows_url(team, rule),
         "check_url": _check_url(team, rule),

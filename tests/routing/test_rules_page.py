@@ -317,3 +317,10 @@ def test_adding_a_row_to_an_existing_rule_does_not_call_it_a_duplicate(
     page = client.post(url, data, HTTP_HX_REQUEST="true").content.decode()
     assert "There is already a rule" not in page
     assert page.count('data-testid="target-row"') == 2
+
+
+def test_a_refused_save_shows_each_problem_once(client, admin_user, team, llama, deepseek):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 70), (deepseek, 20)])
+    page = client.post(_url("routing_rule_new", team), data).content.decode()
+    assert page.count("Weights add up to 90; they must add up to 100.") == 1
