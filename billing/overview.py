@@ -46,6 +46,21 @@ class DailyCost:
     cost_usd: Decimal
 
 
+@dataclass(frozen=True)
+class DailyLatency:
+    day: date
+    provider: str
+    p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class DailyErrors:
+    day: date
+    provider: str
+    requests: int
+    errors: int
+
+
 def overview_window(team, *, days: int, now: datetime) -> tuple[datetime, datetime]:
     """The last `days` team days, today included: from local midnight up to now."""
     zone = team.zone
@@ -100,6 +115,46 @@ def daily_cost_by_provider(team, start: datetime, end: datetime) -> list[DailyCo
     for row in rows:
         totals[(row["hour"].astimezone(zone).date(), row["provider_name"])] += row["cost"]
     return [DailyCost(day, provider, cost) for (day, provider), cost in sorted(totals.items())]
+
+
+def daily_latency_p95_by_provider(team, start: datetime, end: datetime) -> list[DailyLatency]:
+    """p95 latency per team day and provider, from the merged latency histograms of its hours."""
+    rows = (
+        UsageRollup.objects.filter(team=team, hour__gte=start, hour__lte=end)
+        .values("hour", "provider_name")
+        .annotate(**{f"{name}__sum": Sum(name) for name in LATENCY_FIELDS})
+        .order_by()
+    )
+    zone = team.zone
+    counts: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0] * len(LATENCY_FIELDS))
+    for row in rows:
+        merged = counts[(row["hour"].astimezone(zone).date(), row["provider_name"])]
+        for index, name in enumerate(LATENCY_FIELDS):
+            merged[index] += row[f"{name}__sum"] or 0
+    return [
+        DailyLatency(day, provider, percentile(merged, 0.95))
+        for (day, provider), merged in sorted(counts.items())
+    ]
+
+
+def daily_error_rate_by_provider(team, start: datetime, end: datetime) -> list[DailyErrors]:
+    """All and errored requests per team day and provider of the hours begun in [start, end]."""
+    rows = (
+        UsageRollup.objects.filter(team=team, hour__gte=start, hour__lte=end)
+        .values("hour", "provider_name")
+        .annotate(total=Sum("requests"), errors=Sum("requests", filter=Q(status=Status.ERROR)))
+        .order_by()
+    )
+    zone = team.zone
+    totals: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        pair = totals[(row["hour"].astimezone(zone).date(), row["provider_name"])]
+        pair[0] += row["total"] or 0
+        pair[1] += row["errors"] or 0
+    return [
+        DailyErrors(day, provider, requests, errors)
+        for (day, provider), (requests, errors) in sorted(totals.items())
+    ]
 
 
 def team_has_usage(team) -> bool:

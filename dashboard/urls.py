@@ -14,6 +14,8 @@ from routing import views_yaml as routing_yaml
 team_patterns = [
     path("", views.overview, name="overview"),
     path("overview/daily-cost.csv", views.overview_daily_cost_csv, name="overview_daily_cost_csv"),
+    path("overview/latency-p95.csv", views.overview_latency_csv, name="overview_latency_csv"),
+    path("overview/error-rate.csv", views.overview_errors_csv, name="overview_errors_csv"),
     path("routing/", routing_rules.routing_page, name="routing"),
     path("routing/try/", routing_rules.route_try, name="routing_try"),
     path("routing/rules/new/", routing_rules.rule_edit, name="routing_rule_new"),

@@ -1,5 +1,4 @@
 import csv
-import json
 from datetime import datetime
 
 from django.conf import settings
@@ -21,13 +20,23 @@ from billing.overview import (
     DEFAULT_RANGE_DAYS,
     RANGE_DAYS,
     daily_cost_by_provider,
+    daily_error_rate_by_provider,
+    daily_latency_p95_by_provider,
     overview_kpis,
     overview_window,
     team_has_usage,
 )
 from dashboard.access import get_membership_for_user
 from dashboard.audit import detail_pairs
-from dashboard.charts import daily_cost_figure, daily_cost_points
+from dashboard.charts import (
+    ChartCard,
+    daily_cost_figure,
+    daily_cost_points,
+    error_rate_figure,
+    error_rate_points,
+    latency_p95_figure,
+    latency_p95_points,
+)
 from dashboard.forms import (
     AuditFilterForm,
     MemberAddForm,
@@ -70,29 +79,70 @@ def overview(request, team):
     team = membership.team
     days, start, end = _overview_range(request, team)
     rows = daily_cost_by_provider(team, start, end)
-    figure = daily_cost_figure(rows, time_zone=team.time_zone)
+    zone = team.time_zone
+    latency = latency_p95_figure(daily_latency_p95_by_provider(team, start, end), time_zone=zone)
+    errors = error_rate_figure(daily_error_rate_by_provider(team, start, end), time_zone=zone)
+    charts = [
+        ChartCard(
+            "daily-cost",
+            "Daily cost by provider",
+            "USD",
+            "overview_daily_cost_csv",
+            "usage",
+            daily_cost_figure(rows, time_zone=zone),
+        ),
+        ChartCard(
+            "latency", "Latency p95 by provider", "ms", "overview_latency_csv", "timings", latency
+        ),
+        ChartCard("errors", "Error rate by provider", "%", "overview_errors_csv", "usage", errors),
+    ]
     context = {
         "team": team,
         "member_count": team.memberships.count(),
         "days": days,
         "range_days": RANGE_DAYS,
         "kpis": overview_kpis(team, start, end, end),
-        "daily_cost_json": json.dumps(figure) if rows else None,
+        "charts": charts,
+        "has_charts": bool(rows),
         "has_usage": bool(rows) or team_has_usage(team),
     }
     return render(request, "dashboard/overview.html", context)
+
+
+def _csv_response(filename: str, header: list[str], points) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    writer.writerows(points)
+    return response
 
 
 @login_required
 def overview_daily_cost_csv(request, team):
     team = get_membership_for_user(request, team).team
     days, start, end = _overview_range(request, team)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{team.slug}-daily-cost-{days}d.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["day", "provider", "cost_usd"])
-    writer.writerows(daily_cost_points(daily_cost_by_provider(team, start, end)))
-    return response
+    points = daily_cost_points(daily_cost_by_provider(team, start, end))
+    header = ["day", "provider", "cost_usd"]
+    return _csv_response(f"{team.slug}-daily-cost-{days}d.csv", header, points)
+
+
+@login_required
+def overview_latency_csv(request, team):
+    team = get_membership_for_user(request, team).team
+    days, start, end = _overview_range(request, team)
+    points = latency_p95_points(daily_latency_p95_by_provider(team, start, end))
+    header = ["day", "provider", "p95_ms"]
+    return _csv_response(f"{team.slug}-latency-p95-{days}d.csv", header, points)
+
+
+@login_required
+def overview_errors_csv(request, team):
+    team = get_membership_for_user(request, team).team
+    days, start, end = _overview_range(request, team)
+    points = error_rate_points(daily_error_rate_by_provider(team, start, end))
+    header = ["day", "provider", "requests", "errors", "error_rate_pct"]
+    return _csv_response(f"{team.slug}-error-rate-{days}d.csv", header, points)
 
 
 def _coming_soon(section_name: str, active_section: str | None = None):

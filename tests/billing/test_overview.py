@@ -6,7 +6,13 @@ import pytest
 from billing.histogram import bucket_middle, bucket_of
 from billing.ingest import ingest_events
 from billing.models import TaoPrice
-from billing.overview import daily_cost_by_provider, overview_kpis, overview_window
+from billing.overview import (
+    daily_cost_by_provider,
+    daily_error_rate_by_provider,
+    daily_latency_p95_by_provider,
+    overview_kpis,
+    overview_window,
+)
 from routing.models import Model
 from tests.factories import canonical_event
 
@@ -114,3 +120,35 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
         overview_kpis(team, start, end, NOW)
     with django_assert_num_queries(1):
         daily_cost_by_provider(team, start, end)
+    with django_assert_num_queries(1):
+        daily_latency_p95_by_provider(team, start, end)
+    with django_assert_num_queries(1):
+        daily_error_rate_by_provider(team, start, end)
+
+
+def test_it_reads_daily_p95_from_the_merged_histograms(team, usage):
+    # Eighteen fast calls and one slow on the 10th: 95% of 19 calls reaches past the fast ones.
+    fast = [_event(f"f{n}", NOW - timedelta(hours=1)) | {"latency_ms": 50} for n in range(18)]
+    slow = _event("s", NOW - timedelta(hours=2)) | {"latency_ms": 4000}
+    ingest_events(team, [*fast, slow], now=NOW)
+    start, end = overview_window(team, days=30, now=NOW)
+    rows = [(r.day, r.provider, r.p95_ms) for r in daily_latency_p95_by_provider(team, start, end)]
+    assert rows == [
+        (date(2026, 10, 31), "anthropic", bucket_middle(bucket_of(1800))),
+        (date(2026, 11, 9), "anthropic", bucket_middle(bucket_of(1800))),
+        (date(2026, 11, 10), "anthropic", bucket_middle(bucket_of(4000))),
+        (date(2026, 11, 10), "chutes", bucket_middle(bucket_of(1800))),
+    ]
+
+
+def test_it_counts_daily_errors_by_provider(team, usage):
+    start, end = overview_window(team, days=30, now=NOW)
+    rows = [
+        (r.day, r.provider, r.requests, r.errors)
+        for r in daily_error_rate_by_provider(team, start, end)
+    ]
+    assert rows == [
+        (date(2026, 10, 31), "anthropic", 1, 0),
+        (date(2026, 11, 9), "anthropic", 2, 1),
+        (date(2026, 11, 10), "chutes", 1, 0),
+    ]

@@ -10,6 +10,7 @@ import time_machine
 from django.urls import reverse
 
 from billing.catalog import load_catalog
+from billing.histogram import bucket_middle, bucket_of
 from billing.ingest import ingest_events
 from dashboard.charts import PROVIDER_COLOURS
 from tests.factories import canonical_event
@@ -130,7 +131,100 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     _usage(team, count=60)
     client.force_login(viewer_user)
     url = reverse("overview", kwargs={"team": team.slug})
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(15):
         client.get(url)
     with django_assert_max_num_queries(7):
         client.get(reverse("overview_daily_cost_csv", kwargs={"team": team.slug}))
+
+
+def _figures(page: str) -> list[dict]:
+    attributes = [part.split('"', 1)[0] for part in page.split('data-plotly="')[1:]]
+    return [json.loads(unescape(attribute)) for attribute in attributes]
+
+
+def _drawn(figure: dict) -> list[tuple]:
+    return sorted(
+        (day, trace["name"], Decimal(str(y)), *extras)
+        for trace in figure["data"]
+        for day, y, extras in zip(trace["x"], trace["y"], trace["customdata"], strict=True)
+    )
+
+
+def _named_csv(client, team, name, query=""):
+    url = reverse(name, kwargs={"team": team.slug}) + query
+    return list(csv.reader(io.StringIO(client.get(url).content.decode())))
+
+
+def _mixed_usage(team):
+    _usage(team)
+    llama = [
+        canonical_event(id=f"l{n}", timestamp=NOW.isoformat(), latency_ms=400, **LLAMA)
+        for n in range(3)
+    ]
+    failed = canonical_event(id="lx", timestamp=NOW.isoformat(), status="error", **LLAMA)
+    ingest_events(team, [*llama, failed], now=NOW)
+
+
+def test_it_draws_exactly_the_latency_csv_rows(client, viewer_user, team):
+    _mixed_usage(team)
+    latency = _figures(_page(client, viewer_user, team).content.decode())[1]
+    rows = _named_csv(client, team, "overview_latency_csv")
+    assert rows[0] == ["day", "provider", "p95_ms"]
+    assert _drawn(latency) == sorted((d, p, Decimal(ms)) for d, p, ms in rows[1:])
+    assert len(rows) == 5
+    # Llama on the 10th: three calls at 400 ms and one at 1800 ms; p95 lands on the slow one.
+    assert ["2026-11-10", "chutes", str(round(bucket_middle(bucket_of(1800)), 1))] in rows
+
+
+def test_it_draws_exactly_the_error_rate_csv_rows(client, viewer_user, team):
+    _mixed_usage(team)
+    errors = _figures(_page(client, viewer_user, team).content.decode())[2]
+    rows = _named_csv(client, team, "overview_errors_csv")
+    assert rows[0] == ["day", "provider", "requests", "errors", "error_rate_pct"]
+    drawn = [(d, p, pct, int(n), int(e)) for d, p, pct, n, e in _drawn(errors)]
+    assert drawn == sorted((d, p, Decimal(pct), int(n), int(e)) for d, p, n, e, pct in rows[1:])
+    assert ["2026-11-10", "chutes", "4", "1", "25.00"] in rows
+    assert len(rows) == 5
+
+
+def test_it_draws_latency_and_errors_as_lines_in_provider_colours(client, viewer_user, team):
+    _usage(team, count=1)
+    page = _page(client, viewer_user, team).content.decode()
+    assert "Latency p95 by provider" in page and "(ms, last 30 days)" in page
+    assert "Error rate by provider" in page and "(%, last 30 days)" in page
+    _, latency, errors = _figures(page)
+    assert latency["data"][0]["line"]["color"] == PROVIDER_COLOURS["anthropic"]
+    assert errors["data"][0]["line"]["color"] == PROVIDER_COLOURS["anthropic"]
+    assert " ms" in latency["data"][0]["hovertemplate"]
+    assert "requests" in errors["data"][0]["hovertemplate"]
+    assert "latency-p95.csv?days=30" in page and "error-rate.csv?days=30" in page
+
+
+def test_it_shows_empty_latency_and_error_cards_when_the_range_has_no_usage(
+    client, viewer_user, team
+):
+    load_catalog()
+    old = canonical_event(id="old", timestamp=(NOW - timedelta(days=40)).isoformat())
+    ingest_events(team, [old], now=NOW)
+    page = _page(client, viewer_user, team, "?days=7").content.decode()
+    assert "No timings in the last 7 days" in page
+    assert page.count("No usage in the last 7 days") == 2
+    assert _named_csv(client, team, "overview_latency_csv", "?days=7") == [
+        ["day", "provider", "p95_ms"]
+    ]
+
+
+@pytest.mark.parametrize("name", ["overview_latency_csv", "overview_errors_csv"])
+def test_it_hides_the_new_csvs_from_outsiders(client, outsider, team, name):
+    client.force_login(outsider)
+    assert client.get(reverse(name, kwargs={"team": team.slug})).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["overview_latency_csv", "overview_errors_csv"])
+def test_it_reads_the_new_csvs_in_fixed_queries(
+    client, viewer_user, team, name, django_assert_max_num_queries
+):
+    _usage(team, count=60)
+    client.force_login(viewer_user)
+    with django_assert_max_num_queries(7):
+        client.get(reverse(name, kwargs={"team": team.slug}))

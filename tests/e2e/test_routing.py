@@ -130,8 +130,9 @@ def test_saving_weights_that_do_not_add_up_keeps_the_editor_open(
 
     assert saved.value.status == 400
     expect(page).to_have_url(f"{live_server.url}/t/maven/routing/rules/{rule.pk}/edit/")
-    expect(page.locator(".form-error")).to_contain_text(WEIGHTS_90)
+    expect(page.locator(".form-error")).to_contain_text("Please correct what is marked below.")
     expect(page.get_by_test_id("rule-check")).to_contain_text(WEIGHTS_90)
+    expect(page.get_by_text(WEIGHTS_90)).to_have_count(1)
     expect(page.get_by_label("Weight in %")).to_have_value("90")
     rule.refresh_from_db()
     assert rule.targets == [{"model_id": models["claude"].pk, "weight": 100}]
