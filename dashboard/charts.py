@@ -50,7 +50,8 @@ def daily_cost_figure(rows, *, time_zone: str) -> dict:
         trace["x"].append(day)
         trace["y"].append(float(usd))
     yaxis = {"title": {"text": "Cost (USD)"}, "tickprefix": "$", "rangemode": "tozero"}
-    return {"data": list(traces.values()), "layout": _layout(time_zone, yaxis, barmode="stack")}
+    data = list(traces.values())
+    return {"data": data, "layout": _layout(time_zone, yaxis, data, barmode="stack")}
 
 
 def latency_p95_points(rows) -> list[tuple[str, str, float]]:
@@ -67,7 +68,8 @@ def latency_p95_figure(rows, *, time_zone: str) -> dict:
     lines = [(day, provider, ms, []) for day, provider, ms in latency_p95_points(rows)]
     hover = "%{fullData.name}<br>%{x|%Y-%m-%d}<br>p95 %{y:,.1f} ms<extra></extra>"
     yaxis = {"title": {"text": "p95 latency (ms)"}, "ticksuffix": " ms", "rangemode": "tozero"}
-    return {"data": _lines(lines, hover), "layout": _layout(time_zone, yaxis)}
+    data = _lines(lines, hover)
+    return {"data": data, "layout": _layout(time_zone, yaxis, data)}
 
 
 def error_rate_points(rows) -> list[tuple[str, str, int, int, Decimal]]:
@@ -96,7 +98,8 @@ def error_rate_figure(rows, *, time_zone: str) -> dict:
         "<br>%{customdata[1]:,} of %{customdata[0]:,} requests<extra></extra>"
     )
     yaxis = {"title": {"text": "Error rate (%)"}, "ticksuffix": "%", "rangemode": "tozero"}
-    return {"data": _lines(lines, hover), "layout": _layout(time_zone, yaxis)}
+    data = _lines(lines, hover)
+    return {"data": data, "layout": _layout(time_zone, yaxis, data)}
 
 
 @dataclass(frozen=True)
@@ -139,12 +142,19 @@ def _lines(lines, hovertemplate: str) -> list[dict]:
     return list(traces.values())
 
 
-def _layout(time_zone: str, yaxis: dict, **extra) -> dict:
+DAY_MS = 24 * 3600 * 1000
+
+
+def _layout(time_zone: str, yaxis: dict, data: list[dict], **extra) -> dict:
+    xaxis = {"type": "date", "title": {"text": f"Day ({time_zone})"}, "tickformat": "%b %-d"}
+    # A few days apart, plotly would tick every few hours; one tick a day reads better.
+    if len({x for trace in data for x in trace["x"]}) <= 14:
+        xaxis["dtick"] = DAY_MS
     return {
         **extra,
         "font": FONT,
         "margin": {"t": 10, "r": 10, "b": 50, "l": 70},
         "legend": {"orientation": "h", "y": -0.2},
-        "xaxis": {"type": "date", "title": {"text": f"Day ({time_zone})"}},
+        "xaxis": xaxis,
         "yaxis": yaxis,
     }
