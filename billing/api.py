@@ -2,18 +2,17 @@
 
 import logging
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from billing.ingest import ingest_events
 from billing.payload import MAX_BODY_BYTES, PayloadError, gunzip, parse_items
 from billing.scores import record_scores
-from dashboard.api import ApiError, authenticate_proxy
+from dashboard.api import DATABASE_ERRORS, ApiError, authenticate_proxy, database_unavailable
 from dashboard.models import Scope
 
 logger = logging.getLogger(__name__)
-RETRY_AFTER_SECONDS = 30
 
 
 def _proxy_endpoint(handler):
@@ -31,13 +30,10 @@ def _proxy_endpoint(handler):
             return error.response()
         except PayloadError as error:
             return ApiError(error.status, error.error, error.detail).response()
-        except (OperationalError, InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             logger.warning("Database unavailable during %s: %s", request.path, error)
-            return ApiError(
-                503,
-                "database unavailable",
-                "Nothing was stored; send the same batch again later.",
-                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            return database_unavailable(
+                "Nothing was stored; send the same batch again later."
             ).response()
         except DatabaseError as error:
             # Validation should have caught it; say so rather than invite endless retries.

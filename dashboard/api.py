@@ -1,5 +1,6 @@
 """What every /api/v1/ endpoint shares: JSON errors and proxy-token authentication."""
 
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
 from dashboard.models import ProxyToken
@@ -16,6 +17,17 @@ class ApiError(Exception):
         for name, value in self.headers.items():
             response[name] = value
         return response
+
+
+RETRY_AFTER_SECONDS = 30
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+def database_unavailable(
+    detail: str = "Nothing was stored; send the same request again later.",
+) -> ApiError:
+    """The answer when the database cannot be reached: 503 with Retry-After, never a 500."""
+    return ApiError(503, "database unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def authenticate_proxy(request, scope: str) -> ProxyToken:

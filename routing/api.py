@@ -2,11 +2,10 @@
 
 import logging
 
-from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from dashboard.api import ApiError, authenticate_proxy
+from dashboard.api import DATABASE_ERRORS, ApiError, authenticate_proxy, database_unavailable
 from dashboard.models import Scope
 from routing.encryption import SecretUnreadable
 from routing.keys import keys_for_proxy
@@ -31,10 +30,8 @@ def keys(request):
     except SecretUnreadable as error:
         logger.error("Keys API: %s", error)
         return ApiError(500, "keys unreadable", str(error)).response()
-    except (OperationalError, InterfaceError):
-        return ApiError(
-            503, "database unavailable", "Try again shortly.", {"Retry-After": "30"}
-        ).response()
+    except DATABASE_ERRORS:
+        return database_unavailable("Try again shortly.").response()
 
 
 def _published(request):
@@ -62,10 +59,8 @@ def _routes_endpoint(render):
             version = _published(request)
         except ApiError as error:
             return error.response()
-        except (OperationalError, InterfaceError):
-            return ApiError(
-                503, "database unavailable", "Try again shortly.", {"Retry-After": "30"}
-            ).response()
+        except DATABASE_ERRORS:
+            return database_unavailable("Try again shortly.").response()
         etag = etag_of(version)
         response = HttpResponse(status=304) if _not_modified(request, etag) else render(version)
         response["ETag"] = etag
