@@ -205,3 +205,39 @@ def price_event(event, resolved: Resolved, book: PriceBook, tao: TaoBook) -> Pri
         tao_price_usd=tao_price,
         tao_missing=tao_missing,
     )
+
+
+# The UsageEvent columns that resolving and pricing a call decide (attribute names).
+PRICED_COLUMNS = (
+    "provider_name",
+    "model_name",
+    "provider_id",
+    "model_id",
+    "price_id",
+    "catalog_cost_usd",
+    "cost_usd",
+    "cost_source",
+    "cost_disagreement",
+    "tao_amount",
+    "tao_price_usd",
+    "tao_missing",
+)
+
+
+def priced_columns(resolved: Resolved, pricing: Pricing) -> dict:
+    """Those columns' values for one call, as ingest stores them and reprice updates them."""
+    values = (
+        resolved.provider_name,
+        resolved.model_name,
+        resolved.provider.pk if resolved.provider else None,
+        resolved.model.pk if resolved.model else None,
+        pricing.price.pk if pricing.price else None,
+        pricing.catalog_cost_usd,
+        pricing.cost_usd,
+        pricing.cost_source,
+        pricing.cost_disagreement,
+        pricing.tao_amount,
+        pricing.tao_price_usd,
+        pricing.tao_missing,
+    )
+    return dict(zip(PRICED_COLUMNS, values, strict=True))

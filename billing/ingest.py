@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing.costing import PriceBook, TaoBook, price_event
+from billing.costing import PriceBook, TaoBook, price_event, priced_columns
 from billing.events import EventIn, event_from_json
 from billing.models import UsageEvent
 from billing.payload import LineError
@@ -98,7 +98,7 @@ def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
     rows = []
     for event in events:
         resolved = book.resolve(event.provider, event.model)
-        pricing = price_event(event, resolved, book, tao)
+        priced = priced_columns(resolved, price_event(event, resolved, book, tao))
         metadata = event.metadata
         if resolved.model_name != event.model:
             metadata = {**metadata, "reported_model": event.model}
@@ -108,10 +108,6 @@ def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
                 "event_id": event.event_id,
                 "occurred_at": event.occurred_at,
                 "received_at": now,
-                "provider_name": resolved.provider_name,
-                "model_name": resolved.model_name,
-                "provider_id": resolved.provider.pk if resolved.provider else None,
-                "model_id": resolved.model.pk if resolved.model else None,
                 "task_type": event.task_type,
                 "route_version": event.route_version,
                 "status": event.status,
@@ -123,14 +119,7 @@ def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
                 "latency_ms": event.latency_ms,
                 "ttft_ms": event.ttft_ms,
                 "reported_cost_usd": event.reported_cost_usd,
-                "catalog_cost_usd": pricing.catalog_cost_usd,
-                "cost_usd": pricing.cost_usd,
-                "cost_source": pricing.cost_source,
-                "price_id": pricing.price.pk if pricing.price else None,
-                "cost_disagreement": pricing.cost_disagreement,
-                "tao_amount": pricing.tao_amount,
-                "tao_price_usd": pricing.tao_price_usd,
-                "tao_missing": pricing.tao_missing,
+                **priced,
                 "quality_score": event.quality_score,
                 "quality_evaluator": "",
                 "quality_comment": "",

@@ -5,24 +5,10 @@ from datetime import datetime
 
 from django.db import transaction
 
-from billing.costing import PriceBook, TaoBook, price_event
+from billing.costing import PRICED_COLUMNS, PriceBook, TaoBook, price_event, priced_columns
 from billing.models import UsageEvent
 from billing.rollups import rebuild_rollups
 
-PRICED_FIELDS = [
-    "provider_name",
-    "model_name",
-    "provider",
-    "model",
-    "price",
-    "catalog_cost_usd",
-    "cost_usd",
-    "cost_source",
-    "cost_disagreement",
-    "tao_amount",
-    "tao_price_usd",
-    "tao_missing",
-]
 CHUNK = 2_000
 
 
@@ -50,7 +36,7 @@ def reprice_events(*, since: datetime, team=None, progress=None) -> RepriceResul
             chunk = list(events.order_by("occurred_at", "id")[start : start + CHUNK])
             tao = TaoBook(chunk[0].occurred_at, chunk[-1].occurred_at)
             changed = [event for event in chunk if _reprice(event, book, tao)]
-            UsageEvent.objects.bulk_update(changed, PRICED_FIELDS, batch_size=500)
+            UsageEvent.objects.bulk_update(changed, PRICED_COLUMNS, batch_size=500)
             result.examined += len(chunk)
             result.changed += len(changed)
             if progress:
@@ -62,21 +48,7 @@ def reprice_events(*, since: datetime, team=None, progress=None) -> RepriceResul
 def _reprice(event: UsageEvent, book: PriceBook, tao: TaoBook) -> bool:
     reported_model = event.metadata.get("reported_model") or event.model_name
     resolved = book.resolve(event.provider_name, reported_model)
-    pricing = price_event(event, resolved, book, tao)
-    new = {
-        "provider_name": resolved.provider_name,
-        "model_name": resolved.model_name,
-        "provider_id": resolved.provider.pk if resolved.provider else None,
-        "model_id": resolved.model.pk if resolved.model else None,
-        "price_id": pricing.price.pk if pricing.price else None,
-        "catalog_cost_usd": pricing.catalog_cost_usd,
-        "cost_usd": pricing.cost_usd,
-        "cost_source": pricing.cost_source,
-        "cost_disagreement": pricing.cost_disagreement,
-        "tao_amount": pricing.tao_amount,
-        "tao_price_usd": pricing.tao_price_usd,
-        "tao_missing": pricing.tao_missing,
-    }
+    new = priced_columns(resolved, price_event(event, resolved, book, tao))
     if all(getattr(event, name) == value for name, value in new.items()):
         return False
     for name, value in new.items():
