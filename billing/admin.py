@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from billing.models import ModelPrice, TaoPrice, UsageEvent, UsageRollup
+from dashboard.admin import ReadOnlyAdmin
 
 
 @admin.register(ModelPrice)
@@ -28,16 +29,6 @@ class ModelPriceAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by ingestion and jobs only: looking is fine, editing would break totals."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(TaoPrice)

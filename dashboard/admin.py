@@ -4,6 +4,23 @@ from dashboard.models import AuditEvent, JobRun, LoginFailure, Membership, Proxy
 from dashboard.tokens import token_revoke
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the app's own services, where their checks live: shown, never edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ImmutableAdmin(ReadOnlyAdmin):
+    """Records that must outlive any clean-up, such as the audit log and published versions."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -93,7 +110,7 @@ class ProxyTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ImmutableAdmin):
     """Read only: the log is written by dashboard.audit.audit_record and nothing else."""
 
     list_display = ["created_at", "team", "action", "actor_label", "target"]
@@ -105,12 +122,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="who")
     def actor_label(self, obj):
         return obj.actor_label
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from dashboard.admin import ImmutableAdmin, ReadOnlyAdmin
 from routing.models import Model, Provider, ProviderKey, RoutingRule, RoutingVersion
 
 
@@ -17,7 +18,7 @@ class ModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProviderKey)
-class ProviderKeyAdmin(admin.ModelAdmin):
+class ProviderKeyAdmin(ReadOnlyAdmin):
     """For looking only: keys are added, rotated, revoked and tested on the team's keys page,
     which writes the audit log."""
 
@@ -62,40 +63,19 @@ class ProviderKeyAdmin(admin.ModelAdmin):
     exclude = ["secret_encrypted"]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(ReadOnlyAdmin):
     """Rules are edited on the Routing page, where they are validated; here they are shown."""
 
     list_display = ["task_type", "team", "enabled", "revision", "updated_at", "updated_by"]
     list_filter = ["team", "enabled"]
     readonly_fields = ["revision", "updated_at", "updated_by"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RoutingVersion)
-class RoutingVersionAdmin(admin.ModelAdmin):
+class RoutingVersionAdmin(ImmutableAdmin):
     """Published versions are immutable."""
 
     list_display = ["number", "team", "published_at", "published_by", "comment"]
     list_filter = ["team"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
