@@ -41,7 +41,7 @@ def catalog(request):
         "providers": Provider.objects.all(),
         "selected_provider": provider,
     }
-    if request.htmx:
+    if wants_fragment(request):
         return render(request, "billing/_partials/catalog_table.html", context)
     teams = Team.objects.for_user(request.user)
     context["unpriced"] = unpriced_usage(teams=teams)
