@@ -65,6 +65,13 @@ def get_membership_for_user(request, team_slug: str, permission: str = "team.vie
     return membership
 
 
+def get_membership_for_page(request, team_slug: str, *, view: str, edit: str):
+    """For a page anyone with `view` reads and only `edit` may post to: (membership, may edit)."""
+    permission = edit if request.method == "POST" else view
+    membership = get_membership_for_user(request, team_slug, permission)
+    return membership, role_may(membership.role, edit)
+
+
 def can_edit_catalog(user) -> bool:
     """The catalog is shared by all teams: ops or admins of any team may extend it."""
     if not user.is_authenticated:

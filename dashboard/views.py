@@ -26,7 +26,7 @@ from billing.overview import (
     overview_window,
     team_has_usage,
 )
-from dashboard.access import get_membership_for_user
+from dashboard.access import get_membership_for_page, get_membership_for_user
 from dashboard.audit import detail_pairs
 from dashboard.charts import (
     ChartCard,
@@ -188,8 +188,7 @@ def audit_page(request, team):
 
 @login_required
 def members(request, team):
-    permission = "team.manage" if request.method == "POST" else "team.view"
-    membership = get_membership_for_user(request, team, permission)
+    membership, _ = get_membership_for_page(request, team, view="team.view", edit="team.manage")
     team = membership.team
     form = MemberAddForm(request.POST or None, team=team)
     if request.method == "POST" and form.is_valid():

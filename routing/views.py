@@ -9,7 +9,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from dashboard.access import get_membership_for_user, role_may
+from dashboard.access import get_membership_for_page, get_membership_for_user
 from routing.encryption import SecretUnreadable, uses_local_key_file
 from routing.forms import KeyAddForm, KeyRotateForm
 from routing.keys import format_warnings, key_add, key_revoke, key_rotate, key_test
@@ -70,9 +70,10 @@ def _add(request, team, form: KeyAddForm) -> ProviderKey | None:
 @sensitive_post_parameters("secret")
 @login_required
 def keys_page(request, team):
-    permission = "keys.manage" if request.method == "POST" else "keys.view"
-    membership = get_membership_for_user(request, team, permission)
-    team, may_manage = membership.team, role_may(membership.role, "keys.manage")
+    membership, may_manage = get_membership_for_page(
+        request, team, view="keys.view", edit="keys.manage"
+    )
+    team = membership.team
     form = KeyAddForm(request.POST if request.method == "POST" else None) if may_manage else None
     if form is not None and form.is_bound and _add(request, team, form):
         return redirect("keys", team=team.slug)

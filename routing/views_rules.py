@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.access import get_membership_for_user, role_may
+from dashboard.access import get_membership_for_page, get_membership_for_user, role_may
 from dashboard.charts import provider_colour
 from dashboard.fragments import wants_fragment
 from routing.forms import PublishForm, RuleForm, TryRouteForm, VersionDiffForm
@@ -80,9 +80,10 @@ def _try_context(team, data) -> dict:
 
 @login_required
 def routing_page(request, team):
-    permission = "routing.edit" if request.method == "POST" else "team.view"
-    membership = get_membership_for_user(request, team, permission)
-    team, may_edit = membership.team, role_may(membership.role, "routing.edit")
+    membership, may_edit = get_membership_for_page(
+        request, team, view="team.view", edit="routing.edit"
+    )
+    team = membership.team
     form = PublishForm(request.POST if request.method == "POST" else None) if may_edit else None
     problems = []
     if form is not None and form.is_valid():
