@@ -205,3 +205,49 @@ class UsageRollup(models.Model):
 
 for _name in LATENCY_FIELDS + TTFT_FIELDS:
     UsageRollup.add_to_class(_name, models.IntegerField(default=0))
+
+
+def default_thresholds() -> list[int]:
+    return [50, 80, 100]
+
+
+class Budget(models.Model):
+    """A team's monthly spending limit in USD (and optionally TAO), for one month or every month.
+
+    Narrowed to a provider or a task type when either is set; a row for a given month wins
+    over the recurring one (month empty).
+    """
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="budgets")
+    month = models.DateField(
+        null=True, blank=True, help_text="First day of the month; empty for every month."
+    )
+    provider = models.ForeignKey(
+        "routing.Provider", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    task_type = models.CharField(max_length=100, blank=True)
+    amount_usd = models.DecimalField(max_digits=18, decimal_places=2)
+    amount_tao = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    thresholds = models.JSONField(default=default_thresholds)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team", "month", "provider", "task_type"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount_usd__gt=0), name="budget_usd_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_tao__isnull=True) | models.Q(amount_tao__gt=0),
+                name="budget_tao_positive",
+            ),
+        ]
+
+    def __str__(self):
+        month = f"{self.month:%Y-%m}" if self.month else "every month"
+        scope = self.provider or self.task_type or "all usage"
+        return f"{self.team} {month} {scope}: ${self.amount_usd}"

@@ -1,225 +1,481 @@
-"""The overview page's numbers: KPIs and daily cost, read from the hourly rollups only.
+"""The overview page's numbers, read from the hourly rollups (or, for the benchmark, raw events).
 
-Days and months are the team's (its time zone); money stays unrounded Decimal until display.
+One grouped query turns the chosen days into a "cube": one row per team day, provider, model
+and task type, with every sum the page needs, histograms included. Every KPI and chart is then
+derived from that cube in Python, so the page reads a fixed handful of queries whatever the
+data size, and the figures from rollups and from raw events can be compared exactly.
+
+Days and months are the team's (its time zone); a rollup hour belongs to the day its start
+falls on. Money stays unrounded Decimal until display.
 """
 
 import calendar
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.conf import settings
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
 
 from billing.costing import cost_of
-from billing.histogram import LATENCY_FIELDS, percentile
-from billing.models import ModelPrice, Status, TaoPrice, UsageRollup
-from billing.simulate import TOKEN_FIELDS
+from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, percentile
+from billing.models import Budget, CostSource, ModelPrice, Status, TaoPrice, UsageEvent, UsageRollup
+from billing.rollups import _bucket_filter
 
-RANGE_DAYS = [7, 30, 90]
-DEFAULT_RANGE_DAYS = 30
 HUNDRED = Decimal(100)
-WINDOW_SUMS = ["requests", "cost_usd", "tao_amount", "quality_sum", "quality_count"]
+TOKEN_FIELDS = ["input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens"]
+# Below this many scored calls a quality figure is shown but marked as too thin to act on.
+MIN_QUALITY_SAMPLES = 30
+# TAO price moves marked on the chart (the alert defaults): 10% within 1 h, 20% within 24 h.
+SPIKE_WINDOWS = [(timedelta(hours=1), Decimal(10)), (timedelta(hours=24), Decimal(20))]
+ROLLUPS, RAW = "rollups", "raw"
 
 
 @dataclass(frozen=True)
-class OverviewKpis:
-    mtd_usd: Decimal
-    forecast_usd: Decimal | None
-    requests: int
-    error_rate_pct: Decimal | None
-    p95_latency_ms: float | None
-    avg_quality: Decimal | None
-    tao_used: Decimal
-    baseline_usd: Decimal | None
-    savings_usd: Decimal | None
-    savings_pct: Decimal | None
-    tao_usd: Decimal | None
-    tao_at: datetime | None
-    tao_change_pct: Decimal | None
+class Filters:
+    """What the page shows: team days first_day..last_day (inclusive), optionally narrowed."""
+
+    first_day: date
+    last_day: date
+    provider: str = ""
+    model: str = ""
+    task_type: str = ""
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.provider or self.model or self.task_type)
 
 
-@dataclass(frozen=True)
-class DailyCost:
+@dataclass
+class CubeRow:
+    """Usage of one team day, provider, model and task type."""
+
     day: date
     provider: str
-    cost_usd: Decimal
+    model: str
+    task_type: str
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    tao_amount: Decimal = Decimal(0)
+    tao_cost_usd: Decimal = Decimal(0)
+    unpriced_requests: int = 0
+    quality_sum: Decimal = Decimal(0)
+    quality_count: int = 0
+    latency: list[int] = field(default_factory=list)
+    ttft: list[int] = field(default_factory=list)
+
+    @property
+    def successes(self) -> int:
+        return self.requests - self.errors
 
 
-@dataclass(frozen=True)
-class DailyLatency:
-    day: date
-    provider: str
-    p95_ms: float | None
+def day_start(team, day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=team.zone)
 
 
-@dataclass(frozen=True)
-class DailyErrors:
-    day: date
-    provider: str
-    requests: int
-    errors: int
-
-
-def overview_window(team, *, days: int, now: datetime) -> tuple[datetime, datetime]:
-    """The last `days` team days, today included: from local midnight up to now."""
-    zone = team.zone
-    first_day = now.astimezone(zone).date() - timedelta(days=days - 1)
-    return datetime.combine(first_day, time(), tzinfo=zone), now
-
-
-def overview_kpis(team, start: datetime, end: datetime, now: datetime) -> OverviewKpis:
-    """KPIs of the hours begun in [start, end], plus month-to-date spend and TAO price as of now."""
-    groups = _window_by_model(team, start, end)
-    totals = {name: sum((g[name] for g in groups), 0) for name in WINDOW_SUMS}
-    errors = sum(g["errors"] for g in groups)
-    latency = [sum(g[name] for g in groups) for name in LATENCY_FIELDS]
-    mtd, forecast = _month_to_date(team, now)
-    baseline = _baseline_usd(team, groups, now)
-    priced_cost = sum((g["cost_usd"] for g in groups if not g["unpriced_requests"]), Decimal(0))
-    savings = baseline - priced_cost if baseline else None
-    tao_usd, tao_at, tao_change = _tao_price(now)
-    return OverviewKpis(
-        mtd_usd=mtd,
-        forecast_usd=forecast,
-        requests=totals["requests"],
-        error_rate_pct=Decimal(errors) * HUNDRED / totals["requests"]
-        if totals["requests"]
-        else None,
-        p95_latency_ms=percentile(latency, 0.95),
-        avg_quality=(
-            Decimal(totals["quality_sum"]) / totals["quality_count"]
-            if totals["quality_count"]
-            else None
-        ),
-        tao_used=Decimal(totals["tao_amount"]),
-        baseline_usd=baseline,
-        savings_usd=savings,
-        savings_pct=savings * HUNDRED / baseline if savings is not None else None,
-        tao_usd=tao_usd,
-        tao_at=tao_at,
-        tao_change_pct=tao_change,
-    )
-
-
-def daily_cost_by_provider(team, start: datetime, end: datetime) -> list[DailyCost]:
-    """Cost per team day and provider of the hours begun in [start, end], by day then provider."""
-    rows = (
-        UsageRollup.objects.filter(team=team, hour__gte=start, hour__lte=end)
-        .values("hour", "provider_name")
-        .annotate(cost=Sum("cost_usd"))
-        .order_by()
-    )
-    zone = team.zone
-    totals: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+def load_cube(team, first_day: date, last_day: date, *, source: str = ROLLUPS) -> list[CubeRow]:
+    """All the team's usage of those days, one row per day, provider, model and task type."""
+    start, end = day_start(team, first_day), day_start(team, last_day + timedelta(1))
+    rows = _rollup_cube(team, start, end) if source == ROLLUPS else _raw_cube(team, start, end)
+    cube = []
     for row in rows:
-        totals[(row["hour"].astimezone(zone).date(), row["provider_name"])] += row["cost"]
-    return [DailyCost(day, provider, cost) for (day, provider), cost in sorted(totals.items())]
+        cube.append(
+            CubeRow(
+                day=row["day"],
+                provider=row["provider_name"],
+                model=row["model_name"],
+                task_type=row["task_type"],
+                requests=row["s_requests"] or 0,
+                errors=row["s_errors"] or 0,
+                input_tokens=row["s_input_tokens"] or 0,
+                output_tokens=row["s_output_tokens"] or 0,
+                cached_input_tokens=row["s_cached_input_tokens"] or 0,
+                cache_write_tokens=row["s_cache_write_tokens"] or 0,
+                cost_usd=row["s_cost_usd"] or Decimal(0),
+                tao_amount=row["s_tao_amount"] or Decimal(0),
+                tao_cost_usd=row["s_tao_cost_usd"] or Decimal(0),
+                unpriced_requests=row["s_unpriced_requests"] or 0,
+                quality_sum=Decimal(row["s_quality_sum"] or 0),
+                quality_count=row["s_quality_count"] or 0,
+                latency=[row[f"s_{name}"] or 0 for name in LATENCY_FIELDS],
+                ttft=[row[f"s_{name}"] or 0 for name in TTFT_FIELDS],
+            )
+        )
+    cube.sort(key=lambda r: (r.day, r.provider, r.model, r.task_type))
+    return cube
 
 
-def daily_latency_p95_by_provider(team, start: datetime, end: datetime) -> list[DailyLatency]:
-    """p95 latency per team day and provider, from the merged latency histograms of its hours."""
-    rows = (
-        UsageRollup.objects.filter(team=team, hour__gte=start, hour__lte=end)
-        .values("hour", "provider_name")
-        .annotate(**{f"{name}__sum": Sum(name) for name in LATENCY_FIELDS})
-        .order_by()
-    )
-    zone = team.zone
-    counts: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0] * len(LATENCY_FIELDS))
-    for row in rows:
-        merged = counts[(row["hour"].astimezone(zone).date(), row["provider_name"])]
-        for index, name in enumerate(LATENCY_FIELDS):
-            merged[index] += row[f"{name}__sum"] or 0
+def narrow(cube: list[CubeRow], filters: Filters) -> list[CubeRow]:
+    """The rows of the filtered days, provider, model and task type."""
     return [
-        DailyLatency(day, provider, percentile(merged, 0.95))
-        for (day, provider), merged in sorted(counts.items())
+        row
+        for row in cube
+        if filters.first_day <= row.day <= filters.last_day
+        and (not filters.provider or row.provider == filters.provider)
+        and (not filters.model or row.model == filters.model)
+        and (not filters.task_type or row.task_type == filters.task_type)
     ]
 
 
-def daily_error_rate_by_provider(team, start: datetime, end: datetime) -> list[DailyErrors]:
-    """All and errored requests per team day and provider of the hours begun in [start, end]."""
-    rows = (
-        UsageRollup.objects.filter(team=team, hour__gte=start, hour__lte=end)
-        .values("hour", "provider_name")
-        .annotate(total=Sum("requests"), errors=Sum("requests", filter=Q(status=Status.ERROR)))
-        .order_by()
-    )
-    zone = team.zone
-    totals: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        pair = totals[(row["hour"].astimezone(zone).date(), row["provider_name"])]
-        pair[0] += row["total"] or 0
-        pair[1] += row["errors"] or 0
-    return [
-        DailyErrors(day, provider, requests, errors)
-        for (day, provider), (requests, errors) in sorted(totals.items())
-    ]
+def options_of(cube: list[CubeRow]) -> dict[str, list[str]]:
+    """The providers, models and task types present, for the filter menus."""
+    return {
+        "provider": sorted({row.provider for row in cube}),
+        "model": sorted({row.model for row in cube}),
+        "task_type": sorted({row.task_type for row in cube if row.task_type}),
+    }
 
 
-def team_has_usage(team) -> bool:
-    return UsageRollup.objects.filter(team=team).exists()
-
-
-def _window_by_model(team, start, end) -> list[dict]:
-    sums = {name: Sum(name) for name in WINDOW_SUMS + TOKEN_FIELDS + LATENCY_FIELDS}
-    rows = (
-        UsageRollup.objects.filter(team=team, hour__gte=start, hour__lte=end)
-        .values("provider_name", "model_name")
+def _rollup_cube(team, start, end):
+    sums = ["requests", "cost_usd", "tao_amount", "unpriced_requests", "quality_sum"]
+    sums += ["quality_count", *TOKEN_FIELDS, *LATENCY_FIELDS, *TTFT_FIELDS]
+    return (
+        UsageRollup.objects.filter(team=team, hour__gte=start, hour__lt=end)
+        .annotate(day=TruncDate("hour", tzinfo=team.zone))
+        .values("day", "provider_name", "model_name", "task_type")
         .annotate(
-            errors=Sum("requests", filter=Q(status=Status.ERROR)),
-            unpriced_requests=Sum("unpriced_requests"),
-            **{f"{name}__sum": aggregate for name, aggregate in sums.items()},
+            s_errors=Sum("requests", filter=Q(status=Status.ERROR)),
+            s_tao_cost_usd=Sum("cost_usd", filter=Q(tao_amount__gt=0)),
+            **{f"s_{name}": Sum(name) for name in sums},
         )
         .order_by()
     )
-    groups = []
-    for row in rows:
-        group = {name: row[f"{name}__sum"] or 0 for name in sums}
-        group["errors"] = row["errors"] or 0
-        group["unpriced_requests"] = row["unpriced_requests"] or 0
-        groups.append(group)
-    return groups
 
 
-def _month_to_date(team, now) -> tuple[Decimal, Decimal | None]:
-    """Spend since the 1st of the team's month, and that pace kept to the month's end."""
-    local = now.astimezone(team.zone)
-    month_start = datetime.combine(local.date().replace(day=1), time(), tzinfo=team.zone)
-    mtd = UsageRollup.objects.filter(team=team, hour__gte=month_start, hour__lte=now).aggregate(
-        total=Sum("cost_usd")
-    )["total"] or Decimal(0)
-    days_in_month = calendar.monthrange(local.year, local.month)[1]
-    # Today counts as a day elapsed, so the 1st does not divide by zero.
-    return mtd, mtd * days_in_month / local.day
-
-
-def _baseline_usd(team, groups: list[dict], now) -> Decimal | None:
-    """The window's tokens, model by model, at the baseline model's price in force today.
-
-    Models with unpriced calls are left out here and of the actual cost compared against it.
-    """
-    if team.baseline_model_id is None:
-        return None
-    today = now.astimezone(team.zone).date()
-    price = ModelPrice.objects.in_force_on(today).filter(model_id=team.baseline_model_id).first()
-    if price is None:
-        return None
-    return sum(
-        (
-            cost_of(price=price, **{name: g[name] for name in TOKEN_FIELDS})
-            for g in groups
-            if not g["unpriced_requests"]
-        ),
-        Decimal(0),
+def _raw_cube(team, start, end):
+    """The same sums straight from raw events: what the rollups save the page from doing."""
+    histogram = {
+        f"s_{name}": Count("id", filter=_bucket_filter("latency_ms", index))
+        for index, name in enumerate(LATENCY_FIELDS)
+    } | {
+        f"s_{name}": Count("id", filter=_bucket_filter("ttft_ms", index))
+        for index, name in enumerate(TTFT_FIELDS)
+    }
+    return (
+        UsageEvent.objects.filter(team=team, occurred_at__gte=start, occurred_at__lt=end)
+        .annotate(day=TruncDate("occurred_at", tzinfo=team.zone))
+        .values("day", "provider_name", "model_name", "task_type")
+        .annotate(
+            s_requests=Count("id"),
+            s_errors=Count("id", filter=Q(status=Status.ERROR)),
+            s_cost_usd=Sum("cost_usd"),
+            s_tao_amount=Sum("tao_amount"),
+            s_tao_cost_usd=Sum("cost_usd", filter=Q(tao_amount__gt=0)),
+            s_unpriced_requests=Count("id", filter=Q(cost_source=CostSource.UNPRICED)),
+            s_quality_sum=Sum("quality_score"),
+            s_quality_count=Count("quality_score"),
+            **{f"s_{name}": Sum(F(name)) for name in TOKEN_FIELDS},
+            **histogram,
+        )
+        .order_by()
     )
 
 
-def _tao_price(now) -> tuple[Decimal | None, datetime | None, Decimal | None]:
+# --- The month panel: spend and TAO against the budget -------------------------------------
+
+
+@dataclass(frozen=True)
+class MonthPoint:
+    day: date
+    cost_usd: Decimal
+    cumulative_usd: Decimal
+    tao: Decimal
+    cumulative_tao: Decimal
+    tao_cost_usd: Decimal
+    cumulative_tao_cost_usd: Decimal
+
+
+@dataclass(frozen=True)
+class MonthPanel:
+    """One team month: spend so far day by day, its forecast, and the budget it is held to."""
+
+    first_day: date
+    last_day: date
+    today: date | None  # the last day with a full count so far, None once the month is over
+    points: list[MonthPoint]
+    spend_usd: Decimal
+    forecast_usd: Decimal
+    budget_usd: Decimal | None
+    tao_used: Decimal
+    budget_tao: Decimal | None
+    crossing_day: date | None
+    tao_cost_usd: Decimal  # what the month's TAO cost in USD when it was used
+
+    @property
+    def used_pct(self) -> Decimal | None:
+        return self.spend_usd * HUNDRED / self.budget_usd if self.budget_usd else None
+
+    @property
+    def tao_used_pct(self) -> Decimal | None:
+        return self.tao_used * HUNDRED / self.budget_tao if self.budget_tao else None
+
+    @property
+    def daily_pace(self) -> Decimal:
+        elapsed = (self.today or self.last_day).day
+        return self.spend_usd / elapsed
+
+    def forecast_points(self) -> list[tuple[date, Decimal]]:
+        """The dashed line: from today's total at today's pace to the month's last day."""
+        if self.today is None:
+            return []
+        pace = self.daily_pace
+        return [
+            (self.today + timedelta(n), self.spend_usd + pace * n)
+            for n in range((self.last_day - self.today).days + 1)
+        ]
+
+
+def focus_month(filters: Filters) -> tuple[date, date]:
+    """The month the month panel shows: the one the chosen range ends in."""
+    first = filters.last_day.replace(day=1)
+    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+def month_filters(filters: Filters, today: date) -> Filters:
+    first, last = focus_month(filters)
+    return Filters(first, min(last, today), filters.provider, filters.model, filters.task_type)
+
+
+def cube_covers(filters: Filters, wanted: Filters) -> bool:
+    return filters.first_day <= wanted.first_day and wanted.last_day <= filters.last_day
+
+
+def month_panel(team, cube: list[CubeRow], filters: Filters, budget: Budget | None, today: date):
+    """Spend and TAO per day of the focus month, cumulative, with forecast and budget.
+
+    `cube` must cover the month's days up to today (see month_filters).
+    """
+    first, last = focus_month(filters)
+    daily_cost: dict[date, Decimal] = defaultdict(Decimal)
+    daily_tao: dict[date, Decimal] = defaultdict(Decimal)
+    daily_tao_usd: dict[date, Decimal] = defaultdict(Decimal)
+    for row in cube:
+        if first <= row.day <= last:
+            daily_cost[row.day] += row.cost_usd
+            daily_tao[row.day] += row.tao_amount
+            daily_tao_usd[row.day] += row.tao_cost_usd
+    current = today if first <= today <= last else None
+    shown_last = current if current else min(last, today)
+    points, total, tao, tao_usd = [], Decimal(0), Decimal(0), Decimal(0)
+    day = first
+    while day <= shown_last:
+        total += daily_cost[day]
+        tao += daily_tao[day]
+        tao_usd += daily_tao_usd[day]
+        points.append(
+            MonthPoint(
+                day, daily_cost[day], total, daily_tao[day], tao, daily_tao_usd[day], tao_usd
+            )
+        )
+        day += timedelta(1)
+    budget_usd = budget.amount_usd if budget else None
+    budget_tao = budget.amount_tao if budget else None
+    panel = MonthPanel(
+        first_day=first,
+        last_day=last,
+        today=current,
+        points=points,
+        spend_usd=total,
+        forecast_usd=total,
+        budget_usd=budget_usd,
+        tao_used=tao,
+        budget_tao=budget_tao,
+        crossing_day=None,
+        tao_cost_usd=tao_usd,
+    )
+    if current is None:
+        crossing = next(
+            (p.day for p in points if budget_usd and p.cumulative_usd > budget_usd), None
+        )
+        return replace(panel, crossing_day=crossing)
+    forecast = panel.forecast_points()
+    crossing = next(
+        (p.day for p in points if budget_usd and p.cumulative_usd > budget_usd), None
+    ) or next((day for day, usd in forecast if budget_usd and usd > budget_usd), None)
+    return replace(panel, forecast_usd=forecast[-1][1], crossing_day=crossing)
+
+
+def budget_for(team, month: date, filters: Filters) -> Budget | None:
+    """The budget that applies to what is shown: that month's own row, else the recurring one.
+
+    A provider or task type filter compares against that provider's or task type's budget;
+    a model filter has none.
+    """
+    if filters.model:
+        return None
+    provider = Q(provider__slug=filters.provider) if filters.provider else Q(provider=None)
+    candidates = (
+        Budget.objects.filter(provider, team=team, task_type=filters.task_type)
+        .filter(Q(month=month) | Q(month=None))
+        .order_by(F("month").desc(nulls_last=True))
+    )
+    return candidates.first()
+
+
+# --- KPIs over the chosen range -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaoQuote:
+    usd: Decimal
+    at: datetime
+    change_24h_pct: Decimal | None
+
+
+@dataclass(frozen=True)
+class Totals:
+    requests: int
+    errors: int
+    cost_usd: Decimal
+    tao_amount: Decimal
+    quality_sum: Decimal
+    quality_count: int
+    latency: list[int]
+    ttft: list[int]
+
+    @property
+    def error_rate_pct(self) -> Decimal | None:
+        return Decimal(self.errors) * HUNDRED / self.requests if self.requests else None
+
+    @property
+    def avg_quality(self) -> Decimal | None:
+        return self.quality_sum / self.quality_count if self.quality_count else None
+
+    @property
+    def latency_p95(self) -> float | None:
+        return percentile(self.latency, 0.95)
+
+    def latency_ms(self, fraction: float) -> float | None:
+        return percentile(self.latency, fraction)
+
+    def ttft_ms(self, fraction: float) -> float | None:
+        return percentile(self.ttft, fraction)
+
+    @property
+    def cost_per_success(self) -> Decimal | None:
+        successes = self.requests - self.errors
+        return self.cost_usd / successes if successes else None
+
+
+def totals_of(rows) -> Totals:
+    latency, ttft = [0] * len(LATENCY_FIELDS), [0] * len(TTFT_FIELDS)
+    requests = errors = quality_count = 0
+    cost = tao = quality = Decimal(0)
+    for row in rows:
+        requests += row.requests
+        errors += row.errors
+        cost += row.cost_usd
+        tao += row.tao_amount
+        quality += row.quality_sum
+        quality_count += row.quality_count
+        for index, count in enumerate(row.latency):
+            latency[index] += count
+        for index, count in enumerate(row.ttft):
+            ttft[index] += count
+    return Totals(requests, errors, cost, tao, quality, quality_count, latency, ttft)
+
+
+# --- Savings against the baseline model ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavingsPoint:
+    day: date
+    actual_usd: Decimal
+    baseline_usd: Decimal
+    cumulative_actual_usd: Decimal
+    cumulative_baseline_usd: Decimal
+
+    @property
+    def cumulative_savings_usd(self) -> Decimal:
+        return self.cumulative_baseline_usd - self.cumulative_actual_usd
+
+    @property
+    def cumulative_savings_pct(self) -> Decimal | None:
+        if not self.cumulative_baseline_usd:
+            return None
+        return self.cumulative_savings_usd * HUNDRED / self.cumulative_baseline_usd
+
+
+def baseline_price(team, today: date) -> ModelPrice | None:
+    if team.baseline_model_id is None:
+        return None
+    return ModelPrice.objects.in_force_on(today).filter(model_id=team.baseline_model_id).first()
+
+
+def savings_by_day(cube: list[CubeRow], price: ModelPrice | None) -> list[SavingsPoint]:
+    """Actual cost vs the same tokens at the baseline model's price, day by day, cumulative.
+
+    Rows with unpriced calls are left out of both sides: their actual cost is unknown.
+    """
+    if price is None:
+        return []
+    actual: dict[date, Decimal] = defaultdict(Decimal)
+    baseline: dict[date, Decimal] = defaultdict(Decimal)
+    for row in cube:
+        if row.unpriced_requests:
+            continue
+        actual[row.day] += row.cost_usd
+        baseline[row.day] += cost_of(
+            price=price, **{name: getattr(row, name) for name in TOKEN_FIELDS}
+        )
+    points, spent, would = [], Decimal(0), Decimal(0)
+    for day in sorted(actual):
+        spent += actual[day]
+        would += baseline[day]
+        points.append(SavingsPoint(day, actual[day], baseline[day], spent, would))
+    return points
+
+
+# --- Per-day series by a dimension ---------------------------------------------------------
+
+DIMENSIONS = {"provider": "provider", "model": "model", "task_type": "task_type"}
+
+
+def label_of(row: CubeRow, dimension: str) -> str:
+    if dimension == "model":
+        return f"{row.provider}/{row.model}"
+    if dimension == "task_type":
+        return row.task_type or "(none)"
+    return row.provider
+
+
+def daily_groups(cube: list[CubeRow], dimension: str) -> dict[tuple[date, str], list[CubeRow]]:
+    groups: dict[tuple[date, str], list[CubeRow]] = defaultdict(list)
+    for row in cube:
+        groups[(row.day, label_of(row, dimension))].append(row)
+    return dict(sorted(groups.items()))
+
+
+def window_groups(cube: list[CubeRow], key) -> dict[tuple, list[CubeRow]]:
+    groups: dict[tuple, list[CubeRow]] = defaultdict(list)
+    for row in cube:
+        groups[key(row)].append(row)
+    return dict(sorted(groups.items()))
+
+
+def daily_totals(cube: list[CubeRow]) -> dict[date, Totals]:
+    by_day: dict[date, list[CubeRow]] = defaultdict(list)
+    for row in cube:
+        by_day[row.day].append(row)
+    return {day: totals_of(rows) for day, rows in sorted(by_day.items())}
+
+
+# --- TAO price -----------------------------------------------------------------------------
+
+
+def tao_quote(now: datetime) -> TaoQuote | None:
     """The latest TAO/USD, when it was seen, and its change from 24 hours before it."""
     latest = TaoPrice.objects.filter(at__lte=now).order_by("-at").first()
     if latest is None:
-        return None, None, None
+        return None
     before = (
         TaoPrice.objects.filter(at__lte=latest.at - timedelta(hours=24))
         .order_by("-at")
@@ -227,4 +483,207 @@ def _tao_price(now) -> tuple[Decimal | None, datetime | None, Decimal | None]:
         .first()
     )
     change = (latest.usd - before) * HUNDRED / before if before else None
-    return latest.usd, latest.at, change
+    return TaoQuote(latest.usd, latest.at, change)
+
+
+@dataclass(frozen=True)
+class TaoPoint:
+    at: datetime
+    usd: Decimal
+    spike_pct: Decimal | None = None  # set where a move of a spike's size began to show
+
+
+def tao_series(start: datetime, end: datetime) -> list[TaoPoint]:
+    """TAO/USD between start and end, a day's look-back earlier for spike detection, marked."""
+    prices = list(
+        TaoPrice.objects.filter(at__gte=start - SPIKE_WINDOWS[-1][0], at__lt=end)
+        .order_by("at")
+        .values_list("at", "usd")
+    )
+    return [point for point in mark_spikes(prices) if point.at >= start]
+
+
+def mark_spikes(prices: list[tuple[datetime, Decimal]]) -> list[TaoPoint]:
+    """Points with the move since the start of each window; a spike is marked where it begins.
+
+    A price counts as a spike when it is at least the window's percentage away from the
+    price the window's length earlier (the last one seen at or before then); only the first
+    point of a run of spiking points is marked, so one move shows one marker.
+    """
+    points, spiking = [], False
+    cursors = [0] * len(SPIKE_WINDOWS)
+    for at, usd in prices:
+        move = None
+        for index, (window, threshold) in enumerate(SPIKE_WINDOWS):
+            while cursors[index] + 1 < len(prices) and prices[cursors[index] + 1][0] <= at - window:
+                cursors[index] += 1
+            then_at, then_usd = prices[cursors[index]]
+            if then_at > at - window or not then_usd:
+                continue
+            change = (usd - then_usd) * HUNDRED / then_usd
+            if abs(change) >= threshold and (move is None or abs(change) > abs(move)):
+                move = change
+        points.append(TaoPoint(at, usd, move if move is not None and not spiking else None))
+        spiking = move is not None
+    return points
+
+
+# --- All teams -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamMonth:
+    team: object
+    spend_usd: Decimal
+    budget_usd: Decimal | None
+    savings_pct: Decimal | None
+
+    @property
+    def used_pct(self) -> Decimal | None:
+        return self.spend_usd * HUNDRED / self.budget_usd if self.budget_usd else None
+
+
+def all_teams_month(teams, now: datetime) -> list[TeamMonth]:
+    """Month-to-date spend, budget use and savings per team, each in its own month and zone.
+
+    Three queries whatever the number of teams: rollups by team and model, budgets, prices.
+    """
+    teams = list(teams)
+    if not teams:
+        return []
+    windows = {}
+    for team in teams:
+        today = now.astimezone(team.zone).date()
+        windows[team.id] = (today.replace(day=1), today)
+    condition = Q()
+    for team in teams:
+        first, _ = windows[team.id]
+        condition |= Q(team_id=team.id, hour__gte=day_start(team, first))
+    rows = (
+        UsageRollup.objects.filter(condition, hour__lte=now)
+        .values("team_id", "model_name", "provider_name")
+        .annotate(
+            cost=Sum("cost_usd"),
+            unpriced=Sum("unpriced_requests"),
+            **{name: Sum(name) for name in TOKEN_FIELDS},
+        )
+        .order_by()
+    )
+    budgets = {}
+    for budget in Budget.objects.filter(team__in=teams, provider=None, task_type="").order_by(
+        F("month").desc(nulls_last=True)
+    ):
+        first, _ = windows[budget.team_id]
+        if budget.month in (first, None) and budget.team_id not in budgets:
+            budgets[budget.team_id] = budget.amount_usd
+    prices = {
+        price.model_id: price
+        for price in ModelPrice.objects.in_force_on(now.date()).filter(
+            model_id__in=[t.baseline_model_id for t in teams if t.baseline_model_id]
+        )
+    }
+    spend: dict[int, Decimal] = defaultdict(Decimal)
+    priced: dict[int, Decimal] = defaultdict(Decimal)
+    baseline: dict[int, Decimal] = defaultdict(Decimal)
+    by_id = {team.id: team for team in teams}
+    for row in rows:
+        team_id = row["team_id"]
+        spend[team_id] += row["cost"] or 0
+        price = prices.get(by_id[team_id].baseline_model_id)
+        if price is None or row["unpriced"]:
+            continue
+        priced[team_id] += row["cost"] or 0
+        baseline[team_id] += cost_of(price=price, **{n: row[n] or 0 for n in TOKEN_FIELDS})
+    result = []
+    for team in teams:
+        would = baseline[team.id]
+        savings = (would - priced[team.id]) * HUNDRED / would if would else None
+        result.append(TeamMonth(team, spend[team.id], budgets.get(team.id), savings))
+    return result
+
+
+def team_has_usage(team) -> bool:
+    return UsageRollup.objects.filter(team=team).exists()
+
+
+def range_of_days(team, *, days: int, now: datetime) -> Filters:
+    """The last `days` team days, today included."""
+    today = now.astimezone(team.zone).date()
+    return Filters(today - timedelta(days=days - 1), today)
+
+
+# --- Everything the page shows, in one bundle ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    team: object
+    filters: Filters
+    now: datetime
+    today: date
+    cube: list[CubeRow]
+    totals: Totals
+    month: MonthPanel
+    savings: list[SavingsPoint]
+    tao_prices: list[TaoPoint]
+    tao_quote: TaoQuote | None
+
+    @property
+    def savings_usd(self) -> Decimal | None:
+        return self.savings[-1].cumulative_savings_usd if self.savings else None
+
+    @property
+    def savings_pct(self) -> Decimal | None:
+        return self.savings[-1].cumulative_savings_pct if self.savings else None
+
+    @property
+    def tao_stale(self) -> bool:
+        """No TAO price within TAO_PRICE_MAX_AGE_MINUTES: new TAO amounts go unset meanwhile."""
+        if self.tao_quote is None:
+            return True
+        max_age = timedelta(minutes=settings.TAO_PRICE_MAX_AGE_MINUTES)
+        return self.now - self.tao_quote.at > max_age
+
+    @property
+    def tao_at_today_usd(self) -> Decimal | None:
+        """The focus month's TAO at the latest price, against what it cost when used."""
+        if self.tao_quote is None:
+            return None
+        return self.month.tao_used * self.tao_quote.usd
+
+
+def build_overview(
+    team,
+    filters: Filters,
+    *,
+    now: datetime,
+    source: str = ROLLUPS,
+    full: list[CubeRow] | None = None,
+) -> Overview:
+    """Every figure of the overview page for the filtered days, as of now.
+
+    `full` is the unfiltered cube of the filters' days when the caller already has it.
+    """
+    today = now.astimezone(team.zone).date()
+    if full is None:
+        full = load_cube(team, filters.first_day, filters.last_day, source=source)
+    month_wanted = month_filters(filters, today)
+    if cube_covers(filters, month_wanted):
+        month_full = full
+    else:
+        month_full = load_cube(team, month_wanted.first_day, month_wanted.last_day, source=source)
+    cube = narrow(full, filters)
+    budget = budget_for(team, month_wanted.first_day, filters)
+    end = min(now, day_start(team, filters.last_day + timedelta(1)))
+    return Overview(
+        team=team,
+        filters=filters,
+        now=now,
+        today=today,
+        cube=cube,
+        totals=totals_of(cube),
+        month=month_panel(team, narrow(month_full, month_wanted), filters, budget, today),
+        savings=savings_by_day(cube, baseline_price(team, today)),
+        tao_prices=tao_series(day_start(team, filters.first_day), end),
+        tao_quote=tao_quote(now),
+    )

@@ -1,3 +1,5 @@
+from datetime import date, timedelta
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
@@ -46,8 +48,22 @@ class ThrottledLoginForm(AuthenticationForm):
 class TeamSettingsForm(forms.ModelForm):
     class Meta:
         model = Team
-        fields = ["name", "time_zone", "baseline_model"]
+        fields = [
+            "name",
+            "time_zone",
+            "baseline_model",
+            "target_provider",
+            "target_share_min",
+            "target_share_max",
+        ]
+        labels = {
+            "target_provider": "Target provider",
+            "target_share_min": "Target share from (%)",
+            "target_share_max": "Target share to (%)",
+        }
         help_texts = {
+            "target_provider": "The provider slug whose share of requests you steer, e.g. chutes.",
+            "target_share_max": "The overview draws this range as a band on the share chart.",
             "time_zone": "Days and months in charts, budgets and reports follow this zone.",
             "baseline_model": "Savings are measured against what the same tokens would cost here.",
         }
@@ -58,6 +74,17 @@ class TeamSettingsForm(forms.ModelForm):
             "provider"
         )
         self.fields["time_zone"].validators = [validate_time_zone]
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("target_share_min"), cleaned.get("target_share_max")
+        if (low is None) != (high is None):
+            raise forms.ValidationError("Give both ends of the target share, or neither.")
+        if low is not None and not 0 <= low <= high <= 100:
+            raise forms.ValidationError(
+                "The target share runs from a lower to a higher percentage, within 0-100."
+            )
+        return cleaned
 
 
 class MemberAddForm(forms.Form):
@@ -152,3 +179,81 @@ class AuditFilterForm(forms.Form):
         elif person:
             events = events.filter(actor_id=int(person), token__isnull=True)
         return events
+
+
+class OverviewFilterForm(forms.Form):
+    """The overview's range and filters, from the query string; anything wrong falls back."""
+
+    RANGES = [
+        ("7d", "7 days"),
+        ("30d", "30 days"),
+        ("90d", "90 days"),
+        ("month", "This month"),
+        ("last-month", "Last month"),
+        ("custom", "Custom"),
+    ]
+    DEFAULT_RANGE = "30d"
+    MAX_CUSTOM_DAYS = 366
+
+    range = forms.ChoiceField(choices=RANGES, required=False)
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    provider = forms.ChoiceField(required=False)
+    model = forms.ChoiceField(required=False)
+    task_type = forms.ChoiceField(label="Task type", required=False)
+    by = forms.ChoiceField(
+        label="Split by",
+        required=False,
+        choices=[("provider", "Provider"), ("model", "Model"), ("task_type", "Task type")],
+    )
+
+    def __init__(self, data, *, options: dict[str, list[str]]):
+        super().__init__(data)
+        for name, label in [
+            ("provider", "providers"),
+            ("model", "models"),
+            ("task_type", "task types"),
+        ]:
+            values = sorted(set(options.get(name, [])) | {data.get(name) or ""} - {""})
+            self.fields[name].choices = [("", f"All {label}"), *((v, v) for v in values)]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("range") == "custom":
+            start, end = cleaned.get("start"), cleaned.get("end")
+            if start is None or end is None:
+                raise ValidationError("A custom range needs both a start and an end day.")
+            if start > end:
+                raise ValidationError("The start day must not be after the end day.")
+            if (end - start).days + 1 > self.MAX_CUSTOM_DAYS:
+                raise ValidationError(
+                    f"A custom range covers at most {self.MAX_CUSTOM_DAYS} days; shorten it."
+                )
+        return cleaned
+
+    def days(self, today: date) -> tuple[str, date, date]:
+        """The chosen range as (range, first day, last day) in the team's days."""
+        self.is_valid()
+        cleaned = self.cleaned_data
+        choice = cleaned.get("range") or self.DEFAULT_RANGE
+        if choice == "custom" and self.non_field_errors():
+            choice = self.DEFAULT_RANGE
+        if choice == "custom":
+            return choice, cleaned["start"], cleaned["end"]
+        if choice == "month":
+            return choice, today.replace(day=1), today
+        if choice == "last-month":
+            last = today.replace(day=1) - timedelta(days=1)
+            return choice, last.replace(day=1), last
+        days = int(choice.removesuffix("d"))
+        return choice, today - timedelta(days=days - 1), today
+
+    def split_by(self) -> str:
+        self.is_valid()
+        return self.cleaned_data.get("by") or "provider"
+
+    def narrowing(self) -> dict[str, str]:
+        self.is_valid()
+        return {
+            name: self.cleaned_data.get(name) or "" for name in ["provider", "model", "task_type"]
+        }

@@ -36,6 +36,11 @@ class Team(models.Model):
     baseline_model = models.ForeignKey(
         "routing.Model", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The share of requests the team means to send to one provider (e.g. 60-70% to Chutes),
+    # drawn as a band on the overview's share chart.
+    target_provider = models.CharField(max_length=50, default="chutes", blank=True)
+    target_share_min = models.PositiveSmallIntegerField(null=True, blank=True)
+    target_share_max = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = TeamQuerySet.as_manager()

@@ -5,17 +5,15 @@ from django.urls import include, path
 from billing import api as billing_api
 from billing import views as billing_views
 from billing import views_simulate
-from dashboard import views
+from dashboard import views, views_overview
 from routing import api as routing_api
 from routing import views as routing_views
 from routing import views_rules as routing_rules
 from routing import views_yaml as routing_yaml
 
 team_patterns = [
-    path("", views.overview, name="overview"),
-    path("overview/daily-cost.csv", views.overview_daily_cost_csv, name="overview_daily_cost_csv"),
-    path("overview/latency-p95.csv", views.overview_latency_csv, name="overview_latency_csv"),
-    path("overview/error-rate.csv", views.overview_errors_csv, name="overview_errors_csv"),
+    path("", views_overview.overview, name="overview"),
+    path("overview/<slug:chart>.csv", views_overview.overview_csv, name="overview_csv"),
     path("routing/", routing_rules.routing_page, name="routing"),
     path("routing/try/", routing_rules.route_try, name="routing_try"),
     path("routing/rules/new/", routing_rules.rule_edit, name="routing_rule_new"),

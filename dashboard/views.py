@@ -1,6 +1,3 @@
-import csv
-from datetime import datetime
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -8,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,27 +13,9 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from billing.overview import (
-    DEFAULT_RANGE_DAYS,
-    RANGE_DAYS,
-    daily_cost_by_provider,
-    daily_error_rate_by_provider,
-    daily_latency_p95_by_provider,
-    overview_kpis,
-    overview_window,
-    team_has_usage,
-)
+from billing.overview import all_teams_month
 from dashboard.access import get_membership_for_page, get_membership_for_user
 from dashboard.audit import detail_pairs
-from dashboard.charts import (
-    ChartCard,
-    daily_cost_figure,
-    daily_cost_points,
-    error_rate_figure,
-    error_rate_points,
-    latency_p95_figure,
-    latency_p95_points,
-)
 from dashboard.forms import (
     AuditFilterForm,
     MemberAddForm,
@@ -63,86 +42,9 @@ def home(request):
     memberships = {m.team_id: m.role for m in Membership.objects.filter(user=request.user)}
     teams = Team.objects.for_user(request.user).select_related("baseline_model").distinct()
     rows = [(team, memberships.get(team.id, Role.ADMIN)) for team in teams]
-    return render(request, "dashboard/home.html", {"rows": rows})
-
-
-def _overview_range(request, team) -> tuple[int, datetime, datetime]:
-    """The ?days= window (7, 30 or 90; 30 for anything else) in the team's days."""
-    days = request.GET.get("days", "")
-    days = int(days) if days.isdigit() and int(days) in RANGE_DAYS else DEFAULT_RANGE_DAYS
-    return days, *overview_window(team, days=days, now=timezone.now())
-
-
-@login_required
-def overview(request, team):
-    membership = get_membership_for_user(request, team)
-    team = membership.team
-    days, start, end = _overview_range(request, team)
-    rows = daily_cost_by_provider(team, start, end)
-    zone = team.time_zone
-    latency = latency_p95_figure(daily_latency_p95_by_provider(team, start, end), time_zone=zone)
-    errors = error_rate_figure(daily_error_rate_by_provider(team, start, end), time_zone=zone)
-    charts = [
-        ChartCard(
-            "daily-cost",
-            "Daily cost by provider",
-            "USD",
-            "overview_daily_cost_csv",
-            "usage",
-            daily_cost_figure(rows, time_zone=zone),
-        ),
-        ChartCard(
-            "latency", "Latency p95 by provider", "ms", "overview_latency_csv", "timings", latency
-        ),
-        ChartCard("errors", "Error rate by provider", "%", "overview_errors_csv", "usage", errors),
-    ]
-    context = {
-        "team": team,
-        "member_count": team.memberships.count(),
-        "days": days,
-        "range_days": RANGE_DAYS,
-        "kpis": overview_kpis(team, start, end, end),
-        "charts": charts,
-        "has_charts": bool(rows),
-        "has_usage": bool(rows) or team_has_usage(team),
-    }
-    return render(request, "dashboard/overview.html", context)
-
-
-def _csv_response(filename: str, header: list[str], points) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(points)
-    return response
-
-
-@login_required
-def overview_daily_cost_csv(request, team):
-    team = get_membership_for_user(request, team).team
-    days, start, end = _overview_range(request, team)
-    points = daily_cost_points(daily_cost_by_provider(team, start, end))
-    header = ["day", "provider", "cost_usd"]
-    return _csv_response(f"{team.slug}-daily-cost-{days}d.csv", header, points)
-
-
-@login_required
-def overview_latency_csv(request, team):
-    team = get_membership_for_user(request, team).team
-    days, start, end = _overview_range(request, team)
-    points = latency_p95_points(daily_latency_p95_by_provider(team, start, end))
-    header = ["day", "provider", "p95_ms"]
-    return _csv_response(f"{team.slug}-latency-p95-{days}d.csv", header, points)
-
-
-@login_required
-def overview_errors_csv(request, team):
-    team = get_membership_for_user(request, team).team
-    days, start, end = _overview_range(request, team)
-    points = error_rate_points(daily_error_rate_by_provider(team, start, end))
-    header = ["day", "provider", "requests", "errors", "error_rate_pct"]
-    return _csv_response(f"{team.slug}-error-rate-{days}d.csv", header, points)
+    # People in several teams (and superusers) get the month side by side.
+    summary = all_teams_month(teams, timezone.now()) if len(rows) > 1 else []
+    return render(request, "dashboard/home.html", {"rows": rows, "summary": summary})
 
 
 def _coming_soon(section_name: str, active_section: str | None = None):

@@ -1,0 +1,74 @@
+"""The overview page, its chart CSVs, and the all-teams summary."""
+
+import csv
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from billing.overview import Filters, build_overview, load_cube, options_of, team_has_usage
+from dashboard.access import get_membership_for_user
+from dashboard.forms import OverviewFilterForm
+from dashboard.fragments import wants_fragment
+from dashboard.overview_charts import CHARTS, build_charts
+
+
+def _overview_for(request, team):
+    """The filter form and the Overview its query string asks for."""
+    now = timezone.now()
+    today = now.astimezone(team.zone).date()
+    provisional = OverviewFilterForm(request.GET, options={})
+    range_choice, first_day, last_day = provisional.days(today)
+    full = load_cube(team, first_day, last_day)
+    form = OverviewFilterForm(request.GET, options=options_of(full))
+    filters = Filters(first_day, last_day, **form.narrowing())
+    overview = build_overview(team, filters, now=now, full=full)
+    return form, range_choice, overview
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def overview(request, team):
+    membership = get_membership_for_user(request, team)
+    team = membership.team
+    form, range_choice, overview = _overview_for(request, team)
+    by = form.split_by()
+    charts = build_charts(overview, by)
+    context = {
+        "team": team,
+        "form": form,
+        "range_choice": range_choice,
+        "overview": overview,
+        "month": overview.month,
+        "totals": overview.totals,
+        "filters": overview.filters,
+        "charts": charts,
+        "query": request.GET.urlencode(),
+        "has_usage": bool(overview.cube) or team_has_usage(team),
+    }
+    if wants_fragment(request):
+        return render(request, "dashboard/_partials/overview_body.html", context)
+    context["member_count"] = team.memberships.count()
+    return render(request, "dashboard/overview.html", context)
+
+
+@login_required
+@require_GET
+def overview_csv(request, team, chart):
+    team = get_membership_for_user(request, team).team
+    if chart not in CHARTS:
+        raise Http404("No such chart.")
+    form, _, overview = _overview_for(request, team)
+    drawn = CHARTS[chart](overview, form.split_by())
+    filters = overview.filters
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"{team.slug}-{chart}-{filters.first_day}-to-{filters.last_day}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.writer(response)
+    writer.writerow(drawn.header)
+    writer.writerows(["" if value is None else value for value in row] for row in drawn.rows)
+    return response
