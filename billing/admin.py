@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from billing.models import ModelPrice, TaoPrice, UsageEvent, UsageRollup
+from billing.models import Budget, ModelPrice, TaoPrice, UsageEvent, UsageRollup
 from dashboard.admin import ReadOnlyAdmin
 
 
@@ -74,3 +74,9 @@ class UsageRollupAdmin(ReadOnlyAdmin):
     date_hierarchy = "hour"
     list_select_related = ["team"]
     show_full_result_count = False
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ["team", "month", "provider", "task_type", "amount_usd", "amount_tao"]
+    list_filter = ["team"]

@@ -31,6 +31,8 @@ MIN_QUALITY_SAMPLES = 30
 # TAO price moves marked on the chart (the alert defaults): 10% within 1 h, 20% within 24 h.
 SPIKE_WINDOWS = [(timedelta(hours=1), Decimal(10)), (timedelta(hours=24), Decimal(20))]
 ROLLUPS, RAW = "rollups", "raw"
+# Beyond two weeks the TAO chart draws one price an hour (spikes always kept).
+HOURLY_TAO_AFTER = timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -500,7 +502,23 @@ def tao_series(start: datetime, end: datetime) -> list[TaoPoint]:
         .order_by("at")
         .values_list("at", "usd")
     )
-    return [point for point in mark_spikes(prices) if point.at >= start]
+    points = [point for point in mark_spikes(prices) if point.at >= start]
+    if end - start > HOURLY_TAO_AFTER:
+        points = hourly(points)
+    return points
+
+
+def hourly(points: list[TaoPoint]) -> list[TaoPoint]:
+    """The last price of each hour, and every spike marker, for charts of many days."""
+    kept = []
+    for index, point in enumerate(points):
+        following = points[index + 1] if index + 1 < len(points) else None
+        last_of_hour = following is None or following.at.replace(
+            minute=0, second=0, microsecond=0
+        ) != point.at.replace(minute=0, second=0, microsecond=0)
+        if last_of_hour or point.spike_pct is not None:
+            kept.append(point)
+    return kept
 
 
 def mark_spikes(prices: list[tuple[datetime, Decimal]]) -> list[TaoPoint]:

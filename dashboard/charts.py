@@ -19,6 +19,7 @@ FALLBACK_COLOURS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#946
 NEUTRAL = "#44506a"
 CSV_QUANTUM = Decimal("0.000001")
 PCT_QUANTUM = Decimal("0.01")
+TAO_QUANTUM = Decimal("0.000000000001")  # the stored precision of TAO amounts
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13}
 DAY_MS = 24 * 3600 * 1000
 
@@ -36,6 +37,10 @@ def series_colour(label: str) -> str:
 
 def usd(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(CSV_QUANTUM)
+
+
+def tao(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(TAO_QUANTUM)
 
 
 def pct(value: Decimal | None) -> Decimal | None:

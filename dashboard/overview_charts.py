@@ -26,6 +26,7 @@ from dashboard.charts import (
     pct,
     provider_colour,
     series_colour,
+    tao,
     usd,
 )
 
@@ -603,8 +604,8 @@ def tao_month(overview: Overview, by: str) -> Chart:
     rows = [
         (
             p.day.isoformat(),
-            p.tao.quantize(Decimal("0.000001")),
-            p.cumulative_tao.quantize(Decimal("0.000001")),
+            tao(p.tao),
+            tao(p.cumulative_tao),
             budget,
         )
         for p in month.points
@@ -712,7 +713,7 @@ def tao_value(overview: Overview, by: str) -> Chart:
         rows = [
             (
                 p.day.isoformat(),
-                p.cumulative_tao.quantize(Decimal("0.000001")),
+                tao(p.cumulative_tao),
                 usd(p.cumulative_tao_cost_usd),
                 usd(p.cumulative_tao * quote.usd),
             )
