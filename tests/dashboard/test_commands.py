@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from billing.models import Budget
 from dashboard.models import Membership, Role, Team
 from routing.models import RoutingVersion
 
@@ -111,3 +112,15 @@ def test_seed_demo_publishes_routing_for_every_demo_team(db):
         ("pantheon", 1),
         ("atlas", 1),
     }
+
+
+def test_seed_demo_gives_each_demo_team_a_budget_and_a_target_share(db):
+    _run("seed_demo", "--days", "2")
+    _run("seed_demo", "--days", "2")
+    assert sorted(Budget.objects.values_list("team__slug", flat=True)) == [
+        "atlas",
+        "maven",
+        "pantheon",
+    ]
+    maven = Team.objects.get(slug="maven")
+    assert (maven.target_share_min, maven.target_share_max) == (55, 70)

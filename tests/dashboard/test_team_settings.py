@@ -44,3 +44,49 @@ def test_it_shows_dates_in_the_team_time_zone(admin_client, team, viewer_user):
     )
     page = admin_client.get(reverse("members", kwargs={"team": team.slug})).content.decode()
     assert "2025-12-31" in page
+
+
+def test_it_saves_the_target_share_band(admin_client, team):
+    url = reverse("team_settings", kwargs={"team": team.slug})
+    admin_client.post(
+        url,
+        {
+            "name": "Maven",
+            "time_zone": "America/New_York",
+            "target_provider": "chutes",
+            "target_share_min": 60,
+            "target_share_max": 70,
+        },
+    )
+    team.refresh_from_db()
+    assert (team.target_provider, team.target_share_min, team.target_share_max) == (
+        "chutes",
+        60,
+        70,
+    )
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "message"),
+    [
+        (70, 60, "from a lower to a higher percentage"),
+        (60, "", "Give both ends of the target share"),
+        (60, 140, "from a lower to a higher percentage"),
+    ],
+)
+def test_it_rejects_a_target_share_that_is_not_a_range(admin_client, team, low, high, message):
+    url = reverse("team_settings", kwargs={"team": team.slug})
+    response = admin_client.post(
+        url,
+        {
+            "name": "Maven",
+            "time_zone": "America/New_York",
+            "target_provider": "chutes",
+            "target_share_min": low,
+            "target_share_max": high,
+        },
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    team.refresh_from_db()
+    assert team.target_share_min is None

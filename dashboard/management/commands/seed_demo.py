@@ -1,11 +1,14 @@
 from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db.models import Sum
 from django.utils import timezone
 
 from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
+from billing.models import Budget, UsageRollup
 from dashboard.models import Role, Team
 from dashboard.progress import ProgressBar
 from dashboard.teams import member_set_role
@@ -21,6 +24,14 @@ DEMO_TEAMS = [
     ("pantheon", "Pantheon", "Europe/London", ("openai", "gpt-5.2"), 170),
     ("atlas", "Atlas", "Asia/Tokyo", ("anthropic", "claude-sonnet-4-5"), 460),
 ]
+# Each demo budget is the team's recent pace for a whole month times this: Maven runs over,
+# Atlas close to its limit, Pantheon comfortably under.
+DEMO_BUDGET_HEADROOM = {
+    "maven": Decimal("0.9"),
+    "pantheon": Decimal("1.4"),
+    "atlas": Decimal("1.05"),
+}
+DEMO_TARGET_SHARE = (55, 70)
 DEMO_DAYS = 90
 
 # username, what the role is for, {team slug: role}
@@ -64,7 +75,8 @@ class Command(BaseCommand):
             )
             if created:
                 teams[slug].baseline_model = Model.objects.get(provider__slug=provider, name=model)
-                teams[slug].save(update_fields=["baseline_model"])
+                teams[slug].target_share_min, teams[slug].target_share_max = DEMO_TARGET_SHARE
+                teams[slug].save()
         users = get_user_model().objects
         for username, _, roles in DEMO_USERS:
             user, created = users.get_or_create(
@@ -80,6 +92,7 @@ class Command(BaseCommand):
                     member_set_role(team=teams[slug], user=user, role=role)
         self._seed_routing(teams)
         self._seed_usage(teams, days)
+        self._seed_budgets(teams)
         self.stdout.write(self.style.SUCCESS("Demo teams, users and usage are ready."))
         self.stdout.write(demo_logins())
 
@@ -99,6 +112,22 @@ class Command(BaseCommand):
                 )
             publish_routing(team=team, user=admin, comment="Demo: 60-70% of requests to Chutes")
         self.stdout.write("Routing: a published version for each demo team.")
+
+    def _seed_budgets(self, teams):
+        """A recurring monthly budget per demo team, sized from its last 30 days of usage."""
+        now = timezone.now()
+        for slug, team in teams.items():
+            if Budget.objects.filter(team=team).exists():
+                continue
+            recent = UsageRollup.objects.filter(team=team, hour__gte=now - timedelta(days=30))
+            sums = recent.aggregate(usd=Sum("cost_usd"), tao=Sum("tao_amount"))
+            if not sums["usd"]:
+                continue
+            headroom = DEMO_BUDGET_HEADROOM[slug]
+            usd = max(Decimal(10), (sums["usd"] * headroom / 10).quantize(Decimal(1)) * 10)
+            tao = (sums["tao"] * headroom).quantize(Decimal("0.0001")) if sums["tao"] else None
+            Budget.objects.create(team=team, amount_usd=usd, amount_tao=tao or None)
+        self.stdout.write("Budgets: a monthly demo budget for each demo team.")
 
     def _seed_usage(self, teams, days):
         now = timezone.now()
