@@ -208,6 +208,10 @@ class OverviewFilterForm(forms.Form):
     )
 
     def __init__(self, data, *, options: dict[str, list[str]]):
+        if not data.get("range"):
+            # Else the select shows its first choice (7 days) over 30 days, and sends it next.
+            data = data.copy()
+            data["range"] = self.DEFAULT_RANGE
         super().__init__(data)
         for name, label in [
             ("provider", "providers"),

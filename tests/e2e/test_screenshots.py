@@ -1,4 +1,7 @@
-"""Full-page screenshots of the main pages at a laptop viewport, for docs/screenshots/."""
+"""Full-page screenshots of the main pages at a laptop viewport, for docs/screenshots/.
+
+The overview's two are taken by test_overview.py, with a month of demo usage.
+"""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,10 +60,6 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
     page.goto("/t/maven/usage/?range=custom&start=2026-11-01&end=2026-11-02")
     expect(page.locator("main tbody tr").first).to_be_visible()
     shoot("usage")
-    with time_machine.travel(SCREENSHOT_NOW + timedelta(hours=1), tick=False):
-        page.goto("/t/maven/?days=7")
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3")
-        shoot("overview")
     page.goto("/t/maven/tokens/")
     shoot("tokens")
     # Two provider keys (one tested), and what the audit log made of it.

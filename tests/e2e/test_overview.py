@@ -1,0 +1,156 @@
+"""The overview in a browser: twelve plotly charts, filters swapped in by htmx, screenshots.
+
+The clock stands still at NOW while pages load (after signing in at the real time, so the
+session cookie's expiry lies in the browser's future), which makes the pictures repeatable.
+The first two tests also save docs/screenshots/overview.png and overview-filtered.png.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import time_machine
+from playwright.sync_api import expect
+
+from billing.catalog import load_catalog
+from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
+from billing.models import Budget
+from dashboard.models import Role
+from dashboard.overview_charts import CHARTS
+from routing.models import Model
+
+# 1 pm in New York on a Friday: twenty days into the month, ten to forecast.
+NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+BACKWARDS = "The start day must not be after the end day."
+# The range line under the filters, with its en dash.
+THIRTY_DAYS = "Oct 22, 2026 \u2013 Nov 20, 2026"
+SEVEN_DAYS = "Nov 14, 2026 \u2013 Nov 20, 2026"
+
+
+@pytest.fixture
+def maven(teams):
+    """Maven with 35 days of demo usage, a baseline, a target share and a budget it overruns."""
+    load_catalog()
+    maven, _ = teams
+    demo_tao_prices(NOW - timedelta(days=36), NOW)
+    seed_demo_usage(maven, DemoProfile(60), days=35, now=NOW)
+    maven.baseline_model = Model.objects.get(provider__slug="anthropic", name="claude-sonnet-4-5")
+    maven.target_share_min, maven.target_share_max = 55, 70
+    maven.save()
+    # About $16 and 0.009 TAO by the 20th: both forecasts cross these before the month ends.
+    Budget.objects.create(team=maven, amount_usd=Decimal(22), amount_tao=Decimal("0.0135"))
+    return maven
+
+
+@pytest.fixture
+def viewer_page(page, sign_in, maven, member_of_both):
+    sign_in(member_of_both(Role.VIEWER).username)
+    with time_machine.travel(NOW, tick=False):
+        yield page
+
+
+def expect_every_chart_drawn(page):
+    for slug in CHARTS:
+        expect(page.locator(f"section[data-chart={slug}] .js-plotly-plot")).to_have_count(1)
+    expect(page.locator("section[data-chart] .empty")).to_have_count(0)
+
+
+def shoot(page, name):
+    """A full-page screenshot for docs/screenshots/."""
+    page.wait_for_load_state("networkidle")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def choose(page, label, value):
+    """Pick a filter and wait until htmx has swapped in the body it asked for."""
+    page.evaluate("document.querySelectorAll('[data-chart]').forEach(s => s.dataset.old = '')")
+    with page.expect_response(lambda response: f"{label.lower()}={value}" in response.url):
+        page.get_by_label(label, exact=True).select_option(value)
+    expect(page).to_have_url(re.compile(f"[?&]{label.lower()}={value}"))
+    expect(page.locator("[data-chart][data-old]")).to_have_count(0)
+    expect_every_chart_drawn(page)
+
+
+def test_it_draws_all_twelve_charts_without_console_errors(viewer_page, page_errors):
+    viewer_page.goto("/t/maven/")
+
+    expect_every_chart_drawn(viewer_page)
+    expect(viewer_page.get_by_test_id("overview-range")).to_have_text(THIRTY_DAYS)
+    expect(viewer_page.get_by_test_id("kpis")).to_contain_text("crosses the budget")
+    assert page_errors == []
+    shoot(viewer_page, "overview")
+
+
+def test_it_swaps_filtered_charts_in_without_reloading(viewer_page, page_errors):
+    page = viewer_page
+    page.goto("/t/maven/")
+    expect(page.get_by_label("Range")).to_have_value("30d")
+    kpis = page.get_by_test_id("kpis").inner_text()
+    page.evaluate("window.__noReload = true")
+
+    choose(page, "Provider", "chutes")
+    expect(page.get_by_test_id("overview-range")).to_have_text(f"{THIRTY_DAYS} · provider chutes")
+    choose(page, "Range", "7d")
+
+    assert page.evaluate("window.__noReload") is True, "the filter reloaded the whole page"
+    expect(page).to_have_url(re.compile(r"provider=chutes.*range=7d|range=7d.*provider=chutes"))
+    expect(page.get_by_test_id("overview-range")).to_have_text(f"{SEVEN_DAYS} · provider chutes")
+    assert page.get_by_test_id("kpis").inner_text() != kpis
+    shoot(page, "overview-filtered")
+    csv_link = page.locator("section[data-chart=daily-cost]").get_by_role("link", name="CSV")
+    href = csv_link.get_attribute("href")
+    assert "range=7d" in href and "provider=chutes" in href
+    lines = page.request.get(href).text().splitlines()
+    assert lines[0] == "day,provider,cost_usd"
+    assert {line.split(",")[1] for line in lines[1:]} == {"chutes"}
+    assert min(line.split(",")[0] for line in lines[1:]) == "2026-11-14"
+    assert page_errors == []
+
+
+def test_it_goes_back_to_the_last_filters_with_drawn_charts(viewer_page, page_errors):
+    page = viewer_page
+    page.goto("/t/maven/")
+    page.evaluate("window.__noReload = true")
+    choose(page, "Provider", "chutes")
+    choose(page, "Range", "7d")
+
+    with page.expect_response(lambda response: "range=30d" in response.url):
+        page.go_back()
+
+    expect(page.get_by_test_id("overview-range")).to_have_text(f"{THIRTY_DAYS} · provider chutes")
+    expect(page.get_by_label("Range")).to_have_value("30d")
+    expect(page.get_by_label("Provider", exact=True)).to_have_value("chutes")
+    expect_every_chart_drawn(page)
+    live = "[...document.querySelectorAll('.js-plotly-plot')].every((plot) => plot._fullLayout)"
+    assert page.evaluate(live), "a chart is a lifeless copy of an earlier one"
+    assert page.evaluate("window.__noReload") is True, "going back reloaded the whole page"
+    page.get_by_label("From").fill("2026-11-01")
+    expect(page.get_by_label("Range")).to_have_value("custom")
+    assert page_errors == []
+
+
+def test_it_explains_a_backwards_custom_range_and_keeps_the_days(viewer_page, page_errors):
+    page = viewer_page
+    page.goto("/t/maven/")
+    page.get_by_label("From").fill("2026-11-15")
+    page.get_by_label("to", exact=True).fill("2026-11-01")
+    expect(page.get_by_label("Range")).to_have_value("custom")
+
+    with page.expect_response(lambda response: "start=2026-11-15" in response.url):
+        page.get_by_role("button", name="Apply").click()
+
+    expect(page.get_by_role("alert")).to_contain_text(BACKWARDS)
+    expect(page.get_by_test_id("overview-range")).to_have_text(THIRTY_DAYS)
+    expect(page.get_by_label("From")).to_have_value("2026-11-15")
+    expect(page.get_by_label("to", exact=True)).to_have_value("2026-11-01")
+    expect_every_chart_drawn(page)
+    # The pushed URL, opened afresh, says the same and keeps the days too.
+    page.reload()
+    expect(page.get_by_role("alert")).to_contain_text(BACKWARDS)
+    expect(page.get_by_label("From")).to_have_value("2026-11-15")
+    expect(page.get_by_label("to", exact=True)).to_have_value("2026-11-01")
+    assert page_errors == []
