@@ -249,7 +249,14 @@ def cube_covers(filters: Filters, wanted: Filters) -> bool:
     return filters.first_day <= wanted.first_day and wanted.last_day <= filters.last_day
 
 
-def month_panel(team, cube: list[CubeRow], filters: Filters, budget: Budget | None, today: date):
+def month_panel(
+    team,
+    cube: list[CubeRow],
+    filters: Filters,
+    budget: Budget | None,
+    today: date,
+    budget_tao: Decimal | None = None,
+):
     """Spend and TAO per day of the focus month, cumulative, with forecast and budget.
 
     `cube` must cover the month's days up to today (see month_filters).
@@ -278,7 +285,8 @@ def month_panel(team, cube: list[CubeRow], filters: Filters, budget: Budget | No
         )
         day += timedelta(1)
     budget_usd = budget.amount_usd if budget else None
-    budget_tao = budget.amount_tao if budget else None
+    if budget_tao is None and budget is not None:
+        budget_tao = budget.amount_tao
     panel = MonthPanel(
         first_day=first,
         last_day=last,
@@ -692,6 +700,11 @@ def build_overview(
         month_full = load_cube(team, month_wanted.first_day, month_wanted.last_day, source=source)
     cube = narrow(full, filters)
     budget = budget_for(team, month_wanted.first_day, filters)
+    budget_tao = budget.amount_tao if budget else None
+    if budget_tao is None and filters.provider and not filters.model:
+        # TAO is only spent at TAO-billed providers: the team's TAO budget holds for them.
+        team_wide = budget_for(team, month_wanted.first_day, replace(filters, provider=""))
+        budget_tao = team_wide.amount_tao if team_wide else None
     end = min(now, day_start(team, filters.last_day + timedelta(1)))
     return Overview(
         team=team,
@@ -700,7 +713,9 @@ def build_overview(
         today=today,
         cube=cube,
         totals=totals_of(cube),
-        month=month_panel(team, narrow(month_full, month_wanted), filters, budget, today),
+        month=month_panel(
+            team, narrow(month_full, month_wanted), filters, budget, today, budget_tao
+        ),
         savings=savings_by_day(cube, baseline_price(team, today)),
         tao_prices=tao_series(day_start(team, filters.first_day), end),
         tao_quote=tao_quote(now),

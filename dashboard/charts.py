@@ -75,7 +75,7 @@ class Chart:
 
 def layout(yaxis: dict, *, x_title: str, days: list | None = None, **extra) -> dict:
     """The house layout; `days` are the x values of a daily chart, for one tick a day."""
-    xaxis = {"title": {"text": x_title}}
+    xaxis = {"title": {"text": x_title}, "automargin": True}
     if days is not None:
         xaxis |= {"type": "date", "tickformat": "%b %-d"}
         # A few days apart, plotly would tick every few hours; one tick a day reads better.
@@ -83,11 +83,11 @@ def layout(yaxis: dict, *, x_title: str, days: list | None = None, **extra) -> d
             xaxis["dtick"] = DAY_MS
     return {
         "font": FONT,
-        "margin": {"t": 10, "r": 10, "b": 50, "l": 70},
-        "legend": {"orientation": "h", "y": -0.25},
+        "margin": {"t": 30, "r": 10, "b": 50, "l": 70},
+        "legend": {"orientation": "h", "y": -0.3, "yanchor": "top"},
         "hoverlabel": {"namelength": -1},
         "xaxis": xaxis,
-        "yaxis": yaxis,
+        "yaxis": {"automargin": True, **yaxis},
         **extra,
     }
 

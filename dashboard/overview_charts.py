@@ -291,11 +291,14 @@ def savings(overview: Overview, by: str) -> Chart:
                 yaxis2={
                     "title": {"text": "Saved (%)"},
                     "ticksuffix": "%",
+                    "tickformat": ".0f",
+                    "rangemode": "tozero",
                     "overlaying": "y",
                     "side": "right",
                     "showgrid": False,
+                    "automargin": True,
                 },
-                margin={"t": 10, "r": 60, "b": 50, "l": 70},
+                margin={"t": 30, "r": 20, "b": 50, "l": 70},
             ),
         },
         note=f"The same tokens priced at {baseline.label} today; unpriced calls left out."
@@ -554,7 +557,8 @@ def routes(overview: Overview, by: str) -> Chart:
                 "marker": {
                     "color": series_colour(label),
                     "size": [],
-                    "sizemode": "area",
+                    "sizemode": "diameter",
+                    "opacity": 0.85,
                     "line": {"width": 1, "color": "#fff"},
                 },
                 "hovertemplate": hover,
@@ -584,11 +588,12 @@ def routes(overview: Overview, by: str) -> Chart:
         {
             "data": list(traces.values()),
             "layout": layout(
-                {"title": {"text": "Average quality (0-1)"}, "range": [0, 1.05]},
+                {"title": {"text": "Average quality (0-1)"}},
                 x_title="USD per successful call (log scale)",
                 xaxis={
                     "title": {"text": "USD per successful call (log scale)"},
                     "type": "log",
+                    "dtick": "D2",
                     "tickprefix": "$",
                 },
             ),
@@ -630,7 +635,7 @@ def tao_month(overview: Overview, by: str) -> Chart:
     shapes, annotations = [], []
     if budget is not None:
         shapes.append(_hline(budget, "#b42318"))
-        annotations.append(_hline_label(budget, f"TAO budget {budget:,.2f}", "#b42318"))
+        annotations.append(_hline_label(budget, f"TAO budget {budget.normalize():,f}", "#b42318"))
     return Chart(
         "tao-month",
         f"TAO used in {month.first_day:%B %Y}",

@@ -255,3 +255,9 @@ def test_it_draws_one_tao_price_an_hour_beyond_two_weeks_but_keeps_spikes(team):
     assert len(points) <= len(hours) + len(spikes)
     assert spikes[0].at == start + timedelta(minutes=15 * 1000)
     assert len(tao_series(start, start + timedelta(days=3))) == 3 * 24 * 4
+
+
+def test_it_holds_chutes_to_the_team_s_tao_budget(team, usage):
+    Budget.objects.create(team=team, amount_usd=100, amount_tao=Decimal("0.5"))
+    assert _overview(team, provider="chutes").month.budget_tao == Decimal("0.5")
+    assert _overview(team, provider="chutes").month.budget_usd is None
