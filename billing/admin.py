@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from billing.models import Budget, ModelPrice, TaoPrice, UsageEvent, UsageRollup
+from billing.models import (
+    Budget,
+    ModelPrice,
+    TaoPrice,
+    UsageDailyRollup,
+    UsageEvent,
+    UsageRollup,
+)
 from dashboard.admin import ReadOnlyAdmin
 
 
@@ -80,3 +87,10 @@ class UsageRollupAdmin(ReadOnlyAdmin):
 class BudgetAdmin(admin.ModelAdmin):
     list_display = ["team", "month", "provider", "task_type", "amount_usd", "amount_tao"]
     list_filter = ["team"]
+
+
+@admin.register(UsageDailyRollup)
+class UsageDailyRollupAdmin(ReadOnlyAdmin):
+    list_display = ["day", "team", "provider_name", "model_name", "task_type", "status", "requests"]
+    list_filter = ["team", "status", "provider_name"]
+    date_hierarchy = "day"

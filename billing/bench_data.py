@@ -24,7 +24,7 @@ from billing.costing import TAO_QUANTUM, PriceBook, TaoBook
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, UPPER_BOUNDS
 from billing.ingest import COLUMNS
 from billing.models import CostSource, Status, TaoPrice, UsageEvent, UsageRollup
-from billing.rollups import KEY, SUMS, hour_of, rebuild_rollups
+from billing.rollups import KEY, SUMS, hour_of, rebuild_rollups, refresh_daily
 from routing.models import Currency, Model
 
 BENCH_SOURCE = "bench"
@@ -129,6 +129,7 @@ def fill_usage(
     started = time.perf_counter()
     if connection.vendor == "postgresql":
         rollups = build_rollups(team, start=start, end=end)
+        refresh_daily(team)
     else:
         rollups = rebuild_rollups(team=team)
     return FillResult(written, rollups, events_seconds, time.perf_counter() - started)

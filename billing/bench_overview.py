@@ -80,4 +80,4 @@ def same_figures(team, *, days: int, now: datetime) -> bool:
     filters = range_of_days(team, days=days, now=now)
     from_rollups = build_overview(team, filters, now=now, source=ROLLUPS)
     from_raw = build_overview(team, filters, now=now, source=RAW)
-    return from_rollups.cube == from_raw.cube
+    return (from_rollups.cube, from_rollups.histograms) == (from_raw.cube, from_raw.histograms)

@@ -86,7 +86,7 @@ def ingest_events(team, items: list, *, now: datetime | None = None) -> IngestRe
     with transaction.atomic():
         inserted = store_events(rows)
         new_rows = [row for row in rows if row["event_id"] in inserted]
-        add_to_rollups(increments_for(new_rows))
+        add_to_rollups(increments_for(new_rows), team.zone)
     result.accepted = len(new_rows)
     result.duplicates += len(rows) - len(new_rows)
     return result

@@ -207,6 +207,46 @@ for _name in LATENCY_FIELDS + TTFT_FIELDS:
     UsageRollup.add_to_class(_name, models.IntegerField(default=0))
 
 
+class UsageDailyRollup(models.Model):
+    """The hourly rollups summed per team day (in the team's time zone): what the overview reads.
+
+    Always equal to the sum of the hourly rows whose hour starts on that day; kept up to date
+    with them in the same transaction, and rebuilt from them when the team's time zone changes.
+    """
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    provider_name = models.CharField(max_length=100)
+    model_name = models.CharField(max_length=200)
+    task_type = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "day", "provider_name", "model_name", "task_type", "status"],
+                name="usagedailyrollup_unique_key",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.team_id} {self.day} {self.provider_name}/{self.model_name}"
+
+
+# The same sums as the hourly rows, column for column.
+for _field in UsageRollup._meta.concrete_fields:
+    if _field.name not in {
+        "id",
+        "team",
+        "hour",
+        "provider_name",
+        "model_name",
+        "task_type",
+        "status",
+    }:
+        UsageDailyRollup.add_to_class(_field.name, _field.clone())
+
+
 def default_thresholds() -> list[int]:
     return [50, 80, 100]
 

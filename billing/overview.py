@@ -11,17 +11,26 @@ falls on. Money stays unrounded Decimal until display.
 
 import calendar
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import TruncDate, TruncHour
 
 from billing.costing import cost_of
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, percentile
-from billing.models import Budget, CostSource, ModelPrice, Status, TaoPrice, UsageEvent, UsageRollup
+from billing.models import (
+    Budget,
+    CostSource,
+    ModelPrice,
+    Status,
+    TaoPrice,
+    UsageDailyRollup,
+    UsageEvent,
+    UsageRollup,
+)
 from billing.rollups import _bucket_filter
 
 HUNDRED = Decimal(100)
@@ -70,8 +79,6 @@ class CubeRow:
     unpriced_requests: int = 0
     quality_sum: Decimal = Decimal(0)
     quality_count: int = 0
-    latency: list[int] = field(default_factory=list)
-    ttft: list[int] = field(default_factory=list)
 
     @property
     def successes(self) -> int:
@@ -84,8 +91,11 @@ def day_start(team, day: date) -> datetime:
 
 def load_cube(team, first_day: date, last_day: date, *, source: str = ROLLUPS) -> list[CubeRow]:
     """All the team's usage of those days, one row per day, provider, model and task type."""
-    start, end = day_start(team, first_day), day_start(team, last_day + timedelta(1))
-    rows = _rollup_cube(team, start, end) if source == ROLLUPS else _raw_cube(team, start, end)
+    if source == ROLLUPS:
+        rows = _rollup_cube(team, first_day, last_day)
+    else:
+        start, end = day_start(team, first_day), day_start(team, last_day + timedelta(1))
+        rows = _raw_cube(team, start, end)
     cube = []
     for row in rows:
         cube.append(
@@ -106,8 +116,6 @@ def load_cube(team, first_day: date, last_day: date, *, source: str = ROLLUPS) -
                 unpriced_requests=row["s_unpriced_requests"] or 0,
                 quality_sum=Decimal(row["s_quality_sum"] or 0),
                 quality_count=row["s_quality_count"] or 0,
-                latency=[row[f"s_{name}"] or 0 for name in LATENCY_FIELDS],
-                ttft=[row[f"s_{name}"] or 0 for name in TTFT_FIELDS],
             )
         )
     cube.sort(key=lambda r: (r.day, r.provider, r.model, r.task_type))
@@ -135,12 +143,11 @@ def options_of(cube: list[CubeRow]) -> dict[str, list[str]]:
     }
 
 
-def _rollup_cube(team, start, end):
+def _rollup_cube(team, first_day, last_day):
     sums = ["requests", "cost_usd", "tao_amount", "unpriced_requests", "quality_sum"]
-    sums += ["quality_count", *TOKEN_FIELDS, *LATENCY_FIELDS, *TTFT_FIELDS]
+    sums += ["quality_count", *TOKEN_FIELDS]
     return (
-        UsageRollup.objects.filter(team=team, hour__gte=start, hour__lt=end)
-        .annotate(day=TruncDate("hour", tzinfo=team.zone))
+        UsageDailyRollup.objects.filter(team=team, day__gte=first_day, day__lte=last_day)
         .values("day", "provider_name", "model_name", "task_type")
         .annotate(
             s_errors=Sum("requests", filter=Q(status=Status.ERROR)),
@@ -153,16 +160,9 @@ def _rollup_cube(team, start, end):
 
 def _raw_cube(team, start, end):
     """The same sums straight from raw events: what the rollups save the page from doing."""
-    histogram = {
-        f"s_{name}": Count("id", filter=_bucket_filter("latency_ms", index))
-        for index, name in enumerate(LATENCY_FIELDS)
-    } | {
-        f"s_{name}": Count("id", filter=_bucket_filter("ttft_ms", index))
-        for index, name in enumerate(TTFT_FIELDS)
-    }
     return (
         UsageEvent.objects.filter(team=team, occurred_at__gte=start, occurred_at__lt=end)
-        .annotate(day=TruncDate("occurred_at", tzinfo=team.zone))
+        .annotate(day=_raw_day(team))
         .values("day", "provider_name", "model_name", "task_type")
         .annotate(
             s_requests=Count("id"),
@@ -174,10 +174,105 @@ def _raw_cube(team, start, end):
             s_quality_sum=Sum("quality_score"),
             s_quality_count=Count("quality_score"),
             **{f"s_{name}": Sum(F(name)) for name in TOKEN_FIELDS},
-            **histogram,
         )
         .order_by()
     )
+
+
+def _raw_day(team):
+    # Rollups put a call in the day its hour starts on; for zones a whole number of hours
+    # from UTC that is the day of the call itself.
+    return TruncDate(TruncHour("occurred_at", tzinfo=UTC), tzinfo=team.zone)
+
+
+# --- Latency and time to first token, from the histograms ------------------------------------
+
+
+@dataclass(frozen=True)
+class Histogram:
+    latency: list[int]
+    ttft: list[int]
+
+    @property
+    def timed(self) -> int:
+        return sum(self.latency)
+
+    @property
+    def ttft_timed(self) -> int:
+        return sum(self.ttft)
+
+    def latency_ms(self, fraction: float) -> float | None:
+        return percentile(self.latency, fraction)
+
+    def ttft_ms(self, fraction: float) -> float | None:
+        return percentile(self.ttft, fraction)
+
+
+GROUP_COLUMNS = {
+    "provider": ["provider_name"],
+    "model": ["provider_name", "model_name"],
+    "task_type": ["task_type"],
+}
+
+
+def load_histograms(
+    team, filters: Filters, by: str, *, source: str = ROLLUPS
+) -> dict[tuple[date, str], Histogram]:
+    """Merged latency and TTFT histograms per day and provider, model or task type."""
+    narrowing = {
+        name: value
+        for name, value in [
+            ("provider_name", filters.provider),
+            ("model_name", filters.model),
+            ("task_type", filters.task_type),
+        ]
+        if value
+    }
+    columns = GROUP_COLUMNS[by]
+    if source == ROLLUPS:
+        rows = (
+            UsageDailyRollup.objects.filter(
+                team=team, day__gte=filters.first_day, day__lte=filters.last_day, **narrowing
+            )
+            .values("day", *columns)
+            .annotate(**{f"s_{name}": Sum(name) for name in LATENCY_FIELDS + TTFT_FIELDS})
+        )
+    else:
+        start = day_start(team, filters.first_day)
+        end = day_start(team, filters.last_day + timedelta(1))
+        histogram = {
+            f"s_{name}": Count("id", filter=_bucket_filter("latency_ms", index))
+            for index, name in enumerate(LATENCY_FIELDS)
+        } | {
+            f"s_{name}": Count("id", filter=_bucket_filter("ttft_ms", index))
+            for index, name in enumerate(TTFT_FIELDS)
+        }
+        rows = (
+            UsageEvent.objects.filter(
+                team=team, occurred_at__gte=start, occurred_at__lt=end, **narrowing
+            )
+            .annotate(day=_raw_day(team))
+            .values("day", *columns)
+            .annotate(**histogram)
+        )
+    result = {}
+    for row in rows.order_by():
+        label = "/".join(row[name] for name in columns) or "(none)"
+        result[(row["day"], label)] = Histogram(
+            [int(row[f"s_{name}"] or 0) for name in LATENCY_FIELDS],
+            [int(row[f"s_{name}"] or 0) for name in TTFT_FIELDS],
+        )
+    return dict(sorted(result.items()))
+
+
+def merged(histograms) -> Histogram:
+    latency, ttft = [0] * len(LATENCY_FIELDS), [0] * len(TTFT_FIELDS)
+    for histogram in histograms:
+        for index, count in enumerate(histogram.latency):
+            latency[index] += count
+        for index, count in enumerate(histogram.ttft):
+            ttft[index] += count
+    return Histogram(latency, ttft)
 
 
 # --- The month panel: spend and TAO against the budget -------------------------------------
@@ -347,8 +442,6 @@ class Totals:
     tao_amount: Decimal
     quality_sum: Decimal
     quality_count: int
-    latency: list[int]
-    ttft: list[int]
 
     @property
     def error_rate_pct(self) -> Decimal | None:
@@ -359,23 +452,12 @@ class Totals:
         return self.quality_sum / self.quality_count if self.quality_count else None
 
     @property
-    def latency_p95(self) -> float | None:
-        return percentile(self.latency, 0.95)
-
-    def latency_ms(self, fraction: float) -> float | None:
-        return percentile(self.latency, fraction)
-
-    def ttft_ms(self, fraction: float) -> float | None:
-        return percentile(self.ttft, fraction)
-
-    @property
     def cost_per_success(self) -> Decimal | None:
         successes = self.requests - self.errors
         return self.cost_usd / successes if successes else None
 
 
 def totals_of(rows) -> Totals:
-    latency, ttft = [0] * len(LATENCY_FIELDS), [0] * len(TTFT_FIELDS)
     requests = errors = quality_count = 0
     cost = tao = quality = Decimal(0)
     for row in rows:
@@ -385,11 +467,7 @@ def totals_of(rows) -> Totals:
         tao += row.tao_amount
         quality += row.quality_sum
         quality_count += row.quality_count
-        for index, count in enumerate(row.latency):
-            latency[index] += count
-        for index, count in enumerate(row.ttft):
-            ttft[index] += count
-    return Totals(requests, errors, cost, tao, quality, quality_count, latency, ttft)
+    return Totals(requests, errors, cost, tao, quality, quality_count)
 
 
 # --- Savings against the baseline model ---------------------------------------------------
@@ -584,9 +662,9 @@ def all_teams_month(teams, now: datetime) -> list[TeamMonth]:
     condition = Q()
     for team in teams:
         first, _ = windows[team.id]
-        condition |= Q(team_id=team.id, hour__gte=day_start(team, first))
+        condition |= Q(team_id=team.id, day__gte=first)
     rows = (
-        UsageRollup.objects.filter(condition, hour__lte=now)
+        UsageDailyRollup.objects.filter(condition)
         .values("team_id", "model_name", "provider_name")
         .annotate(
             cost=Sum("cost_usd"),
@@ -649,10 +727,20 @@ class Overview:
     today: date
     cube: list[CubeRow]
     totals: Totals
+    by: str
+    histograms: dict[tuple[date, str], Histogram]
     month: MonthPanel
     savings: list[SavingsPoint]
     tao_prices: list[TaoPoint]
     tao_quote: TaoQuote | None
+
+    @property
+    def timings(self) -> Histogram:
+        return merged(self.histograms.values())
+
+    @property
+    def latency_p95(self) -> float | None:
+        return self.timings.latency_ms(0.95)
 
     @property
     def savings_usd(self) -> Decimal | None:
@@ -683,6 +771,7 @@ def build_overview(
     filters: Filters,
     *,
     now: datetime,
+    by: str = "provider",
     source: str = ROLLUPS,
     full: list[CubeRow] | None = None,
 ) -> Overview:
@@ -713,6 +802,8 @@ def build_overview(
         today=today,
         cube=cube,
         totals=totals_of(cube),
+        by=by,
+        histograms=load_histograms(team, filters, by, source=source),
         month=month_panel(
             team, narrow(month_full, month_wanted), filters, budget, today, budget_tao
         ),

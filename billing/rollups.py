@@ -4,12 +4,13 @@ Both ways give the same numbers: tests compare every rollup total with the raw a
 """
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncHour
+from django.db.models.functions import TruncDate, TruncHour
 
 from billing.histogram import (
     BUCKETS,
@@ -18,9 +19,11 @@ from billing.histogram import (
     UPPER_BOUNDS,
     bucket_of,
 )
-from billing.models import CostSource, UsageEvent, UsageRollup
+from billing.models import CostSource, UsageDailyRollup, UsageEvent, UsageRollup
+from dashboard.models import Team
 
 KEY = ["team_id", "hour", "provider_name", "model_name", "task_type", "status"]
+DAY_KEY = ["team_id", "day", "provider_name", "model_name", "task_type", "status"]
 MONEY_SUMS = ["cost_usd", "reported_cost_usd", "catalog_cost_usd", "tao_amount", "quality_sum"]
 COUNT_SUMS = [
     "requests",
@@ -83,25 +86,45 @@ def increments_for(rows: list[dict]) -> dict[tuple, dict]:
     return totals
 
 
-def add_to_rollups(increments: dict[tuple, dict]) -> None:
-    """Add to the rollup rows, creating missing ones: one upsert per chunk of keys.
+def add_to_rollups(increments: dict[tuple, dict], zone: ZoneInfo) -> None:
+    """Add to the hourly rows and to the team-day rows (days in `zone`), creating missing ones.
 
-    Keys go in sorted order, so concurrent batches lock rows in the same order.
+    One upsert per chunk of keys; keys go in sorted order, so concurrent batches lock rows in
+    the same order.
     """
-    if not increments:
+    _upsert(UsageRollup, KEY, increments, add=True)
+    _upsert(UsageDailyRollup, DAY_KEY, daily_increments(increments, zone), add=True)
+
+
+def daily_increments(increments: dict[tuple, dict], zone: ZoneInfo) -> dict[tuple, dict]:
+    """The hourly increments summed per team day: an hour belongs to the day it starts on."""
+    daily: dict[tuple, dict] = defaultdict(_zero)
+    for (team_id, hour, *rest), sums in increments.items():
+        total = daily[(team_id, hour.astimezone(zone).date(), *rest)]
+        for name, value in sums.items():
+            total[name] += value
+    return daily
+
+
+def _upsert(model, key: list[str], rows: dict[tuple, dict], *, add: bool) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE: adding the sums to the row's, or replacing them."""
+    if not rows:
         return
-    table = UsageRollup._meta.db_table
-    columns = KEY + SUMS
-    fields = [UsageRollup._meta.get_field(name) for name in columns]
-    updates = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in SUMS)
+    table = model._meta.db_table
+    columns = key + SUMS
+    fields = [model._meta.get_field(name) for name in columns]
+    if add:
+        updates = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in SUMS)
+    else:
+        updates = ", ".join(f"{name} = excluded.{name}" for name in SUMS)
     chunk = max(1, 30_000 // len(columns))
-    keys = sorted(increments)
+    keys = sorted(rows)
     with connection.cursor() as cursor:
         for start in range(0, len(keys), chunk):
             batch = keys[start : start + chunk]
             values = []
-            for key in batch:
-                row = dict(zip(KEY, key, strict=True)) | increments[key]
+            for row_key in batch:
+                row = dict(zip(key, row_key, strict=True)) | rows[row_key]
                 values.extend(
                     field.get_db_prep_save(row[name], connection)
                     for field, name in zip(fields, columns, strict=True)
@@ -109,9 +132,47 @@ def add_to_rollups(increments: dict[tuple, dict]) -> None:
             placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(batch))
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "  # noqa: S608
-                f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}",
+                f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
                 values,
             )
+
+
+def refresh_daily(team, days: set[date] | None = None, *, from_day: date | None = None) -> int:
+    """Recompute the team's day rows from its hourly rows: those days, from a day on, or all.
+
+    Rows are replaced by an upsert (not only deleted and inserted) so that a batch ingested
+    concurrently, and committed in between, is never counted twice nor refused.
+    """
+    zone = team.zone
+    daily = UsageDailyRollup.objects.filter(team=team)
+    hourly = UsageRollup.objects.filter(team=team)
+    if days is not None:
+        if not days:
+            return 0
+        daily = daily.filter(day__in=days)
+        first, last = min(days), max(days)
+        hourly = hourly.filter(
+            hour__gte=datetime.combine(first, time(), tzinfo=zone),
+            hour__lt=datetime.combine(last + timedelta(days=1), time(), tzinfo=zone),
+        )
+    if from_day is not None:
+        daily = daily.filter(day__gte=from_day)
+        hourly = hourly.filter(hour__gte=datetime.combine(from_day, time(), tzinfo=zone))
+    sums = (
+        hourly.annotate(day=TruncDate("hour", tzinfo=zone))
+        .values("team_id", "day", "provider_name", "model_name", "task_type", "status")
+        .annotate(**{f"sum_{name}": Sum(name) for name in SUMS})
+        .order_by()
+    )
+    rows = {}
+    for row in sums:
+        if days is not None and row["day"] not in days:
+            continue
+        rows[tuple(row[name] for name in DAY_KEY)] = {name: row[f"sum_{name}"] for name in SUMS}
+    with transaction.atomic():
+        daily.delete()
+        _upsert(UsageDailyRollup, DAY_KEY, rows, add=False)
+    return len(rows)
 
 
 def _bucket_filter(field: str, index: int) -> Q:
@@ -182,10 +243,8 @@ def rebuild_rollups(*, team=None, since: datetime | None = None, progress=None) 
     written = 0
     with transaction.atomic():
         rollups.delete()
-        if first is None:
-            return 0
-        day = hour_of(first).replace(hour=0)
-        days = (last - day).days + 1
+        day = hour_of(first).replace(hour=0) if first is not None else None
+        days = (last - day).days + 1 if first is not None else 0
         for step in range(days):
             start = day + timedelta(days=step)
             chunk = events.filter(occurred_at__gte=start, occurred_at__lt=start + timedelta(days=1))
@@ -194,6 +253,9 @@ def rebuild_rollups(*, team=None, since: datetime | None = None, progress=None) 
             written += len(rows)
             if progress:
                 progress(step + 1, days)
+        for each in [team] if team is not None else Team.objects.all():
+            local_since = since.astimezone(each.zone).date() if since is not None else None
+            refresh_daily(each, from_day=local_since)
     return written
 
 
@@ -208,3 +270,4 @@ def rollups_for_hours(team, hours: set[datetime]) -> None:
             UsageRollup.objects.bulk_create(
                 [_rollup_from_aggregate(row) for row in raw_aggregates(events)]
             )
+    refresh_daily(team, {hour.astimezone(team.zone).date() for hour in hours})

@@ -308,19 +308,16 @@ def savings(overview: Overview, by: str) -> Chart:
 
 
 def latency(overview: Overview, by: str) -> Chart:
-    rows = []
-    for (day, label), members in daily_groups(overview.cube, by).items():
-        totals = totals_of(members)
-        if not any(totals.latency):
-            continue
-        rows.append(
-            (
-                day.isoformat(),
-                label,
-                sum(totals.latency),
-                *(ms(totals.latency_ms(fraction)) for _, fraction, _ in PERCENTILES),
-            )
+    rows = [
+        (
+            day.isoformat(),
+            label,
+            histogram.timed,
+            *(ms(histogram.latency_ms(fraction)) for _, fraction, _ in PERCENTILES),
         )
+        for (day, label), histogram in overview.histograms.items()
+        if histogram.timed
+    ]
     data = []
     for index, (name, _, dash) in enumerate(PERCENTILES):
         hover = f"%{{fullData.name}}<br>%{{x|%Y-%m-%d}}<br>{name} %{{y:,.0f}} ms<extra></extra>"
@@ -351,20 +348,17 @@ def latency(overview: Overview, by: str) -> Chart:
 
 
 def ttft(overview: Overview, by: str) -> Chart:
-    rows = []
-    for (day, label), members in daily_groups(overview.cube, by).items():
-        totals = totals_of(members)
-        if not any(totals.ttft):
-            continue
-        rows.append(
-            (
-                day.isoformat(),
-                label,
-                sum(totals.ttft),
-                ms(totals.ttft_ms(0.5)),
-                ms(totals.ttft_ms(0.95)),
-            )
+    rows = [
+        (
+            day.isoformat(),
+            label,
+            histogram.ttft_timed,
+            ms(histogram.ttft_ms(0.5)),
+            ms(histogram.ttft_ms(0.95)),
         )
+        for (day, label), histogram in overview.histograms.items()
+        if histogram.ttft_timed
+    ]
     data = []
     for index, (name, dash) in enumerate([("p50", "dot"), ("p95", "solid")]):
         hover = (

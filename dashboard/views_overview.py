@@ -25,7 +25,7 @@ def _overview_for(request, team):
     full = load_cube(team, first_day, last_day)
     form = OverviewFilterForm(request.GET, options=options_of(full))
     filters = Filters(first_day, last_day, **form.narrowing())
-    overview = build_overview(team, filters, now=now, full=full)
+    overview = build_overview(team, filters, now=now, by=form.split_by(), full=full)
     return form, range_choice, overview
 
 

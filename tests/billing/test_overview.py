@@ -13,6 +13,7 @@ from billing.overview import (
     budget_for,
     build_overview,
     load_cube,
+    load_histograms,
     mark_spikes,
     narrow,
     options_of,
@@ -145,9 +146,9 @@ def test_it_reads_p95_from_the_merged_histograms(team, catalog):
     events = [_event(f"t{n}", NOW - timedelta(hours=1), latency_ms=100) for n in range(19)]
     events.append(_event("slow", NOW - timedelta(hours=1), latency_ms=9000))
     ingest_events(team, events, now=NOW)
-    totals = _overview(team).totals
-    assert totals.latency_ms(0.95) == bucket_middle(bucket_of(100))
-    assert totals.latency_ms(0.99) == bucket_middle(bucket_of(9000))
+    timings = _overview(team).timings
+    assert timings.latency_ms(0.95) == bucket_middle(bucket_of(100))
+    assert timings.latency_ms(0.99) == bucket_middle(bucket_of(9000))
 
 
 def test_it_narrows_to_a_provider_model_or_task_type(team, usage):
@@ -183,6 +184,12 @@ def test_it_computes_the_same_cube_from_raw_events(team, catalog):
     ingest_events(team, events, now=NOW)
     first, last = date(2026, 10, 20), date(2026, 11, 10)
     assert load_cube(team, first, last) == load_cube(team, first, last, source=RAW)
+    for by in ["provider", "model", "task_type"]:
+        for narrowing in [{}, {"provider": "chutes"}, {"task_type": "code"}]:
+            filters = Filters(first, last, **narrowing)
+            from_rollups = load_histograms(team, filters, by)
+            assert from_rollups == load_histograms(team, filters, by, source=RAW)
+            assert from_rollups
 
 
 def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
@@ -192,11 +199,12 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     for hours in range(0, 72, 6):
         TaoPrice.objects.create(at=NOW - timedelta(hours=hours), usd=400 + hours, source="test")
-    # The cube, the budget, the baseline price, the TAO series, the latest TAO and its day-ago.
-    with django_assert_num_queries(6):
+    # The cube, the histograms, the budget, the baseline price, the TAO series, the latest TAO
+    # and its day-ago.
+    with django_assert_num_queries(7):
         _overview(team, days=30)
     # A range that starts after the 1st reads the whole month to date as well.
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         build_overview(team, Filters(date(2026, 11, 5), date(2026, 11, 10)), now=NOW)
 
 

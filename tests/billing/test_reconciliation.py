@@ -1,17 +1,20 @@
 """Rollups must always equal the raw events they cover, whatever happened in between."""
 
 import random
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from billing.ingest import ingest_events
-from billing.models import TaoPrice, UsageEvent, UsageRollup
+from billing.models import TaoPrice, UsageDailyRollup, UsageEvent, UsageRollup
 from billing.reprice import reprice_events
-from billing.rollups import KEY, SUMS, raw_aggregates, rebuild_rollups
+from billing.rollups import DAY_KEY, KEY, SUMS, raw_aggregates, rebuild_rollups
 from billing.scores import record_scores
+from dashboard.models import Team
 from routing.models import Model
 from tests.factories import ModelPriceFactory
 
@@ -77,6 +80,27 @@ def _assert_reconciled():
     for key, totals in raw.items():
         for name, value in totals.items():
             assert Decimal(rollups[key][name]) == Decimal(value), (key, name)
+    _assert_days_reconciled()
+
+
+def _assert_days_reconciled():
+    """Each team-day row is the sum of the hourly rows starting on that day in the team's zone."""
+    zones = {team.id: team.zone for team in Team.objects.all()}
+    expected: dict = defaultdict(lambda: defaultdict(Decimal))
+    for row in UsageRollup.objects.values(*KEY, *SUMS):
+        day = row["hour"].astimezone(zones[row["team_id"]]).date()
+        key = (row["team_id"], day, *(row[k] for k in KEY[2:]))
+        for name in SUMS:
+            expected[key][name] += Decimal(row[name])
+    daily = _totals_by(UsageDailyRollup.objects.values(*DAY_KEY, *SUMS), DAY_KEY)
+    assert daily.keys() == expected.keys()
+    for key, totals in expected.items():
+        for name, value in totals.items():
+            assert Decimal(daily[key][name]) == value, (key, name)
+
+
+def _totals_by(queryset, key: list[str]) -> dict:
+    return {tuple(row[k] for k in key): {s: row[s] for s in SUMS} for row in queryset}
 
 
 @pytest.fixture
@@ -127,8 +151,28 @@ def test_rollups_equal_raw_events_after_repricing(team, history):
 
 def test_rebuilding_rollups_gives_the_rollups_ingest_built(team, history):
     before = _rollup_totals()
+    days_before = _totals_by(UsageDailyRollup.objects.values(*DAY_KEY, *SUMS), DAY_KEY)
     rebuild_rollups(team=team)
     assert _rollup_totals() == before
+    assert _totals_by(UsageDailyRollup.objects.values(*DAY_KEY, *SUMS), DAY_KEY) == days_before
+
+
+def test_rebuilding_from_a_day_on_keeps_the_days_reconciled(team, history):
+    UsageDailyRollup.objects.filter(team=team).update(requests=0)
+    rebuild_rollups(team=team, since=START + timedelta(days=1, hours=5))
+    stale = UsageDailyRollup.objects.filter(team=team, day__gte=date(2026, 11, 11))
+    assert not stale.filter(requests=0).exists()
+
+
+def test_days_follow_the_team_time_zone_when_it_changes(client, admin_user, team, history):
+    client.force_login(admin_user)
+    client.post(
+        reverse("team_settings", kwargs={"team": team.slug}),
+        {"name": team.name, "time_zone": "Asia/Tokyo"},
+    )
+    team.refresh_from_db()
+    assert team.time_zone == "Asia/Tokyo"
+    _assert_reconciled()
 
 
 @pytest.mark.skipif(

@@ -177,6 +177,14 @@ def test_it_draws_exactly_the_latency_csv_rows(client, viewer_user, team):
     ] in rows
 
 
+def test_it_draws_latency_per_model_when_split_by_model(client, viewer_user, team):
+    _mixed_usage(team)
+    client.force_login(viewer_user)
+    rows = _csv(client, team, "latency", "?by=model&provider=chutes")
+    assert rows[0][1] == "model"
+    assert {row[1] for row in rows[1:]} == {"chutes/unsloth/Llama-3.3-70B-Instruct"}
+
+
 def test_it_draws_exactly_the_error_rate_csv_rows(client, viewer_user, team):
     _mixed_usage(team)
     figure = _figures(_page(client, viewer_user, team).content.decode())["errors"]
@@ -329,15 +337,15 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     client.force_login(viewer_user)
     url = reverse("overview", kwargs={"team": team.slug})
     client.get(url)
-    # Session, user, membership; the overview's own: cube, budget, baseline price, TAO series,
-    # latest TAO and its day-ago; member count, the switcher's teams, the navigation's
-    # permission check; the session remembering the team (a save in a savepoint).
-    with django_assert_num_queries(15):
+    # Session, user, membership; the overview's own: cube, histograms, budget, baseline price,
+    # TAO series, latest TAO and its day-ago; member count, the switcher's teams, the
+    # navigation's permission check; the session remembering the team (a save in a savepoint).
+    with django_assert_num_queries(16):
         client.get(url)
     _usage(team, count=60)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):
         client.get(url)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         client.get(reverse("overview_csv", kwargs={"team": team.slug, "chart": "daily-cost"}))
 
 
