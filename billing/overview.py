@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncDate, TruncHour
+from django.db.models import BigIntegerField, Count, F, Q, Sum
+from django.db.models.functions import Cast, TruncDate, TruncHour
 
 from billing.costing import cost_of
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, percentile
@@ -144,18 +144,24 @@ def options_of(cube: list[CubeRow]) -> dict[str, list[str]]:
 
 
 def _rollup_cube(team, first_day, last_day):
-    sums = ["requests", "cost_usd", "tao_amount", "unpriced_requests", "quality_sum"]
-    sums += ["quality_count", *TOKEN_FIELDS]
+    counts = ["requests", "unpriced_requests", "quality_count", *TOKEN_FIELDS]
+    amounts = ["cost_usd", "tao_amount", "quality_sum"]
     return (
         UsageDailyRollup.objects.filter(team=team, day__gte=first_day, day__lte=last_day)
         .values("day", "provider_name", "model_name", "task_type")
         .annotate(
-            s_errors=Sum("requests", filter=Q(status=Status.ERROR)),
+            s_errors=whole(Sum("requests", filter=Q(status=Status.ERROR))),
             s_tao_cost_usd=Sum("cost_usd", filter=Q(tao_amount__gt=0)),
-            **{f"s_{name}": Sum(name) for name in sums},
+            **{f"s_{name}": whole(Sum(name)) for name in counts},
+            **{f"s_{name}": Sum(name) for name in amounts},
         )
         .order_by()
     )
+
+
+def whole(total):
+    # PostgreSQL sums bigints as numeric, which arrives as a (slow to read) Decimal.
+    return Cast(total, BigIntegerField())
 
 
 def _raw_cube(team, start, end):
@@ -235,7 +241,7 @@ def load_histograms(
                 team=team, day__gte=filters.first_day, day__lte=filters.last_day, **narrowing
             )
             .values("day", *columns)
-            .annotate(**{f"s_{name}": Sum(name) for name in LATENCY_FIELDS + TTFT_FIELDS})
+            .annotate(**{f"s_{name}": whole(Sum(name)) for name in LATENCY_FIELDS + TTFT_FIELDS})
         )
     else:
         start = day_start(team, filters.first_day)
@@ -506,14 +512,19 @@ def savings_by_day(cube: list[CubeRow], price: ModelPrice | None) -> list[Saving
     if price is None:
         return []
     actual: dict[date, Decimal] = defaultdict(Decimal)
-    baseline: dict[date, Decimal] = defaultdict(Decimal)
+    tokens: dict[date, list[int]] = defaultdict(lambda: [0] * len(TOKEN_FIELDS))
     for row in cube:
         if row.unpriced_requests:
             continue
         actual[row.day] += row.cost_usd
-        baseline[row.day] += cost_of(
-            price=price, **{name: getattr(row, name) for name in TOKEN_FIELDS}
-        )
+        day_tokens = tokens[row.day]
+        for index, name in enumerate(TOKEN_FIELDS):
+            day_tokens[index] += getattr(row, name)
+    # Cost is linear in tokens and exact at 12 decimals: one cost_of per day is the same sum.
+    baseline = {
+        day: cost_of(price=price, **dict(zip(TOKEN_FIELDS, counts, strict=True)))
+        for day, counts in tokens.items()
+    }
     points, spent, would = [], Decimal(0), Decimal(0)
     for day in sorted(actual):
         spent += actual[day]
