@@ -587,9 +587,12 @@ def routes(overview: Overview, by: str) -> Chart:
                 xaxis={
                     "title": {"text": "USD per successful call (log scale)"},
                     "type": "log",
-                    "dtick": "D2",
-                    "tickprefix": "$",
+                    "dtick": 1,
+                    "tickformat": "$.4~f",
                 },
+                # A legend line per route: more height, so the plot keeps its size.
+                legend={"orientation": "h", "y": -0.22, "yanchor": "top"},
+                height=330 + 22 * len(traces),
             ),
         },
         note="Bottom right is cheap but bad; top left is good value. Routes without quality "
