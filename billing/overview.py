@@ -12,12 +12,12 @@ falls on. Money stays unrounded Decimal until display.
 import calendar
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import BigIntegerField, Count, F, Q, Sum
-from django.db.models.functions import Cast, TruncDate, TruncHour
+from django.db.models.functions import Cast, TruncDate
 
 from billing.costing import cost_of
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, percentile
@@ -188,7 +188,7 @@ def _raw_cube(team, start, end):
 def _raw_day(team):
     # Rollups put a call in the day its hour starts on; for zones a whole number of hours
     # from UTC that is the day of the call itself.
-    return TruncDate(TruncHour("occurred_at", tzinfo=UTC), tzinfo=team.zone)
+    return TruncDate("occurred_at", tzinfo=team.zone)
 
 
 # --- Latency and time to first token, from the histograms ------------------------------------
