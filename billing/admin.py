@@ -1,6 +1,9 @@
 from django.contrib import admin
 
 from billing.models import (
+    Alert,
+    AlertNotification,
+    AlertRule,
     Budget,
     ModelPrice,
     TaoPrice,
@@ -94,3 +97,21 @@ class UsageDailyRollupAdmin(ReadOnlyAdmin):
     list_display = ["day", "team", "provider_name", "model_name", "task_type", "status", "requests"]
     list_filter = ["team", "status", "provider_name"]
     date_hierarchy = "day"
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "team", "enabled", "cooldown_minutes"]
+    list_filter = ["kind", "enabled", "team"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["subject", "state", "team", "fired_at", "resolved_at"]
+    list_filter = ["state", "team"]
+
+
+@admin.register(AlertNotification)
+class AlertNotificationAdmin(ReadOnlyAdmin):
+    list_display = ["subject", "event", "status", "attempts", "sent_at"]
+    list_filter = ["status", "event"]

@@ -291,3 +291,136 @@ class Budget(models.Model):
         month = f"{self.month:%Y-%m}" if self.month else "every month"
         scope = self.provider or self.task_type or "all usage"
         return f"{self.team} {month} {scope}: ${self.amount_usd}"
+
+
+class AlertKind(models.TextChoices):
+    TAO_PRICE_SPIKE = "tao_price_spike", "TAO price spike"
+    TAO_PRICE_STALE = "tao_price_stale", "TAO price stale"
+    BUDGET_THRESHOLD = "budget_threshold", "Budget threshold"
+    BUDGET_FORECAST = "budget_forecast", "Budget forecast"
+    ERROR_RATE = "error_rate", "Error rate"
+    LATENCY_P95 = "latency_p95", "Latency p95"
+    QUALITY_DROP = "quality_drop", "Quality drop"
+
+
+# Kinds about TAO itself, not about one team's usage: their rules may be global (no team).
+GLOBAL_KINDS = {AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE}
+
+
+class AlertRule(models.Model):
+    """What to watch and whom to tell. `params` holds the kind's settings (see billing.alerts)."""
+
+    team = models.ForeignKey(
+        "dashboard.Team",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alert_rules",
+    )
+    kind = models.CharField(max_length=32, choices=AlertKind.choices)
+    name = models.CharField(max_length=120)
+    enabled = models.BooleanField(default=True)
+    params = models.JSONField(default=dict, blank=True)
+    recipient_roles = models.JSONField(default=list, blank=True)
+    extra_emails = models.JSONField(default=list, blank=True)
+    webhook_url = models.URLField(blank=True)
+    cooldown_minutes = models.PositiveIntegerField(default=60)
+    notify_on_resolve = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team", "kind", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(team__isnull=False)
+                | models.Q(kind__in=[AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE]),
+                name="alertrule_team_unless_tao_kind",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class AlertState(models.TextChoices):
+    FIRING = "firing", "Firing"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Alert(models.Model):
+    """One occurrence of a rule's condition, identified by its dedupe key while it is open."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    team = models.ForeignKey(
+        "dashboard.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    dedupe_key = models.CharField(max_length=300)
+    state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.FIRING)
+    subject = models.CharField(max_length=300)
+    summary = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    link = models.CharField(max_length=300, blank=True)  # a path under SITE_URL
+    fired_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-fired_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "dedupe_key"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="alert_one_open_per_key",
+            ),
+        ]
+        indexes = [models.Index(fields=["team", "-fired_at"], name="alert_team_fired")]
+
+    def __str__(self):
+        return self.subject
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class AlertNotification(models.Model):
+    """An email (and webhook post) to send for an alert: an outbox row, claimed before sending."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notifications")
+    event = models.CharField(max_length=16)  # "fired", "resolved"
+    subject = models.CharField(max_length=300)
+    text_body = models.TextField()
+    html_body = models.TextField(blank=True)
+    recipients = models.JSONField(default=list, blank=True)
+    webhook_url = models.URLField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=40, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="alertnotification_due"),
+        ]
+
+    def __str__(self):
+        return f"{self.event}: {self.subject}"

@@ -176,6 +176,13 @@ class AuditAction(models.TextChoices):
     MEMBER_REMOVED = "member.removed", "Member removed"
     ROUTING_PUBLISHED = "routing.published", "Routing published"
     ROUTING_ROLLED_BACK = "routing.rolled_back", "Routing rolled back"
+    BUDGET_CREATED = "budget.created", "Budget created"
+    BUDGET_CHANGED = "budget.changed", "Budget changed"
+    BUDGET_DELETED = "budget.deleted", "Budget deleted"
+    ALERT_RULE_CREATED = "alert_rule.created", "Alert rule created"
+    ALERT_RULE_CHANGED = "alert_rule.changed", "Alert rule changed"
+    ALERT_RULE_DELETED = "alert_rule.deleted", "Alert rule deleted"
+    ALERT_ACKNOWLEDGED = "alert.acknowledged", "Alert acknowledged"
 
 
 class AuditEvent(models.Model):
