@@ -1,0 +1,99 @@
+import pytest
+
+from routing.models import Model, RoutingRule, RoutingVersion
+from routing.proposals import apply_to_draft, propose_for_team, propose_without, spread
+from routing.rules import rule_save
+
+LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
+DEEPSEEK = {"provider": "chutes", "model": "deepseek-ai/DeepSeek-V3"}
+SONNET = {"provider": "anthropic", "model": "claude-sonnet-4-5"}
+MINI = {"provider": "openai", "model": "gpt-5-mini"}
+
+
+def _rule(task_type, targets, fallbacks=()):
+    return {
+        "task_type": task_type,
+        "enabled": True,
+        "description": "",
+        "targets": [ref | {"weight": weight} for ref, weight in targets],
+        "fallbacks": list(fallbacks),
+    }
+
+
+def test_spread_shares_in_whole_numbers_that_add_up():
+    assert spread([60, 20], 20) == [15, 5]
+    assert spread([1, 1, 1], 10) == [4, 3, 3]
+    assert sum(spread([7, 3, 5], 33)) == 33
+
+
+def test_it_moves_a_target_s_weight_to_the_other_targets_in_proportion():
+    snapshot = [_rule("summarization", [(LLAMA, 60), (DEEPSEEK, 20), (SONNET, 20)])]
+    proposal = propose_without(snapshot, provider="anthropic")
+    assert proposal.after[0]["targets"] == [LLAMA | {"weight": 75}, DEEPSEEK | {"weight": 25}]
+    assert (
+        proposal.changes == ["~ summarization: " + proposal.changes[0].split(": ", 1)[1]]
+        and "→" in proposal.changes[0]
+    )
+
+
+def test_it_moves_only_the_named_model_of_a_provider():
+    snapshot = [_rule("code", [(LLAMA, 50), (DEEPSEEK, 50)])]
+    proposal = propose_without(snapshot, provider="chutes", model=LLAMA["model"])
+    assert proposal.after[0]["targets"] == [DEEPSEEK | {"weight": 100}]
+
+
+def test_it_falls_back_to_the_first_unaffected_fallback_when_the_target_was_alone():
+    snapshot = [_rule("extraction", [(LLAMA, 100)], fallbacks=[DEEPSEEK, SONNET])]
+    proposal = propose_without(snapshot, provider="chutes")
+    assert proposal.after[0]["targets"] == [SONNET | {"weight": 100}]
+    assert proposal.after[0]["fallbacks"] == [DEEPSEEK]
+
+
+def test_it_reports_a_rule_with_nowhere_else_to_go():
+    snapshot = [_rule("*", [(SONNET, 100)])]
+    proposal = propose_without(snapshot, provider="anthropic")
+    assert proposal.stuck == ["*"]
+    assert not proposal.changed
+
+
+def test_it_leaves_rules_without_the_target_alone():
+    snapshot = [_rule("*", [(SONNET, 100)]), _rule("code", [(LLAMA, 80), (MINI, 20)])]
+    proposal = propose_without(snapshot, provider="openai")
+    assert proposal.after[0] is snapshot[0]
+    assert len(proposal.changes) == 1
+
+
+@pytest.fixture
+def draft(team, ops_user, llama, deepseek, sonnet):
+    rule_save(
+        team=team,
+        user=ops_user,
+        task_type="*",
+        targets=[{"model_id": sonnet.pk, "weight": 100}],
+        fallbacks=[],
+    )
+    rule_save(
+        team=team,
+        user=ops_user,
+        task_type="summarization",
+        targets=[{"model_id": llama.pk, "weight": 80}, {"model_id": sonnet.pk, "weight": 20}],
+        fallbacks=[deepseek.pk],
+    )
+
+
+def test_applying_a_proposal_changes_the_draft_but_publishes_nothing(team, ops_user, draft, llama):
+    proposal = propose_for_team(team, provider="anthropic")
+    assert apply_to_draft(team=team, user=ops_user, proposal=proposal) == 1
+    rule = RoutingRule.objects.get(team=team, task_type="summarization")
+    assert rule.targets == [{"model_id": llama.pk, "weight": 100}]
+    assert RoutingRule.objects.get(team=team, task_type="*").targets[0]["weight"] == 100
+    assert not RoutingVersion.objects.filter(team=team).exists()
+
+
+def test_applying_keeps_fallbacks_as_model_ids(team, ops_user, draft, deepseek):
+    proposal = propose_for_team(team, provider="chutes")
+    apply_to_draft(team=team, user=ops_user, proposal=proposal)
+    rule = RoutingRule.objects.get(team=team, task_type="summarization")
+    sonnet = Model.objects.get(name="claude-sonnet-4-5")
+    assert rule.targets == [{"model_id": sonnet.pk, "weight": 100}]
+    assert rule.fallbacks == [deepseek.pk]
