@@ -42,6 +42,7 @@ team_patterns = [
     path("usage/<int:event_pk>/", billing_views.usage_event_detail, name="usage_event"),
     path("", include("billing.urls_budgets")),
     path("", include("billing.urls_alerts")),
+    path("", include("billing.urls_actions")),
     path("reports/", views.reports_page, name="reports"),
     path("audit/", views.audit_page, name="audit"),
     path("tokens/", views.tokens_page, name="tokens"),

@@ -1,0 +1,13 @@
+"""From alerts to actions, under /t/<team>/alerts/ (included by dashboard.urls)."""
+
+from django.urls import path
+
+from billing import views_alert_action
+
+urlpatterns = [
+    path(
+        "alerts/<int:alert_id>/routing-change/",
+        views_alert_action.alert_routing_change,
+        name="alert_routing_change",
+    ),
+]

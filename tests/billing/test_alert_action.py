@@ -1,0 +1,107 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from billing.ingest import ingest_events
+from billing.models import Alert, AlertKind, AlertRule
+from routing.models import Model, RoutingRule, RoutingVersion
+from routing.rules import rule_save
+from tests.factories import canonical_event
+
+NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen_now():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def _model(name):
+    return Model.objects.get(name=name)
+
+
+@pytest.fixture
+def draft(team, ops_user, catalog):
+    sonnet, llama = _model("claude-sonnet-4-5"), _model("unsloth/Llama-3.3-70B-Instruct")
+    rule_save(
+        team=team,
+        user=ops_user,
+        task_type="*",
+        targets=[{"model_id": sonnet.pk, "weight": 100}],
+        fallbacks=[],
+    )
+    rule_save(
+        team=team,
+        user=ops_user,
+        task_type="summarization",
+        targets=[{"model_id": llama.pk, "weight": 80}, {"model_id": sonnet.pk, "weight": 20}],
+        fallbacks=[],
+    )
+    events = [
+        canonical_event(id=f"e{n}", timestamp=(NOW - timedelta(hours=n)).isoformat())
+        for n in range(5)
+    ]
+    ingest_events(team, events, now=NOW)
+
+
+def _alert(team, kind=AlertKind.ERROR_RATE, **details):
+    rule = AlertRule.objects.create(team=team, kind=kind, name="Errors")
+    return Alert.objects.create(
+        rule=rule,
+        team=team,
+        dedupe_key=f"{kind}:x",
+        subject="openai error rate 12.5%",
+        details={"provider": "anthropic"} | details,
+    )
+
+
+def _url(team, alert):
+    return reverse("alert_routing_change", kwargs={"team": team.slug, "alert_id": alert.pk})
+
+
+def test_it_shows_the_proposed_change_and_its_projection(client, viewer_user, team, draft):
+    client.force_login(viewer_user)
+    page = client.get(_url(team, _alert(team))).content.decode()
+    assert "move traffic away from anthropic" in page
+    assert "~ summarization" in page
+    assert "Projected monthly cost" in page
+    assert "Put this change in the draft" not in page
+
+
+def test_ops_put_the_change_in_the_draft_without_publishing(client, ops_user, team, draft):
+    client.force_login(ops_user)
+    response = client.post(_url(team, _alert(team)))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("routing", kwargs={"team": team.slug})
+    llama = _model("unsloth/Llama-3.3-70B-Instruct")
+    rule = RoutingRule.objects.get(team=team, task_type="summarization")
+    assert rule.targets == [{"model_id": llama.pk, "weight": 100}]
+    assert not RoutingVersion.objects.filter(team=team).exists()
+
+
+def test_a_viewer_may_not_change_the_draft(client, viewer_user, team, draft):
+    client.force_login(viewer_user)
+    assert client.post(_url(team, _alert(team))).status_code == 403
+
+
+def test_another_team_s_alert_is_not_found(client, ops_user, team, other_team, draft):
+    client.force_login(ops_user)
+    alert = _alert(other_team)
+    assert client.get(_url(team, alert)).status_code == 404
+
+
+def test_it_says_when_the_target_has_nowhere_to_go(client, ops_user, team, draft):
+    client.force_login(ops_user)
+    alert = _alert(team, model="claude-sonnet-4-5")
+    page = client.get(_url(team, alert)).content.decode()
+    # "*" routes only to Sonnet with no fallback; summarization can still move.
+    assert "Left as they are (no other target or fallback): *." in page
+
+
+def test_it_has_nothing_to_prepare_for_a_budget_alert(client, ops_user, team, draft):
+    client.force_login(ops_user)
+    page = client.get(_url(team, _alert(team, kind=AlertKind.BUDGET_FORECAST))).content.decode()
+    assert "not about a routing target" in page
