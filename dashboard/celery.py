@@ -16,4 +16,9 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "poll-tao-price": {
+        "task": "billing.tasks.poll_tao_price",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
 }

@@ -207,3 +207,22 @@ if (
 CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 30, minimum=0)
 # A TAO-billed call is converted with the latest TAO price at or before it, if no older than this.
 TAO_PRICE_MAX_AGE_MINUTES = env_int("TAO_PRICE_MAX_AGE_MINUTES", 60, minimum=1)
+
+# TAO/USD is polled from TAO_PRICE_URL every 5 minutes, and from the fallback when that fails.
+# Unlike SITE_URL, a price source's query string is part of its address.
+TAO_PRICE_URL = env_str(
+    "TAO_PRICE_URL",
+    "https://api.coingecko.com/api/v3/simple/price"
+    "?ids=bittensor&vs_currencies=usd&include_24hr_change=true&include_last_updated_at=true",
+)
+TAO_PRICE_FALLBACK_URL = env_str(
+    "TAO_PRICE_FALLBACK_URL",
+    "https://api.coingecko.com/api/v3/coins/bittensor/market_chart?vs_currency=usd&days=1",
+)
+for _name, _url in (
+    ("TAO_PRICE_URL", TAO_PRICE_URL),
+    ("TAO_PRICE_FALLBACK_URL", TAO_PRICE_FALLBACK_URL),
+):
+    if urlsplit(_url).scheme not in ("http", "https") or not urlsplit(_url).netloc:
+        raise ImproperlyConfigured(f"{_name}={_url!r} must be an absolute http:// or https:// URL.")
+TAO_PRICE_TIMEOUT_SECONDS = env_int("TAO_PRICE_TIMEOUT_SECONDS", 10, minimum=1)
