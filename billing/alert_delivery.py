@@ -1,0 +1,247 @@
+"""Sending alert notifications from the outbox: each row goes out once, retried until it does.
+
+The alert engine writes AlertNotification rows (pending, due at next_attempt_at); this module
+sends them.
+
+- Claim. A worker claims a due row with one UPDATE whose own WHERE clause says the row is still
+  pending, due and unclaimed (or its claim is older than CLAIM_TIMEOUT), stamping claimed_at and
+  a fresh claim_token, then reads back the rows carrying that token. When two workers race for a
+  row the database applies one UPDATE first and the other's WHERE no longer matches (PostgreSQL
+  re-checks it against the updated row; SQLite runs writes one at a time), so only one of them
+  gets it. Rows are claimed one at a time, just before each is sent: a claim never ages while
+  other rows are being sent, and a worker that dies strands at most one row for CLAIM_TIMEOUT.
+- Record. Every outcome is written through a filter on the worker's claim_token, so a worker
+  whose claim was taken over cannot overwrite the outcome of the worker that took it.
+- Order. A row has two parts, a webhook post and an email, but one status. The webhook is posted
+  first and the email sent last, and the row is marked sent only when both went through; a retry
+  therefore repeats at most the webhook. An email is never sent twice because the webhook failed.
+  The price: when the email fails after the webhook went through, the retry posts the webhook
+  again (a chat message may repeat; an email does not).
+- Retry. A failure (SMTP error, refused connection, timeout, a webhook answering non-2xx or not
+  at all) keeps the row pending with attempts + 1, a short last_error and next_attempt_at pushed
+  back 1, 2, 4, 8 ... minutes (at most 60). The MAX_ATTEMPTS-th failure marks the row failed,
+  with its error, for admins to see. `attempts` counts every try, the successful one included.
+  An unexpected error while sending counts as a failed attempt too (logged with its traceback),
+  so one bad row cannot block the others; a row with neither recipients nor a webhook fails at
+  once.
+
+What no outbox can rule out: a worker that dies after the mail server accepted the message but
+before the row was marked sent leaves the row claimed, and after CLAIM_TIMEOUT another worker
+sends it again. The SMTP (EMAIL_TIMEOUT) and webhook timeouts keep a send far shorter than the
+claim, so a slow send is not taken over.
+"""
+
+import logging
+import smtplib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.models import Alert, AlertNotification, NotificationStatus
+
+logger = logging.getLogger(__name__)
+
+CLAIM_TIMEOUT = timedelta(minutes=5)
+MAX_ATTEMPTS = 12
+MAX_BACKOFF_MINUTES = 60
+WEBHOOK_TIMEOUT_SECONDS = 10
+ERROR_LENGTH = 300
+
+
+class DeliveryFailed(Exception):
+    """A send that did not go through; the message is short and safe to show admins."""
+
+
+@dataclass
+class DeliveryResult:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    def __str__(self):
+        return f"sent {self.sent}, retrying {self.retrying}, failed {self.failed}"
+
+    def count(self, status: str) -> None:
+        if status == NotificationStatus.SENT:
+            self.sent += 1
+        elif status == NotificationStatus.PENDING:
+            self.retrying += 1
+        else:
+            self.failed += 1
+
+
+def send_due_notifications(now: datetime | None = None, *, limit: int = 50) -> DeliveryResult:
+    """Send up to `limit` due notifications, claiming each just before sending it."""
+    result = DeliveryResult()
+    for _ in range(limit):
+        moment = now or timezone.now()
+        claimed = claim_due_notifications(moment, limit=1)
+        if not claimed:
+            break
+        result.count(deliver_notification(claimed[0], now=moment))
+    return result
+
+
+def claim_due_notifications(now: datetime, *, limit: int) -> list[AlertNotification]:
+    """Claim up to `limit` due rows for one worker; never a row under another live claim."""
+    due = AlertNotification.objects.filter(
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT),
+        status=NotificationStatus.PENDING,
+        next_attempt_at__lte=now,
+    )
+    token = uuid.uuid4().hex
+    # The due conditions stay on the UPDATE itself, not only in the subquery: a row another
+    # worker claimed meanwhile no longer matches them when this UPDATE reaches it.
+    first_due = due.order_by("next_attempt_at", "pk").values("pk")[:limit]
+    due.filter(pk__in=first_due).update(claimed_at=now, claim_token=token)
+    return list(
+        AlertNotification.objects.filter(status=NotificationStatus.PENDING, claim_token=token)
+        .select_related("alert")
+        .order_by("next_attempt_at", "pk")
+    )
+
+
+def deliver_notification(notification: AlertNotification, *, now: datetime) -> str:
+    """Post the webhook, then send the email, and record the outcome; returns the new status.
+
+    `notification` must come from claim_due_notifications: the outcome is written under its claim.
+    """
+    if not notification.recipients and not notification.webhook_url:
+        message = "No recipients and no webhook: nothing to send."
+        return _record_failure(notification, message, now, final=True)
+    try:
+        if notification.webhook_url:
+            post_webhook(notification)
+        if notification.recipients:
+            send_email(notification)
+    except DeliveryFailed as error:
+        return _record_failure(notification, _scrubbed(str(error), notification), now)
+    except Exception as error:
+        logger.exception("Alert notification %s: unexpected error while sending", notification.pk)
+        message = f"{type(error).__name__}: {error}"
+        return _record_failure(notification, _scrubbed(message, notification), now)
+    return _record_sent(notification, now)
+
+
+def send_email(notification: AlertNotification) -> None:
+    message = EmailMultiAlternatives(
+        # A line break in a header is refused outright; one stray newline must not lose the alert.
+        subject=" ".join(notification.subject.splitlines()),
+        body=notification.text_body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=list(notification.recipients),
+    )
+    if notification.html_body:
+        message.attach_alternative(notification.html_body, "text/html")
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as error:
+        raise DeliveryFailed(f"Email not sent: {type(error).__name__}: {error}") from error
+
+
+def post_webhook(notification: AlertNotification) -> None:
+    """POST a Slack-compatible message; only the status code is kept, never the URL (a secret)."""
+    try:
+        response = httpx.post(
+            notification.webhook_url,
+            json=webhook_payload(notification),
+            timeout=WEBHOOK_TIMEOUT_SECONDS,
+        )
+    except httpx.TimeoutException:
+        raise DeliveryFailed(
+            f"Webhook not posted: no answer within {WEBHOOK_TIMEOUT_SECONDS} s."
+        ) from None
+    except httpx.HTTPError as error:
+        raise DeliveryFailed(f"Webhook not posted: {type(error).__name__}.") from None
+    if not response.is_success:
+        raise DeliveryFailed(f"Webhook not posted: HTTP {response.status_code}.")
+
+
+def webhook_payload(notification: AlertNotification) -> dict:
+    """Slack's incoming-webhook shape (Mattermost and Discord's /slack endpoint read it too)."""
+    subject = _slack_escaped(notification.subject)
+    url = alert_url(notification.alert)
+    text = f"{subject}\n{url}" if url else subject
+    section = f"*{subject}*\n<{url}|Open in LLM Spend>" if url else f"*{subject}*"
+    block = {"type": "section", "text": {"type": "mrkdwn", "text": section}}
+    return {"text": text, "blocks": [block]}
+
+
+def alert_url(alert: Alert) -> str:
+    if not alert.link:
+        return ""
+    return f"{settings.SITE_URL.rstrip('/')}/{alert.link.lstrip('/')}"
+
+
+def backoff_after(attempts: int) -> timedelta:
+    """1, 2, 4, 8 ... minutes after the 1st, 2nd, 3rd, 4th ... failure, at most an hour."""
+    return timedelta(minutes=min(2 ** (attempts - 1), MAX_BACKOFF_MINUTES))
+
+
+def _record_sent(notification: AlertNotification, now: datetime) -> str:
+    recorded = _finish(
+        notification,
+        status=NotificationStatus.SENT,
+        sent_at=now,
+        attempts=notification.attempts + 1,
+    )
+    if recorded:
+        # Forward only: the alert engine times reminders from last_notified_at, and may have
+        # queued a newer notification while this one was being sent.
+        Alert.objects.filter(
+            Q(last_notified_at__isnull=True) | Q(last_notified_at__lt=now),
+            pk=notification.alert_id,
+        ).update(last_notified_at=now)
+    return NotificationStatus.SENT
+
+
+def _record_failure(
+    notification: AlertNotification, error: str, now: datetime, *, final: bool = False
+) -> str:
+    attempts = notification.attempts + 1
+    if final or attempts >= MAX_ATTEMPTS:
+        status, next_attempt_at = NotificationStatus.FAILED, notification.next_attempt_at
+    else:
+        status, next_attempt_at = NotificationStatus.PENDING, now + backoff_after(attempts)
+    logger.warning(
+        "Alert notification %s, attempt %s: %s (now %s)", notification.pk, attempts, error, status
+    )
+    _finish(
+        notification,
+        status=status,
+        attempts=attempts,
+        next_attempt_at=next_attempt_at,
+        last_error=error[:ERROR_LENGTH],
+    )
+    return status
+
+
+def _finish(notification: AlertNotification, **fields) -> bool:
+    """Write the outcome and release the claim, unless another worker has taken the row over."""
+    recorded = AlertNotification.objects.filter(
+        pk=notification.pk, claim_token=notification.claim_token
+    ).update(claimed_at=None, claim_token="", **fields)
+    if not recorded:
+        logger.warning(
+            "Alert notification %s: claim taken over by another worker, outcome not recorded",
+            notification.pk,
+        )
+    return bool(recorded)
+
+
+def _scrubbed(message: str, notification: AlertNotification) -> str:
+    """Admins see error texts: never the webhook URL (it embeds a token) or the SMTP password."""
+    for secret in (notification.webhook_url, settings.EMAIL_HOST_PASSWORD):
+        if secret:
+            message = message.replace(secret, "…")
+    return message
+
+
+def _slack_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
