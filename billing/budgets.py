@@ -1,0 +1,236 @@
+"""Budgets: saving and deleting them (audited), and how each one stands this month.
+
+A budget covers the whole team, one provider or one task type, for one month or every
+month; for a scope, the month's own row wins over the recurring one. Months are the team's
+calendar months in its time zone, read from the daily rollups.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import Budget
+from billing.overview import Filters, MonthPanel, load_cube, month_panel, narrow
+from dashboard.audit import audit_record
+from dashboard.models import AuditAction, Team
+
+FIELDS = ["month", "provider", "task_type", "amount_usd", "amount_tao", "thresholds"]
+
+BOTH_SCOPES = "A budget covers a provider or a task type, not both: clear one of them."
+
+CURRENT, REPLACED, UPCOMING, PAST = "current", "replaced", "upcoming", "past"
+
+
+# --- Describing a budget -------------------------------------------------------------------
+
+
+def scope_label(budget: Budget) -> str:
+    if budget.provider_id:
+        return f"Provider {budget.provider.name}"
+    if budget.task_type:
+        return f"Task type {budget.task_type}"
+    return "Whole team"
+
+
+def month_label(budget: Budget) -> str:
+    return f"{budget.month:%B %Y}" if budget.month else "Every month"
+
+
+def budget_label(budget: Budget) -> str:
+    """What the audit log and messages call the budget, e.g. "Whole team, every month"."""
+    return f"{scope_label(budget)}, {month_label(budget).lower()}"
+
+
+def thresholds_text(thresholds: list[int]) -> str:
+    return ", ".join(str(value) for value in thresholds)
+
+
+def plain_amount(value: Decimal) -> str:
+    # 0.500000 from the database and 0.5 from a form are the same amount, written the same.
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _audit_values(budget: Budget) -> dict[str, str]:
+    return {
+        "month": f"{budget.month:%Y-%m}" if budget.month else "every month",
+        "provider": budget.provider.slug if budget.provider_id else "all",
+        "task_type": budget.task_type or "all",
+        "amount_usd": f"{budget.amount_usd:.2f}",
+        "amount_tao": plain_amount(budget.amount_tao) if budget.amount_tao is not None else "none",
+        "thresholds": thresholds_text(budget.thresholds),
+    }
+
+
+def scope_key(budget: Budget) -> tuple:
+    return (budget.provider_id, budget.task_type)
+
+
+# --- Saving and deleting -------------------------------------------------------------------
+
+
+def budget_save(*, team: Team, user, data: dict, budget: Budget | None = None) -> Budget:
+    """Create a budget from `data` (the FIELDS, parsed), or change `budget` to it; audited.
+
+    Raises ValidationError when the scope names both a provider and a task type, or when the
+    team already has a budget for the same month, provider and task type.
+    """
+    if data.get("provider") is not None and data.get("task_type"):
+        raise ValidationError({"task_type": BOTH_SCOPES})
+    with transaction.atomic():
+        # Serialises the team's budget writes: no database constraint can cover the
+        # duplicate check, since an empty month or provider is NULL.
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        if budget is not None:
+            budget = Budget.objects.filter(pk=budget.pk, team=team).first()
+            if budget is None:
+                raise ValidationError("This budget was deleted meanwhile: add it again.")
+        _refuse_duplicate(team, data, budget)
+        if budget is None:
+            budget = Budget(team=team, created_by=user)
+            _assign(budget, data)
+            budget.save()
+            _audit(budget, AuditAction.BUDGET_CREATED, user, _audit_values(budget))
+            return budget
+        old = _audit_values(budget)
+        _assign(budget, data)
+        new = _audit_values(budget)
+        changes = {name: f"{old[name]} → {new[name]}" for name in old if old[name] != new[name]}
+        if changes:
+            budget.updated_at = timezone.now()
+            budget.save()
+            _audit(budget, AuditAction.BUDGET_CHANGED, user, changes)
+        return budget
+
+
+def budget_delete(*, budget: Budget, user) -> None:
+    with transaction.atomic():
+        _audit(budget, AuditAction.BUDGET_DELETED, user, _audit_values(budget))
+        budget.delete()
+
+
+def _assign(budget: Budget, data: dict) -> None:
+    budget.month = data.get("month")
+    budget.provider = data.get("provider")
+    budget.task_type = data.get("task_type") or ""
+    budget.amount_usd = data["amount_usd"]
+    budget.amount_tao = data.get("amount_tao")
+    budget.thresholds = list(data["thresholds"])
+
+
+def _refuse_duplicate(team: Team, data: dict, budget: Budget | None) -> None:
+    same = Budget.objects.filter(
+        team=team,
+        month=data.get("month"),
+        provider=data.get("provider"),
+        task_type=data.get("task_type") or "",
+    )
+    if budget is not None:
+        same = same.exclude(pk=budget.pk)
+    existing = same.select_related("provider").first()
+    if existing is not None:
+        raise ValidationError(
+            f"{team.name} already has a budget for {budget_label(existing).lower()} "
+            f"(${existing.amount_usd:,.2f}): edit that one instead."
+        )
+
+
+def _audit(budget: Budget, action: str, user, detail: dict) -> None:
+    audit_record(
+        team=budget.team, action=action, target=budget_label(budget), actor=user, detail=detail
+    )
+
+
+# --- How each budget stands this month -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    """A budget on the list: whether it applies this month and, if so, how it stands."""
+
+    budget: Budget
+    applies: str  # CURRENT, REPLACED (by a row for this month), UPCOMING or PAST
+    replaced_by: Budget | None  # for a REPLACED recurring budget: this month's own row
+    replaces: Budget | None  # for this month's own row: the recurring one it stands in for
+    panel: MonthPanel | None  # this month's spend of the scope, for a CURRENT budget
+
+    @property
+    def scope(self) -> str:
+        return scope_label(self.budget)
+
+    @property
+    def month(self) -> str:
+        return month_label(self.budget)
+
+    @property
+    def amount_tao(self) -> str:
+        tao = self.budget.amount_tao
+        return plain_amount(tao) if tao is not None else ""
+
+    @property
+    def bar_pct(self) -> Decimal:
+        used = self.panel.used_pct if self.panel else None
+        return min(used, Decimal(100)) if used is not None else Decimal(0)
+
+    @property
+    def over(self) -> bool:
+        return bool(self.panel and self.panel.spend_usd > self.budget.amount_usd)
+
+    @property
+    def forecast_crosses(self) -> bool:
+        """Under budget so far, over it by month end at this month's pace."""
+        return bool(self.panel and not self.over and self.panel.crossing_day)
+
+    @property
+    def thresholds(self) -> list[tuple[int, bool]]:
+        """Each threshold with whether this month's spend has reached it."""
+        used = self.panel.used_pct if self.panel else None
+        return [(pct, used is not None and used >= pct) for pct in self.budget.thresholds]
+
+
+def budget_lines(team: Team, *, now: datetime) -> list[BudgetLine]:
+    """The team's budgets, each with this month's status when it applies this month.
+
+    Two queries whatever the number of budgets: the budgets, and one grouped read of the
+    month's daily rollups that every scope is narrowed from.
+    """
+    today = now.astimezone(team.zone).date()
+    first = today.replace(day=1)
+    budgets = sorted(Budget.objects.filter(team=team).select_related("provider"), key=_order)
+    this_month = {scope_key(b): b for b in budgets if b.month == first}
+    recurring = {scope_key(b): b for b in budgets if b.month is None}
+    states = {b.pk: _applies(b, first, this_month) for b in budgets}
+    cube = load_cube(team, first, today) if CURRENT in states.values() else []
+    lines = []
+    for budget in budgets:
+        state = states[budget.pk]
+        panel = _panel(team, budget, cube, first, today) if state == CURRENT else None
+        key = scope_key(budget)
+        replaced_by = this_month[key] if state == REPLACED else None
+        replaces = recurring.get(key) if budget.month == first else None
+        lines.append(BudgetLine(budget, state, replaced_by, replaces, panel))
+    return lines
+
+
+def _order(budget: Budget) -> tuple:
+    kind = 1 if budget.provider_id else 2 if budget.task_type else 0
+    name = budget.provider.name if budget.provider_id else budget.task_type
+    return (kind, name, budget.month is not None, budget.month or date.min)
+
+
+def _applies(budget: Budget, first: date, this_month: dict) -> str:
+    if budget.month is None:
+        return REPLACED if scope_key(budget) in this_month else CURRENT
+    if budget.month == first:
+        return CURRENT
+    return UPCOMING if budget.month > first else PAST
+
+
+def _panel(team, budget: Budget, cube, first: date, today: date) -> MonthPanel:
+    provider = budget.provider.slug if budget.provider_id else ""
+    filters = Filters(first, today, provider=provider, task_type=budget.task_type)
+    return month_panel(team, narrow(cube, filters), filters, budget, today)

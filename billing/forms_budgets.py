@@ -1,0 +1,137 @@
+import re
+from datetime import date
+from decimal import Decimal
+
+from django import forms
+
+from billing.budgets import BOTH_SCOPES, thresholds_text
+from billing.models import default_thresholds
+from routing.models import Provider
+
+MONTH = re.compile(r"(\d{4})-(\d{2})")
+MAX_THRESHOLD = 1000
+
+
+def parse_month(raw: str) -> date | None:
+    """ "2026-05" -> 2026-05-01; empty -> None (every month)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    match = MONTH.fullmatch(raw)
+    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
+        raise forms.ValidationError(
+            "Enter a month as YYYY-MM, e.g. 2026-05, or leave it empty for every month."
+        )
+    return date(int(match[1]), int(match[2]), 1)
+
+
+def parse_thresholds(raw: str) -> list[int]:
+    """ "50, 80, 100" -> [50, 80, 100]: whole percentages 1-1000, strictly ascending."""
+    parts = [part.strip().removesuffix("%").strip() for part in raw.split(",")]
+    parts = [part for part in parts if part]
+    if not parts:
+        return default_thresholds()
+    values = []
+    for part in parts:
+        if not (part.isascii() and part.isdigit()):
+            raise forms.ValidationError(
+                f"“{part}” is not a whole percentage: write them like 50, 80, 100."
+            )
+        value = int(part)
+        if not 1 <= value <= MAX_THRESHOLD:
+            raise forms.ValidationError(
+                f"{value}% is out of range: each threshold is from 1 to {MAX_THRESHOLD}%."
+            )
+        if value in values:
+            raise forms.ValidationError(f"{value}% is listed twice: give each threshold once.")
+        if values and value < values[-1]:
+            raise forms.ValidationError(
+                f"{value}% comes after {values[-1]}%: list the thresholds from low to high."
+            )
+        values.append(value)
+    return values
+
+
+class BudgetForm(forms.Form):
+    month = forms.CharField(
+        required=False,
+        widget=forms.TextInput(attrs={"type": "month", "placeholder": "YYYY-MM"}),
+        help_text="Leave empty for a budget that applies every month. A budget for a given "
+        "month replaces the every-month one of the same scope in that month.",
+    )
+    provider = forms.ModelChoiceField(
+        queryset=Provider.objects.all(),
+        required=False,
+        empty_label="All providers",
+        error_messages={"invalid_choice": "Choose one of the providers in the list."},
+        help_text="Only this provider's spend counts against the budget.",
+    )
+    task_type = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="Or only this task type's spend, as the proxy sends it (e.g. summarize). "
+        "Not together with a provider.",
+    )
+    amount_usd = forms.DecimalField(
+        label="Amount (USD)",
+        max_digits=18,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01"}),
+        error_messages={"max_decimal_places": "Give the amount in dollars and cents."},
+    )
+    amount_tao = forms.DecimalField(
+        label="Amount (TAO)",
+        required=False,
+        max_digits=24,
+        decimal_places=6,
+        widget=forms.NumberInput(attrs={"step": "any", "min": "0"}),
+        help_text="Optional: a limit on TAO spent at TAO-billed providers such as Chutes.",
+    )
+    thresholds = forms.CharField(
+        label="Thresholds (%)",
+        required=False,
+        initial=thresholds_text(default_thresholds()),
+        help_text="Whole percentages of the USD amount, low to high, comma-separated: an alert "
+        "is sent as spend reaches each one. Empty means 50, 80, 100.",
+    )
+
+    def __init__(self, data=None, *, budget=None):
+        initial = None
+        if budget is not None:
+            initial = {
+                "month": f"{budget.month:%Y-%m}" if budget.month else "",
+                "provider": budget.provider_id,
+                "task_type": budget.task_type,
+                "amount_usd": budget.amount_usd,
+                "amount_tao": budget.amount_tao,
+                "thresholds": thresholds_text(budget.thresholds),
+            }
+        super().__init__(data, initial=initial)
+
+    def clean_month(self):
+        return parse_month(self.cleaned_data["month"])
+
+    def clean_task_type(self):
+        return self.cleaned_data["task_type"].strip()
+
+    def clean_amount_usd(self):
+        return _positive(self.cleaned_data["amount_usd"])
+
+    def clean_amount_tao(self):
+        value = self.cleaned_data["amount_tao"]
+        return None if value is None else _positive(value)
+
+    def clean_thresholds(self):
+        return parse_thresholds(self.cleaned_data["thresholds"])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("provider") is not None and data.get("task_type"):
+            self.add_error("task_type", BOTH_SCOPES)
+        return data
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise forms.ValidationError("The amount must be more than 0.")
+    return value
