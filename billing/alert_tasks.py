@@ -1,0 +1,20 @@
+from celery import shared_task
+
+from billing.alerts import evaluate_alerts as evaluate
+from dashboard.jobs import recorded_run
+
+
+class RulesFailed(Exception):
+    """Some rules could not be evaluated; the others were."""
+
+
+@shared_task(name="billing.alert_tasks.evaluate_alerts")
+def evaluate_alerts() -> str:
+    """One pass over every enabled alert rule; its summary lands in the job run's detail."""
+    with recorded_run("evaluate_alerts") as run:
+        result = evaluate()
+        run.detail = result.summary
+        if result.failed:
+            # The run shows as failed (with the summary) so a broken rule gets noticed.
+            raise RulesFailed(result.summary)
+    return result.summary
