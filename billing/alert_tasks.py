@@ -1,6 +1,8 @@
 from celery import shared_task
+from django.db import transaction
 
 from billing.alerts import evaluate_alerts as evaluate
+from billing.delivery_tasks import send_alert_notifications
 from dashboard.jobs import recorded_run
 
 
@@ -14,6 +16,9 @@ def evaluate_alerts() -> str:
     with recorded_run("evaluate_alerts") as run:
         result = evaluate()
         run.detail = result.summary
+        if result.notifications:
+            # Send what was just queued now, not at the next minute's delivery run.
+            transaction.on_commit(send_alert_notifications.delay)
         if result.failed:
             # The run shows as failed (with the summary) so a broken rule gets noticed.
             raise RulesFailed(result.summary)

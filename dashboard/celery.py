@@ -7,6 +7,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 app = Celery("dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task modules autodiscovery does not find (it imports only each app's "tasks").
+app.conf.imports = ["billing.alert_tasks", "billing.delivery_tasks"]
 
 # The one list of scheduled jobs. Each expires just under its period, so a backlog
 # after an outage never queues duplicate runs.
@@ -20,5 +22,15 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.poll_tao_price",
         "schedule": 300.0,
         "options": {"expires": 290},
+    },
+    "evaluate-alerts": {
+        "task": "billing.alert_tasks.evaluate_alerts",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "send-alert-notifications": {
+        "task": "billing.delivery_tasks.send_alert_notifications",
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
 }
