@@ -1,0 +1,321 @@
+"""Alert rules as people edit them, acknowledging alerts, and whether the scheduler that
+evaluates the rules is keeping up. The evaluation itself is billing.alerts."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from billing.alerts import DEFAULT_PARAMS
+from billing.models import GLOBAL_KINDS, Alert, AlertKind, AlertRule, AlertState
+from dashboard.audit import audit_record
+from dashboard.models import AuditAction, JobRun, Role, Team
+
+DIRECTIONS = {"both": "both directions", "up": "rises only", "down": "falls only"}
+CURRENCIES = {"both": "in USD and in TAO", "usd": "in USD", "tao": "in TAO"}
+
+OPS_ROLES = [Role.ADMIN, Role.OPS]
+FINANCE_ROLES = [Role.ADMIN, Role.FINANCE]
+
+
+def _minutes(minutes) -> str:
+    if minutes >= 120 and minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+def _scope(params: dict) -> str:
+    if params.get("model"):
+        return f"model {params['model']}"
+    if params.get("provider"):
+        return f"provider {params['provider']}"
+    return "each provider separately"
+
+
+def params_in_words(kind: str, params: dict) -> str:
+    """A rule's params as a short sentence for the rules table."""
+    p = {**DEFAULT_PARAMS.get(kind, {}), **(params or {})}
+    if kind == AlertKind.TAO_PRICE_SPIKE:
+        direction = DIRECTIONS.get(p["direction"], p["direction"])
+        return f"{p['threshold_pct']}% within {_minutes(p['window_minutes'])}, {direction}"
+    if kind == AlertKind.TAO_PRICE_STALE:
+        return f"no new price for {_minutes(p['minutes'])}"
+    if kind == AlertKind.BUDGET_THRESHOLD:
+        return f"each budget's thresholds, {CURRENCIES.get(p['currency'], p['currency'])}"
+    if kind == AlertKind.BUDGET_FORECAST:
+        return "month-end forecast over a budget"
+    window, scope = _minutes(p["window_minutes"]), _scope(p)
+    if kind == AlertKind.ERROR_RATE:
+        return (
+            f"errors above {p['threshold_pct']}% over {window}, "
+            f"at least {p['min_requests']} requests, {scope}"
+        )
+    if kind == AlertKind.LATENCY_P95:
+        return (
+            f"p95 latency above {p['threshold_ms']} ms over {window}, "
+            f"at least {p['min_requests']} requests, {scope}"
+        )
+    if kind == AlertKind.QUALITY_DROP:
+        return (
+            f"mean quality below {p['min_score']} over {window}, "
+            f"at least {p['min_samples']} scores, {scope}"
+        )
+    return ", ".join(f"{key} {value}" for key, value in p.items())
+
+
+def webhook_host(url: str) -> str:
+    """Only the host of a webhook: its path often carries the secret (Slack, Discord)."""
+    return (urlsplit(url).hostname or "") if url else ""
+
+
+def rules_for(team: Team):
+    """The team's rules and the global ones, team rules first."""
+    rules = AlertRule.objects.filter(Q(team=team) | Q(team__isnull=True))
+    return rules.order_by(F("team_id").asc(nulls_last=True), "kind", "name", "pk")
+
+
+def may_change_rule(rule: AlertRule, *, user, may_manage: bool) -> bool:
+    """Team rules: ops and admins of the team. Global rules: superusers only."""
+    return user.is_superuser if rule.team_id is None else may_manage
+
+
+def _summary(rule: AlertRule) -> dict:
+    """What the audit log keeps of a rule: never the webhook's path."""
+    return {
+        "kind": rule.kind,
+        "name": rule.name,
+        "enabled": rule.enabled,
+        "params": params_in_words(rule.kind, rule.params),
+        "recipients": [*rule.recipient_roles, *rule.extra_emails],
+        "webhook": webhook_host(rule.webhook_url),
+        "cooldown_minutes": rule.cooldown_minutes,
+        "notify_on_resolve": rule.notify_on_resolve,
+        "global": rule.team_id is None,
+    }
+
+
+RULE_FIELDS = [
+    "kind",
+    "name",
+    "enabled",
+    "params",
+    "recipient_roles",
+    "extra_emails",
+    "webhook_url",
+    "cooldown_minutes",
+    "notify_on_resolve",
+]
+
+
+def alert_rule_save(
+    *, team: Team, actor, values: dict, rule: AlertRule | None = None, make_global: bool = False
+) -> AlertRule:
+    """Create or change a rule from validated values (RULE_FIELDS), audited in `team`.
+
+    `make_global` makes it a rule of no team; only TAO kinds may be global.
+    """
+    if make_global and values["kind"] not in GLOBAL_KINDS:
+        raise ValueError("Only TAO price rules can be global.")
+    creating = rule is None
+    if creating:
+        rule = AlertRule(created_by=actor if actor.is_authenticated else None)
+    before = {} if creating else _summary(rule)
+    for name in RULE_FIELDS:
+        setattr(rule, name, values[name])
+    rule.team = None if make_global else team
+    rule.updated_at = timezone.now()
+    with transaction.atomic():
+        rule.save()
+        after = _summary(rule)
+        detail = after if creating else {**after, "changed": _changed(before, after)}
+        audit_record(
+            team=team,
+            action=AuditAction.ALERT_RULE_CREATED if creating else AuditAction.ALERT_RULE_CHANGED,
+            target=str(rule),
+            actor=actor,
+            detail=detail,
+        )
+    return rule
+
+
+def _changed(before: dict, after: dict) -> list[str]:
+    return [key for key, value in after.items() if before.get(key) != value]
+
+
+def alert_rule_delete(*, team: Team, actor, rule: AlertRule) -> None:
+    """Delete a rule with its alerts and their notifications, audited in `team`."""
+    detail = _summary(rule)
+    target = str(rule)
+    with transaction.atomic():
+        detail["alerts_deleted"] = rule.alerts.count()
+        rule.delete()
+        audit_record(
+            team=team,
+            action=AuditAction.ALERT_RULE_DELETED,
+            target=target,
+            actor=actor,
+            detail=detail,
+        )
+
+
+def recommended_rules() -> list[dict]:
+    """The rules a team starts with: values for alert_rule_save."""
+
+    def rule(kind, name, roles, **params):
+        return {
+            "kind": kind,
+            "name": name,
+            "enabled": True,
+            "params": {**DEFAULT_PARAMS[kind], **params},
+            "recipient_roles": [str(role) for role in roles],
+            "extra_emails": [],
+            "webhook_url": "",
+            "cooldown_minutes": 60,
+            "notify_on_resolve": False,
+        }
+
+    return [
+        rule(AlertKind.TAO_PRICE_SPIKE, "TAO moves 10% within an hour", OPS_ROLES),
+        rule(
+            AlertKind.TAO_PRICE_SPIKE,
+            "TAO moves 20% within a day",
+            OPS_ROLES,
+            threshold_pct=20,
+            window_minutes=1440,
+        ),
+        rule(AlertKind.TAO_PRICE_STALE, "TAO price stale for 30 minutes", OPS_ROLES),
+        rule(AlertKind.BUDGET_THRESHOLD, "Budget thresholds", FINANCE_ROLES),
+        rule(AlertKind.BUDGET_FORECAST, "Month-end forecast over budget", FINANCE_ROLES),
+        rule(AlertKind.ERROR_RATE, "Error rate above 5%", OPS_ROLES),
+    ]
+
+
+def alert_rules_add_recommended(*, team: Team, actor) -> list[AlertRule]:
+    """Add the recommended rules the team does not have yet (by kind and name): pressing the
+    button twice adds them once."""
+    with transaction.atomic():
+        # Two presses at once queue here instead of both adding the rules.
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        existing = set(AlertRule.objects.filter(team=team).values_list("kind", "name"))
+        return [
+            alert_rule_save(team=team, actor=actor, values=values)
+            for values in recommended_rules()
+            if (values["kind"], values["name"]) not in existing
+        ]
+
+
+def alerts_for(team: Team):
+    """The team's alerts and the global ones, newest first."""
+    alerts = Alert.objects.filter(Q(team=team) | Q(team__isnull=True))
+    return alerts.select_related("rule", "acknowledged_by").order_by("-fired_at", "-pk")
+
+
+def alert_acknowledge(*, team: Team, actor, alert: Alert) -> bool:
+    """Acknowledge a firing alert, audited in `team`. False, changing nothing, when it was not
+    firing (acknowledged already, or resolved)."""
+    now = timezone.now()
+    detail = {"alert": alert.pk, "rule": alert.rule.name, "global": alert.team_id is None}
+    with transaction.atomic():
+        # Conditional, so a second press or a resolution racing with it changes nothing.
+        changed = Alert.objects.filter(pk=alert.pk, state=AlertState.FIRING).update(
+            state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor
+        )
+        if changed:
+            audit_record(
+                team=team,
+                action=AuditAction.ALERT_ACKNOWLEDGED,
+                target=alert.subject,
+                actor=actor,
+                detail=detail,
+            )
+    alert.refresh_from_db(fields=["state", "acknowledged_at", "acknowledged_by", "resolved_at"])
+    return bool(changed)
+
+
+def detail_rows(details: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """An alert's details JSON as (label, value) rows; nested mappings become dotted labels."""
+    rows = []
+    for key, value in (details or {}).items():
+        label = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows += detail_rows(value, prefix=f"{label}.")
+        elif isinstance(value, list | tuple):
+            rows.append((label, ", ".join(str(item) for item in value) or "—"))
+        else:
+            rows.append((label, "—" if value is None or value == "" else str(value)))
+    return rows
+
+
+def local_path(link: str) -> str:
+    """The alert's link when it is a path on this site, else "" (never another origin)."""
+    if link.startswith("/") and not link.startswith("//") and "\\" not in link:
+        return link
+    return ""
+
+
+# The scheduler: beat runs these jobs; each records a JobRun (dashboard.jobs.recorded_run).
+EVALUATE_ALERTS = "evaluate_alerts"
+SCHEDULE_MINUTES = {
+    "heartbeat": 1,
+    EVALUATE_ALERTS: 1,
+    "send_alert_notifications": 1,
+    "poll_tao_price": 5,
+}
+# Alerts evaluated longer ago than this mean the scheduler is down, not merely slow.
+STALE_EVALUATION = timedelta(minutes=10)
+
+
+def late_after(period_minutes: int) -> timedelta:
+    """A job is late once two runs are missed, with a minute's grace."""
+    return timedelta(minutes=2 * period_minutes + 1)
+
+
+@dataclass
+class JobStatus:
+    name: str
+    every_minutes: int | None
+    last: JobRun | None
+    late: bool
+
+
+def job_statuses(now: datetime, recent: list[JobRun]) -> list[JobStatus]:
+    """The known jobs, then any other job seen in `recent` (newest first), with their last run."""
+    statuses = []
+    for name, every in SCHEDULE_MINUTES.items():
+        last = next((run for run in recent if run.name == name), None)
+        if last is None:
+            last = JobRun.objects.filter(name=name).first()
+        late = last is None or now - last.started_at > late_after(every)
+        statuses.append(JobStatus(name, every, last, late))
+    others = {}
+    for run in recent:
+        if run.name not in SCHEDULE_MINUTES:
+            others.setdefault(run.name, run)
+    statuses += [JobStatus(name, None, run, False) for name, run in sorted(others.items())]
+    return statuses
+
+
+@dataclass
+class EvaluationLag:
+    minutes: int | None  # None: alerts were never evaluated
+
+
+def evaluation_lag(now: datetime) -> EvaluationLag | None:
+    """How long alerts have gone unevaluated, when that means the scheduler is down; else None.
+
+    One indexed query; a second only when evaluate_alerts has never run at all.
+    """
+    started = (
+        JobRun.objects.filter(name=EVALUATE_ALERTS)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    if started is None:
+        return EvaluationLag(None) if AlertRule.objects.filter(enabled=True).exists() else None
+    if now - started <= STALE_EVALUATION:
+        return None
+    return EvaluationLag(int((now - started).total_seconds() // 60))
