@@ -64,7 +64,6 @@ def _coming_soon(section_name: str, active_section: str | None = None):
     return view
 
 
-alerts_page = _coming_soon("budgets", active_section="budgets")
 reports_page = _coming_soon("reports")
 
 AUDIT_PAGE_SIZE = 50

@@ -4,7 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from billing.models import Budget
+from billing.alert_rules import recommended_rules
+from billing.models import AlertRule, Budget
 from dashboard.models import Membership, Role, Team
 from routing.models import RoutingVersion
 
@@ -124,3 +125,12 @@ def test_seed_demo_gives_each_demo_team_a_budget_and_a_target_share(db):
     ]
     maven = Team.objects.get(slug="maven")
     assert (maven.target_share_min, maven.target_share_max) == (55, 70)
+
+
+def test_seed_demo_adds_the_recommended_alert_rules_once(db):
+    _run("seed_demo", "--days", "2")
+    _run("seed_demo", "--days", "2")
+    maven = Team.objects.get(slug="maven")
+    kinds = set(AlertRule.objects.filter(team=maven).values_list("kind", flat=True))
+    assert {"budget_threshold", "budget_forecast", "tao_price_spike"} <= kinds
+    assert AlertRule.objects.filter(team=maven).count() == len(recommended_rules())

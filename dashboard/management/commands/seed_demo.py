@@ -6,9 +6,10 @@ from django.core.management.base import BaseCommand
 from django.db.models import Sum
 from django.utils import timezone
 
+from billing.alert_rules import alert_rules_add_recommended
 from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
-from billing.models import Budget, UsageRollup
+from billing.models import AlertRule, Budget, UsageRollup
 from dashboard.models import Role, Team
 from dashboard.progress import ProgressBar
 from dashboard.teams import member_set_role
@@ -93,6 +94,7 @@ class Command(BaseCommand):
         self._seed_routing(teams)
         self._seed_usage(teams, days)
         self._seed_budgets(teams)
+        self._seed_alert_rules(teams)
         self.stdout.write(self.style.SUCCESS("Demo teams, users and usage are ready."))
         self.stdout.write(demo_logins())
 
@@ -128,6 +130,14 @@ class Command(BaseCommand):
             tao = (sums["tao"] * headroom).quantize(Decimal("0.0001")) if sums["tao"] else None
             Budget.objects.create(team=team, amount_usd=usd, amount_tao=tao or None)
         self.stdout.write("Budgets: a monthly demo budget for each demo team.")
+
+    def _seed_alert_rules(self, teams):
+        """The recommended alert rules for each demo team: the worker's beat evaluates them."""
+        admin = get_user_model().objects.get(username="admin")
+        for team in teams.values():
+            if not AlertRule.objects.filter(team=team).exists():
+                alert_rules_add_recommended(team=team, actor=admin)
+        self.stdout.write("Alert rules: the recommended set for each demo team.")
 
     def _seed_usage(self, teams, days):
         now = timezone.now()
