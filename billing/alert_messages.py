@@ -314,8 +314,21 @@ def _context(alert, *, event: str, subject: str) -> dict:
         "facts": facts_of(alert.details),
         "link_url": settings.SITE_URL + (alert.link or "/"),
         "alerts_url": settings.SITE_URL + alerts_path if alerts_path else "",
+        "routing_change_url": _routing_change_url(alert),
         "fired_at": f"{alert.fired_at.astimezone(zone):%Y-%m-%d %H:%M %Z}",
     }
+
+
+# Alerts about a provider or model, which a prepared routing change can answer.
+ROUTING_KINDS = {"error_rate", "latency_p95", "quality_drop"}
+
+
+def _routing_change_url(alert) -> str:
+    if not alert.team_id or alert.rule.kind not in ROUTING_KINDS:
+        return ""
+    if not alert.details.get("provider"):
+        return ""
+    return f"{settings.SITE_URL}/t/{alert.team.slug}/alerts/{alert.pk}/routing-change/"
 
 
 def fired_message(alert, *, again: bool = False) -> Message:

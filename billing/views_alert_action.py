@@ -6,14 +6,13 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from billing.models import Alert, AlertKind
+from billing.alert_messages import ROUTING_KINDS
+from billing.models import Alert
 from billing.views_simulate import simulation_context
 from dashboard.access import get_membership_for_page
 from routing.proposals import apply_to_draft, propose_for_team
 from routing.rules import StaleEdit
 
-# Alerts about how a provider or model behaves, which a routing change can answer.
-ROUTING_KINDS = {AlertKind.ERROR_RATE, AlertKind.LATENCY_P95, AlertKind.QUALITY_DROP}
 PROJECTION_DAYS = 7
 
 

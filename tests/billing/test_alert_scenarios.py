@@ -346,3 +346,13 @@ def test_it_applies_a_provider_budget_to_that_provider_only(clock, team, catalog
     assert notified() == [
         ("fired", "Team Maven at 50% of its May budget for Chutes (Bittensor SN64): $6 of $10")
     ]
+
+
+def test_it_links_an_error_rate_alert_to_a_prepared_routing_change(clock, team, failing_openai):
+    make_rule(AlertKind.ERROR_RATE, team=team)
+    evaluate_alerts()
+    alert = Alert.objects.get()
+    notification = AlertNotification.objects.get()
+    url = f"/t/{team.slug}/alerts/{alert.pk}/routing-change/"
+    assert url in notification.text_body
+    assert url in notification.html_body
