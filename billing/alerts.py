@@ -21,10 +21,11 @@ from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing import alert_messages as words
+from billing.budgets import CURRENT, budget_lines
 from billing.histogram import LATENCY_FIELDS, percentile
 from billing.models import (
     Alert,
@@ -37,7 +38,7 @@ from billing.models import (
     TaoPrice,
     UsageRollup,
 )
-from billing.overview import Filters, load_cube, month_panel, narrow, whole
+from billing.overview import whole
 from dashboard.models import Membership
 
 logger = logging.getLogger(__name__)
@@ -200,20 +201,6 @@ def tao_price_stale(rule: AlertRule, params: dict, now: datetime) -> list[Condit
 # --- Budgets ------------------------------------------------------------------------------
 
 
-def applicable_budgets(team, month) -> list[Budget]:
-    """The team's budgets for a month, one per scope: the month's own row over the recurring one."""
-    chosen: dict[tuple, Budget] = {}
-    rows = (
-        Budget.objects.filter(team=team)
-        .filter(Q(month=month) | Q(month=None))
-        .select_related("provider")
-        .order_by(F("month").desc(nulls_last=True), "id")
-    )
-    for budget in rows:
-        chosen.setdefault((budget.provider_id, budget.task_type), budget)
-    return list(chosen.values())
-
-
 def thresholds_of(budget: Budget) -> list[Decimal]:
     """The budget's threshold percentages, sorted; what is not a positive number is skipped."""
     found = set()
@@ -243,22 +230,19 @@ class BudgetMonth:
 
 
 def budget_months(team, now: datetime) -> list[BudgetMonth]:
-    """Each budget that applies this team month, with its scope's month so far: two queries."""
+    """Each budget in force this team month, with its scope's month so far (as the Budgets
+    page shows it): two queries."""
     today = now.astimezone(team.zone).date()
     first = today.replace(day=1)
-    budgets = applicable_budgets(team, first)
-    if not budgets:
-        return []
-    cube = load_cube(team, first, today)
     months = []
-    for budget in budgets:
-        provider = budget.provider.slug if budget.provider else ""
-        filters = Filters(first, today, provider=provider, task_type=budget.task_type)
-        panel = month_panel(team, narrow(cube, filters), filters, budget, today)
+    for line in budget_lines(team, now=now):
+        if line.applies != CURRENT:
+            continue
+        budget = line.budget
         scope = words.budget_scope(
             budget.provider.name if budget.provider else "", budget.task_type
         )
-        months.append(BudgetMonth(budget, first, today, panel, scope))
+        months.append(BudgetMonth(budget, first, today, line.panel, scope))
     return months
 
 

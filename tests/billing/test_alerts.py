@@ -13,7 +13,7 @@ from billing.alert_tasks import RulesFailed
 from billing.alert_tasks import evaluate_alerts as evaluate_alerts_task
 from billing.alerts import (
     RuleRun,
-    applicable_budgets,
+    budget_months,
     conditions_of,
     evaluate_alerts,
     params_of,
@@ -68,8 +68,8 @@ def test_it_takes_the_month_s_own_budget_over_the_recurring_one_per_scope(team, 
     own = Budget.objects.create(team=team, month=date(2026, 5, 1), amount_usd=250)
     recurring_chutes = Budget.objects.create(team=team, provider=chutes, amount_usd=40)
     Budget.objects.create(team=team, month=date(2026, 4, 1), amount_usd=999)
-    chosen = applicable_budgets(team, date(2026, 5, 1))
-    assert sorted(budget.id for budget in chosen) == [own.id, recurring_chutes.id]
+    chosen = budget_months(team, datetime(2026, 5, 10, 12, tzinfo=UTC))
+    assert sorted(month.budget.id for month in chosen) == [own.id, recurring_chutes.id]
 
 
 def test_it_skips_thresholds_that_are_not_positive_numbers(team):
