@@ -91,8 +91,8 @@ class BudgetForm(forms.Form):
         label="Thresholds (%)",
         required=False,
         initial=thresholds_text(default_thresholds()),
-        help_text="Whole percentages of the USD amount, low to high, comma-separated: an alert "
-        "is sent as spend reaches each one. Empty means 50, 80, 100.",
+        help_text="Whole percentages of the budget (USD, and TAO when set), low to high, "
+        "comma-separated: an alert is sent as spend reaches each one. Empty means 50, 80, 100.",
     )
 
     def __init__(self, data=None, *, budget=None):

@@ -244,10 +244,6 @@ def chutes_failing(demo_month):
     return Alert.objects.get(rule__kind=AlertKind.ERROR_RATE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates/billing/alert_action.html posts without {% csrf_token %}: 403",
-)
 def test_an_ops_member_puts_the_routing_change_in_the_draft(
     page, sign_in, chutes_failing, member_of_both, at_now
 ):
