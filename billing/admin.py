@@ -6,6 +6,8 @@ from billing.models import (
     AlertRule,
     Budget,
     ModelPrice,
+    MonthClose,
+    ProviderInvoice,
     TaoPrice,
     UsageDailyRollup,
     UsageEvent,
@@ -115,3 +117,15 @@ class AlertAdmin(ReadOnlyAdmin):
 class AlertNotificationAdmin(ReadOnlyAdmin):
     list_display = ["subject", "event", "status", "attempts", "sent_at"]
     list_filter = ["status", "event"]
+
+
+@admin.register(MonthClose)
+class MonthCloseAdmin(ReadOnlyAdmin):
+    list_display = ["team", "month", "closed_by", "closed_at", "reopened_at"]
+    list_filter = ["team"]
+
+
+@admin.register(ProviderInvoice)
+class ProviderInvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["team", "month", "provider", "amount", "currency", "entered_at"]
+    list_filter = ["team", "provider"]

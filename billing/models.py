@@ -424,3 +424,66 @@ class AlertNotification(models.Model):
 
     def __str__(self):
         return f"{self.event}: {self.subject}"
+
+
+class MonthClose(models.Model):
+    """A team month closed by finance: the report as it stood, frozen. Reopening (an admin)
+    keeps the row and marks it reopened; closing again adds a new one."""
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="closes")
+    month = models.DateField(help_text="First day of the team's calendar month.")
+    snapshot = models.JSONField()
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_at = models.DateTimeField(default=timezone.now)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopen_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-month", "-closed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "month"],
+                condition=models.Q(reopened_at__isnull=True),
+                name="monthclose_one_standing_close",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.team} {self.month:%Y-%m} closed {self.closed_at:%Y-%m-%d}"
+
+
+class ProviderInvoice(models.Model):
+    """What a provider invoiced a team for a month, in the provider's billing currency."""
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="invoices")
+    month = models.DateField(help_text="First day of the team's calendar month.")
+    provider = models.ForeignKey("routing.Provider", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=24, decimal_places=8)
+    currency = models.CharField(max_length=3, default="USD")
+    reference = models.CharField(max_length=200, blank=True)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    entered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["month", "provider"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "month", "provider"], name="providerinvoice_one_per_month"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="providerinvoice_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(currency__in=["USD", "TAO"]), name="providerinvoice_currency"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.team} {self.month:%Y-%m} {self.provider}: {self.amount} {self.currency}"

@@ -183,6 +183,10 @@ class AuditAction(models.TextChoices):
     ALERT_RULE_CHANGED = "alert_rule.changed", "Alert rule changed"
     ALERT_RULE_DELETED = "alert_rule.deleted", "Alert rule deleted"
     ALERT_ACKNOWLEDGED = "alert.acknowledged", "Alert acknowledged"
+    MONTH_CLOSED = "month.closed", "Month closed"
+    MONTH_REOPENED = "month.reopened", "Month reopened"
+    INVOICE_RECORDED = "invoice.recorded", "Provider invoice recorded"
+    INVOICE_DELETED = "invoice.deleted", "Provider invoice deleted"
 
 
 class AuditEvent(models.Model):

@@ -43,7 +43,7 @@ team_patterns = [
     path("", include("billing.urls_budgets")),
     path("", include("billing.urls_alerts")),
     path("", include("billing.urls_actions")),
-    path("reports/", views.reports_page, name="reports"),
+    path("", include("billing.urls_reports")),
     path("audit/", views.audit_page, name="audit"),
     path("tokens/", views.tokens_page, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke_confirm, name="token_revoke"),
