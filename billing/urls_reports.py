@@ -1,4 +1,4 @@
-"""Team pages for the monthly finance report, under /t/<team>/reports/ (included by dashboard.urls)."""
+"""Monthly finance report pages, under /t/<team>/reports/ (included by dashboard.urls)."""
 
 from django.urls import path
 
