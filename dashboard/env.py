@@ -8,6 +8,7 @@ deployment should stop the app at start-up, not surface as odd behaviour later.
 import base64
 import binascii
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -47,6 +48,17 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
         raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
     if number < minimum:
         raise ImproperlyConfigured(f"{name}={number} must be at least {minimum}.")
+    return number
+
+
+def env_decimal(name: str, default: str, *, minimum: Decimal = Decimal(0)) -> Decimal:
+    value = _raw(name)
+    try:
+        number = Decimal(value if value is not None else default)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+    if not number.is_finite() or number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r} must be a number of at least {minimum}.")
     return number
 
 

@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dashboard.env import (
     database_from_url,
     env_bool,
+    env_decimal,
     env_fernet_keys,
     env_int,
     env_list,
@@ -207,6 +208,8 @@ if (
 CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 30, minimum=0)
 # A TAO-billed call is converted with the latest TAO price at or before it, if no older than this.
 TAO_PRICE_MAX_AGE_MINUTES = env_int("TAO_PRICE_MAX_AGE_MINUTES", 60, minimum=1)
+# A provider invoice further than this from the computed cost (in %) is flagged.
+INVOICE_TOLERANCE_PCT = env_decimal("INVOICE_TOLERANCE_PCT", "2")
 
 # TAO/USD is polled from TAO_PRICE_URL every 5 minutes, and from the fallback when that fails.
 # Unlike SITE_URL, a price source's query string is part of its address.

@@ -1,3 +1,4 @@
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dashboard.env import (
     database_from_url,
     env_bool,
+    env_decimal,
     env_fernet_keys,
     env_int,
     env_list,
@@ -44,6 +46,18 @@ def test_it_refuses_a_number_below_the_minimum(monkeypatch):
     monkeypatch.setenv("EMAIL_PORT", "0")
     with pytest.raises(ImproperlyConfigured, match="at least 1"):
         env_int("EMAIL_PORT", 587, minimum=1)
+
+
+def test_it_reads_a_decimal_percentage(monkeypatch):
+    monkeypatch.setenv("INVOICE_TOLERANCE_PCT", "2.5")
+    assert env_decimal("INVOICE_TOLERANCE_PCT", "2") == Decimal("2.5")
+
+
+@pytest.mark.parametrize("raw", ["two", "-1", "NaN"])
+def test_it_refuses_a_decimal_that_is_not_a_sensible_number(monkeypatch, raw):
+    monkeypatch.setenv("INVOICE_TOLERANCE_PCT", raw)
+    with pytest.raises(ImproperlyConfigured, match="INVOICE_TOLERANCE_PCT"):
+        env_decimal("INVOICE_TOLERANCE_PCT", "2")
 
 
 def test_it_splits_lists_on_commas(monkeypatch):
