@@ -139,6 +139,10 @@ class Change:
         return self.current - self.previous
 
     @property
+    def size(self) -> Decimal | int:
+        return abs(self.delta)
+
+    @property
     def pct(self) -> Decimal | None:
         """None when the month before had nothing to compare with."""
         if not self.previous:
@@ -194,6 +198,13 @@ class Line:
     @property
     def tao_used_pct(self) -> Decimal | None:
         return self.figures.tao_amount * HUNDRED / self.budget_tao if self.budget_tao else None
+
+    @property
+    def over_budget_usd(self) -> Decimal | None:
+        """How far spend went past the budget; None within it or without one."""
+        if self.budget_usd is None or self.figures.cost_usd <= self.budget_usd:
+            return None
+        return self.figures.cost_usd - self.budget_usd
 
     def to_json(self) -> dict:
         return {

@@ -1,9 +1,14 @@
 """Monthly finance report pages, under /t/<team>/reports/ (included by dashboard.urls)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
-from dashboard import views
+from billing import views_reports
+
+MONTH = r"reports/(?P<month>\d{4}-\d{2})"
 
 urlpatterns = [
-    path("reports/", views.reports_page, name="reports"),
+    path("reports/", views_reports.reports_index, name="reports"),
+    re_path(rf"^{MONTH}/$", views_reports.report_page, name="report"),
+    re_path(rf"^{MONTH}\.csv$", views_reports.report_csv, name="report_csv"),
+    re_path(rf"^{MONTH}\.focus\.csv$", views_reports.report_focus_csv, name="report_focus_csv"),
 ]

@@ -1,0 +1,139 @@
+"""The monthly report's usage as CSV: our own columns, and the FinOps FOCUS 1.x layout.
+
+One row per team, day, provider, model and task type, read from the same rollup query as the
+report itself, so the sum of the cost column is the report's total to the last digit. Rows are
+streamed; amounts are written as exact decimal text, never through float.
+"""
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from billing.reports import DayRow, day_row, day_rows_query, last_day_of, next_month
+from routing.models import Provider
+
+CSV_COLUMNS = [
+    "team",
+    "day",
+    "provider",
+    "model",
+    "task_type",
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "tao_amount",
+    "unpriced_requests",
+]
+
+# FOCUS 1.x column names; x_ columns are our own, as the specification allows.
+FOCUS_COLUMNS = [
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "BilledCost",
+    "EffectiveCost",
+    "BillingCurrency",
+    "ProviderName",
+    "ServiceCategory",
+    "ServiceName",
+    "ResourceId",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+    "x_Requests",
+    "x_TaoAmount",
+]
+SERVICE_NAME = "LLM inference"
+SERVICE_CATEGORY = "AI and Machine Learning"
+EXPORT_CHUNK = 2_000
+
+
+def plain(value: Decimal | int) -> str:
+    """Exact decimal text without exponent or trailing zeros: 0.0105, 12, 0."""
+    if isinstance(value, int):
+        return str(value)
+    return format(value.normalize(), "f") if value else "0"
+
+
+def month_rows(teams, month: date) -> Iterator[DayRow]:
+    query = day_rows_query(teams, month, last_day_of(month))
+    return (day_row(row) for row in query.iterator(chunk_size=EXPORT_CHUNK))
+
+
+def csv_rows(teams, month: date) -> Iterator[list[str]]:
+    """The header, then one row per team day, provider, model and task type."""
+    slugs = {team.id: team.slug for team in teams}
+    yield CSV_COLUMNS
+    for row in month_rows(teams, month):
+        figures = row.figures
+        yield [
+            slugs[row.team_id],
+            row.day.isoformat(),
+            row.provider,
+            row.model,
+            row.task_type,
+            *(plain(getattr(figures, name)) for name in CSV_COLUMNS[5:]),
+        ]
+
+
+def focus_rows(teams, month: date) -> Iterator[list[str]]:
+    """The same rows in the FOCUS layout: the day's charge period in the team's time zone."""
+    by_id = {team.id: team for team in teams}
+    provider_names = dict(Provider.objects.values_list("slug", "name"))
+    yield FOCUS_COLUMNS
+    for row in month_rows(teams, month):
+        team = by_id[row.team_id]
+        cost = plain(row.figures.cost_usd)
+        yield [
+            _moment(team, month),
+            _moment(team, next_month(month)),
+            _moment(team, row.day),
+            _moment(team, row.day + timedelta(days=1)),
+            "Usage",
+            cost,
+            cost,
+            "USD",
+            provider_names.get(row.provider, row.provider),
+            SERVICE_CATEGORY,
+            SERVICE_NAME,
+            row.model,
+            plain(row.figures.tokens),
+            "tokens",
+            team.slug,
+            team.name,
+            json.dumps({"team": team.slug, "task_type": row.task_type}, sort_keys=True),
+            plain(row.figures.requests),
+            plain(row.figures.tao_amount),
+        ]
+
+
+def _moment(team, day: date) -> str:
+    """The team's midnight starting that day, in ISO 8601 with its offset that day."""
+    return datetime.combine(day, time(), tzinfo=team.zone).isoformat()
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_text(rows: Iterable[list[str]]) -> Iterator[str]:
+    """CSV lines, one at a time, for a streamed response."""
+    writer = csv.writer(_Echo())
+    return (writer.writerow(row) for row in rows)
+
+
+def export_filename(teams, month: date, *, focus: bool) -> str:
+    """<team>-<YYYY-MM>.csv or .focus.csv; all-teams-<YYYY-MM>... for several teams."""
+    who = teams[0].slug if len(teams) == 1 else "all-teams"
+    return f"{who}-{month:%Y-%m}{'.focus' if focus else ''}.csv"

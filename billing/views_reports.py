@@ -1,0 +1,146 @@
+"""The monthly report: the page of a month, and its CSV and FOCUS CSV downloads."""
+
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from billing.exports import csv_rows, csv_text, export_filename, focus_rows, plain
+from billing.reports import (
+    FIRST_MONTH,
+    MonthNotAvailable,
+    MonthReport,
+    current_month,
+    month_report,
+    next_month,
+    parse_month,
+    previous_month,
+)
+from dashboard.access import PERMISSIONS, get_membership_for_user
+from dashboard.models import Team
+
+ALL_TEAMS = "all"
+
+
+def _reportable_teams(user):
+    """The teams whose reports the user may read, by name."""
+    teams = Team.objects.select_related("baseline_model").order_by("name")
+    if user.is_superuser:
+        return teams
+    return teams.filter(
+        memberships__user=user, memberships__role__in=PERMISSIONS["reports.view"]
+    ).distinct()
+
+
+def _teams_for(request, team) -> list[Team]:
+    """This team, or with ?teams=all every team whose reports the user may read."""
+    if request.GET.get("teams") == ALL_TEAMS:
+        return list(_reportable_teams(request.user))
+    return [team]
+
+
+def _scope_query(request) -> str:
+    return f"?teams={ALL_TEAMS}" if request.GET.get("teams") == ALL_TEAMS else ""
+
+
+def _month_url(name: str, team, month: date, query: str = "") -> str:
+    return reverse(name, kwargs={"team": team.slug, "month": f"{month:%Y-%m}"}) + query
+
+
+def _not_available(request, team, error: MonthNotAvailable):
+    latest = previous_month(current_month(team, timezone.now()))
+    context = {
+        "team": team,
+        "problem": str(error),
+        "latest_url": _month_url("report", team, latest, _scope_query(request)),
+        "latest": latest,
+        "active_section": "reports",
+    }
+    return render(request, "billing/report.html", context, status=404)
+
+
+@login_required
+@require_GET
+def reports_index(request, team):
+    """Last month's report, or the month the picker asks for."""
+    team = get_membership_for_user(request, team, "reports.view").team
+    now = timezone.now()
+    month = previous_month(current_month(team, now))
+    if request.GET.get("month"):
+        try:
+            month = parse_month(request.GET["month"], team, now)
+        except MonthNotAvailable as error:
+            messages.warning(request, f"{error} Showing {month:%B %Y} instead.")
+    return redirect(_month_url("report", team, month, _scope_query(request)))
+
+
+@login_required
+@require_GET
+def report_page(request, team, month):
+    team = get_membership_for_user(request, team, "reports.view").team
+    try:
+        first = parse_month(month, team, timezone.now())
+    except MonthNotAvailable as error:
+        return _not_available(request, team, error)
+    report = month_report(_teams_for(request, team), first)
+    return render(request, "billing/report.html", report_context(request, team, first, report))
+
+
+def report_context(request, team, month: date, report: MonthReport) -> dict:
+    """What billing/report.html shows. The month close adds `close_context` and
+    `adjustments`, the invoice reconciliation `invoice_lines` (None hides that section)."""
+    query = _scope_query(request)
+    latest = current_month(team, timezone.now())
+    before, after = previous_month(month), next_month(month)
+    return {
+        "team": team,
+        "month": month,
+        "report": report,
+        "all_teams": bool(query),
+        "may_choose_teams": _reportable_teams(request.user).count() > 1,
+        "team_url": _month_url("report", team, month),
+        "all_teams_url": _month_url("report", team, month, f"?teams={ALL_TEAMS}"),
+        "previous_month": before,
+        "next_month": after,
+        "previous_url": _month_url("report", team, before, query) if before >= FIRST_MONTH else "",
+        "next_url": _month_url("report", team, after, query) if after <= latest else "",
+        "picker_max": f"{latest:%Y-%m}",
+        "csv_url": _month_url("report_csv", team, month, query),
+        "focus_csv_url": _month_url("report_focus_csv", team, month, query),
+        "exact_cost_usd": plain(report.totals.figures.cost_usd),
+        "active_section": "reports",
+        "close_context": None,
+        "adjustments": [],
+        "invoice_lines": None,
+    }
+
+
+def _export(request, team, month, *, focus: bool):
+    team = get_membership_for_user(request, team, "reports.view").team
+    try:
+        first = parse_month(month, team, timezone.now())
+    except MonthNotAvailable as error:
+        return _not_available(request, team, error)
+    teams = _teams_for(request, team)
+    rows = focus_rows(teams, first) if focus else csv_rows(teams, first)
+    response = StreamingHttpResponse(csv_text(rows), content_type="text/csv; charset=utf-8")
+    filename = export_filename(teams, first, focus=focus)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def report_csv(request, team, month):
+    return _export(request, team, month, focus=False)
+
+
+@login_required
+@require_GET
+def report_focus_csv(request, team, month):
+    return _export(request, team, month, focus=True)
