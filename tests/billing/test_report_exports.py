@@ -1,0 +1,238 @@
+"""The report's CSV and FOCUS CSV: one row per team day, provider, model and task type, adding
+up to the page to the last digit."""
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.db import connection
+from django.db.models import Sum
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+
+from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
+from billing.exports import CSV_COLUMNS, FOCUS_COLUMNS, plain
+from billing.ingest import ingest_events
+from billing.models import UsageEvent
+from billing.reports import month_report
+from dashboard.models import Role
+from tests.factories import MembershipFactory, TeamFactory, canonical_event
+
+NOW = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
+NOVEMBER = date(2026, 11, 1)
+LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def _url(team, name="report_csv", month="2026-11", query=""):
+    return reverse(name, kwargs={"team": team.slug, "month": month}) + query
+
+
+def _download(client, url) -> list[dict]:
+    response = client.get(url)
+    assert response.status_code == 200
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _event(id, at, **overrides):
+    return canonical_event(
+        id=id, timestamp=at.isoformat(), input_tokens=1000, output_tokens=500, **overrides
+    )
+
+
+@pytest.fixture
+def usage(team, catalog):
+    events = [
+        _event("a", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.0000001")),
+        _event("b", datetime(2026, 11, 10, 16, tzinfo=UTC), cost_usd=Decimal("2.5")),
+        _event("c", datetime(2026, 11, 10, 17, tzinfo=UTC), status="error", task_type="qa"),
+        _event("d", datetime(2026, 11, 11, 15, tzinfo=UTC), **LLAMA),
+        # October in New York (23:00 on the 31st): not in the November file.
+        _event("e", datetime(2026, 11, 1, 3, tzinfo=UTC), cost_usd=Decimal(7)),
+    ]
+    assert ingest_events(team, events, now=NOW).rejected == []
+
+
+# --- Our CSV ---------------------------------------------------------------------------------
+
+
+def test_it_streams_a_csv_named_for_the_team_and_month(client, viewer_user, team, usage):
+    client.force_login(viewer_user)
+    response = client.get(_url(team))
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="maven-2026-11.csv"'
+
+
+def test_it_writes_a_header_then_a_row_per_team_day_provider_model_and_task_type(
+    client, viewer_user, team, usage
+):
+    client.force_login(viewer_user)
+    rows = _download(client, _url(team))
+    assert list(rows[0]) == CSV_COLUMNS
+    keys = [(r["day"], r["provider"], r["model"], r["task_type"]) for r in rows]
+    assert keys == [
+        ("2026-11-10", "anthropic", "claude-sonnet-4-5", "qa"),
+        ("2026-11-10", "anthropic", "claude-sonnet-4-5", "summarization"),
+        ("2026-11-11", "chutes", "unsloth/Llama-3.3-70B-Instruct", "summarization"),
+    ]
+    assert {r["team"] for r in rows} == {"maven"}
+
+
+def test_it_counts_errors_within_a_row(client, viewer_user, team, usage):
+    client.force_login(viewer_user)
+    qa = next(r for r in _download(client, _url(team)) if r["task_type"] == "qa")
+    assert (qa["requests"], qa["errors"]) == ("1", "1")
+
+
+def test_it_writes_exact_decimals_as_plain_text(client, viewer_user, team, usage):
+    client.force_login(viewer_user)
+    row = next(r for r in _download(client, _url(team)) if r["task_type"] == "summarization")
+    # 0.0000001 + 2.5, neither rounded nor written with an exponent.
+    assert row["cost_usd"] == "2.5000001"
+    assert plain(Decimal("0E-12")) == "0"
+    assert plain(Decimal("100.000")) == "100"
+
+
+def test_its_total_equals_the_page_total(client, viewer_user, team, usage):
+    client.force_login(viewer_user)
+    rows = _download(client, _url(team))
+    page = client.get(_url(team, "report")).context["report"]
+    total = sum((Decimal(r["cost_usd"]) for r in rows), Decimal(0))
+    assert total == page.totals.figures.cost_usd
+    assert sum(int(r["requests"]) for r in rows) == page.totals.figures.requests
+    tao = sum((Decimal(r["tao_amount"]) for r in rows), Decimal(0))
+    assert tao == page.totals.figures.tao_amount
+
+
+def test_it_exports_every_team_the_user_may_read_with_all_teams(client, finance_user, team, usage):
+    tokyo = TeamFactory(slug="tokyo", name="Tokyo", time_zone="Asia/Tokyo")
+    MembershipFactory(team=tokyo, user=finance_user, role=Role.VIEWER)
+    ingest_events(tokyo, [_event("t", datetime(2026, 11, 10, 15, tzinfo=UTC))], now=NOW)
+    client.force_login(finance_user)
+    response = client.get(_url(team, query="?teams=all"))
+    assert response["Content-Disposition"] == 'attachment; filename="all-teams-2026-11.csv"'
+    rows = _download(client, _url(team, query="?teams=all"))
+    assert {r["team"] for r in rows} == {"maven", "tokyo"}
+
+
+# --- FOCUS -----------------------------------------------------------------------------------
+
+
+def test_it_names_the_focus_file_for_the_team_and_month(client, viewer_user, team, usage):
+    client.force_login(viewer_user)
+    response = client.get(_url(team, "report_focus_csv"))
+    assert response["Content-Disposition"] == 'attachment; filename="maven-2026-11.focus.csv"'
+
+
+def test_it_writes_the_focus_columns(client, viewer_user, team, usage):
+    client.force_login(viewer_user)
+    rows = _download(client, _url(team, "report_focus_csv"))
+    assert list(rows[0]) == FOCUS_COLUMNS
+    llama = next(r for r in rows if r["ResourceId"] == LLAMA["model"])
+    assert llama["ChargeCategory"] == "Usage"
+    assert llama["BillingCurrency"] == "USD"
+    assert llama["ProviderName"] == "Chutes (Bittensor SN64)"
+    assert llama["ServiceName"] == "LLM inference"
+    assert (llama["ConsumedQuantity"], llama["ConsumedUnit"]) == ("1500", "tokens")
+    assert json.loads(llama["Tags"]) == {"team": "maven", "task_type": "summarization"}
+    assert llama["BilledCost"] == llama["EffectiveCost"]
+
+
+def test_it_gives_charge_and_billing_periods_in_the_team_zone_across_daylight_saving(
+    client, viewer_user, team, catalog
+):
+    # New York leaves daylight saving at 02:00 on November 1st.
+    ingest_events(team, [_event("a", datetime(2026, 11, 1, 12, tzinfo=UTC))], now=NOW)
+    client.force_login(viewer_user)
+    [row] = _download(client, _url(team, "report_focus_csv"))
+    assert row["ChargePeriodStart"] == "2026-11-01T00:00:00-04:00"
+    assert row["ChargePeriodEnd"] == "2026-11-02T00:00:00-05:00"
+    assert row["BillingPeriodStart"] == "2026-11-01T00:00:00-04:00"
+    assert row["BillingPeriodEnd"] == "2026-12-01T00:00:00-05:00"
+
+
+def test_its_total_equals_the_page_total_too(client, viewer_user, team, usage):
+    client.force_login(viewer_user)
+    rows = _download(client, _url(team, "report_focus_csv"))
+    page = client.get(_url(team, "report")).context["report"]
+    assert sum((Decimal(r["BilledCost"]) for r in rows), Decimal(0)) == (
+        page.totals.figures.cost_usd
+    )
+    assert sum(int(r["ConsumedQuantity"]) for r in rows) == page.totals.figures.tokens
+
+
+# --- On demo data, against the raw events ----------------------------------------------------
+
+
+@pytest.fixture
+def demo(team, catalog):
+    demo_tao_prices(NOW - timedelta(days=45), NOW)
+    seed_demo_usage(team, DemoProfile(40), days=40, now=NOW)
+    return team
+
+
+def _raw_cost(team) -> Decimal:
+    start = datetime.combine(NOVEMBER, time(), tzinfo=team.zone)
+    end = datetime.combine(date(2026, 12, 1), time(), tzinfo=team.zone)
+    events = UsageEvent.objects.filter(team=team, occurred_at__gte=start, occurred_at__lt=end)
+    return events.aggregate(total=Sum("cost_usd"))["total"]
+
+
+def test_both_files_add_up_to_the_page_on_demo_data(client, viewer_user, demo):
+    client.force_login(viewer_user)
+    page = month_report(demo, NOVEMBER).totals.figures.cost_usd
+    ours = _download(client, _url(demo))
+    focus = _download(client, _url(demo, "report_focus_csv"))
+    assert len(ours) == len(focus) > 100
+    assert sum((Decimal(r["cost_usd"]) for r in ours), Decimal(0)) == page
+    assert sum((Decimal(r["BilledCost"]) for r in focus), Decimal(0)) == page
+    assert page.quantize(Decimal("1e-9")) == _raw_cost(demo).quantize(Decimal("1e-9"))
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite keeps NUMERIC as 15-digit floats; exact sums need PostgreSQL",
+)
+def test_the_csv_adds_up_to_the_raw_events_exactly(client, viewer_user, demo):
+    client.force_login(viewer_user)
+    rows = _download(client, _url(demo))
+    assert sum((Decimal(r["cost_usd"]) for r in rows), Decimal(0)) == _raw_cost(demo)
+
+
+# --- Who may download ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["report_csv", "report_focus_csv"])
+@pytest.mark.parametrize("role", ["admin", "finance", "viewer"])
+def test_it_lets_admin_finance_and_viewer_download(client, users_by_role, team, name, role):
+    client.force_login(users_by_role[role])
+    assert client.get(_url(team, name)).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["report_csv", "report_focus_csv"])
+def test_it_refuses_ops_a_download(client, ops_user, team, name):
+    client.force_login(ops_user)
+    assert client.get(_url(team, name)).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["report_csv", "report_focus_csv"])
+def test_it_hides_downloads_from_outsiders(client, outsider, team, name):
+    client.force_login(outsider)
+    assert client.get(_url(team, name)).status_code == 404
+
+
+@pytest.mark.parametrize("month", ["2026-13", "2027-01"])
+def test_it_answers_404_for_a_month_it_cannot_show(client, viewer_user, team, month):
+    client.force_login(viewer_user)
+    assert client.get(_url(team, month=month)).status_code == 404
