@@ -18,8 +18,9 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing.models import Budget, ModelPrice, Status, UsageDailyRollup, UsageRollup
-from billing.overview import TOKEN_FIELDS, day_start, savings_by_day, whole
+from billing.overview import TOKEN_FIELDS, CubeRow, day_start, savings_by_day, whole
 from billing.queries import CostDisagreement
+from dashboard.models import Team
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
@@ -404,31 +405,6 @@ class DayRow:
     task_type: str
     figures: Figures
 
-    # What overview.savings_by_day reads from a row.
-    @property
-    def cost_usd(self) -> Decimal:
-        return self.figures.cost_usd
-
-    @property
-    def unpriced_requests(self) -> int:
-        return self.figures.unpriced_requests
-
-    @property
-    def input_tokens(self) -> int:
-        return self.figures.input_tokens
-
-    @property
-    def output_tokens(self) -> int:
-        return self.figures.output_tokens
-
-    @property
-    def cached_input_tokens(self) -> int:
-        return self.figures.cached_input_tokens
-
-    @property
-    def cache_write_tokens(self) -> int:
-        return self.figures.cache_write_tokens
-
 
 COUNT_COLUMNS = [
     "requests",
@@ -486,7 +462,7 @@ def month_report(teams, month: date, *, now: datetime | None = None) -> MonthRep
 
     Four queries at most whatever the data size (see the module docstring).
     """
-    teams = [teams] if not isinstance(teams, list | tuple) else list(teams)
+    teams = [teams] if isinstance(teams, Team) else list(teams)
     now = now or timezone.now()
     month = month.replace(day=1)
     last, before = last_day_of(month), previous_month(month)
@@ -605,11 +581,11 @@ def _savings(teams, this: list[DayRow], last: date) -> Savings | None:
         if not history:
             continue
         labels.add(str(history[-1].model))
-        by_price: dict[int, list[DayRow]] = defaultdict(list)
+        by_price: dict[int, list[CubeRow]] = defaultdict(list)
         for row in this:
             price = _in_force(history, row.day) if row.team_id == team.id else None
             if price is not None:
-                by_price[price.pk].append(row)
+                by_price[price.pk].append(_cube_row(row))
         for price in history:
             for point in savings_by_day(by_price.get(price.pk, []), price):
                 actual += point.actual_usd
@@ -617,6 +593,20 @@ def _savings(teams, this: list[DayRow], last: date) -> Savings | None:
     if not labels:
         return None
     return Savings(actual, baseline, sorted(labels))
+
+
+def _cube_row(row: DayRow) -> CubeRow:
+    """The row as the overview's savings read it."""
+    figures = row.figures
+    return CubeRow(
+        day=row.day,
+        provider=row.provider,
+        model=row.model,
+        task_type=row.task_type,
+        cost_usd=figures.cost_usd,
+        unpriced_requests=figures.unpriced_requests,
+        **{name: getattr(figures, name) for name in TOKEN_FIELDS},
+    )
 
 
 def _in_force(history: list[ModelPrice], day: date) -> ModelPrice | None:

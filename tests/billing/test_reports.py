@@ -13,6 +13,7 @@ from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from billing.ingest import ingest_events
 from billing.models import Budget, ModelPrice, Status, TaoPrice, UsageEvent
 from billing.reports import MonthNotAvailable, MonthReport, month_report, parse_month
+from dashboard.models import Team
 from routing.models import Model
 from tests.factories import TeamFactory, canonical_event
 
@@ -382,3 +383,9 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     other_team.baseline_model = demo.baseline_model
     with django_assert_num_queries(4):
         month_report([demo, other_team], NOVEMBER, now=DEMO_NOW)
+
+
+def test_it_takes_the_teams_as_a_queryset(team, other_team):
+    teams = Team.objects.filter(pk__in=[team.pk, other_team.pk]).order_by("slug")
+    report = month_report(teams, NOVEMBER, now=NOW)
+    assert [t.slug for t in report.teams] == ["maven", "rival"]
