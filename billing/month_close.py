@@ -98,6 +98,18 @@ def provider_totals(team, month: date) -> dict[str, dict]:
     }
 
 
+def standing_close(team, month: date) -> MonthClose | None:
+    return (
+        MonthClose.objects.select_related("closed_by")
+        .filter(team=team, month=month_start(month), reopened_at=None)
+        .first()
+    )
+
+
+def frozen_adjustments(close: MonthClose) -> list[Adjustment]:
+    return [Adjustment.from_json(data) for data in close.snapshot.get("adjustments", [])]
+
+
 def standing_closes(team) -> dict[date, MonthClose]:
     return {close.month: close for close in MonthClose.objects.filter(team=team, reopened_at=None)}
 
@@ -164,8 +176,13 @@ def _carried(closes: dict[date, MonthClose], closed_month: date, before: date) -
     return carried
 
 
-def close_month(*, team: Team, month: date, user, report: dict, now=None) -> MonthClose:
-    """Freeze the month's report (and the adjustments it carries). Only a month that is over."""
+def close_month(
+    *, team: Team, month: date, user, report: dict, exports: dict | None = None, now=None
+) -> MonthClose:
+    """Freeze the month's report, its export rows and the adjustments it carries.
+
+    Only a month that is over in the team's time zone, and only once until it is reopened.
+    """
     now = now or timezone.now()
     month = month_start(month)
     if not month_is_over(team, month, now):
@@ -183,6 +200,7 @@ def close_month(*, team: Team, month: date, user, report: dict, now=None) -> Mon
                 for provider, values in totals.items()
             },
             "adjustments": [line.to_json() for line in adjustments_for(team, month, closes)],
+            "exports": exports or {},
         }
         try:
             close = MonthClose.objects.create(

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from billing import views_reports
+from billing import views_month_close, views_reports
 
 MONTH = r"reports/(?P<month>\d{4}-\d{2})"
 
@@ -11,4 +11,6 @@ urlpatterns = [
     re_path(rf"^{MONTH}/$", views_reports.report_page, name="report"),
     re_path(rf"^{MONTH}\.csv$", views_reports.report_csv, name="report_csv"),
     re_path(rf"^{MONTH}\.focus\.csv$", views_reports.report_focus_csv, name="report_focus_csv"),
+    re_path(rf"^{MONTH}/close/$", views_month_close.report_close, name="report_close"),
+    re_path(rf"^{MONTH}/reopen/$", views_month_close.report_reopen, name="report_reopen"),
 ]

@@ -11,6 +11,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing.exports import csv_rows, csv_text, export_filename, focus_rows, plain
+from billing.invoices import ComputedCost, invoice_lines
+from billing.month_close import (
+    adjustments_for,
+    frozen_adjustments,
+    month_is_over,
+    standing_close,
+)
 from billing.reports import (
     FIRST_MONTH,
     MonthNotAvailable,
@@ -21,7 +28,7 @@ from billing.reports import (
     parse_month,
     previous_month,
 )
-from dashboard.access import PERMISSIONS, get_membership_for_user
+from dashboard.access import PERMISSIONS, get_membership_for_user, role_may
 from dashboard.models import Team
 
 ALL_TEAMS = "all"
@@ -82,13 +89,43 @@ def reports_index(request, team):
 @login_required
 @require_GET
 def report_page(request, team, month):
-    team = get_membership_for_user(request, team, "reports.view").team
+    membership = get_membership_for_user(request, team, "reports.view")
+    team = membership.team
     try:
         first = parse_month(month, team, timezone.now())
     except MonthNotAvailable as error:
         return _not_available(request, team, error)
-    report = month_report(_teams_for(request, team), first)
-    return render(request, "billing/report.html", report_context(request, team, first, report))
+    teams = _teams_for(request, team)
+    close = None if len(teams) > 1 else standing_close(team, first)
+    if close is not None:
+        # A closed month is shown as it was frozen, whatever arrived since.
+        report = MonthReport.from_snapshot(close.snapshot["report"])
+    else:
+        report = month_report(teams, first)
+    context = report_context(request, team, first, report)
+    if len(teams) == 1:
+        context |= _close_and_invoices(membership.role, team, first, report, close)
+    return render(request, "billing/report.html", context)
+
+
+def _close_and_invoices(role: str, team, month: date, report: MonthReport, close) -> dict:
+    """One team's month: its close state, the adjustments it carries, invoices vs computed."""
+    computed = {
+        line.key: ComputedCost(usd=line.figures.cost_usd, tao=line.figures.tao_amount)
+        for line in report.by_provider
+    }
+    return {
+        "close_context": {
+            "close": close,
+            "month": month,
+            "month_slug": f"{month:%Y-%m}",
+            "month_over": month_is_over(team, month, timezone.now()),
+            "may_close": role_may(role, "reports.close"),
+            "may_reopen": role_may(role, "team.manage"),
+        },
+        "adjustments": frozen_adjustments(close) if close else adjustments_for(team, month),
+        "invoice_lines": invoice_lines(team, month, computed),
+    }
 
 
 def report_context(request, team, month: date, report: MonthReport) -> dict:
@@ -127,7 +164,13 @@ def _export(request, team, month, *, focus: bool):
     except MonthNotAvailable as error:
         return _not_available(request, team, error)
     teams = _teams_for(request, team)
-    rows = focus_rows(teams, first) if focus else csv_rows(teams, first)
+    close = None if len(teams) > 1 else standing_close(team, first)
+    frozen = close.snapshot.get("exports", {}) if close else {}
+    if frozen:
+        # The rows as they were when the month closed, so they add up to its frozen page.
+        rows = frozen["focus" if focus else "csv"]
+    else:
+        rows = focus_rows(teams, first) if focus else csv_rows(teams, first)
     response = StreamingHttpResponse(csv_text(rows), content_type="text/csv; charset=utf-8")
     filename = export_filename(teams, first, focus=focus)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

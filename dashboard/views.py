@@ -28,7 +28,6 @@ from dashboard.forms import (
 from dashboard.fragments import wants_fragment
 from dashboard.health import broker_reachable
 from dashboard.models import Membership, ProxyToken, Role, Team
-from dashboard.navigation import SECTIONS_BY_NAME
 from dashboard.teams import member_remove, member_set_role
 from dashboard.tokens import token_create, token_revoke
 
@@ -47,24 +46,6 @@ def home(request):
     summary = all_teams_month(teams, timezone.now()) if len(rows) > 1 else []
     return render(request, "dashboard/home.html", {"rows": rows, "summary": summary})
 
-
-def _coming_soon(section_name: str, active_section: str | None = None):
-    section = SECTIONS_BY_NAME[section_name]
-
-    @login_required
-    def view(request, team):
-        get_membership_for_user(request, team, section.permission)
-        return render(
-            request,
-            "dashboard/coming_soon.html",
-            {"section": section, "active_section": active_section or section.url_name},
-        )
-
-    view.__name__ = f"{section_name}_coming_soon"
-    return view
-
-
-reports_page = _coming_soon("reports")
 
 AUDIT_PAGE_SIZE = 50
 

@@ -60,13 +60,6 @@ def test_the_switcher_falls_back_to_the_overview_for_pages_a_team_lacks(
     assert 'href="/t/rival/"' in page
 
 
-def test_a_coming_soon_page_says_what_it_will_hold(client, viewer_user, team):
-    client.force_login(viewer_user)
-    page = client.get(reverse("reports", kwargs={"team": team.slug})).content.decode()
-    assert "Coming soon" in page
-    assert "The monthly spend review" in page
-
-
 def test_an_htmx_request_without_a_session_reloads_on_the_sign_in_page(client, db):
     response = client.get(reverse("catalog"), {"provider": "chutes"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
