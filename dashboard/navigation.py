@@ -80,8 +80,19 @@ def sections_for_role(role: str, sections=TEAM_SECTIONS) -> list[Section]:
     return [section for section in sections if role_may(role, section.permission)]
 
 
+# Sub-pages (a month's report, a budget's form...) switch to their list on the other team.
+LIST_OF_SUBPAGE = {
+    "report": "reports",
+    "budget": "budgets",
+    "alert": "alerts",
+    "routing": "routing",
+    "usage": "usage",
+}
+
+
 def switch_url(url_name: str | None, team_slug: str) -> str:
     """The same section on another team, or its overview when that section has no page there."""
     if url_name not in SECTIONS_BY_NAME:
-        url_name = "overview"
+        prefix = (url_name or "").split("_", 1)[0]
+        url_name = LIST_OF_SUBPAGE.get(prefix, "overview")
     return reverse(url_name, kwargs={"team": team_slug})

@@ -51,6 +51,15 @@ def test_the_switcher_links_to_the_same_section_of_each_team(client, team, other
     assert 'href="/t/rival/usage/"' in page
 
 
+def test_the_switcher_takes_a_month_s_report_to_the_other_team_s_reports(
+    client, team, other_team, admin_user
+):
+    team.memberships.model.objects.create(team=other_team, user=admin_user, role="finance")
+    client.force_login(admin_user)
+    url = reverse("report", kwargs={"team": team.slug, "month": "2026-10"})
+    assert 'href="/t/rival/reports/"' in client.get(url).content.decode()
+
+
 def test_the_switcher_falls_back_to_the_overview_for_pages_a_team_lacks(
     client, team, other_team, admin_user
 ):
