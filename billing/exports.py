@@ -8,7 +8,7 @@ streamed; amounts are written as exact decimal text, never through float.
 import csv
 import json
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from billing.reports import DayRow, day_row, day_rows_query, last_day_of, next_month
@@ -118,8 +118,9 @@ def focus_rows(teams, month: date) -> Iterator[list[str]]:
 
 
 def _moment(team, day: date) -> str:
-    """The team's midnight starting that day, in ISO 8601 with its offset that day."""
-    return datetime.combine(day, time(), tzinfo=team.zone).isoformat()
+    """The team's midnight starting that day, as FOCUS wants date-times: UTC, ISO 8601, "Z"."""
+    moment = datetime.combine(day, time(), tzinfo=team.zone).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Echo:

@@ -156,10 +156,11 @@ def test_it_gives_charge_and_billing_periods_in_the_team_zone_across_daylight_sa
     ingest_events(team, [_event("a", datetime(2026, 11, 1, 12, tzinfo=UTC))], now=NOW)
     client.force_login(viewer_user)
     [row] = _download(client, _url(team, "report_focus_csv"))
-    assert row["ChargePeriodStart"] == "2026-11-01T00:00:00-04:00"
-    assert row["ChargePeriodEnd"] == "2026-11-02T00:00:00-05:00"
-    assert row["BillingPeriodStart"] == "2026-11-01T00:00:00-04:00"
-    assert row["BillingPeriodEnd"] == "2026-12-01T00:00:00-05:00"
+    # The team's local midnights (New York, across the end of daylight saving) in UTC.
+    assert row["ChargePeriodStart"] == "2026-11-01T04:00:00Z"
+    assert row["ChargePeriodEnd"] == "2026-11-02T05:00:00Z"
+    assert row["BillingPeriodStart"] == "2026-11-01T04:00:00Z"
+    assert row["BillingPeriodEnd"] == "2026-12-01T05:00:00Z"
 
 
 def test_its_total_equals_the_page_total_too(client, viewer_user, team, usage):
