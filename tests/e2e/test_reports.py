@@ -113,10 +113,6 @@ def test_a_finance_member_downloads_csvs_that_add_up_to_the_page(finance_page, p
     assert page_errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates/billing/report_close_confirm.html posts without {% csrf_token %}: 403",
-)
 def test_a_finance_member_closes_the_month_through_its_confirmation_page(
     finance_page, page_errors, maven, finance
 ):
