@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from billing.budgets import plain_amount
 from billing.models import ProviderInvoice, UsageDailyRollup
+from billing.months import current_month, next_month
 from dashboard.audit import audit_record
 from dashboard.models import AuditAction, Team
 from routing.models import Provider
@@ -40,18 +41,6 @@ class ComputedCost:
 
 
 # --- Months --------------------------------------------------------------------------------
-
-
-def next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def previous_month(month: date) -> date:
-    return date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
-
-
-def current_month(team: Team, now=None) -> date:
-    return timezone.localdate(now or timezone.now(), team.zone).replace(day=1)
 
 
 def month_has_begun(team: Team, month: date, now=None) -> bool:

@@ -6,10 +6,9 @@ difference is shown as adjustment lines on the next open month, and frozen into 
 month's own snapshot when it is closed in turn, so nothing is counted twice or lost.
 """
 
-import calendar
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -18,6 +17,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import MonthClose, UsageDailyRollup
+from billing.months import last_day_of, month_is_over, month_start, previous_month
 from dashboard.audit import audit_record
 from dashboard.models import AuditAction, Team
 
@@ -58,26 +58,10 @@ class Adjustment:
         )
 
 
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def previous_month(month: date) -> date:
-    return (month.replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
-def month_end(month: date) -> date:
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
-
-
-def month_is_over(team, month: date, now: datetime) -> bool:
-    return now.astimezone(team.zone).date() > month_end(month)
-
-
 def provider_totals(team, month: date) -> dict[str, dict]:
     """The month's requests, tokens, USD and TAO per provider, from the team-day rollups."""
     rows = (
-        UsageDailyRollup.objects.filter(team=team, day__gte=month, day__lte=month_end(month))
+        UsageDailyRollup.objects.filter(team=team, day__gte=month, day__lte=last_day_of(month))
         .values("provider_name")
         .annotate(
             s_requests=Sum("requests"),

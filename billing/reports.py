@@ -8,16 +8,16 @@ hold cost disagreements. Money stays unrounded Decimal. A MonthReport turns into
 snapshot and back, so a closed month is shown from what was frozen, with the same template.
 """
 
-import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing.models import Budget, ModelPrice, Status, UsageDailyRollup, UsageRollup
+from billing.months import current_month, last_day_of, next_month, previous_month
 from billing.overview import TOKEN_FIELDS, CubeRow, day_start, savings_by_day, whole
 from billing.queries import CostDisagreement
 from dashboard.models import Team
@@ -34,22 +34,6 @@ class MonthNotAvailable(ValueError):
 
 
 # --- Months --------------------------------------------------------------------------------
-
-
-def last_day_of(month: date) -> date:
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
-
-
-def previous_month(month: date) -> date:
-    return (month.replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
-def next_month(month: date) -> date:
-    return last_day_of(month) + timedelta(days=1)
-
-
-def current_month(team, now: datetime) -> date:
-    return now.astimezone(team.zone).date().replace(day=1)
 
 
 def parse_month(text: str, team, now: datetime) -> date:
