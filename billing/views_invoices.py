@@ -19,10 +19,9 @@ from billing.invoices import (
     invoice_lines,
     invoice_save,
     month_has_begun,
-    next_month,
-    previous_month,
 )
 from billing.models import ProviderInvoice
+from billing.months import next_month, previous_month
 from dashboard.access import get_membership_for_page, get_membership_for_user
 from routing.models import Provider
 
