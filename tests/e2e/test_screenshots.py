@@ -46,74 +46,84 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
     page.goto("/accounts/login/")
     shoot("login")
     sign_in(admin.username)
-    expect(page.locator("a.team-card")).to_have_count(3)
-    shoot("teams")
-    page.goto("/catalog/")
-    expect(page.get_by_test_id("catalog-table")).to_be_visible()
-    shoot("catalog")
-    page.goto("/t/maven/members/")
-    expect(page.locator("main tbody tr")).to_have_count(4)
-    shoot("members")
-    # Two days of demo usage, as seed_demo makes it, for the usage explorer.
-    demo_tao_prices(SCREENSHOT_NOW - timedelta(days=3), SCREENSHOT_NOW)
-    seed_demo_usage(maven, DemoProfile(120), days=2, now=SCREENSHOT_NOW)
-    page.goto("/t/maven/usage/?range=custom&start=2026-11-01&end=2026-11-02")
-    expect(page.locator("main tbody tr").first).to_be_visible()
-    shoot("usage")
-    page.goto("/t/maven/tokens/")
-    shoot("tokens")
-    # Two provider keys (one tested), and what the audit log made of it.
-    with time_machine.travel(SCREENSHOT_NOW, tick=False), respx.mock:
-        respx.get("https://llm.chutes.ai/v1/models").respond(200, json={"data": []})
-        key = key_add(
-            team=maven,
-            provider=Provider.objects.get(slug="chutes"),
-            label="prod",
-            secret="cpk_demo0000000000000000000000000000ab12",
-            user=admin,
-        )
-        key_test(key=key, user=admin)
-        key_add(
-            team=maven,
-            provider=Provider.objects.get(slug="anthropic"),
-            label="prod",
-            secret="sk-ant-demo000000000000000000000000000cd34",
-            user=admin,
-        )
-    page.goto("/t/maven/keys/")
-    shoot("keys")
-    page.goto("/t/maven/audit/")
-    shoot("audit")
-    # A published 80/20 pilot with a draft change on top, and what it would cost.
-    with time_machine.travel(SCREENSHOT_NOW, tick=False):
-        llama = Model.objects.get(name="unsloth/Llama-3.3-70B-Instruct")
-        sonnet = Model.objects.get(name="claude-sonnet-4-5")
-        deepseek = Model.objects.get(name="deepseek-ai/DeepSeek-V3")
-        rule_save(
-            team=maven,
-            user=admin,
-            task_type="*",
-            targets=[{"model_id": sonnet.pk, "weight": 100}],
-            fallbacks=[],
-        )
-        pilot = rule_save(
-            team=maven,
-            user=admin,
-            task_type="summarization",
-            targets=[{"model_id": llama.pk, "weight": 80}, {"model_id": sonnet.pk, "weight": 20}],
-            fallbacks=[deepseek.pk],
-        )
-        publish_routing(team=maven, user=admin, comment="Pilot: 80% of summaries to Chutes")
-        rule_save(
-            team=maven,
-            user=admin,
-            task_type="summarization",
-            rule=pilot,
-            targets=[{"model_id": llama.pk, "weight": 90}, {"model_id": sonnet.pk, "weight": 10}],
-            fallbacks=[deepseek.pk],
-        )
-    page.goto("/t/maven/routing/")
-    shoot("routing")
-    with time_machine.travel(SCREENSHOT_NOW + timedelta(hours=1), tick=False):
-        page.goto("/t/maven/routing/simulate/?config=draft&window=7")
-        shoot("simulate")
+    # Pages say how long ago things happened: show them all at one fixed moment.
+    with time_machine.travel(SCREENSHOT_NOW + timedelta(hours=2), tick=False):
+        expect(page.locator("a.team-card")).to_have_count(3)
+        shoot("teams")
+        page.goto("/catalog/")
+        expect(page.get_by_test_id("catalog-table")).to_be_visible()
+        shoot("catalog")
+        page.goto("/t/maven/members/")
+        expect(page.locator("main tbody tr")).to_have_count(4)
+        shoot("members")
+        # Two days of demo usage, as seed_demo makes it, for the usage explorer.
+        demo_tao_prices(SCREENSHOT_NOW - timedelta(days=3), SCREENSHOT_NOW)
+        seed_demo_usage(maven, DemoProfile(120), days=2, now=SCREENSHOT_NOW)
+        page.goto("/t/maven/usage/?range=custom&start=2026-11-01&end=2026-11-02")
+        expect(page.locator("main tbody tr").first).to_be_visible()
+        shoot("usage")
+        page.goto("/t/maven/tokens/")
+        shoot("tokens")
+        # Two provider keys (one tested), and what the audit log made of it.
+        with time_machine.travel(SCREENSHOT_NOW, tick=False), respx.mock:
+            respx.get("https://llm.chutes.ai/v1/models").respond(200, json={"data": []})
+            key = key_add(
+                team=maven,
+                provider=Provider.objects.get(slug="chutes"),
+                label="prod",
+                secret="cpk_demo0000000000000000000000000000ab12",
+                user=admin,
+            )
+            key_test(key=key, user=admin)
+            key_add(
+                team=maven,
+                provider=Provider.objects.get(slug="anthropic"),
+                label="prod",
+                secret="sk-ant-demo000000000000000000000000000cd34",
+                user=admin,
+            )
+        page.goto("/t/maven/keys/")
+        shoot("keys")
+        page.goto("/t/maven/audit/")
+        shoot("audit")
+        # A published 80/20 pilot with a draft change on top, and what it would cost.
+        with time_machine.travel(SCREENSHOT_NOW, tick=False):
+            llama = Model.objects.get(name="unsloth/Llama-3.3-70B-Instruct")
+            sonnet = Model.objects.get(name="claude-sonnet-4-5")
+            deepseek = Model.objects.get(name="deepseek-ai/DeepSeek-V3")
+            rule_save(
+                team=maven,
+                user=admin,
+                task_type="*",
+                targets=[{"model_id": sonnet.pk, "weight": 100}],
+                fallbacks=[],
+            )
+            pilot = rule_save(
+                team=maven,
+                user=admin,
+                task_type="summarization",
+                targets=[
+                    {"model_id": llama.pk, "weight": 80},
+                    {"model_id": sonnet.pk, "weight": 20},
+                ],
+                fallbacks=[deepseek.pk],
+            )
+            publish_routing(team=maven, user=admin, comment="Pilot: 80% of summaries to Chutes")
+            rule_save(
+                team=maven,
+                user=admin,
+                task_type="summarization",
+                rule=pilot,
+                targets=[
+                    {"model_id": llama.pk, "weight": 90},
+                    {"model_id": sonnet.pk, "weight": 10},
+                ],
+                fallbacks=[deepseek.pk],
+            )
+        page.goto("/t/maven/routing/")
+        # The try-it box suggests a random request id; a fixed one keeps the picture stable.
+        page.fill("#try-request", "req-5f3a9c1e")
+        shoot("routing")
+        with time_machine.travel(SCREENSHOT_NOW + timedelta(hours=1), tick=False):
+            page.goto("/t/maven/routing/simulate/?config=draft&window=7")
+            shoot("simulate")
