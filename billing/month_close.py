@@ -16,12 +16,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from billing.events import TOKEN_FIELDS
 from billing.models import MonthClose, UsageDailyRollup
 from billing.months import last_day_of, month_is_over, month_start, previous_month
 from dashboard.audit import audit_record
 from dashboard.models import AuditAction, Team
 
-TOKEN_FIELDS = ["input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens"]
 AMOUNTS = ["requests", "tokens", "cost_usd", "tao"]
 
 

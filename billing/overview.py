@@ -20,6 +20,7 @@ from django.db.models import BigIntegerField, Count, F, Q, Sum
 from django.db.models.functions import Cast, TruncDate
 
 from billing.costing import cost_of
+from billing.events import TOKEN_FIELDS
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, percentile
 from billing.models import (
     Budget,
@@ -34,7 +35,6 @@ from billing.models import (
 from billing.rollups import _bucket_filter
 
 HUNDRED = Decimal(100)
-TOKEN_FIELDS = ["input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens"]
 # Below this many scored calls a quality figure is shown but marked as too thin to act on.
 MIN_QUALITY_SAMPLES = 30
 # TAO price moves marked on the chart (the alert defaults): 10% within 1 h, 20% within 24 h.

@@ -16,9 +16,10 @@ from decimal import Decimal
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from billing.events import TOKEN_FIELDS
 from billing.models import Budget, ModelPrice, Status, UsageDailyRollup, UsageRollup
 from billing.months import current_month, last_day_of, next_month, previous_month
-from billing.overview import TOKEN_FIELDS, CubeRow, day_start, savings_by_day, whole
+from billing.overview import CubeRow, day_start, savings_by_day, whole
 from billing.queries import CostDisagreement
 from dashboard.models import Team
 

@@ -14,11 +14,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.costing import PriceBook, cost_of
+from billing.events import TOKEN_FIELDS
 from billing.models import TaoPrice, UsageRollup
 
 DAYS_IN_MONTH = Decimal(30)
 SCALE_TASKS_PER_DAY = [100, 500, 1_000, 10_000, 100_000]
-TOKEN_FIELDS = ["input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens"]
 
 
 @dataclass
