@@ -251,6 +251,23 @@ def default_thresholds() -> list[int]:
     return [50, 80, 100]
 
 
+class BudgetQuerySet(models.QuerySet):
+    def whole_team_in_force(self, months: dict[int, object]) -> dict[int, "Budget"]:
+        """Each team's whole-team budget for its month ({team id: first day}): the month's own
+        row beats the recurring one. One query for any number of teams."""
+        found: dict[int, Budget] = {}
+        rows = self.filter(team_id__in=list(months), provider=None, task_type="").filter(
+            models.Q(month__in=set(months.values())) | models.Q(month=None)
+        )
+        for budget in rows:
+            if budget.month not in (months[budget.team_id], None):
+                continue
+            held = found.get(budget.team_id)
+            if held is None or held.month is None:
+                found[budget.team_id] = budget
+        return found
+
+
 class Budget(models.Model):
     """A team's monthly spending limit in USD (and optionally TAO), for one month or every month.
 
@@ -274,6 +291,8 @@ class Budget(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = BudgetQuerySet.as_manager()
 
     class Meta:
         ordering = ["team", "month", "provider", "task_type"]

@@ -684,13 +684,10 @@ def all_teams_month(teams, now: datetime) -> list[TeamMonth]:
         )
         .order_by()
     )
-    budgets = {}
-    for budget in Budget.objects.filter(team__in=teams, provider=None, task_type="").order_by(
-        F("month").desc(nulls_last=True)
-    ):
-        first, _ = windows[budget.team_id]
-        if budget.month in (first, None) and budget.team_id not in budgets:
-            budgets[budget.team_id] = budget.amount_usd
+    in_force = Budget.objects.whole_team_in_force(
+        {team_id: first for team_id, (first, _) in windows.items()}
+    )
+    budgets = {team_id: budget.amount_usd for team_id, budget in in_force.items()}
     prices = {
         price.model_id: price
         for price in ModelPrice.objects.in_force_on(now.date()).filter(

@@ -532,18 +532,8 @@ def _sum_all(amounts: list[Decimal | None]) -> Decimal | None:
 
 
 def _budgets(teams, month: date) -> dict[int, tuple[Decimal, Decimal | None]]:
-    """Each team's whole-team budget in force that month: its own month row beats the recurring."""
-    found: dict[int, Budget] = {}
-    candidates = Budget.objects.filter(
-        Q(month=month) | Q(month=None),
-        team_id__in=[team.id for team in teams],
-        provider=None,
-        task_type="",
-    )
-    for budget in candidates:
-        held = found.get(budget.team_id)
-        if held is None or held.month is None:
-            found[budget.team_id] = budget
+    """Each team's whole-team budget in force that month."""
+    found = Budget.objects.whole_team_in_force({team.id: month for team in teams})
     return {team_id: (b.amount_usd, b.amount_tao) for team_id, b in found.items()}
 
 
