@@ -535,9 +535,6 @@ def savings_by_day(cube: list[CubeRow], price: ModelPrice | None) -> list[Saving
 
 # --- Per-day series by a dimension ---------------------------------------------------------
 
-DIMENSIONS = {"provider": "provider", "model": "model", "task_type": "task_type"}
-
-
 def label_of(row: CubeRow, dimension: str) -> str:
     if dimension == "model":
         return f"{row.provider}/{row.model}"
@@ -558,13 +555,6 @@ def window_groups(cube: list[CubeRow], key) -> dict[tuple, list[CubeRow]]:
     for row in cube:
         groups[key(row)].append(row)
     return dict(sorted(groups.items()))
-
-
-def daily_totals(cube: list[CubeRow]) -> dict[date, Totals]:
-    by_day: dict[date, list[CubeRow]] = defaultdict(list)
-    for row in cube:
-        by_day[row.day].append(row)
-    return {day: totals_of(rows) for day, rows in sorted(by_day.items())}
 
 
 # --- TAO price -----------------------------------------------------------------------------
