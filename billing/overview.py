@@ -535,6 +535,7 @@ def savings_by_day(cube: list[CubeRow], price: ModelPrice | None) -> list[Saving
 
 # --- Per-day series by a dimension ---------------------------------------------------------
 
+
 def label_of(row: CubeRow, dimension: str) -> str:
     if dimension == "model":
         return f"{row.provider}/{row.model}"
