@@ -1,6 +1,7 @@
 from datetime import date, timedelta
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
@@ -15,17 +16,15 @@ from dashboard.login_throttle import (
 from dashboard.models import AuditAction, Membership, Role, Scope, Team, validate_time_zone
 from routing.models import Model
 
+LOCKED_OUT = "Too many failed sign-in attempts. Try again in %(minutes)d minute(s)."
 
-class ThrottledLoginForm(AuthenticationForm):
-    """Django's sign-in form, which refuses to check passwords for a locked-out pair."""
 
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "invalid_login": (
-            "That username and password do not match an account. Check both and try again."
-        ),
-        "locked_out": "Too many failed sign-in attempts. Try again in %(minutes)d minute(s).",
-    }
+class ThrottledSignInMixin:
+    """Refuses to check passwords for a locked-out username and address, and counts failures.
+
+    Every sign-in form (ours and the Django admin's) goes through it, so they share one set of
+    counters, one lockout and one message.
+    """
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
@@ -43,6 +42,25 @@ class ThrottledLoginForm(AuthenticationForm):
             raise
         clear_login_failures(username, ip_address)
         return cleaned
+
+
+class ThrottledLoginForm(ThrottledSignInMixin, AuthenticationForm):
+    """Django's sign-in form, throttled."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": (
+            "That username and password do not match an account. Check both and try again."
+        ),
+        "locked_out": LOCKED_OUT,
+    }
+
+
+class ThrottledAdminLoginForm(ThrottledSignInMixin, AdminAuthenticationForm):
+    """The Django admin's sign-in form (staff only), throttled like the main one."""
+
+    # Keeps the admin's own "staff account" wording for a wrong password.
+    error_messages = {**AdminAuthenticationForm.error_messages, "locked_out": LOCKED_OUT}
 
 
 class TeamSettingsForm(forms.ModelForm):

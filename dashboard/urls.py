@@ -6,6 +6,7 @@ from billing import api as billing_api
 from billing import views as billing_views
 from billing import views_simulate
 from dashboard import views, views_overview
+from dashboard.forms import ThrottledAdminLoginForm
 from routing import api as routing_api
 from routing import views as routing_views
 from routing import views_rules as routing_rules
@@ -73,5 +74,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+admin.site.login_form = ThrottledAdminLoginForm
 admin.site.site_header = "LLM Spend administration"
 admin.site.site_title = "LLM Spend admin"

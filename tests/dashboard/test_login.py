@@ -85,3 +85,45 @@ def test_it_signs_out_with_a_post(client, user):
     client.force_login(user)
     client.post(reverse("logout"))
     assert client.get(reverse("home")).status_code == 302
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(username="stella", is_staff=True, is_superuser=True)
+
+
+def _admin_sign_in(client, username, password):
+    return client.post(
+        reverse("admin:login"),
+        {"username": username, "password": password, "next": reverse("admin:index")},
+    )
+
+
+def test_the_admin_sign_in_records_each_failure(client, staff_user):
+    _admin_sign_in(client, "stella", "nope")
+    assert LoginFailure.objects.filter(username="stella").count() == 1
+
+
+def test_the_admin_sign_in_locks_out_after_repeated_failures(client, staff_user, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    for _ in range(3):
+        _admin_sign_in(client, "stella", "nope")
+    response = _admin_sign_in(client, "stella", PASSWORD)
+    assert response.status_code == 200
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_failures_on_either_sign_in_page_count_towards_one_lockout(client, staff_user, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    _sign_in(client, "stella", "nope")
+    _admin_sign_in(client, "stella", "nope")
+    assert (
+        "Too many failed sign-in attempts" in _sign_in(client, "stella", PASSWORD).content.decode()
+    )
+
+
+def test_the_admin_sign_in_still_lets_staff_in(client, staff_user):
+    response = _admin_sign_in(client, "stella", PASSWORD)
+    assert response.status_code == 302
+    assert response.url == reverse("admin:index")
