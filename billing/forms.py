@@ -1,11 +1,10 @@
-from datetime import date
-
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from billing.models import ModelPrice, Status
 from billing.queries import Cursor, UsageChoices, UsageFilters, time_bounds
+from dashboard.forms import DayField
 from routing.models import Model, Provider
 
 
@@ -95,19 +94,14 @@ RANGE_CHOICES = [
     ("custom", "Custom dates"),
 ]
 DEFAULT_RANGE = "7d"
-EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 
 
 class UsageFilterForm(forms.Form):
     """The explorer's filters from the query string; choices come from the team's rollups."""
 
     range = forms.ChoiceField(label="Time range", choices=RANGE_CHOICES)
-    start = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    start = DayField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = DayField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     provider = forms.ChoiceField(required=False)
     model = forms.ChoiceField(required=False)
     task_type = forms.ChoiceField(label="Task type", required=False)
@@ -130,23 +124,11 @@ class UsageFilterForm(forms.Form):
         self.fields["model"].choices = _choices("All models", choices.models)
         self.fields["task_type"].choices = _choices("All task types", choices.task_types)
 
-    def clean_start(self):
-        return self._day("start")
-
-    def clean_end(self):
-        return self._day("end")
-
     def clean_before(self):
         return self._cursor("before")
 
     def clean_after(self):
         return self._cursor("after")
-
-    def _day(self, name):
-        day = self.cleaned_data[name]
-        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
-            raise ValidationError(f"Choose a day between {EARLIEST_DAY} and {LATEST_DAY}.")
-        return day
 
     def _cursor(self, name):
         text = self.cleaned_data[name]

@@ -18,7 +18,7 @@ def parse_month(raw: str) -> date | None:
     if not raw:
         return None
     match = MONTH.fullmatch(raw)
-    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
+    if match is None or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2999:
         raise forms.ValidationError(
             "Enter a month as YYYY-MM, e.g. 2026-05, or leave it empty for every month."
         )

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -119,12 +120,13 @@ def alert_acknowledge_view(request, team, alert_id):
         messages.success(request, f"Acknowledged: {alert.subject}")
     else:
         messages.info(request, f"Already {alert.get_state_display().lower()}: {alert.subject}")
-    return redirect(_next_or_alerts(request, team))
+    return HttpResponseRedirect(_next_or_alerts(request, team))
 
 
 def _next_or_alerts(request, team) -> str:
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
+    # Only a path on this site: anything else (a view name, another host) goes to the list.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target

@@ -30,8 +30,8 @@ MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 def _month_or_404(text: str) -> date:
     match = MONTH.fullmatch(text)
-    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 2000:
-        raise Http404("No such month.")
+    if match is None or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2999:
+        raise Http404(f"“{text[:20]}” is not a month we keep invoices for: write it as YYYY-MM.")
     return date(int(match[1]), int(match[2]), 1)
 
 

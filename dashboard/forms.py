@@ -199,6 +199,22 @@ class AuditFilterForm(forms.Form):
         return events
 
 
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
+class DayField(forms.DateField):
+    """A calendar day the charts and reports can count from: 2000-01-01 to 2999-12-31."""
+
+    def clean(self, value):
+        day = super().clean(value)
+        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise ValidationError(
+                f"Pick a day from {EARLIEST_DAY:%Y-%m-%d} to {LATEST_DAY:%Y-%m-%d}.",
+                code="out_of_range",
+            )
+        return day
+
+
 class OverviewFilterForm(forms.Form):
     """The overview's range and filters, from the query string; anything wrong falls back."""
 
@@ -214,8 +230,8 @@ class OverviewFilterForm(forms.Form):
     MAX_CUSTOM_DAYS = 366
 
     range = forms.ChoiceField(choices=RANGES, required=False)
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     provider = forms.ChoiceField(required=False)
     model = forms.ChoiceField(required=False)
     task_type = forms.ChoiceField(label="Task type", required=False)
@@ -241,7 +257,7 @@ class OverviewFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("range") == "custom":
+        if cleaned.get("range") == "custom" and not self.has_error("start") | self.has_error("end"):
             start, end = cleaned.get("start"), cleaned.get("end")
             if start is None or end is None:
                 raise ValidationError("A custom range needs both a start and an end day.")
@@ -258,7 +274,7 @@ class OverviewFilterForm(forms.Form):
         self.is_valid()
         cleaned = self.cleaned_data
         choice = cleaned.get("range") or self.DEFAULT_RANGE
-        if choice == "custom" and self.non_field_errors():
+        if choice == "custom" and self.range_errors():
             choice = self.DEFAULT_RANGE
         if choice == "custom":
             return choice, cleaned["start"], cleaned["end"]
@@ -269,6 +285,14 @@ class OverviewFilterForm(forms.Form):
             return choice, last.replace(day=1), last
         days = int(choice.removesuffix("d"))
         return choice, today - timedelta(days=days - 1), today
+
+    def range_errors(self) -> list[str]:
+        """Why the custom range was refused (the page then shows 30 days), or nothing."""
+        self.is_valid()
+        if self.cleaned_data.get("range") != "custom":
+            return []
+        errors = [*self.errors.get("start", []), *self.errors.get("end", [])]
+        return list(dict.fromkeys([*errors, *self.non_field_errors()]))
 
     def split_by(self) -> str:
         self.is_valid()

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.http import HttpResponseBadRequest
 from django.shortcuts import resolve_url
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
@@ -35,3 +36,35 @@ class HtmxLoginRedirectMiddleware:
         ):
             return HttpResponseClientRedirect(response["Location"])
         return response
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+NUL_REFUSED = "The request holds a NUL character (\\0), which no field accepts."
+
+
+class RefuseNulCharactersMiddleware:
+    """A NUL in the path, the query string or a posted form answers 400.
+
+    No page accepts one, and PostgreSQL refuses NUL in text, so letting it reach a query turns
+    a typo or a probe into a 500. API bodies (JSON) are checked item by item by the API itself.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or _holds_nul(request.GET) or _posted_form_holds_nul(request):
+            return HttpResponseBadRequest(NUL_REFUSED, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+def _holds_nul(query) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in query.lists())
+
+
+def _posted_form_holds_nul(request) -> bool:
+    if request.method != "POST" or request.path.startswith("/api/"):
+        return False
+    if not request.content_type.startswith(FORM_TYPES):
+        return False
+    return _holds_nul(request.POST)

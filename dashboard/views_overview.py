@@ -3,7 +3,7 @@
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -50,10 +50,11 @@ def overview(request, team):
         "query": request.GET.urlencode(),
         "has_usage": bool(overview.cube) or team_has_usage(team),
     }
+    status = 400 if form.range_errors() else 200
     if wants_fragment(request):
-        return render(request, "dashboard/_partials/overview_body.html", context)
+        return render(request, "dashboard/_partials/overview_body.html", context, status=status)
     context["member_count"] = team.memberships.count()
-    return render(request, "dashboard/overview.html", context)
+    return render(request, "dashboard/overview.html", context, status=status)
 
 
 @login_required
@@ -63,6 +64,8 @@ def overview_csv(request, team, chart):
     if chart not in CHARTS:
         raise Http404("No such chart.")
     form, _, overview = _overview_for(request, team)
+    if refused := form.range_errors():
+        return HttpResponseBadRequest(" ".join(refused), content_type="text/plain; charset=utf-8")
     drawn = CHARTS[chart](overview, form.split_by())
     filters = overview.filters
     response = HttpResponse(content_type="text/csv; charset=utf-8")

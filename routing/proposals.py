@@ -31,7 +31,12 @@ def affected(ref: dict, provider: str, model: str) -> bool:
 
 
 def spread(weights: list[int], total: int) -> list[int]:
-    """`total` shared in proportion to `weights`, in whole numbers (largest remainders first)."""
+    """`total` shared in proportion to `weights`, in whole numbers (largest remainders first).
+
+    Weights that are all zero share it equally.
+    """
+    if not any(weights):
+        weights = [1] * len(weights)
     whole = sum(weights)
     shares = [weight * total / whole for weight in weights]
     result = [int(share) for share in shares]

@@ -105,3 +105,31 @@ def test_it_has_nothing_to_prepare_for_a_budget_alert(client, ops_user, team, dr
     client.force_login(ops_user)
     page = client.get(_url(team, _alert(team, kind=AlertKind.BUDGET_FORECAST))).content.decode()
     assert "not about a routing target" in page
+
+
+def test_a_weight_zero_target_beside_the_affected_one_takes_its_traffic(
+    client, ops_user, team, catalog
+):
+    sonnet, llama = _model("claude-sonnet-4-5"), _model("unsloth/Llama-3.3-70B-Instruct")
+    rule_save(
+        team=team,
+        user=ops_user,
+        task_type="*",
+        targets=[{"model_id": sonnet.pk, "weight": 100}, {"model_id": llama.pk, "weight": 0}],
+        fallbacks=[],
+    )
+    client.force_login(ops_user)
+    alert = _alert(team)
+    assert client.get(_url(team, alert)).status_code == 200
+    client.post(_url(team, alert))
+    rule = RoutingRule.objects.get(team=team, task_type="*")
+    assert [(t["model_id"], t["weight"]) for t in rule.targets] == [(llama.pk, 100)]
+
+
+def test_acknowledging_goes_back_only_to_a_path_on_this_site(client, ops_user, team):
+    client.force_login(ops_user)
+    alert = _alert(team)
+    url = reverse("alert_acknowledge", kwargs={"team": team.slug, "alert_id": alert.pk})
+    response = client.post(url, {"next": "alerts"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("alerts", kwargs={"team": team.slug})

@@ -112,9 +112,12 @@ def test_it_sends_anonymous_visitors_to_sign_in(client, team):
     assert response.url.startswith(reverse("login"))
 
 
-def test_it_answers_404_for_a_month_that_does_not_exist(client, viewer_user, team):
+@pytest.mark.parametrize("month", ["2026-13", "9999-12", "0001-01"])
+def test_it_answers_404_for_a_month_that_does_not_exist(client, viewer_user, team, month):
     client.force_login(viewer_user)
-    assert client.get(_url("report_invoices", team, "2026-13")).status_code == 404
+    response = client.get(_url("report_invoices", team, month))
+    assert response.status_code == 404
+    assert f"“{month}” is not a month we keep invoices for" in response.content.decode()
 
 
 @pytest.mark.parametrize("role", EDITORS)

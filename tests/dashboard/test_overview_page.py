@@ -364,3 +364,22 @@ def test_it_lists_every_team_s_month_for_people_in_several_teams(client, viewer_
 def test_it_leaves_the_summary_out_for_people_in_one_team(client, viewer_user, team):
     client.force_login(viewer_user)
     assert "This month across your teams" not in client.get(reverse("home")).content.decode()
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_day_out_of_the_calendar_answers_400_with_a_sentence(client, viewer_user, team, day):
+    client.force_login(viewer_user)
+    url = reverse("overview", kwargs={"team": team.slug})
+    response = client.get(url, {"range": "custom", "start": day, "end": day})
+    assert response.status_code == 400
+    assert "Pick a day from 2000-01-01 to 2999-12-31." in response.content.decode()
+    assert f'value="{day}"' in response.content.decode()
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_chart_csv_refuses_a_day_out_of_the_calendar(client, viewer_user, team, day):
+    client.force_login(viewer_user)
+    url = reverse("overview_csv", kwargs={"team": team.slug, "chart": "daily-cost"})
+    response = client.get(url, {"range": "custom", "start": day, "end": day})
+    assert response.status_code == 400
+    assert response.content.decode() == "Pick a day from 2000-01-01 to 2999-12-31."
