@@ -7,6 +7,7 @@ routing:
   - task_type: summarization
     provider: chutes
     model: unsloth/Llama-3.3-70B-Instruct
+    description: Short inputs, cheap model           # optional, as is enabled: false
   - task_type: code_generation                     # several targets and fallbacks
     targets:
       - {provider: chutes, model: deepseek-ai/DeepSeek-V3, weight: 80}
@@ -146,6 +147,9 @@ class _Shape:
         # A task type of digits only reads as a number when it is not quoted.
         if numbers and type(value) is int:
             value = str(value)
+        if value is None:
+            self.errors.append(f"{where}: missing.")
+            return None
         if not isinstance(value, str) or not value.strip():
             self.errors.append(f"{where}: must be text.")
             return None
@@ -225,10 +229,10 @@ class _Shape:
 
 def _model_ids(rules: list[_RuleIn]) -> tuple[dict[tuple[str, str], int], list[str]]:
     """Every model named in the file, looked up in one query: ids by (provider, name)."""
-    refs = {(p, m) for rule in rules for p, m, _ in rule.targets} | {
-        ref for rule in rules for ref in rule.fallbacks
+    slugs = {p for rule in rules for p, _, _ in rule.targets} | {
+        p for rule in rules for p, _ in rule.fallbacks
     }
-    rows = Model.objects.filter(provider__slug__in={p for p, _ in refs}).values_list(
+    rows = Model.objects.filter(provider__slug__in=slugs).values_list(
         "pk", "provider__slug", "name", "display_name"
     )
     by_name, by_label, known = {}, {}, {}
@@ -237,7 +241,8 @@ def _model_ids(rules: list[_RuleIn]) -> tuple[dict[tuple[str, str], int], list[s
         if display_name:
             by_label.setdefault((slug, display_name.casefold()), pk)
         known.setdefault(slug, []).append(name)
-    ids, errors = {}, []
+    # A dict keeps the messages in order and each once.
+    ids, errors = {}, {}
     for rule in rules:
         for provider, name in [(p, m) for p, m, _ in rule.targets] + rule.fallbacks:
             key = (provider, name.casefold())
@@ -250,9 +255,8 @@ def _model_ids(rules: list[_RuleIn]) -> tuple[dict[tuple[str, str], int], list[s
                 f"{rule.where}: {_short(provider)} has no model {_short(name)} "
                 f"in the catalog (known: {names})."
             )
-            if message not in errors:
-                errors.append(message)
-    return ids, errors
+            errors[message] = None
+    return ids, list(errors)
 
 
 def _raise_if(errors: list[str]) -> None:

@@ -162,3 +162,10 @@ def test_it_answers_a_form_error_to_a_bad_shape(client, ops_user, team, catalog,
     response = client.post(_url("routing_import", team), {"text": text})
     assert response.status_code == 400
     assert 'data-testid="import-problems"' in response.content.decode()
+
+
+def test_it_states_the_limits_on_the_import_page(client, ops_user, team):
+    client.force_login(ops_user)
+    page = client.get(_url("routing_import", team)).content.decode()
+    assert "no anchors or aliases" in page
+    assert "At most 256 KB, 200 rules" in page
