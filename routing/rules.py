@@ -10,6 +10,8 @@ from django.utils import timezone
 from routing.models import Model, ProviderKey, RoutingRule
 
 TASK_TYPE = re.compile(r"^(\*|[a-z0-9][a-z0-9_.-]{0,99})$")
+MAX_TARGETS = 20
+MAX_FALLBACKS = 20
 
 
 @dataclass
@@ -53,6 +55,13 @@ def check_rule(
         check.error("task_type", f"There is already a rule for {task_type}.")
     if not targets:
         check.error("targets", "Add at least one target.")
+    # Bounded before the catalog query below, which takes every id at once.
+    if len(targets) > MAX_TARGETS or len(fallbacks) > MAX_FALLBACKS:
+        check.error(
+            "targets" if len(targets) > MAX_TARGETS else "fallbacks",
+            f"At most {MAX_TARGETS} targets and {MAX_FALLBACKS} fallbacks.",
+        )
+        return check
     weights = [target.get("weight") for target in targets]
     if any(type(weight) is not int or weight < 0 for weight in weights):
         check.error("targets", "Weights are whole numbers from 0 to 100.")

@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET
 
 from dashboard.access import get_membership_for_user
 from routing import yaml_io
-from routing.yaml_io import MAX_YAML_BYTES, export_routing_yaml, import_routing_yaml
+from routing.rules import MAX_FALLBACKS, MAX_TARGETS
+from routing.yaml_io import MAX_RULES, MAX_YAML_BYTES, export_routing_yaml, import_routing_yaml
 
 # The shape, as the module documents it: shown beside the form.
 EXAMPLE = yaml_io.__doc__.split("\n\n", 1)[1].strip()
@@ -69,6 +70,12 @@ def routing_import(request, team):
         "text": text,
         "problems": problems,
         "example": EXAMPLE,
+        "limits": {
+            "kb": MAX_YAML_BYTES // 1024,
+            "rules": MAX_RULES,
+            "targets": MAX_TARGETS,
+            "fallbacks": MAX_FALLBACKS,
+        },
         "active_section": "routing",
     }
     status = 400 if problems or form.errors else 200

@@ -73,6 +73,16 @@ def test_a_fallback_may_not_repeat_a_target(team, llama):
     assert "repeats a target" in check.errors["fallbacks"][0]
 
 
+def test_a_rule_has_a_bounded_number_of_fallbacks(team, llama, sonnet):
+    check = check_rule(
+        team=team,
+        task_type="x",
+        targets=[{"model_id": llama.pk, "weight": 100}],
+        fallbacks=list(range(1, 500)),
+    )
+    assert check.errors["fallbacks"] == ["At most 20 targets and 20 fallbacks."]
+
+
 def test_a_model_without_a_price_is_refused(team, models):
     bare = Model.objects.create(provider=models["claude-sonnet-4-5"].provider, name="claude-x")
     check = check_rule(

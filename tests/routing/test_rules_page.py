@@ -177,6 +177,15 @@ def test_it_refuses_weights_that_do_not_add_up_keeping_the_rows(
     assert not RoutingRule.objects.exists()
 
 
+def test_it_refuses_hundreds_of_fallback_rows(client, admin_user, team, llama, sonnet):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 100)], fallbacks=[sonnet] * 300)
+    response = client.post(_url("routing_rule_new", team), data)
+    assert response.status_code == 400
+    assert "At most 20 targets and 20 fallbacks." in response.content.decode()
+    assert not RoutingRule.objects.exists()
+
+
 def test_it_checks_a_rule_as_it_is_typed(client, admin_user, team, llama):
     client.force_login(admin_user)
     data = _rule_data(targets=[(llama, 90)])

@@ -132,3 +132,40 @@ def test_it_asks_for_yaml_when_the_form_is_empty(client, ops_user, team):
     response = client.post(_url("routing_import", team), {"text": "  "})
     assert response.status_code == 400
     assert "Paste the YAML or choose a file." in response.content.decode()
+
+
+def test_it_refuses_an_alias_bomb_with_a_short_answer_and_keeps_the_text(
+    client, ops_user, team, catalog
+):
+    client.force_login(ops_user)
+    text = 'a0: &a0 ["lol"]\n' + "".join(
+        f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]\n" for n in range(1, 7)
+    )
+    text += "routing:\n  - task_type: *a6\n"
+    response = client.post(_url("routing_import", team), {"text": text})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "anchors and aliases" in page
+    assert "a6: &amp;a6" in page
+    assert len(response.content) < 50_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "routing:\n  - task_type: a\n    provider: chutes\n    model: m\n    fallbacks: 7\n",
+        "routing: " + "[" * 5000 + "]" * 5000,
+    ],
+)
+def test_it_answers_a_form_error_to_a_bad_shape(client, ops_user, team, catalog, text):
+    client.force_login(ops_user)
+    response = client.post(_url("routing_import", team), {"text": text})
+    assert response.status_code == 400
+    assert 'data-testid="import-problems"' in response.content.decode()
+
+
+def test_it_states_the_limits_on_the_import_page(client, ops_user, team):
+    client.force_login(ops_user)
+    page = client.get(_url("routing_import", team)).content.decode()
+    assert "no anchors or aliases" in page
+    assert "At most 256 KB, 200 rules" in page
