@@ -143,7 +143,7 @@ def _moment(team, day: date) -> str:
 def frozen_rows(rows: Iterable[list]) -> list[list[str]]:
     """Export rows as a month close stores them in its snapshot: JSON text, not yet made safe
     for spreadsheets (that happens each time they are written out, see thawed_rows)."""
-    return [[value if isinstance(value, str) else cell_text(value) for value in row] for row in rows]
+    return [[cell if isinstance(cell, str) else cell_text(cell) for cell in row] for row in rows]
 
 
 def thawed_rows(stored: list[list[str]]) -> Iterator[list]:
