@@ -70,9 +70,7 @@ EXPORT_CHUNK = 2_000
 
 def plain(value: Decimal | int) -> str:
     """Exact decimal text without exponent or trailing zeros: 0.0105, 12, 0."""
-    if isinstance(value, int):
-        return str(value)
-    return format(value.normalize(), "f") if value else "0"
+    return cell_text(exact(value))
 
 
 def exact(value: Decimal | int) -> Decimal | int:
