@@ -2,15 +2,16 @@
 
 One row per team, day, provider, model and task type, read from the same rollup query as the
 report itself, so the sum of the cost column is the report's total to the last digit. Rows are
-streamed; amounts are written as exact decimal text, never through float.
+streamed through billing.csv_output; amounts are exact Decimals and ints, never floats, so
+they are written as plain numbers and only the text cells are made safe for spreadsheets.
 """
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from billing.csv_output import cell_text
 from billing.reports import DayRow, day_row, day_rows_query, last_day_of, next_month
 from routing.models import Provider
 
@@ -53,6 +54,15 @@ FOCUS_COLUMNS = [
     "x_Requests",
     "x_TaoAmount",
 ]
+# The columns holding amounts: typed again when a closed month's frozen text rows are served.
+NUMERIC_COLUMNS = {
+    *CSV_COLUMNS[5:],
+    "BilledCost",
+    "EffectiveCost",
+    "ConsumedQuantity",
+    "x_Requests",
+    "x_TaoAmount",
+}
 SERVICE_NAME = "LLM inference"
 SERVICE_CATEGORY = "AI and Machine Learning"
 EXPORT_CHUNK = 2_000
@@ -60,9 +70,14 @@ EXPORT_CHUNK = 2_000
 
 def plain(value: Decimal | int) -> str:
     """Exact decimal text without exponent or trailing zeros: 0.0105, 12, 0."""
+    return cell_text(exact(value))
+
+
+def exact(value: Decimal | int) -> Decimal | int:
+    """The amount without trailing zeros, so it is written as plain() writes it."""
     if isinstance(value, int):
-        return str(value)
-    return format(value.normalize(), "f") if value else "0"
+        return value
+    return value.normalize() if value else Decimal(0)
 
 
 def month_rows(teams, month: date) -> Iterator[DayRow]:
@@ -70,7 +85,7 @@ def month_rows(teams, month: date) -> Iterator[DayRow]:
     return (day_row(row) for row in query.iterator(chunk_size=EXPORT_CHUNK))
 
 
-def csv_rows(teams, month: date) -> Iterator[list[str]]:
+def csv_rows(teams, month: date) -> Iterator[list]:
     """The header, then one row per team day, provider, model and task type."""
     slugs = {team.id: team.slug for team in teams}
     yield CSV_COLUMNS
@@ -82,18 +97,18 @@ def csv_rows(teams, month: date) -> Iterator[list[str]]:
             row.provider,
             row.model,
             row.task_type,
-            *(plain(getattr(figures, name)) for name in CSV_COLUMNS[5:]),
+            *(exact(getattr(figures, name)) for name in CSV_COLUMNS[5:]),
         ]
 
 
-def focus_rows(teams, month: date) -> Iterator[list[str]]:
+def focus_rows(teams, month: date) -> Iterator[list]:
     """The same rows in the FOCUS layout: the day's charge period in the team's time zone."""
     by_id = {team.id: team for team in teams}
     provider_names = dict(Provider.objects.values_list("slug", "name"))
     yield FOCUS_COLUMNS
     for row in month_rows(teams, month):
         team = by_id[row.team_id]
-        cost = plain(row.figures.cost_usd)
+        cost = exact(row.figures.cost_usd)
         yield [
             _moment(team, month),
             _moment(team, next_month(month)),
@@ -107,13 +122,13 @@ def focus_rows(teams, month: date) -> Iterator[list[str]]:
             SERVICE_CATEGORY,
             SERVICE_NAME,
             row.model,
-            plain(row.figures.tokens),
+            exact(row.figures.tokens),
             "tokens",
             team.slug,
             team.name,
             json.dumps({"team": team.slug, "task_type": row.task_type}, sort_keys=True),
-            plain(row.figures.requests),
-            plain(row.figures.tao_amount),
+            exact(row.figures.requests),
+            exact(row.figures.tao_amount),
         ]
 
 
@@ -123,15 +138,31 @@ def _moment(team, day: date) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+def frozen_rows(rows: Iterable[list]) -> list[list[str]]:
+    """Export rows as a month close stores them in its snapshot: JSON text, not yet made safe
+    for spreadsheets (that happens each time they are written out, see thawed_rows)."""
+    return [[cell if isinstance(cell, str) else cell_text(cell) for cell in row] for row in rows]
 
 
-def csv_text(rows: Iterable[list[str]]) -> Iterator[str]:
-    """CSV lines, one at a time, for a streamed response."""
-    writer = csv.writer(_Echo())
-    return (writer.writerow(row) for row in rows)
+def thawed_rows(stored: list[list[str]]) -> Iterator[list]:
+    """A closed month's frozen rows (header first) with their amount columns as Decimals again,
+    so that the CSV writer makes their text cells safe and leaves the amounts plain numbers.
+    Works as well for the snapshots of months closed before text cells were made safe."""
+    if not stored:
+        return
+    header = stored[0]
+    numeric = {index for index, name in enumerate(header) if name in NUMERIC_COLUMNS}
+    yield header
+    for row in stored[1:]:
+        yield [_amount(text) if index in numeric else text for index, text in enumerate(row)]
+
+
+def _amount(text: str) -> Decimal | str:
+    try:
+        amount = Decimal(text)
+    except (ArithmeticError, TypeError, ValueError):
+        return text
+    return amount if amount.is_finite() else text
 
 
 def export_filename(teams, month: date, *, focus: bool) -> str:

@@ -17,6 +17,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.events import TOKEN_FIELDS
+from billing.exports import frozen_rows
 from billing.models import MonthClose, UsageDailyRollup
 from billing.months import last_day_of, month_is_over, month_start, previous_month
 from dashboard.audit import audit_record
@@ -184,7 +185,7 @@ def close_month(
                 for provider, values in totals.items()
             },
             "adjustments": [line.to_json() for line in adjustments_for(team, month, closes)],
-            "exports": exports or {},
+            "exports": {kind: frozen_rows(rows) for kind, rows in (exports or {}).items()},
         }
         try:
             close = MonthClose.objects.create(

@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from billing.exports import csv_rows, csv_text, export_filename, focus_rows, plain
+from billing.csv_output import csv_lines
+from billing.exports import csv_rows, export_filename, focus_rows, plain, thawed_rows
 from billing.invoices import ComputedCost, invoice_lines
 from billing.month_close import (
     adjustments_for,
@@ -168,10 +169,10 @@ def _export(request, team, month, *, focus: bool):
     frozen = close.snapshot.get("exports", {}) if close else {}
     if frozen:
         # The rows as they were when the month closed, so they add up to its frozen page.
-        rows = frozen["focus" if focus else "csv"]
+        rows = thawed_rows(frozen["focus" if focus else "csv"])
     else:
         rows = focus_rows(teams, first) if focus else csv_rows(teams, first)
-    response = StreamingHttpResponse(csv_text(rows), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
     filename = export_filename(teams, first, focus=focus)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

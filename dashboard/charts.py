@@ -1,5 +1,11 @@
-"""Plotly figures as JSON-ready dicts; static/js/charts.js draws them from a data attribute."""
+"""Plotly figures as JSON-ready dicts; static/js/charts.js draws them from a data attribute.
 
+plotly.js reads a subset of HTML (<a href>, <b>, <br>, <span style>...) in trace names, tick
+labels, hover text and annotations. Every string from the data (model, provider and task type
+names, time zones) goes into a figure through plotly_text(), so it shows as the literal text.
+"""
+
+import html
 import json
 import zlib
 from dataclasses import dataclass
@@ -22,6 +28,14 @@ PCT_QUANTUM = Decimal("0.01")
 TAO_QUANTUM = Decimal("0.000000000001")  # the stored precision of TAO amounts
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13}
 DAY_MS = 24 * 3600 * 1000
+
+
+def plotly_text(text: str) -> str:
+    """Data as plotly shows it literally: <, > and & escaped (plotly decodes the entities).
+
+    Only ever put the result into data fields (name, x, y, text, customdata), never into a
+    hovertemplate or texttemplate string, where %{...} would be read as a template."""
+    return html.escape(text, quote=False)
 
 
 def provider_colour(provider: str) -> str:
@@ -93,15 +107,17 @@ def layout(yaxis: dict, *, x_title: str, days: list | None = None, **extra) -> d
 
 
 def grouped_traces(points, *, base: dict, colour=series_colour, name_suffix: str = "") -> list:
-    """One trace per label from (x, label, y, customdata) points, in first-seen order."""
+    """One trace per label from (x, label, y, customdata) points, in first-seen order.
+
+    Labels are data and escaped here; customdata must be numbers or already plotly_text()."""
     traces: dict[str, dict] = {}
     for x, label, y, extras in points:
         trace = traces.setdefault(
             label,
             {
                 **base,
-                "name": f"{label}{name_suffix}",
-                "legendgroup": label,
+                "name": f"{plotly_text(label)}{name_suffix}",
+                "legendgroup": plotly_text(label),
                 "x": [],
                 "y": [],
                 "customdata": [],

@@ -24,6 +24,7 @@ from dashboard.charts import (
     ms,
     number,
     pct,
+    plotly_text,
     provider_colour,
     series_colour,
     tao,
@@ -35,7 +36,7 @@ PERCENTILES = [("p50", 0.50, "dot"), ("p95", 0.95, "solid"), ("p99", 0.99, "dash
 
 
 def _day_axis(overview: Overview) -> str:
-    return f"Day ({overview.team.time_zone})"
+    return f"Day ({plotly_text(overview.team.time_zone)})"
 
 
 def month_spend(overview: Overview, by: str) -> Chart:
@@ -476,8 +477,8 @@ def quality(overview: Overview, by: str) -> Chart:
     data = [
         {
             "type": "heatmap",
-            "x": providers,
-            "y": task_types,
+            "x": [plotly_text(provider) for provider in providers],
+            "y": [plotly_text(task_type) for task_type in task_types],
             "z": z,
             "text": text,
             "customdata": custom,
@@ -544,7 +545,7 @@ def routes(overview: Overview, by: str) -> Chart:
             {
                 "type": "scatter",
                 "mode": "markers",
-                "name": label,
+                "name": plotly_text(label),
                 "x": [],
                 "y": [],
                 "customdata": [],
@@ -560,7 +561,7 @@ def routes(overview: Overview, by: str) -> Chart:
         )
         trace["x"].append(number(r[6]))
         trace["y"].append(number(r[7]))
-        trace["customdata"].append([r[0], number(r[8]), r[3]])
+        trace["customdata"].append([plotly_text(r[0]), number(r[8]), r[3]])
         trace["marker"]["size"].append(max(8.0, min(40.0, r[3] ** 0.5 / 2)))
     return Chart(
         "routes",
@@ -700,8 +701,11 @@ def tao_price(overview: Overview, by: str) -> Chart:
             "data": data,
             "layout": layout(
                 {"title": {"text": "USD per TAO"}, "tickprefix": "$"},
-                x_title=f"Time ({overview.team.time_zone})",
-                xaxis={"title": {"text": f"Time ({overview.team.time_zone})"}, "type": "date"},
+                x_title=f"Time ({plotly_text(overview.team.time_zone)})",
+                xaxis={
+                    "title": {"text": f"Time ({plotly_text(overview.team.time_zone)})"},
+                    "type": "date",
+                },
             ),
         },
     )

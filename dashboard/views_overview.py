@@ -1,7 +1,5 @@
 """The overview page, its chart CSVs, and the all-teams summary."""
 
-import csv
-
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
@@ -9,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from billing.csv_output import csv_lines
 from billing.overview import Filters, build_overview, load_cube, options_of, team_has_usage
 from dashboard.access import get_membership_for_user
 from dashboard.forms import OverviewFilterForm
@@ -68,10 +67,8 @@ def overview_csv(request, team, chart):
         return HttpResponseBadRequest(" ".join(refused), content_type="text/plain; charset=utf-8")
     drawn = CHARTS[chart](overview, form.split_by())
     filters = overview.filters
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    body = "".join(csv_lines([drawn.header, *drawn.rows]))
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     name = f"{team.slug}-{chart}-{filters.first_day}-to-{filters.last_day}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
-    writer = csv.writer(response)
-    writer.writerow(drawn.header)
-    writer.writerows(["" if value is None else value for value in row] for row in drawn.rows)
     return response
