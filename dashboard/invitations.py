@@ -81,9 +81,7 @@ def invitation_revoke(*, invitation: Invitation, user) -> bool:
     """Withdraw a pending invitation. False when it was no longer pending."""
     with transaction.atomic():
         revoked = (
-            Invitation.objects.pending()
-            .filter(pk=invitation.pk)
-            .update(revoked_at=timezone.now())
+            Invitation.objects.pending().filter(pk=invitation.pk).update(revoked_at=timezone.now())
         )
         if revoked:
             _audit(invitation, AuditAction.INVITATION_REVOKED, user, {"role": invitation.role})
@@ -109,7 +107,9 @@ def invitation_accept(*, token: str, user) -> Membership:
         existing = Membership.objects.filter(team=invitation.team, user=user).first()
         if existing is not None:
             raise AlreadyMember(existing)
-        membership = Membership.objects.create(team=invitation.team, user=user, role=invitation.role)
+        membership = Membership.objects.create(
+            team=invitation.team, user=user, role=invitation.role
+        )
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])

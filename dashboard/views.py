@@ -28,7 +28,7 @@ from dashboard.forms import (
 from dashboard.fragments import wants_fragment
 from dashboard.health import broker_reachable
 from dashboard.invitations import InvitationNotSent, invitation_send
-from dashboard.models import Invitation, Membership, ProxyToken, Role, Team
+from dashboard.models import Membership, ProxyToken, Role, Team
 from dashboard.teams import member_remove, member_set_role
 from dashboard.tokens import token_create, token_revoke
 
@@ -92,9 +92,9 @@ def members(request, team):
             messages.success(request, f"Invitation sent to {email}.")
             return redirect("members", team=team.slug)
     team_members = team.memberships.select_related("user").order_by("user__username")
-    invitations = (
-        team.invitations.pending().select_related("invited_by") if may_manage else Invitation.objects.none()
-    )
+    invitations = team.invitations.pending().select_related("invited_by")
+    if not may_manage:
+        invitations = invitations.none()
     context = {
         "team": team,
         "members": team_members,

@@ -7,36 +7,112 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dashboard', '0007_alter_auditevent_action'),
+        ("dashboard", "0007_alter_auditevent_action"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('key.added', 'Key added'), ('key.rotated', 'Key rotated'), ('key.revoked', 'Key revoked'), ('key.tested', 'Key tested'), ('key.read', 'Keys read by the proxy'), ('token.created', 'Proxy token created'), ('token.revoked', 'Proxy token revoked'), ('member.added', 'Member added'), ('member.role_changed', 'Member role changed'), ('member.removed', 'Member removed'), ('invitation.sent', 'Invitation sent'), ('invitation.accepted', 'Invitation accepted'), ('invitation.revoked', 'Invitation revoked'), ('routing.published', 'Routing published'), ('routing.rolled_back', 'Routing rolled back'), ('budget.created', 'Budget created'), ('budget.changed', 'Budget changed'), ('budget.deleted', 'Budget deleted'), ('alert_rule.created', 'Alert rule created'), ('alert_rule.changed', 'Alert rule changed'), ('alert_rule.deleted', 'Alert rule deleted'), ('alert.acknowledged', 'Alert acknowledged'), ('month.closed', 'Month closed'), ('month.reopened', 'Month reopened'), ('invoice.recorded', 'Provider invoice recorded'), ('invoice.deleted', 'Provider invoice deleted')], max_length=40),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("key.added", "Key added"),
+                    ("key.rotated", "Key rotated"),
+                    ("key.revoked", "Key revoked"),
+                    ("key.tested", "Key tested"),
+                    ("key.read", "Keys read by the proxy"),
+                    ("token.created", "Proxy token created"),
+                    ("token.revoked", "Proxy token revoked"),
+                    ("member.added", "Member added"),
+                    ("member.role_changed", "Member role changed"),
+                    ("member.removed", "Member removed"),
+                    ("invitation.sent", "Invitation sent"),
+                    ("invitation.accepted", "Invitation accepted"),
+                    ("invitation.revoked", "Invitation revoked"),
+                    ("routing.published", "Routing published"),
+                    ("routing.rolled_back", "Routing rolled back"),
+                    ("budget.created", "Budget created"),
+                    ("budget.changed", "Budget changed"),
+                    ("budget.deleted", "Budget deleted"),
+                    ("alert_rule.created", "Alert rule created"),
+                    ("alert_rule.changed", "Alert rule changed"),
+                    ("alert_rule.deleted", "Alert rule deleted"),
+                    ("alert.acknowledged", "Alert acknowledged"),
+                    ("month.closed", "Month closed"),
+                    ("month.reopened", "Month reopened"),
+                    ("invoice.recorded", "Provider invoice recorded"),
+                    ("invoice.deleted", "Provider invoice deleted"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.CreateModel(
-            name='Invitation',
+            name="Invitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254)),
-                ('role', models.CharField(choices=[('admin', 'Admin'), ('ops', 'Ops'), ('finance', 'Finance'), ('viewer', 'Viewer')], default='viewer', max_length=16)),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('accepted_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('accepted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('invited_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='dashboard.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("admin", "Admin"),
+                            ("ops", "Ops"),
+                            ("finance", "Finance"),
+                            ("viewer", "Viewer"),
+                        ],
+                        default="viewer",
+                        max_length=16,
+                    ),
+                ),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("accepted_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "accepted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "invited_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="invitations",
+                        to="dashboard.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('role__in', ['admin', 'ops', 'finance', 'viewer'])), name='invitation_role_valid')],
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("role__in", ["admin", "ops", "finance", "viewer"])),
+                        name="invitation_role_valid",
+                    )
+                ],
             },
         ),
     ]

@@ -167,7 +167,7 @@ def test_a_member_accepting_keeps_their_role(client, team, viewer_user, invited)
 
 def test_someone_signed_out_is_offered_to_sign_in_and_come_back(client, invited):
     page = client.get(invited).content.decode()
-    assert f'{reverse("login")}?next={invited}' in page
+    assert f"{reverse('login')}?next={invited}" in page
 
 
 def test_signing_in_from_the_offer_comes_back_to_the_link(client, invited):
@@ -191,7 +191,9 @@ def test_someone_without_an_account_creates_one_and_joins(client, team, invited)
 
 
 def test_a_new_account_must_have_a_good_password(client, team, invited):
-    response = client.post(invited, {"username": "newcomer", "password1": "123", "password2": "123"})
+    response = client.post(
+        invited, {"username": "newcomer", "password1": "123", "password2": "123"}
+    )
     assert response.status_code == 400
     page = response.content.decode()
     assert "too short" in page and 'value="newcomer"' in page
