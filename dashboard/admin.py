@@ -1,6 +1,14 @@
 from django.contrib import admin, messages
 
-from dashboard.models import AuditEvent, JobRun, LoginFailure, Membership, ProxyToken, Team
+from dashboard.models import (
+    AuditEvent,
+    Invitation,
+    JobRun,
+    LoginFailure,
+    Membership,
+    ProxyToken,
+    Team,
+)
 from dashboard.tokens import token_revoke
 
 
@@ -41,6 +49,17 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "team"]
     search_fields = ["user__username", "user__email", "team__name"]
     autocomplete_fields = ["user", "team"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    """Sent, revoked and resent on the team's members page, where they are audited."""
+
+    list_display = ["email", "team", "role", "invited_by", "created_at", "expires_at", "state"]
+    list_filter = ["team", "role"]
+    search_fields = ["email", "team__name", "team__slug"]
+    list_select_related = ["team", "invited_by"]
+    exclude = ["token_hash"]
 
 
 @admin.register(LoginFailure)

@@ -3,7 +3,7 @@ from datetime import date, timedelta
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
@@ -13,7 +13,7 @@ from dashboard.login_throttle import (
     lockout_minutes_left,
     record_login_failure,
 )
-from dashboard.models import AuditAction, Membership, Role, Scope, Team, validate_time_zone
+from dashboard.models import AuditAction, Role, Scope, Team, validate_time_zone
 from routing.models import Model
 
 LOCKED_OUT = "Too many failed sign-in attempts. Try again in %(minutes)d minute(s)."
@@ -105,31 +105,22 @@ class TeamSettingsForm(forms.ModelForm):
         return cleaned
 
 
-class MemberAddForm(forms.Form):
-    username = forms.CharField(
-        max_length=150, help_text="The username or email address of an existing account."
+class InvitationForm(forms.Form):
+    email = forms.EmailField(
+        label="Email address",
+        help_text="They get a link to join; it works once and expires.",
+        error_messages={"invalid": "Enter an email address such as fiona@example.com."},
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
-    def __init__(self, *args, team: Team, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.team = team
 
-    def clean_username(self):
-        value = self.cleaned_data["username"].strip()
-        users = get_user_model().objects
-        user = users.filter(username__iexact=value).first() or (
-            users.filter(email__iexact=value).first() if "@" in value else None
-        )
-        if user is None:
-            raise ValidationError(
-                f"No account is called {value!r}. Create it in the admin or with "
-                "manage.py add_member, then add it here."
-            )
-        if Membership.objects.filter(team=self.team, user=user).exists():
-            raise ValidationError(f"{user.username} is already a member of {self.team.name}.")
-        self.cleaned_data["user"] = user
-        return value
+class InvitationSignupForm(UserCreationForm):
+    """A new account for someone who opened an invitation: its email is the invited address."""
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Set before validation, so the password validators compare against it too.
+        self.instance.email = email
 
 
 class MemberRoleForm(forms.Form):

@@ -114,6 +114,9 @@ LOGOUT_REDIRECT_URL = "login"
 # Failed sign-ins per username and address before a lockout, and how long it lasts.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Days an invitation link stays valid, and how many invitations a team may send an hour.
+INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7, minimum=1)
+INVITATIONS_PER_HOUR = env_int("INVITATIONS_PER_HOUR", 20, minimum=1)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -5,7 +5,7 @@ from django.urls import include, path
 from billing import api as billing_api
 from billing import views as billing_views
 from billing import views_simulate
-from dashboard import views, views_overview
+from dashboard import views, views_invitations, views_overview
 from dashboard.forms import ThrottledAdminLoginForm
 from routing import api as routing_api
 from routing import views as routing_views
@@ -56,6 +56,16 @@ team_patterns = [
         views.member_remove_confirm,
         name="member_remove",
     ),
+    path(
+        "members/invitations/<int:pk>/revoke/",
+        views_invitations.invitation_revoke_confirm,
+        name="invitation_revoke",
+    ),
+    path(
+        "members/invitations/<int:pk>/resend/",
+        views_invitations.invitation_resend_view,
+        name="invitation_resend",
+    ),
     path("settings/", views.team_settings, name="team_settings"),
 ]
 
@@ -63,6 +73,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("invitations/<str:token>/", views_invitations.invitation_page, name="invitation"),
     path("t/<slug:team>/", include(team_patterns)),
     path("catalog/", include("billing.urls")),
     path("api/v1/health", views.health, name="api_health"),

@@ -19,7 +19,7 @@ from dashboard.access import get_membership_for_page, get_membership_for_user
 from dashboard.audit import detail_pairs
 from dashboard.forms import (
     AuditFilterForm,
-    MemberAddForm,
+    InvitationForm,
     MemberRoleForm,
     TeamSettingsForm,
     ThrottledLoginForm,
@@ -27,6 +27,7 @@ from dashboard.forms import (
 )
 from dashboard.fragments import wants_fragment
 from dashboard.health import broker_reachable
+from dashboard.invitations import InvitationNotSent, invitation_send
 from dashboard.models import Membership, ProxyToken, Role, Team
 from dashboard.teams import member_remove, member_set_role
 from dashboard.tokens import token_create, token_revoke
@@ -70,25 +71,38 @@ def audit_page(request, team):
 
 @login_required
 def members(request, team):
-    membership, _ = get_membership_for_page(request, team, view="team.view", edit="team.manage")
-    team = membership.team
-    form = MemberAddForm(request.POST or None, team=team)
-    if request.method == "POST" and form.is_valid():
-        member_set_role(
-            team=team,
-            user=form.cleaned_data["user"],
-            role=form.cleaned_data["role"],
-            actor=request.user,
-        )
-        messages.success(request, f"Added {form.cleaned_data['user'].username} to {team.name}.")
-        return redirect("members", team=team.slug)
-    team_members = team.memberships.select_related("user").order_by("user__username")
-    return render(
-        request,
-        "dashboard/members.html",
-        {"team": team, "members": team_members, "form": form, "roles": Role.choices},
-        status=400 if form.errors else 200,
+    membership, may_manage = get_membership_for_page(
+        request, team, view="team.view", edit="team.manage"
     )
+    team = membership.team
+    form = InvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        try:
+            invitation_send(
+                team=team, email=email, role=form.cleaned_data["role"], invited_by=request.user
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        except InvitationNotSent as error:
+            messages.error(request, str(error))
+            return redirect("members", team=team.slug)
+        else:
+            # The same words whether or not an account has this address.
+            messages.success(request, f"Invitation sent to {email}.")
+            return redirect("members", team=team.slug)
+    team_members = team.memberships.select_related("user").order_by("user__username")
+    invitations = team.invitations.pending().select_related("invited_by")
+    if not may_manage:
+        invitations = invitations.none()
+    context = {
+        "team": team,
+        "members": team_members,
+        "invitations": invitations,
+        "form": form,
+        "roles": Role.choices,
+    }
+    return render(request, "dashboard/members.html", context, status=400 if form.errors else 200)
 
 
 @login_required

@@ -13,7 +13,7 @@ from dashboard.audit import audit_record
 from dashboard.models import AuditAction, AuditEvent, Membership, ProxyToken
 from dashboard.teams import member_remove, member_set_role
 from dashboard.tokens import token_create, token_revoke
-from tests.factories import ProxyTokenFactory, UserFactory
+from tests.factories import ProxyTokenFactory
 
 
 @pytest.fixture
@@ -103,13 +103,17 @@ def test_it_records_a_token_from_manage_py_as_system(team):
     assert (event.actor, event.actor_label) == (None, "system")
 
 
-def test_it_records_a_member_added_on_the_members_page(admin_client, team, admin_user):
-    UserFactory(username="newbie")
+def test_it_records_an_invitation_sent_on_the_members_page(admin_client, team, admin_user):
     admin_client.post(
-        reverse("members", kwargs={"team": team.slug}), {"username": "newbie", "role": "ops"}
+        reverse("members", kwargs={"team": team.slug}),
+        {"email": "Newbie@example.com", "role": "ops"},
     )
-    event = AuditEvent.objects.get(action=AuditAction.MEMBER_ADDED)
-    assert (event.actor, event.target, event.detail) == (admin_user, "newbie", {"role": "ops"})
+    event = AuditEvent.objects.get(action=AuditAction.INVITATION_SENT)
+    assert (event.actor, event.target, event.detail) == (
+        admin_user,
+        "Newbie@example.com",
+        {"role": "ops"},
+    )
 
 
 def test_it_records_a_role_change_with_from_and_to(admin_client, team, admin_user, viewer_user):

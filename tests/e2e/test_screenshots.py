@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
+from dashboard.invitations import invitation_send
 from dashboard.models import Membership, Role
 from routing.keys import key_add, key_test
 from routing.models import Model, Provider
@@ -53,8 +54,10 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
         page.goto("/catalog/")
         expect(page.get_by_test_id("catalog-table")).to_be_visible()
         shoot("catalog")
+        invitation_send(team=maven, email="Nadia@Maven.example", role=Role.OPS, invited_by=admin)
         page.goto("/t/maven/members/")
-        expect(page.locator("main tbody tr")).to_have_count(4)
+        expect(page.locator("main table").first.locator("tbody tr")).to_have_count(4)
+        expect(page.get_by_test_id("invitations").locator("tbody tr")).to_have_count(1)
         shoot("members")
         # Two days of demo usage, as seed_demo makes it, for the usage explorer.
         demo_tao_prices(SCREENSHOT_NOW - timedelta(days=3), SCREENSHOT_NOW)
