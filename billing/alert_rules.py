@@ -106,7 +106,8 @@ def _summary(rule: AlertRule) -> dict:
     """What the audit log keeps of a rule: never the webhook's path, and for a global rule
     (audited in whichever team's page it was changed from) never its extra addresses."""
     if rule.team_id is None:
-        extra = [f"{len(rule.extra_emails)} extra addresses"] if rule.extra_emails else []
+        count = len(rule.extra_emails)
+        extra = [f"{count} extra address{'es' if count != 1 else ''}"] if count else []
     else:
         extra = list(rule.extra_emails)
     return {
