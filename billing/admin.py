@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from billing.models import (
     Alert,
+    AlertAcknowledgement,
     AlertNotification,
     AlertRule,
     Budget,
@@ -111,6 +112,12 @@ class AlertRuleAdmin(admin.ModelAdmin):
 class AlertAdmin(ReadOnlyAdmin):
     list_display = ["subject", "state", "team", "fired_at", "resolved_at"]
     list_filter = ["state", "team"]
+
+
+@admin.register(AlertAcknowledgement)
+class AlertAcknowledgementAdmin(ReadOnlyAdmin):
+    list_display = ["alert", "team", "user", "at"]
+    list_filter = ["team"]
 
 
 @admin.register(AlertNotification)

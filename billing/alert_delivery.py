@@ -52,6 +52,8 @@ MAX_ATTEMPTS = 12
 MAX_BACKOFF_MINUTES = 60
 WEBHOOK_TIMEOUT_SECONDS = 10
 ERROR_LENGTH = 300
+# The To header of an alert email: its recipients are all in Bcc (RFC 5322's empty group).
+UNDISCLOSED = "undisclosed-recipients:;"
 
 
 class DeliveryFailed(Exception):
@@ -130,12 +132,15 @@ def deliver_notification(notification: AlertNotification, *, now: datetime) -> s
 
 
 def send_email(notification: AlertNotification) -> None:
+    """One message to every recipient, each in Bcc: no recipient learns another's address
+    (a rule's outside addresses, the superusers of a global alert)."""
     message = EmailMultiAlternatives(
         # A line break in a header is refused outright; one stray newline must not lose the alert.
         subject=" ".join(notification.subject.splitlines()),
         body=notification.text_body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=list(notification.recipients),
+        bcc=list(notification.recipients),
+        headers={"To": UNDISCLOSED},
     )
     if notification.html_body:
         message.attach_alternative(notification.html_body, "text/html")

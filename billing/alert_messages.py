@@ -301,18 +301,24 @@ def _render(context: dict) -> tuple[str, str]:
     return text, html
 
 
-def _context(alert, *, event: str, subject: str) -> dict:
-    zone = alert.team.zone if alert.team_id else UTC
-    alerts_path = f"/t/{alert.team.slug}/alerts/" if alert.team_id else ""
+def _context(alert, *, event: str, subject: str, team=None) -> dict:
+    """`team`: the team a global alert's email goes to (its times, its alerts page); a team
+    alert's own team otherwise."""
+    team = team or alert.team
+    zone = team.zone if team is not None else UTC
+    alerts_path = f"/t/{team.slug}/alerts/" if team is not None else ""
+    link = alert.link or "/"
+    if team is not None and not alert.team_id:
+        link = f"/t/{team.slug}/alerts/{alert.pk}/"
     return {
         "event": event,
         "subject": subject,
         "alert": alert,
         "rule_name": alert.rule.name,
-        "team_name": alert.team.name if alert.team_id else "",
+        "team_name": team.name if team is not None else "",
         "what_to_do": WHAT_TO_DO.get(alert.rule.kind, ""),
         "facts": facts_of(alert.details),
-        "link_url": settings.SITE_URL + (alert.link or "/"),
+        "link_url": settings.SITE_URL + link,
         "alerts_url": settings.SITE_URL + alerts_path if alerts_path else "",
         "routing_change_url": _routing_change_url(alert),
         "fired_at": f"{alert.fired_at.astimezone(zone):%Y-%m-%d %H:%M %Z}",
@@ -331,18 +337,19 @@ def _routing_change_url(alert) -> str:
     return f"{settings.SITE_URL}/t/{alert.team.slug}/alerts/{alert.pk}/routing-change/"
 
 
-def fired_message(alert, *, again: bool = False) -> Message:
+def fired_message(alert, *, again: bool = False, team=None) -> Message:
     """The email for an alert that fired, or (again) one still firing after the cooldown."""
     subject = f"Still firing: {alert.subject}" if again else alert.subject
-    context = _context(alert, event="fired", subject=subject) | {"again": again}
+    context = _context(alert, event="fired", subject=subject, team=team) | {"again": again}
     return Message(subject[:SUBJECT_LENGTH], *_render(context))
 
 
-def resolved_message(alert) -> Message:
+def resolved_message(alert, *, team=None) -> Message:
     """The email for an alert whose condition no longer holds: when, and for how long."""
     subject = f"Resolved: {alert.subject}"
-    zone = alert.team.zone if alert.team_id else UTC
-    context = _context(alert, event="resolved", subject=subject) | {
+    team = team or alert.team
+    zone = team.zone if team is not None else UTC
+    context = _context(alert, event="resolved", subject=subject, team=team) | {
         "resolved_at": f"{alert.resolved_at.astimezone(zone):%Y-%m-%d %H:%M %Z}",
         "fired_for": duration(alert.resolved_at - alert.fired_at),
     }

@@ -1,16 +1,25 @@
 """Alert rules as people edit them, acknowledging alerts, and whether the scheduler that
 evaluates the rules is keeping up. The evaluation itself is billing.alerts."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from billing.alerts import DEFAULT_PARAMS
-from billing.models import GLOBAL_KINDS, Alert, AlertKind, AlertRule, AlertState
+from billing.models import (
+    GLOBAL_KINDS,
+    Alert,
+    AlertAcknowledgement,
+    AlertKind,
+    AlertNotification,
+    AlertRule,
+    AlertState,
+)
 from dashboard.audit import audit_record
 from dashboard.models import AuditAction, JobRun, Role, Team
 
@@ -82,14 +91,31 @@ def may_change_rule(rule: AlertRule, *, user, may_manage: bool) -> bool:
     return user.is_superuser if rule.team_id is None else may_manage
 
 
+def is_site_staff(user) -> bool:
+    """Superusers: they run the site, change the global rules and hear of global alerts."""
+    return bool(user.is_authenticated and user.is_superuser)
+
+
+def may_see_rule_addresses(rule: AlertRule, *, user, may_manage: bool) -> bool:
+    """A team rule's extra addresses: its team's ops and admins, who edit them. A global rule's:
+    site staff only."""
+    return is_site_staff(user) if rule.team_id is None else may_manage
+
+
 def _summary(rule: AlertRule) -> dict:
-    """What the audit log keeps of a rule: never the webhook's path."""
+    """What the audit log keeps of a rule: never the webhook's path, and for a global rule
+    (audited in whichever team's page it was changed from) never its extra addresses."""
+    if rule.team_id is None:
+        count = len(rule.extra_emails)
+        extra = [f"{count} extra address{'es' if count != 1 else ''}"] if count else []
+    else:
+        extra = list(rule.extra_emails)
     return {
         "kind": rule.kind,
         "name": rule.name,
         "enabled": rule.enabled,
         "params": params_in_words(rule.kind, rule.params),
-        "recipients": [*rule.recipient_roles, *rule.extra_emails],
+        "recipients": [*rule.recipient_roles, *extra],
         "webhook": webhook_host(rule.webhook_url),
         "cooldown_minutes": rule.cooldown_minutes,
         "notify_on_resolve": rule.notify_on_resolve,
@@ -208,21 +234,46 @@ def alert_rules_add_recommended(*, team: Team, actor) -> list[AlertRule]:
 
 
 def alerts_for(team: Team):
-    """The team's alerts and the global ones, newest first."""
-    alerts = Alert.objects.filter(Q(team=team) | Q(team__isnull=True))
+    """The team's alerts and the global ones, newest first, each with `shown_state`: its state
+    for this team (a global alert this team acknowledged is acknowledged here only), and
+    `team_ack_at` / `team_ack_by`: this team's acknowledgement of a global alert."""
+    mine = AlertAcknowledgement.objects.filter(alert=OuterRef("pk"), team=team)
+    alerts = (
+        Alert.objects.filter(Q(team=team) | Q(team__isnull=True))
+        .annotate(
+            team_ack_at=Subquery(mine.values("at")[:1]),
+            team_ack_by=Subquery(mine.values("user__username")[:1]),
+        )
+        .annotate(
+            shown_state=Case(
+                When(
+                    state=AlertState.FIRING,
+                    team_ack_at__isnull=False,
+                    then=Value(AlertState.ACKNOWLEDGED.value),
+                ),
+                default=F("state"),
+                output_field=CharField(),
+            )
+        )
+    )
     return alerts.select_related("rule", "acknowledged_by").order_by("-fired_at", "-pk")
 
 
 def alert_acknowledge(*, team: Team, actor, alert: Alert) -> bool:
-    """Acknowledge a firing alert, audited in `team`. False, changing nothing, when it was not
-    firing (acknowledged already, or resolved)."""
+    """Acknowledge a firing alert for `team`, audited there. A team alert turns acknowledged;
+    a global one only stops `team`'s reminders and reads acknowledged on `team`'s pages.
+    False, changing nothing, when it was not firing for `team` (acknowledged already, or
+    resolved)."""
     now = timezone.now()
     detail = {"alert": alert.pk, "rule": alert.rule.name, "global": alert.team_id is None}
     with transaction.atomic():
-        # Conditional, so a second press or a resolution racing with it changes nothing.
-        changed = Alert.objects.filter(pk=alert.pk, state=AlertState.FIRING).update(
-            state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor
-        )
+        if alert.team_id is None:
+            changed = _acknowledge_for_team(team=team, actor=actor, alert=alert, now=now)
+        else:
+            # Conditional, so a second press or a resolution racing with it changes nothing.
+            changed = Alert.objects.filter(pk=alert.pk, state=AlertState.FIRING).update(
+                state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor
+            )
         if changed:
             audit_record(
                 team=team,
@@ -233,6 +284,99 @@ def alert_acknowledge(*, team: Team, actor, alert: Alert) -> bool:
             )
     alert.refresh_from_db(fields=["state", "acknowledged_at", "acknowledged_by", "resolved_at"])
     return bool(changed)
+
+
+def _acknowledge_for_team(*, team: Team, actor, alert: Alert, now: datetime) -> bool:
+    if not Alert.objects.filter(pk=alert.pk, state=AlertState.FIRING).exists():
+        return False
+    _, created = AlertAcknowledgement.objects.get_or_create(
+        alert=alert, team=team, defaults={"user": actor, "at": now}
+    )
+    return created
+
+
+def alert_acknowledge_for_all(*, team: Team, actor, alert: Alert) -> bool:
+    """Site staff acknowledging a global alert for every team: all its reminders stop. Audited
+    in `team` (the page it was done from). False, changing nothing, when it was not firing."""
+    if not is_site_staff(actor) or alert.team_id is not None:
+        raise ValueError("Only site staff acknowledge a global alert for every team.")
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Alert.objects.filter(pk=alert.pk, state=AlertState.FIRING).update(
+            state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor
+        )
+        if changed:
+            audit_record(
+                team=team,
+                action=AuditAction.ALERT_ACKNOWLEDGED,
+                target=alert.subject,
+                actor=actor,
+                detail={
+                    "alert": alert.pk,
+                    "rule": alert.rule.name,
+                    "global": True,
+                    "for_all_teams": True,
+                },
+            )
+    alert.refresh_from_db(fields=["state", "acknowledged_at", "acknowledged_by", "resolved_at"])
+    return bool(changed)
+
+
+# --- Who may see whom ---------------------------------------------------------------------
+
+EMAIL_LIKE = re.compile(r"[^\s<>'\"(),;:\[\]{}]+@[^\s<>'\"(),;:\[\]{}]+")
+
+
+@dataclass
+class NotificationRow:
+    """A notification as one viewer may see it: addresses only to those who may see them."""
+
+    notification: AlertNotification
+    recipients: list[str] | None  # None: not this viewer's to see
+    audience: str
+    last_error: str
+
+
+def notification_rows(*, alert: Alert, team: Team, user, role: str) -> list[NotificationRow]:
+    """An alert's notifications as `user` (with `role` in `team`) may see them.
+
+    Addresses (and error texts, which may quote them) go to site staff, and to the admins of
+    the team a notification was sent to. A global alert's other teams' notifications are
+    not shown at all outside site staff; its own list (superusers, extra addresses) only as a
+    count.
+    """
+    notifications = alert.notifications.select_related("team").order_by("-created_at", "-pk")
+    staff = is_site_staff(user)
+    if alert.team_id is None and not staff:
+        notifications = notifications.filter(Q(team=team) | Q(team__isnull=True))
+    rows = []
+    for notification in notifications:
+        owner = notification.team_id or alert.team_id
+        visible = staff or (role == Role.ADMIN and owner == team.pk)
+        error = notification.last_error
+        if not visible:
+            error = EMAIL_LIKE.sub("…", error)
+        rows.append(
+            NotificationRow(
+                notification=notification,
+                recipients=list(notification.recipients) if visible else None,
+                audience=_audience(notification, alert),
+                last_error=error,
+            )
+        )
+    return rows
+
+
+def _audience(notification: AlertNotification, alert: Alert) -> str:
+    count = len(notification.recipients)
+    people = f"{count} address{'es' if count != 1 else ''}"
+    if notification.team_id is None and alert.team_id is None:
+        return f"{people}: site staff and the rule's extra addresses"
+    roles = " and ".join(alert.rule.recipient_roles)
+    whom = f"the team's {roles} members" if roles else "nobody in the team"
+    if alert.team_id is not None and alert.rule.extra_emails:
+        whom += " and the rule's extra addresses"
+    return f"{people}: {whom}"
 
 
 def detail_rows(details: dict, prefix: str = "") -> list[tuple[str, str]]:

@@ -6,6 +6,11 @@ resolves when it goes. A notification row is queued when an alert fires, again w
 still firing once the rule's cooldown has passed (never for an acknowledged alert, and a
 budget threshold only once per month), and on resolve when the rule asks for it.
 
+A global (TAO) rule has no team: its own notification goes to the superusers and its extra
+addresses, and one more per team to that team's members in the rule's roles. A team that
+acknowledges a global alert stops its own reminders only (AlertAcknowledgement); the alert
+row turns acknowledged, stopping every reminder, when site staff acknowledge it for all.
+
 Evaluating twice at the same moment changes nothing. Two evaluators at once are kept apart
 by the one-open-alert-per-key constraint and by conditional updates, so neither can queue a
 notification the other already queued.
@@ -29,6 +34,7 @@ from billing.budgets import CURRENT, budget_lines
 from billing.histogram import LATENCY_FIELDS, percentile
 from billing.models import (
     Alert,
+    AlertAcknowledgement,
     AlertKind,
     AlertNotification,
     AlertRule,
@@ -39,7 +45,7 @@ from billing.models import (
     UsageRollup,
 )
 from billing.overview import whole
-from dashboard.models import Membership
+from dashboard.models import Membership, Team
 
 logger = logging.getLogger(__name__)
 
@@ -522,6 +528,29 @@ def recipients_for(rule: AlertRule) -> list[str]:
             team_id=rule.team_id, role__in=rule.recipient_roles, user__is_active=True
         )
         emails += members.values_list("user__email", flat=True)
+    return _cleaned(emails)
+
+
+def team_audiences(rule: AlertRule) -> list[tuple[Team, list[str]]]:
+    """For a global rule: each team with members in the rule's roles, and their addresses, one
+    notification each, so no team sees another's people. None for a team rule. One query."""
+    if rule.team_id is not None or not rule.recipient_roles:
+        return []
+    members = Membership.objects.filter(
+        role__in=rule.recipient_roles, user__is_active=True
+    ).select_related("team", "user")
+    teams: dict[int, Team] = {}
+    emails: dict[int, list[str]] = defaultdict(list)
+    for membership in members:
+        teams[membership.team_id] = membership.team
+        emails[membership.team_id].append(membership.user.email)
+    audiences = [(teams[team_id], _cleaned(found)) for team_id, found in emails.items()]
+    return sorted(
+        ((team, found) for team, found in audiences if found), key=lambda pair: pair[0].slug
+    )
+
+
+def _cleaned(emails) -> list[str]:
     return sorted({str(email).strip().lower() for email in emails if email and str(email).strip()})
 
 
@@ -564,6 +593,7 @@ class RuleRun:
         self.now = now
         self.result = EvaluationResult(rules=1)
         self._recipients: list[str] | None = None
+        self._team_audiences: list[tuple[Team, list[str]]] | None = None
 
     def run(self) -> EvaluationResult:
         conditions = {condition.key: condition for condition in conditions_of(self.rule, self.now)}
@@ -657,21 +687,41 @@ class RuleRun:
         if self.rule.notify_on_resolve and alert.last_notified_at is not None:
             self.queue(alert, "resolved")
 
-    def queue(self, alert: Alert, event: str, *, again: bool = False) -> AlertNotification:
+    def queue(self, alert: Alert, event: str, *, again: bool = False) -> None:
+        """The rule's own notification (its team, or a global rule's superusers and extra
+        addresses), and for a global rule one per team in its roles, except, for a reminder,
+        the teams that acknowledged it."""
         alert.rule = self.rule
+        silenced = set()
+        if again and self.rule.team_id is None:
+            silenced = set(
+                AlertAcknowledgement.objects.filter(alert=alert).values_list("team_id", flat=True)
+            )
+        rows = [self._notification(alert, event, again, self.rule.team, self.recipients)]
+        rows += [
+            self._notification(alert, event, again, team, emails)
+            for team, emails in self.team_audiences
+            if team.id not in silenced
+        ]
+        AlertNotification.objects.bulk_create(rows)
+        self.result.notifications += len(rows)
+
+    def _notification(self, alert, event, again, team, emails) -> AlertNotification:
         if event == "resolved":
-            message = words.resolved_message(alert)
+            message = words.resolved_message(alert, team=team)
         else:
-            message = words.fired_message(alert, again=again)
-        self.result.notifications += 1
-        return AlertNotification.objects.create(
+            message = words.fired_message(alert, again=again, team=team)
+        own = team is None or team.id == self.rule.team_id
+        return AlertNotification(
             alert=alert,
+            team=team,
             event=event,
             subject=message.subject,
             text_body=message.text,
             html_body=message.html,
-            recipients=self.recipients,
-            webhook_url=self.rule.webhook_url,
+            recipients=emails,
+            # The webhook is the rule's owner's: never posted once per team.
+            webhook_url=self.rule.webhook_url if own else "",
             next_attempt_at=self.now,
             created_at=self.now,
         )
@@ -681,6 +731,12 @@ class RuleRun:
         if self._recipients is None:
             self._recipients = recipients_for(self.rule)
         return self._recipients
+
+    @property
+    def team_audiences(self) -> list[tuple[Team, list[str]]]:
+        if self._team_audiences is None:
+            self._team_audiences = team_audiences(self.rule)
+        return self._team_audiences
 
     @staticmethod
     def _content(condition: Condition) -> dict:

@@ -223,6 +223,8 @@ class AlertRuleForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         label="Email the team's",
+        help_text="For a global rule: each team's members in these roles, one email per team; "
+        "each team acknowledges it for itself.",
         error_messages={"invalid_choice": "Choose among admin, ops, finance and viewer."},
     )
     extra_emails = forms.CharField(

@@ -408,6 +408,29 @@ class Alert(models.Model):
         return self.subject
 
 
+class AlertAcknowledgement(models.Model):
+    """A team saying it is on a global alert: that team's reminders stop, other teams' go on.
+
+    A team alert is acknowledged on its own row (Alert.state); a global alert's row turns
+    acknowledged only when site staff acknowledge it for every team.
+    """
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="acknowledgements")
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "team"], name="alertack_one_per_team"),
+        ]
+
+    def __str__(self):
+        return f"{self.alert} acknowledged by team {self.team_id}"
+
+
 class NotificationStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
@@ -418,6 +441,10 @@ class AlertNotification(models.Model):
     """An email (and webhook post) to send for an alert: an outbox row, claimed before sending."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notifications")
+    # Whose members it goes to; none for a global rule's own list (superusers, extra addresses).
+    team = models.ForeignKey(
+        "dashboard.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     event = models.CharField(max_length=16)  # "fired", "resolved"
     subject = models.CharField(max_length=300)
     text_body = models.TextField()

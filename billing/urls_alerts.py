@@ -12,6 +12,11 @@ urlpatterns = [
         views.alert_acknowledge_view,
         name="alert_acknowledge",
     ),
+    path(
+        "alerts/<int:alert_id>/acknowledge-all/",
+        views.alert_acknowledge_all_view,
+        name="alert_acknowledge_all",
+    ),
     path("alerts/rules/", views.rules_page, name="alert_rules"),
     path(
         "alerts/rules/recommended/",

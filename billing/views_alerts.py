@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,14 +16,18 @@ from django.views.decorators.vary import vary_on_headers
 from billing.alert_messages import ROUTING_KINDS
 from billing.alert_rules import (
     alert_acknowledge,
+    alert_acknowledge_for_all,
     alert_rule_delete,
     alert_rule_save,
     alert_rules_add_recommended,
     alerts_for,
     detail_rows,
+    is_site_staff,
     job_statuses,
     local_path,
     may_change_rule,
+    may_see_rule_addresses,
+    notification_rows,
     params_in_words,
     recommended_rules,
     rules_for,
@@ -41,9 +45,10 @@ SECTION = {"active_section": "budgets"}
 
 
 def _tabs(alerts) -> list[tuple[str, str, int]]:
-    """(state, label, how many) for each tab, counted in one query."""
+    """(state, label, how many) for each tab, counted in one query, in the team's own state."""
     counts = alerts.aggregate(
-        all=Count("pk"), **{state: Count("pk", filter=Q(state=state)) for state in AlertState}
+        all=Count("pk"),
+        **{state: Count("pk", filter=Q(shown_state=state)) for state in AlertState},
     )
     return [(value, label, counts[value]) for value, label in STATE_FILTERS]
 
@@ -61,7 +66,7 @@ def alerts_page(request, team):
     page, state = None, None
     if form.is_valid():
         state = form.state_shown()
-        shown = alerts if state == "all" else alerts.filter(state=state)
+        shown = alerts if state == "all" else alerts.filter(shown_state=state)
         page = Paginator(shown, ALERTS_PAGE_SIZE).get_page(request.GET.get("page"))
         for alert in page:
             alert.safe_link = local_path(alert.link)
@@ -92,6 +97,7 @@ def _get_alert_for_user(request, team_slug: str, alert_id: int, permission: str)
 def alert_detail(request, team, alert_id):
     membership, alert = _get_alert_for_user(request, team, alert_id, "team.view")
     alert.safe_link = local_path(alert.link)
+    staff = is_site_staff(request.user)
     context = {
         "team": membership.team,
         "alert": alert,
@@ -99,8 +105,12 @@ def alert_detail(request, team, alert_id):
             alert.team_id and alert.rule.kind in ROUTING_KINDS and alert.details.get("provider")
         ),
         "details": detail_rows(alert.details),
-        "notifications": alert.notifications.order_by("-created_at", "-pk"),
+        "notifications": notification_rows(
+            alert=alert, team=membership.team, user=request.user, role=membership.role
+        ),
         "may_manage": role_may(membership.role, "alerts.manage"),
+        "may_acknowledge_for_all": staff and alert.team_id is None,
+        "is_site_staff": staff,
         **SECTION,
     }
     return render(request, "billing/alert_detail.html", context)
@@ -112,14 +122,35 @@ def alert_acknowledge_view(request, team, alert_id):
     membership, alert = _get_alert_for_user(request, team, alert_id, "alerts.manage")
     team = membership.team
     acknowledged = alert_acknowledge(team=team, actor=request.user, alert=alert)
+    return _acknowledged(request, team, alert, acknowledged, f"Acknowledged: {alert.subject}")
+
+
+@login_required
+@require_POST
+def alert_acknowledge_all_view(request, team, alert_id):
+    membership, alert = _get_alert_for_user(request, team, alert_id, "alerts.manage")
+    if alert.team_id is not None:
+        raise Http404("Only a global alert is acknowledged for every team.")
+    if not is_site_staff(request.user):
+        raise PermissionDenied("Only site staff acknowledge a global alert for every team.")
+    team = membership.team
+    acknowledged = alert_acknowledge_for_all(team=team, actor=request.user, alert=alert)
+    done = f"Acknowledged for every team: {alert.subject}"
+    return _acknowledged(request, team, alert, acknowledged, done)
+
+
+def _acknowledged(request, team, alert, acknowledged: bool, done: str):
+    # Read again through alerts_for: the state shown is this team's.
+    alert = alerts_for(team).get(pk=alert.pk)
     if request.htmx:
         alert.safe_link = local_path(alert.link)
         context = {"team": team, "alert": alert, "may_manage": True}
         return render(request, "billing/_partials/alert_row.html", context)
     if acknowledged:
-        messages.success(request, f"Acknowledged: {alert.subject}")
+        messages.success(request, done)
     else:
-        messages.info(request, f"Already {alert.get_state_display().lower()}: {alert.subject}")
+        state = AlertState(alert.shown_state).label.lower()
+        messages.info(request, f"Already {state}: {alert.subject}")
     return HttpResponseRedirect(_next_or_alerts(request, team))
 
 
@@ -140,6 +171,7 @@ def _rule_rows(rules, *, user, may_manage) -> list[dict]:
             "params": params_in_words(rule.kind, rule.params),
             "webhook": webhook_host(rule.webhook_url),
             "may_change": may_change_rule(rule, user=user, may_manage=may_manage),
+            "shows_addresses": may_see_rule_addresses(rule, user=user, may_manage=may_manage),
         }
         for rule in rules
     ]

@@ -93,11 +93,19 @@ def test_it_sends_the_text_and_html_with_the_stored_subject_and_recipients(
     send_due_notifications(NOW)
     message = mailoutbox[0]
     assert message.subject == SUBJECT
-    assert message.to == ["ops@example.com", "cfo@example.com"]
+    assert message.recipients() == ["ops@example.com", "cfo@example.com"]
     assert message.from_email == "LLM Spend <alerts@example.com>"
     assert message.body == "Spend is $800.00 of $1,000.00."
     assert message.alternatives[0][1] == "text/html"
     assert "<b>$800.00</b>" in message.alternatives[0][0]
+
+
+def test_it_shows_no_recipient_the_others_addresses(team, mailoutbox):
+    make_notification(team)
+    send_due_notifications(NOW)
+    headers = mailoutbox[0].message()
+    assert headers["To"] == "undisclosed-recipients:;"
+    assert "ops@example.com" not in headers.as_string()
 
 
 def test_it_marks_the_alert_notified(team, mailoutbox):

@@ -43,7 +43,7 @@ def test_an_evaluation_that_queues_sends_once_it_commits(
             evaluate_alerts()
     [email] = mailoutbox
     assert email.subject == "TAO up 14.2% in 1 h: $146.20 -> $166.95"
-    assert email.to == ["ops@example.com"]
+    assert email.recipients() == ["ops@example.com"]
 
 
 def test_an_evaluation_with_nothing_to_say_sends_nothing(

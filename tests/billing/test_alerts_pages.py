@@ -147,11 +147,12 @@ def test_it_shows_global_alerts_to_every_team(client, outsider, other_team):
     assert "TAO fell 14% within 60 min" in page
 
 
-def test_it_lets_a_team_acknowledge_a_global_alert(client, ops_user, team):
+def test_it_lets_a_team_acknowledge_a_global_alert_for_itself(client, ops_user, team):
     alert = _alert(_rule(None, kind=AlertKind.TAO_PRICE_STALE))
     _as(client, ops_user).post(_url("alert_acknowledge", team, alert_id=alert.pk))
     alert.refresh_from_db()
-    assert alert.state == AlertState.ACKNOWLEDGED
+    assert alert.state == AlertState.FIRING
+    assert alert.acknowledgements.get().team == team
 
 
 def test_it_hides_other_teams_alerts(client, viewer_user, team, other_team):
