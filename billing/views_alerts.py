@@ -100,6 +100,8 @@ def alert_detail(request, team, alert_id):
         "details": detail_rows(alert.details),
         "notifications": alert.notifications.order_by("-created_at", "-pk"),
         "may_manage": role_may(membership.role, "alerts.manage"),
+        # The remote service's answer (an HTTP status, a connection error) is for staff only.
+        "show_error_detail": request.user.is_staff or request.user.is_superuser,
         **SECTION,
     }
     return render(request, "billing/alert_detail.html", context)
