@@ -25,6 +25,16 @@ sends them.
   so one bad row cannot block the others; a row with neither recipients nor a webhook fails at
   once.
 
+- Webhooks go to public internet addresses only, checked again at each send on every address
+  the host resolves to, and connected to at exactly those addresses (dashboard.outbound); no
+  redirects. A refused address is a failed attempt like any other.
+- Time. A webhook gets WEBHOOK_TIMEOUT_SECONDS in all; a run claims no new row after
+  RUN_BUDGET_SECONDS, leaving the rest pending for the next run; and once a team's webhook has
+  timed out, that team's other webhook rows wait for the next run: one slow or dead webhook
+  cannot hold up other teams' notifications.
+- Errors. Members see which part failed and when (failed_part, last_attempt_at); last_error,
+  the technical detail (an HTTP status, an exception name), is for staff and the log.
+
 What no outbox can rule out: a worker that dies after the mail server accepted the message but
 before the row was marked sent leaves the row claimed, and after CLAIM_TIMEOUT another worker
 sends it again. The SMTP (EMAIL_TIMEOUT) and webhook timeouts keep a send far shorter than the
@@ -33,8 +43,10 @@ claim, so a slow send is not taken over.
 
 import logging
 import smtplib
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
@@ -43,21 +55,30 @@ from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import Alert, AlertNotification, NotificationStatus
+from billing.models import Alert, AlertNotification, DeliveryPart, NotificationStatus
+from dashboard.outbound import AddressRefused, public_request
 
 logger = logging.getLogger(__name__)
 
 CLAIM_TIMEOUT = timedelta(minutes=5)
 MAX_ATTEMPTS = 12
 MAX_BACKOFF_MINUTES = 60
-WEBHOOK_TIMEOUT_SECONDS = 10
+# Connect, send and answer, all told; a slow webhook cannot hold a run longer.
+WEBHOOK_TIMEOUT_SECONDS = 8
+# A run stops claiming rows after this long; the rest wait for the next run (every minute).
+RUN_BUDGET_SECONDS = 45
 ERROR_LENGTH = 300
 # The To header of an alert email: its recipients are all in Bcc (RFC 5322's empty group).
 UNDISCLOSED = "undisclosed-recipients:;"
 
 
 class DeliveryFailed(Exception):
-    """A send that did not go through; the message is short and safe to show admins."""
+    """A send that did not go through; the message is short and shown to staff only."""
+
+    def __init__(self, part: str, message: str, *, slow: bool = False):
+        super().__init__(message)
+        self.part = part
+        self.slow = slow
 
 
 @dataclass
@@ -65,9 +86,14 @@ class DeliveryResult:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    # Teams whose webhook did not answer in time during this run: their other webhook rows wait
+    # for the next run instead of holding up everyone else's notifications.
+    slow_teams: set = field(default_factory=set)
+    out_of_time: bool = False
 
     def __str__(self):
-        return f"sent {self.sent}, retrying {self.retrying}, failed {self.failed}"
+        text = f"sent {self.sent}, retrying {self.retrying}, failed {self.failed}"
+        return f"{text}; stopped at the time limit" if self.out_of_time else text
 
     def count(self, status: str) -> None:
         if status == NotificationStatus.SENT:
@@ -78,15 +104,26 @@ class DeliveryResult:
             self.failed += 1
 
 
-def send_due_notifications(now: datetime | None = None, *, limit: int = 50) -> DeliveryResult:
-    """Send up to `limit` due notifications, claiming each just before sending it."""
+def send_due_notifications(
+    now: datetime | None = None,
+    *,
+    limit: int = 50,
+    budget_seconds: float = RUN_BUDGET_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> DeliveryResult:
+    """Send up to `limit` due notifications, claiming each just before sending it, for at most
+    `budget_seconds` (plus the one send under way); unclaimed rows wait for the next run."""
     result = DeliveryResult()
+    stop_at = clock() + budget_seconds
     for _ in range(limit):
+        if clock() >= stop_at:
+            result.out_of_time = True
+            break
         moment = now or timezone.now()
         claimed = claim_due_notifications(moment, limit=1)
         if not claimed:
             break
-        result.count(deliver_notification(claimed[0], now=moment))
+        result.count(deliver_notification(claimed[0], now=moment, slow_teams=result.slow_teams))
     return result
 
 
@@ -109,25 +146,38 @@ def claim_due_notifications(now: datetime, *, limit: int) -> list[AlertNotificat
     )
 
 
-def deliver_notification(notification: AlertNotification, *, now: datetime) -> str:
+def deliver_notification(
+    notification: AlertNotification, *, now: datetime, slow_teams: set | None = None
+) -> str:
     """Post the webhook, then send the email, and record the outcome; returns the new status.
 
     `notification` must come from claim_due_notifications: the outcome is written under its claim.
+    A team in `slow_teams` (its webhook timed out earlier in this run) has its webhook row put
+    off to the next run, without counting an attempt; a timeout here adds the team to it.
     """
     if not notification.recipients and not notification.webhook_url:
         message = "No recipients and no webhook: nothing to send."
-        return _record_failure(notification, message, now, final=True)
+        return _record_failure(notification, DeliveryPart.NOTHING, message, now, final=True)
+    slow_teams = set() if slow_teams is None else slow_teams
+    team = notification.alert.team_id
+    if notification.webhook_url and team in slow_teams:
+        return _put_off(notification, now)
+    part = DeliveryPart.WEBHOOK
     try:
         if notification.webhook_url:
             post_webhook(notification)
+        part = DeliveryPart.EMAIL
         if notification.recipients:
             send_email(notification)
     except DeliveryFailed as error:
-        return _record_failure(notification, _scrubbed(str(error), notification), now)
+        if error.slow:
+            slow_teams.add(team)
+        message = _scrubbed(str(error), notification)
+        return _record_failure(notification, error.part, message, now)
     except Exception as error:
         logger.exception("Alert notification %s: unexpected error while sending", notification.pk)
         message = f"{type(error).__name__}: {error}"
-        return _record_failure(notification, _scrubbed(message, notification), now)
+        return _record_failure(notification, part, _scrubbed(message, notification), now)
     return _record_sent(notification, now)
 
 
@@ -147,25 +197,35 @@ def send_email(notification: AlertNotification) -> None:
     try:
         message.send()
     except (smtplib.SMTPException, OSError) as error:
-        raise DeliveryFailed(f"Email not sent: {type(error).__name__}: {error}") from error
+        raise DeliveryFailed(
+            DeliveryPart.EMAIL, f"Email not sent: {type(error).__name__}: {error}"
+        ) from error
 
 
 def post_webhook(notification: AlertNotification) -> None:
-    """POST a Slack-compatible message; only the status code is kept, never the URL (a secret)."""
+    """POST a Slack-compatible message to a public address (dashboard.outbound), without
+    following redirects; only the status code is kept, never the URL (a secret) or the body."""
     try:
-        response = httpx.post(
+        response = public_request(
+            "POST",
             notification.webhook_url,
             json=webhook_payload(notification),
-            timeout=WEBHOOK_TIMEOUT_SECONDS,
+            total_seconds=WEBHOOK_TIMEOUT_SECONDS,
         )
+    except AddressRefused as error:
+        raise DeliveryFailed(DeliveryPart.WEBHOOK, f"Webhook not posted: {error}") from None
     except httpx.TimeoutException:
         raise DeliveryFailed(
-            f"Webhook not posted: no answer within {WEBHOOK_TIMEOUT_SECONDS} s."
+            DeliveryPart.WEBHOOK,
+            f"Webhook not posted: no answer within {WEBHOOK_TIMEOUT_SECONDS} s.",
+            slow=True,
         ) from None
     except httpx.HTTPError as error:
-        raise DeliveryFailed(f"Webhook not posted: {type(error).__name__}.") from None
+        message = f"Webhook not posted: {type(error).__name__}."
+        raise DeliveryFailed(DeliveryPart.WEBHOOK, message) from None
     if not response.is_success:
-        raise DeliveryFailed(f"Webhook not posted: HTTP {response.status_code}.")
+        message = f"Webhook not posted: HTTP {response.status_code}."
+        raise DeliveryFailed(DeliveryPart.WEBHOOK, message)
 
 
 def webhook_payload(notification: AlertNotification) -> dict:
@@ -195,6 +255,8 @@ def _record_sent(notification: AlertNotification, now: datetime) -> str:
         status=NotificationStatus.SENT,
         sent_at=now,
         attempts=notification.attempts + 1,
+        last_attempt_at=now,
+        failed_part="",
     )
     if recorded:
         # Forward only: the alert engine times reminders from last_notified_at, and may have
@@ -207,7 +269,7 @@ def _record_sent(notification: AlertNotification, now: datetime) -> str:
 
 
 def _record_failure(
-    notification: AlertNotification, error: str, now: datetime, *, final: bool = False
+    notification: AlertNotification, part: str, error: str, now: datetime, *, final: bool = False
 ) -> str:
     attempts = notification.attempts + 1
     if final or attempts >= MAX_ATTEMPTS:
@@ -222,9 +284,16 @@ def _record_failure(
         status=status,
         attempts=attempts,
         next_attempt_at=next_attempt_at,
+        failed_part=part,
+        last_attempt_at=now,
         last_error=error[:ERROR_LENGTH],
     )
     return status
+
+
+def _put_off(notification: AlertNotification, now: datetime) -> str:
+    _finish(notification, next_attempt_at=now + backoff_after(1))
+    return NotificationStatus.PENDING
 
 
 def _finish(notification: AlertNotification, **fields) -> bool:

@@ -11,6 +11,7 @@ from billing.alert_rules import CURRENCIES, DIRECTIONS
 from billing.alerts import DEFAULT_PARAMS
 from billing.models import GLOBAL_KINDS, AlertKind, AlertRule, AlertState
 from dashboard.models import Role
+from dashboard.outbound import AddressRefused, check_public_url
 from routing.models import Provider
 
 STATE_FILTERS = [*AlertState.choices, ("all", "All")]
@@ -241,7 +242,7 @@ class AlertRuleForm(forms.Form):
         validators=[URLValidator(schemes=["http", "https"])],
         error_messages={"invalid": "Enter an http:// or https:// address."},
         help_text="Gets a JSON POST for each notification (e.g. a Slack incoming webhook). "
-        "Only its host is shown on the rules page.",
+        "A public internet address; only its host is shown on the rules page.",
     )
     cooldown_minutes = _minutes(
         "Cooldown (minutes)", "While it stays firing, notify again at most this often."
@@ -313,6 +314,15 @@ class AlertRuleForm(forms.Form):
         if len(emails) > 50:
             raise ValidationError("At most 50 addresses; use a mailing list for more.")
         return emails
+
+    def clean_webhook_url(self) -> str:
+        url = self.cleaned_data["webhook_url"]
+        if url:
+            try:
+                check_public_url(url)
+            except AddressRefused as error:
+                raise ValidationError(str(error)) from None
+        return url
 
     def clean(self):
         cleaned = super().clean()

@@ -437,6 +437,12 @@ class NotificationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class DeliveryPart(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    EMAIL = "email", "Email"
+    NOTHING = "nothing", "Nothing to send to"
+
+
 class AlertNotification(models.Model):
     """An email (and webhook post) to send for an alert: an outbox row, claimed before sending."""
 
@@ -459,6 +465,10 @@ class AlertNotification(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(max_length=40, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # What every member sees of a failure: which part failed and when. last_error holds the
+    # technical detail (the remote answer, the exception), for staff only.
+    failed_part = models.CharField(max_length=16, choices=DeliveryPart.choices, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -470,6 +480,16 @@ class AlertNotification(models.Model):
 
     def __str__(self):
         return f"{self.event}: {self.subject}"
+
+    def failure_label(self) -> str:
+        """What any member may see of the last failure: which part, never the remote answer."""
+        if self.status == NotificationStatus.SENT or not (self.failed_part or self.last_error):
+            return ""
+        if self.failed_part == DeliveryPart.NOTHING:
+            return "Not sent: no recipients and no webhook"
+        if self.failed_part:
+            return f"{DeliveryPart(self.failed_part).label} delivery failed"
+        return "Delivery failed"
 
 
 class MonthClose(models.Model):

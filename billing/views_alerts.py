@@ -111,6 +111,8 @@ def alert_detail(request, team, alert_id):
         "may_manage": role_may(membership.role, "alerts.manage"),
         "may_acknowledge_for_all": staff and alert.team_id is None,
         "is_site_staff": staff,
+        # The remote service's answer (an HTTP status, a connection error) is for staff only.
+        "show_error_detail": request.user.is_staff or request.user.is_superuser,
         **SECTION,
     }
     return render(request, "billing/alert_detail.html", context)

@@ -7,6 +7,7 @@ deployment should stop the app at start-up, not surface as odd behaviour later.
 
 import base64
 import binascii
+import ipaddress
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -72,6 +73,27 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
             f"{name}={value!r} has an empty item: separate with single commas."
         )
     return items
+
+
+def env_host_names(name: str) -> list[str]:
+    """Comma-separated host names (or IP addresses), lower case, without a trailing dot."""
+    names = [item.lower().rstrip(".") for item in env_list(name)]
+    for host in names:
+        if not host or any(mark in host for mark in ("/", "@", " ")) or host.startswith("["):
+            raise ImproperlyConfigured(
+                f"{name}: {host!r} is not a host name; give bare names such as chat.internal, "
+                "without scheme, port or path."
+            )
+        if ":" in host and not _is_ipv6(host):
+            raise ImproperlyConfigured(f"{name}: {host!r} has a port; give the host name alone.")
+    return names
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False
 
 
 def env_url(name: str, default: str) -> str:

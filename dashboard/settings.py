@@ -14,6 +14,7 @@ from dashboard.env import (
     env_bool,
     env_decimal,
     env_fernet_keys,
+    env_host_names,
     env_int,
     env_list,
     env_str,
@@ -233,3 +234,8 @@ for _name, _url in (
     if urlsplit(_url).scheme not in ("http", "https") or not urlsplit(_url).netloc:
         raise ImproperlyConfigured(f"{_name}={_url!r} must be an absolute http:// or https:// URL.")
 TAO_PRICE_TIMEOUT_SECONDS = env_int("TAO_PRICE_TIMEOUT_SECONDS", 10, minimum=1)
+
+# Alert webhooks and provider key tests go to public internet addresses only. These host names
+# may also resolve to private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), e.g.
+# a self-hosted Mattermost; loopback and link-local addresses stay refused even for them.
+OUTBOUND_ALLOWED_PRIVATE_HOSTS = env_host_names("OUTBOUND_ALLOWED_PRIVATE_HOSTS")

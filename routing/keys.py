@@ -12,6 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from dashboard.audit import audit_record
 from dashboard.models import AuditAction, ProxyToken, Team
+from dashboard.outbound import AddressRefused, public_request
 from routing.encryption import decrypt, encrypt, reencrypt
 from routing.models import KeyTestResult, Provider, ProviderKey
 
@@ -202,7 +203,10 @@ def probe_key(provider: Provider, secret: str) -> TestOutcome:
         )
     url, headers = _probe_request(provider, secret)
     try:
-        response = httpx.get(url, headers=headers, timeout=TEST_TIMEOUT_SECONDS)
+        # The same public-address rule as webhooks: the answer's text is shown on the keys page.
+        response = public_request("GET", url, headers=headers, total_seconds=TEST_TIMEOUT_SECONDS)
+    except AddressRefused as error:
+        return TestOutcome(KeyTestResult.UNREACHABLE, f"{provider.name} was not called: {error}")
     except httpx.TimeoutException:
         return TestOutcome(
             KeyTestResult.UNREACHABLE,

@@ -1,3 +1,5 @@
+import socket
+
 import pytest
 
 from billing.costing import PriceBook
@@ -69,3 +71,36 @@ def users_by_role(admin_user, ops_user, finance_user, viewer_user, outsider):
         "viewer": viewer_user,
         "outsider": outsider,
     }
+
+
+# example.com's address: public, so outbound requests to it are allowed.
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Name resolution without the network: dns["host"] = ["10.0.0.5", ...] sets a name's
+    addresses; other names resolve to PUBLIC_ADDRESS, numeric hosts to what they spell."""
+    answers: dict[str, list[str]] = {"localhost": ["127.0.0.1", "::1"]}
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        try:
+            return real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        except socket.gaierror:
+            pass
+        if host not in answers and "." not in host:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (
+                socket.AF_INET6 if ":" in address else socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                (address, port, 0, 0) if ":" in address else (address, port),
+            )
+            for address in answers.get(host, [PUBLIC_ADDRESS])
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers

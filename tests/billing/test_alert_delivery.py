@@ -63,6 +63,12 @@ def reloaded(row: AlertNotification) -> AlertNotification:
     return row
 
 
+@pytest.fixture(autouse=True)
+def no_real_dns(dns):
+    """Every webhook host resolves to a public address unless a test says otherwise."""
+    return dns
+
+
 @pytest.fixture
 def failing_smtp(settings):
     settings.EMAIL_BACKEND = "tests.billing.test_alert_delivery.FailingBackend"
@@ -332,7 +338,7 @@ def test_when_only_the_email_fails_the_retry_repeats_the_webhook_not_the_email(
     ("error", "expected"),
     [
         (httpx.ConnectError("refused"), "Webhook not posted: ConnectError."),
-        (httpx.ReadTimeout("slow"), "Webhook not posted: no answer within 10 s."),
+        (httpx.ReadTimeout("slow"), "Webhook not posted: no answer within 8 s."),
     ],
 )
 def test_an_unreachable_webhook_leaves_it_pending(team, respx_mock, error, expected):
@@ -350,6 +356,89 @@ def test_an_unexpected_error_keeps_the_webhook_url_out_of_the_error(team, respx_
     row = reloaded(row)
     assert row.status == NotificationStatus.PENDING
     assert "s3cr3t" not in row.last_error
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/admin/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2130706433:5432/",
+        "http://[::ffff:10.0.0.1]/hook",
+        "https://hooks.slack.example/services/T000/B000/s3cr3t-t0ken",
+    ],
+)
+def test_it_never_posts_to_an_internal_address(team, respx_mock, dns, mailoutbox, url):
+    dns["hooks.slack.example"] = ["10.0.0.5"]  # a name that resolves inside, at send time
+    anything = respx_mock.route().respond(200)
+    row = make_notification(team, webhook_url=url)
+    send_due_notifications(NOW)
+    row = reloaded(row)
+    assert not anything.called
+    assert (row.status, row.failed_part) == (NotificationStatus.PENDING, "webhook")
+    assert "private or local network" in row.last_error
+    assert mailoutbox == []
+
+
+def test_it_does_not_follow_a_webhook_redirect(team, respx_mock):
+    respx_mock.post(WEBHOOK).respond(307, headers={"Location": "http://127.0.0.1:8000/"})
+    inside = respx_mock.route(host="127.0.0.1").respond(200)
+    row = make_notification(team, recipients=[], webhook_url=WEBHOOK)
+    send_due_notifications(NOW)
+    assert not inside.called
+    assert reloaded(row).last_error == "Webhook not posted: HTTP 307."
+
+
+def test_it_records_which_part_failed_and_when(team, failing_smtp, webhook_ok):
+    row = make_notification(team, webhook_url=WEBHOOK)
+    send_due_notifications(NOW)
+    row = reloaded(row)
+    assert (row.failed_part, row.last_attempt_at) == ("email", NOW)
+
+
+def test_a_run_stops_claiming_when_its_time_is_spent(team, mailoutbox):
+    rows = [make_notification(team) for _ in range(3)]
+    seconds = iter([0, 10, 46])  # start, before the 1st row, before the 2nd row
+    result = send_due_notifications(NOW, budget_seconds=45, clock=lambda: next(seconds))
+    assert len(mailoutbox) == 1
+    assert result.out_of_time
+    later = [reloaded(row) for row in rows[1:]]
+    assert [(row.status, row.attempts, row.claimed_at) for row in later] == [
+        (NotificationStatus.PENDING, 0, None)
+    ] * 2
+
+
+def test_the_rows_left_at_the_time_limit_go_out_in_the_next_run(team, mailoutbox):
+    make_notification(team)
+    make_notification(team)
+    seconds = iter([0, 10, 46])
+    send_due_notifications(NOW, budget_seconds=45, clock=lambda: next(seconds))
+    send_due_notifications(NOW + timedelta(minutes=1))
+    assert len(mailoutbox) == 2
+
+
+def test_a_team_whose_webhook_times_out_does_not_hold_up_other_teams(
+    team, other_team, respx_mock, mailoutbox
+):
+    slow = respx_mock.post(WEBHOOK).mock(side_effect=httpx.ReadTimeout("slow"))
+    other_hook = respx_mock.post("https://chat.rival.example/hook").respond(200)
+    slow_rows = [make_notification(team, recipients=[], webhook_url=WEBHOOK) for _ in range(3)]
+    other = make_notification(
+        other_team, recipients=[], webhook_url="https://chat.rival.example/hook"
+    )
+    send_due_notifications(NOW)
+    assert slow.call_count == 1
+    assert other_hook.call_count == 1
+    assert reloaded(other).status == NotificationStatus.SENT
+    put_off = reloaded(slow_rows[2])
+    assert (put_off.attempts, put_off.next_attempt_at) == (0, NOW + timedelta(minutes=1))
+
+
+def test_a_subject_with_line_breaks_is_sent_on_one_line(team, mailoutbox):
+    make_notification(team, subject="Rule\r\nBcc: victim@example.com")
+    send_due_notifications(NOW)
+    assert mailoutbox[0].subject == "Rule Bcc: victim@example.com"
+    assert "victim@example.com" not in mailoutbox[0].bcc
 
 
 # The task

@@ -41,6 +41,12 @@ def _alert(rule, state=AlertState.FIRING, **fields):
     return Alert.objects.create(rule=rule, team=rule.team, state=state, **fields)
 
 
+@pytest.fixture(autouse=True)
+def no_real_dns(dns):
+    """Webhook hosts resolve to a public address unless a test says otherwise."""
+    return dns
+
+
 @pytest.fixture
 def rule(team):
     return _rule(team)
@@ -249,19 +255,44 @@ def test_it_shows_an_alerts_details_as_a_table(client, viewer_user, team, rule):
     assert '<th scope="row">window.minutes</th><td>60</td>' in page
 
 
-def test_it_shows_an_alerts_notifications(client, viewer_user, team, firing):
-    AlertNotification.objects.create(
-        alert=firing,
-        event="fired",
-        subject=firing.subject,
-        text_body="...",
-        status=NotificationStatus.FAILED,
-        attempts=3,
-        last_error="SMTP 550 mailbox unavailable",
-    )
+def _failed_notification(alert, **fields) -> AlertNotification:
+    defaults = {
+        "event": "fired",
+        "subject": alert.subject,
+        "text_body": "...",
+        "webhook_url": "http://127.0.0.1:5432/",
+        "status": NotificationStatus.PENDING,
+        "attempts": 3,
+        "failed_part": "webhook",
+        "last_attempt_at": datetime(2026, 11, 26, 17, 0, tzinfo=UTC),
+        "next_attempt_at": datetime(2026, 11, 26, 17, 4, tzinfo=UTC),
+        "last_error": "Webhook not posted: RemoteProtocolError.",
+    }
+    return AlertNotification.objects.create(alert=alert, **(defaults | fields))
+
+
+def test_it_shows_members_when_a_delivery_failed(client, viewer_user, team, firing):
+    _failed_notification(firing)
     page = _as(client, viewer_user).get(_url("alert", team, alert_id=firing.pk)).content.decode()
-    assert "SMTP 550 mailbox unavailable" in page
-    assert "Failed" in page
+    assert "Webhook delivery failed at 2026-11-26 12:00:00; next try 2026-11-26 12:04:00" in page
+
+
+@pytest.mark.parametrize(
+    "error", ["Webhook not posted: RemoteProtocolError.", "Webhook not posted: HTTP 404."]
+)
+def test_it_does_not_show_members_the_remote_answer(client, viewer_user, team, firing, error):
+    _failed_notification(firing, status=NotificationStatus.FAILED, last_error=error)
+    page = _as(client, viewer_user).get(_url("alert", team, alert_id=firing.pk)).content.decode()
+    assert error not in page
+    assert "Webhook delivery failed" in page
+
+
+def test_it_shows_staff_the_technical_detail(client, viewer_user, team, firing):
+    viewer_user.is_staff = True
+    viewer_user.save()
+    _failed_notification(firing)
+    page = _as(client, viewer_user).get(_url("alert", team, alert_id=firing.pk)).content.decode()
+    assert "Webhook not posted: RemoteProtocolError." in page
 
 
 def test_it_shows_a_global_alert_on_a_team_page(client, viewer_user, team):
@@ -350,6 +381,46 @@ def test_it_shows_the_params_in_words(client, viewer_user, team):
     _rule(team, kind=AlertKind.TAO_PRICE_SPIKE, params={"threshold_pct": 10})
     page = _as(client, viewer_user).get(_url("alert_rules", team)).content.decode()
     assert "10% within 60 min, both directions" in page
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/admin/",
+        "http://localhost:5432/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:127.0.0.1]:6379/",
+        "https://chat.internal.example/hooks/abc",
+    ],
+)
+def test_it_refuses_a_webhook_on_an_internal_network(client, ops_user, team, dns, url):
+    dns["chat.internal.example"] = ["10.0.0.5"]
+    response = _as(client, ops_user).post(
+        _url("alert_rule_new", team), {**SPIKE, "webhook_url": url}
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "only public internet addresses are allowed" in page
+    assert not AlertRule.objects.exists()
+
+
+def test_it_accepts_a_webhook_on_a_private_host_the_operator_allowed(
+    client, ops_user, team, dns, settings
+):
+    settings.OUTBOUND_ALLOWED_PRIVATE_HOSTS = ["chat.internal.example"]
+    dns["chat.internal.example"] = ["10.0.0.5"]
+    url = "https://chat.internal.example/hooks/abc"
+    _as(client, ops_user).post(_url("alert_rule_new", team), {**SPIKE, "webhook_url": url})
+    assert AlertRule.objects.get().webhook_url == url
+
+
+def test_it_refuses_a_webhook_with_a_user_name_in_it(client, ops_user, team):
+    url = "https://hooks.slack.com@evil.example/hook"
+    response = _as(client, ops_user).post(
+        _url("alert_rule_new", team), {**SPIKE, "webhook_url": url}
+    )
+    assert "Leave the user name and password out of the address." in response.content.decode()
+    assert not AlertRule.objects.exists()
 
 
 @pytest.mark.parametrize(

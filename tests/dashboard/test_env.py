@@ -9,6 +9,7 @@ from dashboard.env import (
     env_bool,
     env_decimal,
     env_fernet_keys,
+    env_host_names,
     env_int,
     env_list,
     env_url,
@@ -69,6 +70,24 @@ def test_it_refuses_an_empty_list_item(monkeypatch):
     monkeypatch.setenv("ALLOWED_HOSTS", "a.example.com,,b.example.com")
     with pytest.raises(ImproperlyConfigured, match="empty item"):
         env_list("ALLOWED_HOSTS")
+
+
+def test_it_reads_host_names_in_lower_case_without_a_trailing_dot(monkeypatch):
+    monkeypatch.setenv("OUTBOUND_ALLOWED_PRIVATE_HOSTS", "Chat.Internal., 10.0.0.5, fd00::5")
+    assert env_host_names("OUTBOUND_ALLOWED_PRIVATE_HOSTS") == [
+        "chat.internal",
+        "10.0.0.5",
+        "fd00::5",
+    ]
+
+
+@pytest.mark.parametrize(
+    "raw", ["https://chat.internal", "chat.internal:8065", "chat.internal/hooks", "[fd00::5]"]
+)
+def test_it_refuses_a_host_name_with_more_than_the_host(monkeypatch, raw):
+    monkeypatch.setenv("OUTBOUND_ALLOWED_PRIVATE_HOSTS", raw)
+    with pytest.raises(ImproperlyConfigured, match="OUTBOUND_ALLOWED_PRIVATE_HOSTS"):
+        env_host_names("OUTBOUND_ALLOWED_PRIVATE_HOSTS")
 
 
 def test_it_strips_the_trailing_slash_of_a_url(monkeypatch):

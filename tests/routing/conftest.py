@@ -4,6 +4,12 @@ from billing.catalog import load_catalog
 from routing.models import Model
 
 
+@pytest.fixture(autouse=True)
+def no_real_dns(dns):
+    """Provider hosts resolve to a public address unless a test says otherwise."""
+    return dns
+
+
 @pytest.fixture
 def catalog(db):
     load_catalog()

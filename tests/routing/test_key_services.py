@@ -122,6 +122,20 @@ def test_a_timeout_tests_unreachable(key, admin_user):
     assert "within 10 s" in key.last_test_message
 
 
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:5432", "http://169.254.169.254/latest", "http://0x7f.1:6379"]
+)
+@respx.mock
+def test_a_provider_on_an_internal_address_is_not_called(key, admin_user, base_url):
+    anything = respx.route().respond(200, text="internal answer")
+    Provider.objects.filter(pk=key.provider_id).update(base_url=base_url)
+    key.provider.refresh_from_db()
+    key_test(key=key, user=admin_user)
+    assert not anything.called
+    assert key.last_test_result == "unreachable"
+    assert "private or local network" in key.last_test_message
+
+
 @respx.mock
 def test_anthropic_keys_are_tested_with_anthropics_headers(catalog):
     route = respx.get("https://api.anthropic.com/v1/models").respond(200, json={"data": []})
