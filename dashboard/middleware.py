@@ -2,6 +2,7 @@ from django.conf import settings
 from django.http import HttpResponseBadRequest
 from django.shortcuts import resolve_url
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django_htmx.http import HttpResponseClientRedirect
 
 
@@ -35,6 +36,29 @@ class HtmxLoginRedirectMiddleware:
             and response["Location"].startswith(login_url)
         ):
             return HttpResponseClientRedirect(response["Location"])
+        return response
+
+
+class PrivateCacheMiddleware:
+    """Nothing a signed-in user or a proxy token sees is kept by a shared cache, and a signed-in
+    page is kept by no cache at all (the browser's back button after signing out included).
+
+    An API view that sets its own Cache-Control keeps it, made private: the routes API asks
+    proxies to revalidate with its ETag (no-cache) rather than forbidding storage.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path_info.startswith("/api/"):
+            if response.has_header("Cache-Control"):
+                patch_cache_control(response, private=True)
+            else:
+                patch_cache_control(response, private=True, no_store=True)
+        elif request.user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
         return response
 
 

@@ -12,11 +12,3 @@ function drawCharts(root) {
 drawCharts(document);
 // On the swapped element itself: a history restore's afterSwap has no detail.target.
 document.body.addEventListener("htmx:afterSwap", (event) => drawCharts(event.target));
-// Picking a day for a custom range means a custom range. Listened for on the body, which
-// outlives the form that a history restore replaces.
-document.body.addEventListener("change", (event) => {
-  const input = event.target;
-  if (!input.matches(".custom-range input[type=date]")) return;
-  const range = input.form && input.form.elements.namedItem("range");
-  if (range) range.value = "custom";
-});

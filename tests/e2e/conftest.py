@@ -69,14 +69,37 @@ def page_errors():
     return []
 
 
+# Every page of every test reports what its Content-Security-Policy refused.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__reportCspViolation(
+    `${event.effectiveDirective} refused ${event.blockedURI || "inline"} on ${location.href}` +
+    ` (${event.sourceFile}:${event.lineNumber} ${event.sample})`
+  );
+}, true);
+"""
+
+
 @pytest.fixture
-def page(browser, live_server, page_errors):
-    """A fresh context (no cookies) and page per test, at a laptop viewport."""
+def csp_violations():
+    """What the Content-Security-Policy refused on any page of the test, as readable strings."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, page_errors, csp_violations):
+    """A fresh context (no cookies) and page per test, at a laptop viewport.
+
+    A test whose pages break the Content-Security-Policy errors at teardown: CSP can break
+    any page, so every browser test watches for it.
+    """
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
     context = browser.new_context(base_url=live_server.url, viewport=LAPTOP)
     context.set_default_timeout(TIMEOUT_MS)
+    context.expose_function("__reportCspViolation", lambda report: csp_violations.append(report))
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.on(
         "console",
@@ -88,7 +111,10 @@ def page(browser, live_server, page_errors):
     )
     page.on("pageerror", lambda error: page_errors.append(f"uncaught on {page.url}: {error}"))
     yield page
+    if not page.is_closed():
+        page.evaluate("0")  # a round trip, so reports sent before it have arrived
     context.close()
+    assert not csp_violations, "The Content-Security-Policy refused:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture

@@ -160,7 +160,7 @@ def test_the_keys_api_serves_active_keys_to_a_keys_read_token(client, team, key,
     key_revoke(key=ProviderKey.objects.get(label="old"), user=None)
     _, token = token_create(team=team, name="proxy", scopes=["keys:read"])
     answer = _get_keys(client, token)
-    assert answer["Cache-Control"] == "no-store"
+    assert answer["Cache-Control"] == "no-store, private"
     assert [(k["provider"], k["label"], k["secret"]) for k in answer.json()["keys"]] == [
         ("chutes", "prod", SECRET)
     ]

@@ -1,0 +1,30 @@
+// Behaviour the templates ask for with data attributes. The Content-Security-Policy refuses
+// inline scripts, event-handler attributes and htmx's evaluated code (hx-on, trigger filters).
+
+// <button data-print>: print the page, or save it as PDF.
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-print]")) window.print();
+});
+
+// <form data-custom-range> with a "range" select and date inputs: picking a day means a custom
+// range, and picking a named range forgets the days. Captured, so before htmx reads the form.
+document.addEventListener("change", (event) => {
+  const field = event.target;
+  const form = field.form;
+  if (!form || !form.matches("[data-custom-range]")) return;
+  if (field.matches("input[type=date]")) {
+    form.elements.namedItem("range").value = "custom";
+  } else if (field.name === "range" && field.value !== "custom") {
+    form.querySelectorAll("input[type=date]").forEach((input) => { input.value = ""; });
+  }
+}, true);
+
+// Choosing "custom" waits for the days before asking htmx to filter.
+document.addEventListener("htmx:confirm", (event) => {
+  const trigger = event.detail.triggeringEvent;
+  const field = trigger && trigger.target;
+  if (field && field.name === "range" && field.value === "custom" && field.form
+      && field.form.matches("[data-custom-range]")) {
+    event.preventDefault();
+  }
+});
