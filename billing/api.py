@@ -86,7 +86,7 @@ def _read_stream(stream, limit: int) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
     # Each server raises its own errors for broken chunk framing or a client gone mid-body.
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         logger.info("Could not read a chunked body: %s", error)
         raise PayloadError(400, "malformed body", "The chunked body could not be read.") from None
     return b"".join(chunks)

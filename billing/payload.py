@@ -35,7 +35,7 @@ def _reject_constant(name: str):
 
 
 def _integer(text: str) -> int | Decimal:
-    # Past Python's int-from-text limit (4,300 digits) a Decimal: that event's error, not the batch's.
+    # Past Python's int-from-text limit (4,300 digits): a Decimal, that event's error alone.
     try:
         return int(text)
     except ValueError:

@@ -192,12 +192,8 @@ def test_it_rejects_only_an_event_whose_time_has_no_utc_date(
 
 
 def test_it_rejects_only_an_event_with_an_integer_too_long_to_read(client, catalog, usage_token):
-    body = "[%s, %s]" % (
-        json.dumps(canonical_event(id="good")),
-        json.dumps(canonical_event(id="huge")).replace(
-            '"input_tokens": 5000', '"input_tokens": ' + "9" * 5000
-        ),
-    )
+    huge = json.dumps(canonical_event(id="huge", input_tokens=0)).replace(": 0", ": " + "9" * 5000)
+    body = f"[{json.dumps(canonical_event(id='good'))}, {huge}]"
     answer = _post(client, body, usage_token).json()
     assert answer["accepted"] == 1
     assert answer["rejected"][0]["errors"] == {
