@@ -47,10 +47,7 @@ def _proxy_endpoint(handler):
 
 
 def _read_body(request) -> bytes:
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadError(413, "body too large", f"More than {MAX_BODY_BYTES:,} bytes.")
-    raw = request.read(MAX_BODY_BYTES + 1)
+    raw = _read_capped(request)
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadError(413, "body too large", f"More than {MAX_BODY_BYTES:,} bytes.")
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
@@ -59,6 +56,40 @@ def _read_body(request) -> bytes:
     if encoding not in ("", "identity"):
         raise PayloadError(415, "unsupported encoding", "Send the body plain or gzip-compressed.")
     return raw
+
+
+def _read_capped(request) -> bytes:
+    """At most MAX_BODY_BYTES + 1 bytes of the body, framed by Content-Length or chunked."""
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared:
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise PayloadError(413, "body too large", f"More than {MAX_BODY_BYTES:,} bytes.")
+        return request.read(MAX_BODY_BYTES + 1)
+    # Without Content-Length Django reads nothing; a chunked body is read from the server's
+    # stream, which gunicorn ends at the body's end (wsgi.input_terminated).
+    if request.META.get("wsgi.input_terminated"):
+        return _read_stream(request.META["wsgi.input"], MAX_BODY_BYTES + 1)
+    if "HTTP_TRANSFER_ENCODING" in request.META:
+        raise PayloadError(
+            411,
+            "length required",
+            "This server cannot read a chunked body: send Content-Length, "
+            "or serve the app with gunicorn, which reads chunked bodies.",
+        )
+    return b""
+
+
+def _read_stream(stream, limit: int) -> bytes:
+    chunks, size = [], 0
+    try:
+        while size < limit and (chunk := stream.read(min(64 * 1024, limit - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    # Each server raises its own errors for broken chunk framing or a client gone mid-body.
+    except Exception as error:
+        logger.info("Could not read a chunked body: %s", error)
+        raise PayloadError(400, "malformed body", "The chunked body could not be read.") from None
+    return b"".join(chunks)
 
 
 usage = _proxy_endpoint(ingest_events)

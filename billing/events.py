@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -15,6 +16,9 @@ MAX_MS = 24 * 3600 * 1000
 MAX_COST_USD = Decimal(1_000_000)
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 16
+# Money as a string keeps its digits exactly: a plain decimal literal, nothing around it.
+DECIMAL_STRING = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
+MAX_DECIMAL_STRING = 64
 # The fields of a canonical event, in the order the docs list them.
 CANONICAL_FIELDS = [
     "id",
@@ -79,14 +83,14 @@ def event_from_json(item, *, now: datetime) -> tuple[EventIn | None, dict[str, s
             errors[name] = str(error)
             return None
 
-    event_id = take("id", _text, 255, True)
+    event_id = take("id", parse_text, 255, True)
     occurred_at = take("timestamp", _timestamp, now)
-    provider = take("provider", _text, 100, False) or ""
-    model = take("model", _text, 200, True)
-    task_type = take("task_type", _text, 100, False) or ""
+    provider = take("provider", _provider, 100) or ""
+    model = take("model", parse_text, 200, True)
+    task_type = take("task_type", parse_text, 100, False) or ""
     route_version = take("route_version", _optional_int, 1, 2**31 - 1)
     status = take("status", _status)
-    error_type = take("error_type", _text, 200, False) or ""
+    error_type = take("error_type", parse_text, 200, False) or ""
     tokens = {name: take(name, _count) for name in TOKEN_FIELDS}
     latency_ms = take("latency_ms", _milliseconds)
     ttft_ms = take("ttft_ms", _milliseconds)
@@ -107,7 +111,7 @@ def event_from_json(item, *, now: datetime) -> tuple[EventIn | None, dict[str, s
         EventIn(
             event_id=event_id,
             occurred_at=occurred_at,
-            provider=provider.lower(),
+            provider=provider,
             model=model,
             task_type=task_type,
             route_version=route_version,
@@ -136,7 +140,8 @@ def clean_string(value: str) -> str:
     return value
 
 
-def _text(value, max_length: int, required: bool) -> str | None:
+def parse_text(value, max_length: int, required: bool) -> str | None:
+    """A stripped string the database can store (no NUL, no lone surrogate), or None if blank."""
     if value is None or value == "":
         if required:
             raise Invalid("is required")
@@ -149,6 +154,11 @@ def _text(value, max_length: int, required: bool) -> str | None:
     if len(value) > max_length:
         raise Invalid(f"must be at most {max_length} characters")
     return value
+
+
+def _provider(value, max_length: int) -> str | None:
+    # Lowered before the length check: some characters lower to two ("İ" -> "i̇").
+    return parse_text(value.lower() if isinstance(value, str) else value, max_length, False)
 
 
 def _is_number(value) -> bool:
@@ -167,6 +177,17 @@ def _finite_decimal(value) -> Decimal:
     return number
 
 
+def _exact_decimal(value) -> Decimal:
+    """A JSON number, or a decimal string such as "0.004750" (how money keeps its digits)."""
+    if isinstance(value, str):
+        if len(value) > MAX_DECIMAL_STRING or not DECIMAL_STRING.fullmatch(value):
+            raise Invalid('must be a number or a decimal string such as "0.004750"')
+        return Decimal(value)
+    if not _is_number(value):
+        raise Invalid('must be a number or a decimal string such as "0.004750"')
+    return _finite_decimal(value)
+
+
 def _timestamp(value, now: datetime) -> datetime:
     if value is None:
         raise Invalid("is required")
@@ -177,7 +198,13 @@ def _timestamp(value, now: datetime) -> datetime:
             raise Invalid("must be ISO 8601 with a UTC offset, or epoch seconds") from None
         if moment.tzinfo is None:
             raise Invalid("must include a UTC offset, e.g. 2026-11-26T10:00:00Z")
-        moment = moment.astimezone(UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            # Year 1 or 9999 pushed past the calendar by its offset.
+            if moment.year < EARLIEST.year:
+                raise Invalid("must be after 2000-01-01") from None
+            raise Invalid("is more than 5 minutes in the future") from None
     else:
         seconds = _finite_decimal(value)
         if seconds > 10**11:
@@ -236,7 +263,7 @@ def _status(value) -> str:
 def _cost(value) -> Decimal | None:
     if value is None:
         return None
-    number = _finite_decimal(value)
+    number = _exact_decimal(value)
     if not 0 <= number <= MAX_COST_USD:
         raise Invalid(f"must be between 0 and {MAX_COST_USD:,} USD")
     return number.quantize(Decimal("1e-12"))
@@ -245,7 +272,7 @@ def _cost(value) -> Decimal | None:
 def parse_score(value) -> Decimal | None:
     if value is None:
         return None
-    number = _finite_decimal(value)
+    number = _exact_decimal(value)
     if not 0 <= number <= 1:
         raise Invalid("must be between 0 and 1")
     return number.quantize(Decimal("1e-5"))

@@ -1,6 +1,7 @@
 """Landing usage events: validate, drop duplicates, price, store, roll up. One transaction."""
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,6 +13,10 @@ from billing.events import EventIn, event_from_json
 from billing.models import UsageEvent
 from billing.payload import LineError
 from billing.rollups import add_to_rollups, increments_for
+
+logger = logging.getLogger(__name__)
+# The error of an item whose reading failed in a way validation did not foresee.
+UNREADABLE = "could not be read; nothing was stored"
 
 COLUMNS = [
     "team_id",
@@ -72,7 +77,7 @@ def ingest_events(team, items: list, *, now: datetime | None = None) -> IngestRe
         if isinstance(item, LineError):
             result.rejected.append({"index": index, "id": None, "errors": {"line": item.message}})
             continue
-        event, errors = event_from_json(item, now=now)
+        event, errors = _read_event(index, item, now)
         if errors:
             result.rejected.append({"index": index, "id": id_of_item(item), "errors": errors})
         elif event.event_id in seen:
@@ -90,6 +95,15 @@ def ingest_events(team, items: list, *, now: datetime | None = None) -> IngestRe
     result.accepted = len(new_rows)
     result.duplicates += len(rows) - len(new_rows)
     return result
+
+
+def _read_event(index: int, item, now: datetime) -> tuple[EventIn | None, dict[str, str]]:
+    """event_from_json, with anything it did not foresee as this event's error, not a 500."""
+    try:
+        return event_from_json(item, now=now)
+    except Exception:
+        logger.exception("Could not read event %d of a batch", index)
+        return None, {"event": UNREADABLE}
 
 
 def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
@@ -185,12 +199,16 @@ def id_of_item(item) -> str | None:
     if not isinstance(item, dict):
         return None
     value = item.get("id") or item.get("litellm_call_id")
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        text = str(value)
-        if "\x00" not in text and len(text) <= 255:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                return None
-            return text
-    return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    # An integer of thousands of digits is no id, and str() would refuse it.
+    if isinstance(value, int) and not -(10**255) < value < 10**255:
+        return None
+    text = str(value)
+    if "\x00" in text or len(text) > 255:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return text

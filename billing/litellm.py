@@ -50,6 +50,7 @@ LITELLM_PREFIXES = frozenset(
 )
 
 TASK_TYPE_TAG = "task_type:"
+MAX_ELAPSED_MS = 10**15
 
 
 def is_litellm_payload(obj) -> bool:
@@ -231,14 +232,17 @@ def _error_type(payload: dict) -> str | None:
     return error_class or code
 
 
-def _elapsed_ms(start, end) -> int | None:
+def _elapsed_ms(start, end) -> int | Decimal | None:
     start, end = _number(start), _number(end)
     if start is None or end is None:
         return None
     try:
-        return int(((end - start) * 1000).to_integral_value(rounding=ROUND_HALF_UP))
+        elapsed = ((end - start) * 1000).to_integral_value(rounding=ROUND_HALF_UP)
     except ArithmeticError:
         return None
+    # Far past any real call it stays a Decimal for the validator to reject: int() of a
+    # million-digit number takes a minute.
+    return int(elapsed) if abs(elapsed) <= MAX_ELAPSED_MS else elapsed
 
 
 def _cost(payload: dict):

@@ -1,6 +1,7 @@
 """Turning a request body into a list of JSON items, whatever shape the proxy sent."""
 
 import json
+import re
 import zlib
 from decimal import Decimal
 
@@ -23,22 +24,55 @@ class LineError:
         self.message = message
 
 
+# A money field's JSON number long enough (16+ characters) that a float may lose its digits.
+LONG_MONEY_NUMBER = re.compile(
+    r'"(?:cost_usd|quality_score|score|response_cost)"\s*:\s*(-?[0-9][0-9.eE+-]{15,})'
+)
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def loads(text: str):
-    """JSON without NaN or Infinity.
+def _integer(text: str) -> int | Decimal:
+    # Past Python's int-from-text limit (4,300 digits): a Decimal, that event's error alone.
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
 
-    orjson parses fast but refuses integers beyond 64 bits; the standard library then parses
-    the same text (decimals kept exact), so one huge number is that event's error, not the
-    batch's. Floats from orjson become Decimal through their shortest repr in validation,
-    which is exact for every number of up to 15 significant digits.
+
+def _exact_loads(text: str):
+    return json.loads(
+        text, parse_float=Decimal, parse_int=_integer, parse_constant=_reject_constant
+    )
+
+
+def _float_keeps(literal: str) -> bool:
+    """Whether a float's shortest repr is the same number as the literal it was parsed from."""
+    try:
+        return Decimal(repr(float(literal))) == Decimal(literal)
+    except (ValueError, ArithmeticError):
+        return False
+
+
+def loads(text: str):
+    """JSON without NaN or Infinity, money numbers kept exactly as written.
+
+    orjson parses fast, into floats, which validation reads through their shortest repr: exact
+    for every number of up to 15 significant digits and for every number a float serializer
+    wrote. A money number of more digits than its float keeps, and integers beyond 64 bits
+    (which orjson refuses), send the same text through the standard library instead, whose
+    numbers are Decimal and whose integers may be of any length, so one huge number is that
+    event's error, not the batch's.
     """
     try:
-        return orjson.loads(text)
+        document = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return _exact_loads(text)
+    if not all(_float_keeps(match[1]) for match in LONG_MONEY_NUMBER.finditer(text)):
+        return _exact_loads(text)
+    return document
 
 
 def gunzip(raw: bytes, limit: int = MAX_BODY_BYTES) -> bytes:

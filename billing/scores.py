@@ -1,42 +1,53 @@
 """Quality scores that arrive after their events: attached, and the rollups kept exact."""
 
+import logging
 from decimal import Decimal
 
 from django.db import transaction
 
-from billing.events import Invalid, clean_string, parse_score
-from billing.ingest import IngestResult, id_of_item
+from billing.events import Invalid, parse_score, parse_text
+from billing.ingest import UNREADABLE, IngestResult, id_of_item
 from billing.models import UsageEvent
 from billing.payload import LineError
 from billing.rollups import hour_of, rollups_for_hours
+
+logger = logging.getLogger(__name__)
 
 
 def _score_from_json(item) -> tuple[dict | None, dict[str, str]]:
     if not isinstance(item, dict):
         return None, {"score": "must be a JSON object"}
     errors, clean = {}, {}
-    event_id = item.get("event_id")
-    if not isinstance(event_id, str) or not event_id.strip():
-        errors["event_id"] = "is required and must be a string"
-    else:
-        clean["event_id"] = event_id.strip()
-    try:
-        if item.get("score") is None:
-            raise Invalid("is required")
-        clean["score"] = parse_score(item["score"])
-    except Invalid as error:
-        errors["score"] = str(error)
-    for name, limit in (("evaluator", 100), ("comment", 2000)):
-        value = item.get(name) or ""
+    fields = (
+        ("event_id", parse_text, 255, True),
+        ("score", _required_score),
+        ("evaluator", parse_text, 100, False),
+        ("comment", parse_text, 2000, False),
+    )
+    for name, parse, *args in fields:
         try:
-            if not isinstance(value, str):
-                raise Invalid("must be a string")
-            if len(value) > limit:
-                raise Invalid(f"must be at most {limit} characters")
-            clean[name] = clean_string(value.strip())
+            clean[name] = parse(item.get(name), *args)
         except Invalid as error:
             errors[name] = str(error)
-    return (None, errors) if errors else (clean, {})
+    if errors:
+        return None, errors
+    clean["evaluator"], clean["comment"] = clean["evaluator"] or "", clean["comment"] or ""
+    return clean, {}
+
+
+def _required_score(value) -> Decimal:
+    if value is None:
+        raise Invalid("is required")
+    return parse_score(value)
+
+
+def _read_score(index: int, item) -> tuple[dict | None, dict[str, str]]:
+    """_score_from_json, with anything it did not foresee as this item's error, not a 500."""
+    try:
+        return _score_from_json(item)
+    except Exception:
+        logger.exception("Could not read score %d of a batch", index)
+        return None, {"score": UNREADABLE}
 
 
 def record_scores(team, items: list) -> IngestResult:
@@ -47,7 +58,7 @@ def record_scores(team, items: list) -> IngestResult:
         if isinstance(item, LineError):
             result.rejected.append({"index": index, "id": None, "errors": {"line": item.message}})
             continue
-        score, errors = _score_from_json(item)
+        score, errors = _read_score(index, item)
         if errors:
             result.rejected.append({"index": index, "id": id_of_item(item), "errors": errors})
         else:

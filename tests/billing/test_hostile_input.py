@@ -5,10 +5,11 @@ import uuid
 from decimal import Decimal
 from functools import reduce
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from billing.events import CANONICAL_FIELDS
+from billing.ingest import ingest_events
 from billing.models import UsageEvent
 from dashboard.models import Team
 from dashboard.tokens import token_create
@@ -23,7 +24,13 @@ hostile_scalars = st.one_of(
     st.floats(),
     st.decimals(allow_nan=False, allow_infinity=False),
     st.text(max_size=40),
-    st.sampled_from(["", "\x00", "\ud800", "2026-11-20T10:00:00", "9" * 400, "success", "error"]),
+    st.sampled_from(
+        [
+            *("", "\x00", "\ud800", "2026-11-20T10:00:00", "9" * 400, "success", "error"),
+            *("0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00", "\u0130" * 100),
+            *("0.004750", "1e400", "NaN", " 1", "-0.5"),
+        ]
+    ),
 )
 deeply_nested = st.integers(min_value=1, max_value=80).map(
     lambda depth: reduce(lambda inner, _: {"x": inner}, range(depth), 1)
@@ -73,6 +80,8 @@ def _json(value) -> str:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(batch=batches)
+@example(batch=[canonical_event(id="late", timestamp="9999-12-31T23:59:59-01:00")])
+@example(batch=[canonical_event(id="early", timestamp="0001-01-01T00:30:00+01:00")])
 def test_it_never_fails_and_counts_every_event_exactly(client, catalog, batch):
     team = Team.objects.create(slug=f"fuzz-{uuid.uuid4().hex[:12]}", name="Fuzz")
     _, token = token_create(team=team, name="fuzz", scopes=["usage:write"])
@@ -98,3 +107,36 @@ def test_it_never_fails_and_counts_every_event_exactly(client, catalog, batch):
         if index not in rejected and isinstance(item, dict) and isinstance(item.get("id"), str)
     }
     assert stored <= kept_ids
+
+
+scores = st.fixed_dictionaries(
+    {
+        "event_id": st.sampled_from(["a", "b", "a\x00", "\ud800b", "a" * 256]) | hostile_scalars,
+        "score": st.sampled_from([0.5, "0.5", "0.25", "1e400"]),
+    },
+    optional={"evaluator": hostile_scalars, "comment": hostile_scalars},
+)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batch=st.lists(scores | hostile_values, min_size=1, max_size=8))
+@example(batch=[{"event_id": "\ud800b", "score": 0.5}])
+@example(batch=[{"event_id": "a", "score": 0.5, "comment": "\x00"}])
+def test_scores_never_fail_and_count_every_item(client, catalog, batch):
+    team = Team.objects.create(slug=f"fuzz-{uuid.uuid4().hex[:12]}", name="Fuzz")
+    _, token = token_create(team=team, name="fuzz", scopes=["usage:write"])
+    ingest_events(team, [canonical_event(id="a"), canonical_event(id="b")])
+    response = client.post(
+        "/api/v1/scores",
+        _json(batch),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 200:
+        answer = response.json()
+        assert answer["accepted"] + answer["duplicates"] + len(answer["rejected"]) == len(batch)

@@ -1,11 +1,14 @@
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
+from billing.events import event_from_json
 from billing.ingest import ingest_events
 from billing.models import TaoPrice, UsageEvent, UsageRollup
+from billing.payload import loads
 from routing.models import Model
 from tests.factories import ModelPriceFactory, canonical_event
 
@@ -190,6 +193,40 @@ def test_it_rejects_a_bad_field_with_a_message(team, catalog, field, value, mess
     assert not UsageEvent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("timestamp", "0001-01-01T00:30:00+01:00", "must be after 2000-01-01"),
+        ("timestamp", "9999-12-31T23:59:59-01:00", "is more than 5 minutes in the future"),
+        ("provider", "\u0130" * 100, "must be at most 100 characters"),
+        ("cost_usd", "abc", "must be a number or a decimal string"),
+        ("cost_usd", "NaN", "must be a number or a decimal string"),
+        ("cost_usd", "Infinity", "must be a number or a decimal string"),
+        ("cost_usd", "", "must be a number or a decimal string"),
+        ("cost_usd", " 1", "must be a number or a decimal string"),
+        ("cost_usd", "0x10", "must be a number or a decimal string"),
+        ("cost_usd", "1e400", "must be between 0 and 1,000,000 USD"),
+        ("cost_usd", "-0.5", "must be between 0 and 1,000,000 USD"),
+        ("cost_usd", True, "must be a number or a decimal string"),
+        ("cost_usd", ["0.1"], "must be a number or a decimal string"),
+        ("quality_score", "1.5", "must be between 0 and 1"),
+    ],
+)
+def test_it_rejects_a_value_the_database_cannot_hold_with_a_message(
+    team, catalog, field, value, message
+):
+    result = _ingest(team, canonical_event(**{field: value}), canonical_event(id="good"))
+    assert result.accepted == 1
+    [(name, error)] = result.rejected[0]["errors"].items()
+    assert (name, message in error) == (field, True)
+
+
+@pytest.mark.parametrize("text", ["0.004750", "+1.5", "2.5E-3", ".5", "7"])
+def test_it_accepts_a_cost_as_a_plain_decimal_string(team, catalog, text):
+    _ingest(team, canonical_event(cost_usd=text))
+    assert UsageEvent.objects.get().reported_cost_usd == Decimal(text)
+
+
 def test_it_rejects_a_timestamp_more_than_5_minutes_ahead(team, catalog):
     ahead = (timezone.now() + timedelta(minutes=6)).isoformat()
     result = _ingest(team, canonical_event(timestamp=ahead))
@@ -233,3 +270,9 @@ def test_it_rolls_events_up_by_hour_provider_model_task_and_status(team, catalog
     assert (first.latency_count, first.latency_sum_ms) == (2, 2000)
     assert sum(first.latency_counts) == 2
     assert UsageRollup.objects.count() == 2
+
+
+def test_it_reads_a_cost_with_more_digits_than_a_float_holds_exactly():
+    text = json.dumps(canonical_event())[:-1] + ', "cost_usd": 123456.123456789012}'
+    event, _ = event_from_json(loads(text), now=timezone.now())
+    assert event.reported_cost_usd == Decimal("123456.123456789012")

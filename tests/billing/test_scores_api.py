@@ -1,5 +1,8 @@
 import json
 from decimal import Decimal
+from unittest import mock
+
+import pytest
 
 from billing.ingest import ingest_events
 from billing.models import UsageEvent, UsageRollup
@@ -63,3 +66,54 @@ def test_it_cannot_score_another_teams_event(client, team, other_team, catalog, 
     answer = _post(client, usage_token, [{"event_id": "evt-1", "score": 0.5}]).json()
     assert answer["accepted"] == 0
     assert UsageEvent.objects.get().quality_score is None
+
+
+@pytest.mark.parametrize(
+    ("event_id", "message"),
+    [
+        ("\ud800", "must be valid Unicode"),
+        ("evt\x00", "must not contain NUL"),
+        ("e" * 256, "must be at most 255 characters"),
+    ],
+)
+def test_it_rejects_an_event_id_the_database_cannot_hold_and_keeps_the_rest(
+    client, team, catalog, usage_token, event_id, message
+):
+    ingest_events(team, [canonical_event()])
+    answer = _post(
+        client,
+        usage_token,
+        [{"event_id": event_id, "score": 0.1}, {"event_id": "evt-1", "score": 0.8}],
+    ).json()
+    assert answer["accepted"] == 1
+    assert message in answer["rejected"][0]["errors"]["event_id"]
+    assert UsageEvent.objects.get().quality_score == Decimal("0.8")
+
+
+def test_it_accepts_a_score_as_a_decimal_string(client, team, catalog, usage_token):
+    ingest_events(team, [canonical_event()])
+    answer = _post(client, usage_token, [{"event_id": "evt-1", "score": "0.85"}])
+    assert answer.json()["accepted"] == 1
+    assert UsageEvent.objects.get().quality_score == Decimal("0.85")
+
+
+def test_it_rejects_a_score_that_fails_unexpectedly_and_keeps_the_rest(
+    client, team, catalog, usage_token
+):
+    from billing import scores
+
+    ingest_events(team, [canonical_event(id="a"), canonical_event(id="b")])
+    real = scores._score_from_json
+
+    def breaks_on_a(item):
+        if item.get("event_id") == "a":
+            raise RuntimeError("a bug")
+        return real(item)
+
+    batch = [{"event_id": "a", "score": 0.1}, {"event_id": "b", "score": 0.2}]
+    with mock.patch.object(scores, "_score_from_json", breaks_on_a):
+        answer = _post(client, usage_token, batch).json()
+    assert answer["accepted"] == 1
+    assert answer["rejected"] == [
+        {"index": 0, "id": None, "errors": {"score": "could not be read; nothing was stored"}}
+    ]

@@ -1,11 +1,18 @@
 import gzip
+import io
 import json
+from decimal import Decimal
 from unittest import mock
 
+import httpx
 import pytest
-from django.db import OperationalError
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import OperationalError, connection
+from django.test import RequestFactory
 from django.urls import reverse
 
+from billing.api import usage
+from billing.bench import Gunicorn
 from billing.models import UsageEvent, UsageRollup
 from billing.payload import MAX_EVENTS
 from dashboard.tokens import token_create, token_revoke
@@ -163,3 +170,124 @@ def test_it_rejects_metadata_nested_too_deep_and_keeps_the_rest(client, catalog,
 def test_it_answers_400_for_json_nested_beyond_what_a_parser_can_hold(client, catalog, usage_token):
     body = '{"id": "x", "metadata": ' + '{"a": ' * 50_000 + "1" + "}" * 50_001
     assert _post(client, body, usage_token).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "message"),
+    [
+        ("0001-01-01T00:30:00+01:00", "must be after 2000-01-01"),
+        ("9999-12-31T23:59:59-01:00", "is more than 5 minutes in the future"),
+    ],
+)
+def test_it_rejects_only_an_event_whose_time_has_no_utc_date(
+    client, catalog, usage_token, timestamp, message
+):
+    batch = [canonical_event(id="good"), canonical_event(id="bad", timestamp=timestamp)]
+    answer = _post(client, batch, usage_token).json()
+    assert answer == {
+        "accepted": 1,
+        "duplicates": 0,
+        "rejected": [{"index": 1, "id": "bad", "errors": {"timestamp": message}}],
+    }
+
+
+def test_it_rejects_only_an_event_with_an_integer_too_long_to_read(client, catalog, usage_token):
+    huge = json.dumps(canonical_event(id="huge", input_tokens=0)).replace(": 0", ": " + "9" * 5000)
+    body = f"[{json.dumps(canonical_event(id='good'))}, {huge}]"
+    answer = _post(client, body, usage_token).json()
+    assert answer["accepted"] == 1
+    assert answer["rejected"][0]["errors"] == {
+        "input_tokens": "must be between 0 and 1,000,000,000,000"
+    }
+
+
+def test_it_rejects_an_event_that_fails_unexpectedly_and_keeps_the_rest(
+    client, catalog, usage_token
+):
+    from billing import ingest
+
+    real = ingest.event_from_json
+
+    def breaks_on_boom(item, *, now):
+        if item.get("id") == "boom":
+            raise RuntimeError("a bug")
+        return real(item, now=now)
+
+    batch = [canonical_event(id="boom"), canonical_event(id="good")]
+    with mock.patch.object(ingest, "event_from_json", breaks_on_boom):
+        answer = _post(client, batch, usage_token).json()
+    assert answer["accepted"] == 1
+    assert answer["rejected"] == [
+        {"index": 0, "id": "boom", "errors": {"event": "could not be read; nothing was stored"}}
+    ]
+
+
+def test_it_keeps_a_cost_sent_as_a_decimal_string_exactly(client, catalog, usage_token):
+    _post(client, [canonical_event(cost_usd="0.004750", quality_score="0.75")], usage_token)
+    event = UsageEvent.objects.get()
+    assert (event.reported_cost_usd, event.quality_score) == (Decimal("0.004750"), Decimal("0.75"))
+
+
+def _unframed_post(body_stream, token, **meta):
+    """A POST as gunicorn hands over a chunked body: no CONTENT_LENGTH, a stream to EOF."""
+    environ = RequestFactory().post(URL, b"", content_type="application/json").environ
+    environ.pop("CONTENT_LENGTH", None)
+    environ.update(
+        {
+            "wsgi.input": body_stream,
+            "wsgi.input_terminated": True,
+            "HTTP_TRANSFER_ENCODING": "chunked",
+            "HTTP_AUTHORIZATION": f"Bearer {token}",
+            **meta,
+        }
+    )
+    return usage(WSGIRequest(environ))
+
+
+def test_it_reads_a_chunked_body_without_content_length(catalog, usage_token):
+    body = json.dumps([canonical_event(id="a"), canonical_event(id="b")]).encode()
+    response = _unframed_post(io.BytesIO(body), usage_token)
+    assert json.loads(response.content) == {"accepted": 2, "duplicates": 0, "rejected": []}
+
+
+class _Endless(io.RawIOBase):
+    """A body that never ends: only a capped reader answers it."""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        buffer[:] = b" " * len(buffer)
+        return len(buffer)
+
+
+def test_it_answers_413_to_an_endless_chunked_body(catalog, usage_token):
+    response = _unframed_post(_Endless(), usage_token)
+    assert response.status_code == 413
+    assert json.loads(response.content)["error"] == "body too large"
+
+
+def test_it_answers_411_to_a_chunked_body_its_server_cannot_read(catalog, usage_token):
+    response = _unframed_post(io.BytesIO(b"[]"), usage_token, **{"wsgi.input_terminated": False})
+    assert response.status_code == 411
+    assert "Content-Length" in json.loads(response.content)["detail"]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="gunicorn needs a database it can share"
+)
+def test_gunicorn_lands_a_chunked_usage_post(transactional_db, team, catalog):
+    _, token = token_create(team=team, name="proxy", scopes=["usage:write"])
+    body = json.dumps([canonical_event(id="a"), canonical_event(id="b")]).encode()
+    server = Gunicorn(workers=1)
+    try:
+        response = httpx.post(
+            f"{server.url}{URL}",
+            content=iter([body[:100], body[100:]]),  # a generator body goes out chunked
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=30,
+        )
+    finally:
+        server.stop()
+    assert response.request.headers["Transfer-Encoding"] == "chunked"
+    assert response.json() == {"accepted": 2, "duplicates": 0, "rejected": []}
