@@ -17,7 +17,14 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing.events import TOKEN_FIELDS
-from billing.models import Budget, ModelPrice, Status, UsageDailyRollup, UsageRollup
+from billing.models import (
+    Budget,
+    ModelPrice,
+    Status,
+    TeamModelPrice,
+    UsageDailyRollup,
+    UsageRollup,
+)
 from billing.months import current_month, last_day_of, next_month, previous_month
 from billing.overview import CubeRow, day_start, savings_by_day, whole
 from billing.queries import CostDisagreement
@@ -269,6 +276,17 @@ class UnpricedLine:
 
 
 @dataclass(frozen=True)
+class TeamPriceLine:
+    """A model a team used in the month while its own (negotiated) price was in force."""
+
+    team: str
+    model: str
+    effective_from: str  # YYYY-MM-DD
+    input_per_mtok: str
+    output_per_mtok: str
+
+
+@dataclass(frozen=True)
 class TeamRef:
     slug: str
     name: str
@@ -296,6 +314,9 @@ class MonthReport:
     unpriced: list[UnpricedLine]
     disagreements: list[CostDisagreement]
     notes: list[str] = field(default_factory=list)
+    # Models priced at a team's own price instead of the list price (calls without a cost
+    # reported by the proxy).
+    team_prices: list[TeamPriceLine] = field(default_factory=list)
 
     @property
     def last_day(self) -> date:
@@ -346,6 +367,7 @@ class MonthReport:
                 for row in self.disagreements
             ],
             "notes": list(self.notes),
+            "team_prices": [vars(line).copy() for line in self.team_prices],
         }
 
     @classmethod
@@ -370,6 +392,7 @@ class MonthReport:
                 for row in data["disagreements"]
             ],
             notes=list(data.get("notes", [])),
+            team_prices=[TeamPriceLine(**line) for line in data.get("team_prices", [])],
         )
 
 
@@ -489,6 +512,7 @@ def month_report(teams, month: date, *, now: datetime | None = None) -> MonthRep
         unpriced=_unpriced(this),
         disagreements=_disagreements(teams, month, next_month(month)),
         notes=_notes(teams, budgets, totals),
+        team_prices=_team_prices(teams, this, month, last),
     )
 
 
@@ -629,6 +653,41 @@ def _disagreements(teams, first: date, after: date) -> list[CostDisagreement]:
         )
         .order_by("-requests", "provider_name", "model_name")
     ]
+
+
+def _team_prices(teams, this: list[DayRow], first: date, last: date) -> list[TeamPriceLine]:
+    """Each team price in force on some day of the month for a model the team used then."""
+    used = {(row.team_id, row.provider, row.model) for row in this if row.figures.requests}
+    names = {team.id: team.name for team in teams}
+    histories: dict[tuple, list[TeamModelPrice]] = defaultdict(list)
+    for price in (
+        TeamModelPrice.objects.filter(team_id__in=list(names), effective_from__lte=last)
+        .select_related("model__provider")
+        .order_by("team_id", "model_id", "effective_from", "id")
+    ):
+        history = histories[(price.team_id, price.model_id)]
+        # A later row of the same day corrects the earlier one, which never applied.
+        if history and history[-1].effective_from == price.effective_from:
+            history.pop()
+        history.append(price)
+    lines = []
+    for history in histories.values():
+        for price, after in zip(history, [*history[1:], None], strict=True):
+            model = price.model
+            if after is not None and after.effective_from <= first:
+                continue
+            if (price.team_id, model.provider.slug, model.name) not in used:
+                continue
+            lines.append(
+                TeamPriceLine(
+                    team=names[price.team_id],
+                    model=str(model),
+                    effective_from=price.effective_from.isoformat(),
+                    input_per_mtok=str(price.input_per_mtok),
+                    output_per_mtok=str(price.output_per_mtok),
+                )
+            )
+    return sorted(lines, key=lambda line: (line.team, line.model, line.effective_from))
 
 
 def _notes(teams, budgets: dict, totals: Line) -> list[str]:
