@@ -3,8 +3,8 @@
 Read from the team-day rollups, whose days are already each team's own: a team's month is its
 days from the 1st to the last, so month boundaries follow its time zone (daylight saving
 included) with no hour arithmetic. A fixed number of queries whatever the data size: the days
-of the month and the month before, the budgets, the baseline prices, and the hourly rows that
-hold cost disagreements. Money stays unrounded Decimal. A MonthReport turns into a JSON
+of the month and the month before, the budgets, the baseline prices, the hourly rows that
+hold cost disagreements, and the teams' own prices. Money stays unrounded Decimal. A MonthReport turns into a JSON
 snapshot and back, so a closed month is shown from what was frozen, with the same template.
 """
 
@@ -468,7 +468,7 @@ def day_rows(teams, first_day: date, last_day: date) -> list[DayRow]:
 def month_report(teams, month: date, *, now: datetime | None = None) -> MonthReport:
     """The report of `month` (its first day) for one team or a list of teams.
 
-    Four queries at most whatever the data size (see the module docstring).
+    Five queries at most whatever the data size (see the module docstring).
     """
     teams = [teams] if isinstance(teams, Team) else list(teams)
     now = now or timezone.now()
