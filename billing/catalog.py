@@ -185,6 +185,8 @@ def team_price_add(*, team, model: Model, user, **fields) -> TeamModelPrice:
             "reason": price.reason,
         },
     )
+    # Again after commit, in case a batch reloaded the book before the row was visible.
+    PriceBook.forget()
     transaction.on_commit(PriceBook.forget)
     return price
 
