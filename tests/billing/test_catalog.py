@@ -252,3 +252,51 @@ def test_a_price_with_more_than_six_decimals_is_refused(client, staff_user):
     response = client.post(reverse("catalog_price_add"), form)
     assert response.status_code == 400
     assert "decimal places" in response.content.decode()
+
+
+def test_a_back_dated_list_price_needs_a_reason(client, staff_user, frozen_now):
+    model = ModelFactory()
+    client.force_login(staff_user)
+    response = client.post(
+        reverse("catalog_price_add"), _price_form(model, effective_from="2026-11-01")
+    )
+    assert response.status_code == 400
+    assert "Say why this price applies to days already past" in response.content.decode()
+    assert not ModelPrice.objects.exists()
+
+
+def test_a_back_dated_list_price_tells_staff_the_reprice_command(client, staff_user, frozen_now):
+    model = ModelFactory(provider__slug="acme", name="acme-large")
+    client.force_login(staff_user)
+    form = _price_form(model, effective_from="2026-11-01", reason="provider invoice was higher")
+    response = client.post(reverse("catalog_price_add"), form, follow=True)
+    assert ModelPrice.objects.get().reason == "provider invoice was higher"
+    assert (
+        "python manage.py reprice --since 2026-11-01 --model acme/acme-large"
+        in response.content.decode()
+    )
+
+
+def test_a_future_list_price_needs_no_reason_nor_reprice(client, staff_user, frozen_now):
+    model = ModelFactory()
+    client.force_login(staff_user)
+    response = client.post(reverse("catalog_price_add"), _price_form(model), follow=True)
+    assert ModelPrice.objects.filter(effective_from=date(2026, 12, 1)).exists()
+    assert "manage.py reprice" not in response.content.decode()
+
+
+def test_a_new_list_price_reaches_the_cached_price_book(staff_user, frozen_now):
+    from billing.catalog import price_add
+    from billing.costing import PriceBook
+
+    model = ModelFactory()
+    assert PriceBook.current().price_on(model, frozen_now) is None
+    price_add(
+        model=model,
+        user=staff_user,
+        effective_from=date(2026, 11, 1),
+        input_per_mtok=Decimal("1"),
+        output_per_mtok=Decimal("2"),
+        source="test",
+    )
+    assert PriceBook.current().price_on(model, frozen_now) == ModelPrice.objects.get()
