@@ -4,8 +4,9 @@ Read from the team-day rollups, whose days are already each team's own: a team's
 days from the 1st to the last, so month boundaries follow its time zone (daylight saving
 included) with no hour arithmetic. A fixed number of queries whatever the data size: the days
 of the month and the month before, the budgets, the baseline prices, the hourly rows that
-hold cost disagreements, and the teams' own prices. Money stays unrounded Decimal. A MonthReport turns into a JSON
-snapshot and back, so a closed month is shown from what was frozen, with the same template.
+hold cost disagreements, and the teams' own prices. Money stays unrounded Decimal. A
+MonthReport turns into a JSON snapshot and back, so a closed month is shown from what was
+frozen, with the same template.
 """
 
 from collections import defaultdict

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.vary import vary_on_headers
 
 from billing.catalog import catalog_rows, needs_reprice, price_add, reprice_command
+from billing.costing import PriceBook
 from billing.forms import ModelForm, PriceForm, ProviderFilterForm, UsageFilterForm
 from billing.queries import (
     cost_disagreements,
@@ -68,6 +69,8 @@ def model_add(request):
     form = ModelForm(request.POST or None, initial={"provider": request.GET.get("provider")})
     if request.method == "POST" and form.is_valid():
         model = form.save()
+        # The price book resolves model names: the next batch must know this one.
+        PriceBook.forget()
         messages.success(request, f"Added {model}. Give it a price so its usage can be costed.")
         return redirect(f"{reverse('catalog_price_add')}?model={model.pk}")
     return render(
