@@ -314,3 +314,12 @@ def test_the_report_has_no_team_price_section_without_team_prices(
     client.force_login(finance_user)
     page = client.get(reverse("report", kwargs={"team": team.slug, "month": "2026-11"}))
     assert 'data-testid="report-team-prices"' not in page.content.decode()
+
+
+def test_a_team_price_added_in_the_django_admin_is_audited(client, team, sonnet, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", "r@example.com", "pw"))
+    form = {**_form(sonnet, effective_from="2026-11-01"), "team": team.pk}
+    response = client.post(reverse("admin:billing_teammodelprice_add"), form)
+    assert response.status_code == 302
+    assert TeamModelPrice.objects.get().team == team
+    assert AuditEvent.objects.filter(team=team, action=AuditAction.TEAM_PRICE_ADDED).exists()
