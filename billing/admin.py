@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from billing.catalog import team_price_add
+from billing.costing import PriceBook
 from billing.models import (
     Alert,
     AlertAcknowledgement,
@@ -10,6 +12,7 @@ from billing.models import (
     MonthClose,
     ProviderInvoice,
     TaoPrice,
+    TeamModelPrice,
     UsageDailyRollup,
     UsageEvent,
     UsageRollup,
@@ -42,6 +45,48 @@ class ModelPriceAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        PriceBook.forget()
+
+
+@admin.register(TeamModelPrice)
+class TeamModelPriceAdmin(admin.ModelAdmin):
+    """A team's own prices: added (and audited in the team's log), never edited or deleted."""
+
+    list_display = [
+        "team",
+        "model",
+        "effective_from",
+        "input_per_mtok",
+        "output_per_mtok",
+        "reason",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["team", "model__provider"]
+    search_fields = ["model__name", "reason", "team__slug"]
+    autocomplete_fields = ["model"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        fields = {
+            name: getattr(obj, name)
+            for name in [
+                "effective_from",
+                "input_per_mtok",
+                "output_per_mtok",
+                "cached_input_per_mtok",
+                "cache_write_per_mtok",
+                "reason",
+            ]
+        }
+        saved = team_price_add(team=obj.team, model=obj.model, user=request.user, **fields)
+        obj.pk = saved.pk
 
 
 @admin.register(TaoPrice)

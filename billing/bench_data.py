@@ -264,6 +264,7 @@ def _event_row(rng, team_id, event_id, stamp, at_us, task, route, price, tao_pri
         cost,
         source,
         price_id,
+        None,  # team_price_id: bench teams pay list prices
         disagreement,
         tao,
         tao_usd,

@@ -1,4 +1,8 @@
-"""Pricing events: the catalog price in force at the event's time, and TAO at the time."""
+"""Pricing events: the price in force at the event's time, and TAO at the time.
+
+The price is the event's team's own price for the model when it has one in force (a
+negotiated price), else the catalog's list price.
+"""
 
 import re
 import time
@@ -9,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 from django.conf import settings
 
-from billing.models import CostSource, ModelPrice, TaoPrice
+from billing.models import CostSource, ModelPrice, TaoPrice, TeamModelPrice
 from routing.models import Currency, Model, Provider
 
 MILLION = Decimal(1_000_000)
@@ -57,7 +61,7 @@ class Resolved:
 
 
 class PriceBook:
-    """The catalog in memory: provider and model lookup, prices by date.
+    """The catalog in memory: provider and model lookup, list prices and team prices by date.
 
     `PriceBook.current()` reuses one for CATALOG_CACHE_SECONDS, so each ingest batch does not
     reload the catalog; a price added meanwhile applies from the next reload (and `reprice`
@@ -89,6 +93,12 @@ class PriceBook:
             days, rows = self.prices.setdefault(price.model_id, ([], []))
             days.append(price.effective_from)
             rows.append(price)
+        self.team_prices: dict[tuple[int, int], tuple[list, list[TeamModelPrice]]] = {}
+        # Same-day rows in creation order, so the newest (a correction) is the one found.
+        for price in TeamModelPrice.objects.order_by("team_id", "model_id", "effective_from", "id"):
+            days, rows = self.team_prices.setdefault((price.team_id, price.model_id), ([], []))
+            days.append(price.effective_from)
+            rows.append(price)
         self._resolved: dict[tuple[str, str], Resolved] = {}
 
     def resolve(self, provider_name: str, model_name: str) -> Resolved:
@@ -113,12 +123,25 @@ class PriceBook:
     def providers_by_id(self, provider_id: int) -> Provider:
         return next(p for p in self.providers.values() if p.pk == provider_id)
 
-    def price_on(self, model: Model | None, moment: datetime) -> ModelPrice | None:
-        if model is None or model.pk not in self.prices:
+    def price_on(
+        self, model: Model | None, moment: datetime, *, team_id: int | None = None
+    ) -> ModelPrice | TeamModelPrice | None:
+        """The team's own price in force at the moment if it has one, else the list price."""
+        if model is None:
             return None
-        days, rows = self.prices[model.pk]
-        index = bisect_right(days, moment.date()) - 1
-        return rows[index] if index >= 0 else None
+        if team_id is not None:
+            team_price = _in_force(self.team_prices.get((team_id, model.pk)), moment)
+            if team_price is not None:
+                return team_price
+        return _in_force(self.prices.get(model.pk), moment)
+
+
+def _in_force(history: tuple[list, list] | None, moment: datetime):
+    if history is None:
+        return None
+    days, rows = history
+    index = bisect_right(days, moment.date()) - 1
+    return rows[index] if index >= 0 else None
 
 
 def _spellings(model_name: str, provider_name: str):
@@ -155,7 +178,7 @@ class TaoBook:
 
 @dataclass(slots=True)
 class Pricing:
-    price: ModelPrice | None
+    price: ModelPrice | TeamModelPrice | None
     catalog_cost_usd: Decimal | None
     cost_usd: Decimal | None
     cost_source: str
@@ -165,8 +188,10 @@ class Pricing:
     tao_missing: bool
 
 
-def price_event(event, resolved: Resolved, book: PriceBook, tao: TaoBook) -> Pricing:
-    price = book.price_on(resolved.model, event.occurred_at)
+def price_event(
+    event, resolved: Resolved, book: PriceBook, tao: TaoBook, *, team_id: int
+) -> Pricing:
+    price = book.price_on(resolved.model, event.occurred_at, team_id=team_id)
     catalog = (
         cost_of(
             input_tokens=event.input_tokens,
@@ -182,7 +207,7 @@ def price_event(event, resolved: Resolved, book: PriceBook, tao: TaoBook) -> Pri
     if reported is not None:
         cost, source = reported, CostSource.REPORTED
     elif catalog is not None:
-        cost, source = catalog, CostSource.CATALOG
+        cost, source = catalog, CostSource.TEAM if price.is_team_price else CostSource.CATALOG
     else:
         cost, source = None, CostSource.UNPRICED
     tao_amount = tao_price = None
@@ -214,6 +239,7 @@ PRICED_COLUMNS = (
     "provider_id",
     "model_id",
     "price_id",
+    "team_price_id",
     "catalog_cost_usd",
     "cost_usd",
     "cost_source",
@@ -226,12 +252,14 @@ PRICED_COLUMNS = (
 
 def priced_columns(resolved: Resolved, pricing: Pricing) -> dict:
     """Those columns' values for one call, as ingest stores them and reprice updates them."""
+    price = pricing.price
     values = (
         resolved.provider_name,
         resolved.model_name,
         resolved.provider.pk if resolved.provider else None,
         resolved.model.pk if resolved.model else None,
-        pricing.price.pk if pricing.price else None,
+        price.pk if price is not None and not price.is_team_price else None,
+        price.pk if price is not None and price.is_team_price else None,
         pricing.catalog_cost_usd,
         pricing.cost_usd,
         pricing.cost_source,

@@ -2,8 +2,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from billing.models import ModelPrice, Status
+from billing.catalog import is_backdated
+from billing.models import ModelPrice, Status, TeamModelPrice
 from billing.queries import Cursor, UsageChoices, UsageFilters, time_bounds
+from dashboard.access import is_site_staff
 from dashboard.forms import DayField
 from routing.models import Model, Provider
 
@@ -31,28 +33,26 @@ class ModelForm(forms.ModelForm):
 
 
 RATE_FIELDS = ["input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok"]
+RATE_LABELS = {
+    "input_per_mtok": "Input (USD / 1M tokens)",
+    "output_per_mtok": "Output (USD / 1M tokens)",
+    "cached_input_per_mtok": "Cached input (USD / 1M tokens)",
+    "cache_write_per_mtok": "Cache write (USD / 1M tokens)",
+}
+RATE_HELP = {
+    "effective_from": "Events from this day (UTC) on are priced with this row. A day before "
+    "today changes costs already computed: only site staff may choose one, with a reason.",
+    "cached_input_per_mtok": "Empty when the provider charges cached tokens as input.",
+    "cache_write_per_mtok": "Leave empty when the provider charges cache writes as input.",
+}
 
 
-class PriceForm(forms.ModelForm):
-    class Meta:
-        model = ModelPrice
-        fields = ["model", "effective_from", *RATE_FIELDS, "source"]
-        labels = {
-            "input_per_mtok": "Input (USD / 1M tokens)",
-            "output_per_mtok": "Output (USD / 1M tokens)",
-            "cached_input_per_mtok": "Cached input (USD / 1M tokens)",
-            "cache_write_per_mtok": "Cache write (USD / 1M tokens)",
-        }
-        help_texts = {
-            "effective_from": "Events from this day (UTC) on are priced with this row.",
-            "cached_input_per_mtok": "Empty when the provider charges cached tokens as input.",
-            "cache_write_per_mtok": "Leave empty when the provider charges cache writes as input.",
-            "source": "Where the figures come from: a pricing page, an invoice, a contract.",
-        }
-        widgets = {"effective_from": forms.DateInput(attrs={"type": "date"})}
+class _RatesForm(forms.ModelForm):
+    """Rates per million tokens from a day on; a day already begun needs staff and a reason."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["model"].queryset = Model.objects.select_related("provider")
         self.fields["effective_from"].initial = timezone.now().date()
         for name in RATE_FIELDS:
@@ -64,6 +64,37 @@ class PriceForm(forms.ModelForm):
             value = cleaned.get(name)
             if value is not None and value < 0:
                 self.add_error(name, "A price cannot be negative.")
+        day = cleaned.get("effective_from")
+        if day is not None and is_backdated(day):
+            if not is_site_staff(self.user):
+                self.add_error(
+                    "effective_from",
+                    "Only site staff may record a price from a day already past, since it "
+                    "changes costs already computed. Choose today or a later day, or ask "
+                    "site staff to record it.",
+                )
+            elif not (cleaned.get("reason") or "").strip():
+                self.add_error("reason", "Say why this price applies to days already past.")
+        return cleaned
+
+    def validate_unique(self):
+        pass
+
+
+class PriceForm(_RatesForm):
+    class Meta:
+        model = ModelPrice
+        fields = ["model", "effective_from", *RATE_FIELDS, "source", "reason"]
+        labels = {**RATE_LABELS, "reason": "Reason for back-dating"}
+        help_texts = {
+            **RATE_HELP,
+            "source": "Where the figures come from: a pricing page, an invoice, a contract.",
+            "reason": "Needed when the price starts before today.",
+        }
+        widgets = {"effective_from": forms.DateInput(attrs={"type": "date"})}
+
+    def clean(self):
+        cleaned = super().clean()
         model, day = cleaned.get("model"), cleaned.get("effective_from")
         if model and day and ModelPrice.objects.filter(model=model, effective_from=day).exists():
             self.add_error(
@@ -73,8 +104,19 @@ class PriceForm(forms.ModelForm):
             )
         return cleaned
 
-    def validate_unique(self):
-        pass
+
+class TeamPriceForm(_RatesForm):
+    class Meta:
+        model = TeamModelPrice
+        fields = ["model", "effective_from", *RATE_FIELDS, "reason"]
+        labels = {**RATE_LABELS, "reason": "Reason"}
+        help_texts = {
+            **RATE_HELP,
+            "model": "The catalog model your team pays a negotiated price for.",
+            "reason": "The contract or invoice behind the price, or what this row corrects. "
+            "A row from the same day as an earlier one replaces it.",
+        }
+        widgets = {"effective_from": forms.DateInput(attrs={"type": "date"})}
 
 
 class ProviderFilterForm(forms.Form):

@@ -42,6 +42,7 @@ COLUMNS = [
     "cost_usd",
     "cost_source",
     "price_id",
+    "team_price_id",
     "cost_disagreement",
     "tao_amount",
     "tao_price_usd",
@@ -112,7 +113,7 @@ def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
     rows = []
     for event in events:
         resolved = book.resolve(event.provider, event.model)
-        priced = priced_columns(resolved, price_event(event, resolved, book, tao))
+        priced = priced_columns(resolved, price_event(event, resolved, book, tao, team_id=team.pk))
         metadata = event.metadata
         if resolved.model_name != event.model:
             metadata = {**metadata, "reported_model": event.model}

@@ -26,6 +26,8 @@ class ModelPrice(models.Model):
     cached_input_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
     cache_write_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
     source = models.CharField(max_length=300)
+    # Why a price was recorded for days already begun (required then, see billing.catalog).
+    reason = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -58,6 +60,57 @@ class ModelPrice(models.Model):
 
     def __str__(self):
         return f"{self.model} from {self.effective_from}"
+
+    is_team_price = False
+
+
+class TeamModelPrice(models.Model):
+    """A team's negotiated price for a model from a date on: prices only that team's usage.
+
+    Like ModelPrice, rows are never edited: a correction is a new row (from the same day or
+    later); the newest row for a day wins.
+    """
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="+")
+    model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="team_prices")
+    effective_from = models.DateField()
+    input_per_mtok = models.DecimalField(**PRICE_DIGITS)
+    output_per_mtok = models.DecimalField(**PRICE_DIGITS)
+    cached_input_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
+    cache_write_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team", "model", "-effective_from", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(input_per_mtok__gte=0, output_per_mtok__gte=0),
+                name="teammodelprice_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(cached_input_per_mtok__isnull=True)
+                    | models.Q(cached_input_per_mtok__gte=0)
+                )
+                & (
+                    models.Q(cache_write_per_mtok__isnull=True)
+                    | models.Q(cache_write_per_mtok__gte=0)
+                ),
+                name="teammodelprice_cache_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["team", "model", "effective_from"], name="teammodelprice_lookup")
+        ]
+
+    def __str__(self):
+        return f"{self.model} for team {self.team_id} from {self.effective_from}"
+
+    is_team_price = True
 
 
 USD_DIGITS = {"max_digits": 24, "decimal_places": 12}
@@ -92,7 +145,8 @@ class Status(models.TextChoices):
 
 class CostSource(models.TextChoices):
     REPORTED = "reported", "Reported by the proxy"
-    CATALOG = "catalog", "Catalog price"
+    CATALOG = "catalog", "Catalog list price"
+    TEAM = "team", "Team price"
     UNPRICED = "unpriced", "Unpriced"
 
 
@@ -125,11 +179,17 @@ class UsageEvent(models.Model):
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     reported_cost_usd = models.DecimalField(**USD_DIGITS, null=True, blank=True)
     catalog_cost_usd = models.DecimalField(**USD_DIGITS, null=True, blank=True)
-    # What finance counts: the reported cost where present, else the catalog cost.
+    # What finance counts: the reported cost where present, else the catalog cost (at the
+    # team's own price when it has one for the model, see team_price).
     cost_usd = models.DecimalField(**USD_DIGITS, null=True, blank=True)
     cost_source = models.CharField(max_length=16, choices=CostSource.choices)
+    # The price row the computed cost used: the team's own price when one was in force,
+    # else the catalog's list price (at most one of the two is set).
     price = models.ForeignKey(
         ModelPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    team_price = models.ForeignKey(
+        TeamModelPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     cost_disagreement = models.BooleanField(default=False)
     tao_amount = models.DecimalField(**TAO_DIGITS, null=True, blank=True)

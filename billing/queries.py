@@ -171,7 +171,7 @@ def usage_page(
 def usage_event(*, team, event_pk: int) -> UsageEvent | None:
     """One event of the team with the catalog rows it was priced with, or None."""
     return (
-        UsageEvent.objects.select_related("provider", "model", "price")
+        UsageEvent.objects.select_related("provider", "model", "price", "team_price")
         .filter(team=team, pk=event_pk)
         .first()
     )

@@ -3,9 +3,10 @@
 Read from the team-day rollups, whose days are already each team's own: a team's month is its
 days from the 1st to the last, so month boundaries follow its time zone (daylight saving
 included) with no hour arithmetic. A fixed number of queries whatever the data size: the days
-of the month and the month before, the budgets, the baseline prices, and the hourly rows that
-hold cost disagreements. Money stays unrounded Decimal. A MonthReport turns into a JSON
-snapshot and back, so a closed month is shown from what was frozen, with the same template.
+of the month and the month before, the budgets, the baseline prices, the hourly rows that
+hold cost disagreements, and the teams' own prices. Money stays unrounded Decimal. A
+MonthReport turns into a JSON snapshot and back, so a closed month is shown from what was
+frozen, with the same template.
 """
 
 from collections import defaultdict
@@ -17,7 +18,14 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing.events import TOKEN_FIELDS
-from billing.models import Budget, ModelPrice, Status, UsageDailyRollup, UsageRollup
+from billing.models import (
+    Budget,
+    ModelPrice,
+    Status,
+    TeamModelPrice,
+    UsageDailyRollup,
+    UsageRollup,
+)
 from billing.months import current_month, last_day_of, next_month, previous_month
 from billing.overview import CubeRow, day_start, savings_by_day, whole
 from billing.queries import CostDisagreement
@@ -269,6 +277,17 @@ class UnpricedLine:
 
 
 @dataclass(frozen=True)
+class TeamPriceLine:
+    """A model a team used in the month while its own (negotiated) price was in force."""
+
+    team: str
+    model: str
+    effective_from: str  # YYYY-MM-DD
+    input_per_mtok: str
+    output_per_mtok: str
+
+
+@dataclass(frozen=True)
 class TeamRef:
     slug: str
     name: str
@@ -296,6 +315,9 @@ class MonthReport:
     unpriced: list[UnpricedLine]
     disagreements: list[CostDisagreement]
     notes: list[str] = field(default_factory=list)
+    # Models priced at a team's own price instead of the list price (calls without a cost
+    # reported by the proxy).
+    team_prices: list[TeamPriceLine] = field(default_factory=list)
 
     @property
     def last_day(self) -> date:
@@ -346,6 +368,7 @@ class MonthReport:
                 for row in self.disagreements
             ],
             "notes": list(self.notes),
+            "team_prices": [vars(line).copy() for line in self.team_prices],
         }
 
     @classmethod
@@ -370,6 +393,7 @@ class MonthReport:
                 for row in data["disagreements"]
             ],
             notes=list(data.get("notes", [])),
+            team_prices=[TeamPriceLine(**line) for line in data.get("team_prices", [])],
         )
 
 
@@ -445,7 +469,7 @@ def day_rows(teams, first_day: date, last_day: date) -> list[DayRow]:
 def month_report(teams, month: date, *, now: datetime | None = None) -> MonthReport:
     """The report of `month` (its first day) for one team or a list of teams.
 
-    Four queries at most whatever the data size (see the module docstring).
+    Five queries at most whatever the data size (see the module docstring).
     """
     teams = [teams] if isinstance(teams, Team) else list(teams)
     now = now or timezone.now()
@@ -489,6 +513,7 @@ def month_report(teams, month: date, *, now: datetime | None = None) -> MonthRep
         unpriced=_unpriced(this),
         disagreements=_disagreements(teams, month, next_month(month)),
         notes=_notes(teams, budgets, totals),
+        team_prices=_team_prices(teams, this, month, last),
     )
 
 
@@ -629,6 +654,41 @@ def _disagreements(teams, first: date, after: date) -> list[CostDisagreement]:
         )
         .order_by("-requests", "provider_name", "model_name")
     ]
+
+
+def _team_prices(teams, this: list[DayRow], first: date, last: date) -> list[TeamPriceLine]:
+    """Each team price in force on some day of the month for a model the team used then."""
+    used = {(row.team_id, row.provider, row.model) for row in this if row.figures.requests}
+    names = {team.id: team.name for team in teams}
+    histories: dict[tuple, list[TeamModelPrice]] = defaultdict(list)
+    for price in (
+        TeamModelPrice.objects.filter(team_id__in=list(names), effective_from__lte=last)
+        .select_related("model__provider")
+        .order_by("team_id", "model_id", "effective_from", "id")
+    ):
+        history = histories[(price.team_id, price.model_id)]
+        # A later row of the same day corrects the earlier one, which never applied.
+        if history and history[-1].effective_from == price.effective_from:
+            history.pop()
+        history.append(price)
+    lines = []
+    for history in histories.values():
+        for price, after in zip(history, [*history[1:], None], strict=True):
+            model = price.model
+            if after is not None and after.effective_from <= first:
+                continue
+            if (price.team_id, model.provider.slug, model.name) not in used:
+                continue
+            lines.append(
+                TeamPriceLine(
+                    team=names[price.team_id],
+                    model=str(model),
+                    effective_from=price.effective_from.isoformat(),
+                    input_per_mtok=str(price.input_per_mtok),
+                    output_per_mtok=str(price.output_per_mtok),
+                )
+            )
+    return sorted(lines, key=lambda line: (line.team, line.model, line.effective_from))
 
 
 def _notes(teams, budgets: dict, totals: Line) -> list[str]:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 
 from billing.costing import PRICED_COLUMNS, PriceBook, TaoBook, price_event, priced_columns
 from billing.models import UsageEvent
@@ -19,15 +20,19 @@ class RepriceResult:
     rollups: int = 0
 
 
-def reprice_events(*, since: datetime, team=None, progress=None) -> RepriceResult:
+def reprice_events(*, since: datetime, team=None, model=None, progress=None) -> RepriceResult:
     """Recompute catalog costs (and what follows from them) for events from `since` on.
 
-    Each event records the price row it was priced with. Reported costs stay as reported.
-    Rollups of the period are rebuilt from the repriced events.
+    Each event records the price row it was priced with (a list price or the team's own).
+    Reported costs stay as reported. With `model`, only its events and those the catalog could
+    not resolve yet (they may be this model now). Rollups of the period are rebuilt from the
+    repriced events.
     """
     events = UsageEvent.objects.filter(occurred_at__gte=since)
     if team is not None:
         events = events.filter(team=team)
+    if model is not None:
+        events = events.filter(Q(model=model) | Q(model__isnull=True))
     total = events.count()
     result = RepriceResult()
     book = PriceBook()
@@ -48,7 +53,8 @@ def reprice_events(*, since: datetime, team=None, progress=None) -> RepriceResul
 def _reprice(event: UsageEvent, book: PriceBook, tao: TaoBook) -> bool:
     reported_model = event.metadata.get("reported_model") or event.model_name
     resolved = book.resolve(event.provider_name, reported_model)
-    new = priced_columns(resolved, price_event(event, resolved, book, tao))
+    pricing = price_event(event, resolved, book, tao, team_id=event.team_id)
+    new = priced_columns(resolved, pricing)
     if all(getattr(event, name) == value for name, value in new.items()):
         return False
     for name, value in new.items():

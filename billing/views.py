@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.vary import vary_on_headers
 
-from billing.catalog import catalog_rows, price_add
+from billing.catalog import catalog_rows, needs_reprice, price_add, reprice_command
+from billing.costing import PriceBook
 from billing.forms import ModelForm, PriceForm, ProviderFilterForm, UsageFilterForm
 from billing.queries import (
     cost_disagreements,
@@ -28,7 +29,10 @@ from routing.models import Model, Provider
 
 def _require_catalog_editor(request):
     if not can_edit_catalog(request.user):
-        raise PermissionDenied("Only ops staff and admins of a team can change the price catalog.")
+        raise PermissionDenied(
+            "The price catalog is shared by every team: only site staff change it. "
+            "A team that pays its own price records it under its team prices."
+        )
 
 
 @login_required
@@ -65,6 +69,8 @@ def model_add(request):
     form = ModelForm(request.POST or None, initial={"provider": request.GET.get("provider")})
     if request.method == "POST" and form.is_valid():
         model = form.save()
+        # The price book resolves model names: the next batch must know this one.
+        PriceBook.forget()
         messages.success(request, f"Added {model}. Give it a price so its usage can be costed.")
         return redirect(f"{reverse('catalog_price_add')}?model={model.pk}")
     return render(
@@ -75,11 +81,21 @@ def model_add(request):
 @login_required
 def price_add_view(request):
     _require_catalog_editor(request)
-    form = PriceForm(request.POST or None, initial={"model": request.GET.get("model")})
+    form = PriceForm(
+        request.POST or None, initial={"model": request.GET.get("model")}, user=request.user
+    )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         price = price_add(model=data.pop("model"), user=request.user, **data)
         messages.success(request, f"Added a price for {price.model} from {price.effective_from}.")
+        if needs_reprice(price.effective_from):
+            command = reprice_command(since=price.effective_from, model=price.model)
+            messages.warning(
+                request,
+                f"Calls already stored from {price.effective_from} on keep their old cost "
+                f"until they are priced again: run {command}",
+                extra_tags="reprice",
+            )
         return redirect("catalog")
     return render(
         request, "billing/price_form.html", {"form": form}, status=400 if form.errors else 200

@@ -21,6 +21,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "reports.view": frozenset({Role.ADMIN, Role.FINANCE, Role.VIEWER}),
     "reports.close": frozenset({Role.ADMIN, Role.FINANCE}),
     "audit.view": frozenset({Role.ADMIN}),
+    # A negotiated price is a money matter: finance records it as well as admins.
+    "prices.manage": frozenset({Role.ADMIN, Role.FINANCE}),
 }
 
 
@@ -72,10 +74,12 @@ def get_membership_for_page(request, team_slug: str, *, view: str, edit: str):
     return membership, role_may(membership.role, edit)
 
 
+def is_site_staff(user) -> bool:
+    """Staff of the site itself (Django's is_staff or a superuser), above every team."""
+    return user.is_authenticated and (user.is_staff or user.is_superuser)
+
+
 def can_edit_catalog(user) -> bool:
-    """The catalog is shared by all teams: ops or admins of any team may extend it."""
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser:
-        return True
-    return Membership.objects.filter(user=user, role__in=[Role.ADMIN, Role.OPS]).exists()
+    """The catalog (providers, models, list prices) prices every team's usage: only site
+    staff change it. A team records its own negotiated prices as team prices instead."""
+    return is_site_staff(user)

@@ -246,6 +246,7 @@ class AuditAction(models.TextChoices):
     MONTH_REOPENED = "month.reopened", "Month reopened"
     INVOICE_RECORDED = "invoice.recorded", "Provider invoice recorded"
     INVOICE_DELETED = "invoice.deleted", "Provider invoice deleted"
+    TEAM_PRICE_ADDED = "team_price.added", "Team price added"
 
 
 class AuditEvent(models.Model):

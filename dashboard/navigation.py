@@ -70,6 +70,12 @@ ADMIN_SECTIONS = [
         "Tokens your proxy uses to post usage and read routes and keys: created here, "
         "shown once, stored hashed, revocable.",
     ),
+    Section(
+        "team_prices",
+        "Team prices",
+        "team.view",
+        "Prices your team negotiated for catalog models: they price only your usage.",
+    ),
     Section("team_settings", "Settings", "team.manage", ""),
 ]
 
@@ -87,6 +93,7 @@ LIST_OF_SUBPAGE = {
     "alert": "alerts",
     "routing": "routing",
     "usage": "usage",
+    "team": "team_prices",
 }
 
 

@@ -46,6 +46,7 @@ team_patterns = [
     path("", include("billing.urls_actions")),
     path("", include("billing.urls_reports")),
     path("", include("billing.urls_invoices")),
+    path("", include("billing.urls_team_prices")),
     path("audit/", views.audit_page, name="audit"),
     path("tokens/", views.tokens_page, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke_confirm, name="token_revoke"),

@@ -238,13 +238,13 @@ def test_it_reads_the_alert_list_in_fixed_queries(
 ):
     other = _as(client, ops_user)
     _alert(rule)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         other.get(_url("alerts", team), {"state": "all"})
     tao = _rule(None, kind=AlertKind.TAO_PRICE_SPIKE)
     for state in [*AlertState, AlertState.FIRING]:
         _alert(rule, state=state, acknowledged_by=ops_user)
         _alert(tao, state=state)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         other.get(_url("alerts", team), {"state": "all"})
 
 

@@ -55,7 +55,9 @@ def test_its_costs_and_tao_are_what_costing_computes(filled):
     book, tao = PriceBook(), TaoBook(START, END)
     for event in events:
         resolved = book.resolve(event.provider_name, event.model_name)
-        expected = priced_columns(resolved, price_event(event, resolved, book, tao))
+        expected = priced_columns(
+            resolved, price_event(event, resolved, book, tao, team_id=event.team_id)
+        )
         assert {name: getattr(event, name) for name in expected} == expected
 
 

@@ -10,7 +10,7 @@ from billing.catalog import catalog_rows, load_catalog
 from billing.catalog_seed import SEED_DATE, seed_prices
 from billing.models import ModelPrice
 from routing.models import Model, Provider
-from tests.factories import ModelFactory, ModelPriceFactory, ProviderFactory
+from tests.factories import ModelFactory, ModelPriceFactory, ProviderFactory, UserFactory
 
 SEED_FILE = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_bdeb76d56337b020.txt"
 
@@ -119,35 +119,77 @@ def test_the_catalog_needs_a_sign_in(client, db):
 EDIT_PAGES = ["catalog_model_add", "catalog_price_add"]
 
 
+@pytest.fixture
+def staff_user(db):
+    """Site staff: no team membership needed to change the shared catalog."""
+    return UserFactory(username="site-staff", is_staff=True)
+
+
 @pytest.mark.parametrize("url_name", EDIT_PAGES)
 @pytest.mark.parametrize(
-    ("role", "status"), [("admin", 200), ("ops", 200), ("finance", 403), ("viewer", 403)]
+    ("role", "status"),
+    [("admin", 403), ("ops", 403), ("finance", 403), ("viewer", 403), ("outsider", 403)],
 )
-def test_only_ops_and_admins_may_extend_the_catalog(client, users_by_role, url_name, role, status):
+def test_no_team_role_may_change_the_shared_catalog(client, users_by_role, url_name, role, status):
     client.force_login(users_by_role[role])
     assert client.get(reverse(url_name)).status_code == status
 
 
-def test_a_finance_member_cannot_post_a_price(client, finance_user):
+@pytest.mark.parametrize("url_name", EDIT_PAGES)
+def test_site_staff_may_change_the_shared_catalog(client, staff_user, url_name):
+    client.force_login(staff_user)
+    assert client.get(reverse(url_name)).status_code == 200
+
+
+def test_a_superuser_may_change_the_shared_catalog(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", "r@example.com", "pw"))
+    assert client.get(reverse("catalog_price_add")).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["admin", "ops", "finance", "viewer"])
+def test_a_team_member_cannot_post_a_list_price(client, users_by_role, role):
     model = ModelFactory()
-    client.force_login(finance_user)
+    client.force_login(users_by_role[role])
     response = client.post(reverse("catalog_price_add"), _price_form(model))
     assert response.status_code == 403
     assert not ModelPrice.objects.exists()
 
 
-def test_ops_adds_a_model(client, ops_user):
+def test_a_team_admin_cannot_add_a_model(client, admin_user):
     provider = ProviderFactory(slug="chutes")
-    client.force_login(ops_user)
+    client.force_login(admin_user)
+    data = {"provider": provider.pk, "name": "Qwen/Qwen3-32B", "enabled": "on"}
+    response = client.post(reverse("catalog_model_add"), data)
+    assert response.status_code == 403
+    assert not Model.objects.filter(name="Qwen/Qwen3-32B").exists()
+
+
+def test_a_team_admin_sees_the_catalog_without_edit_buttons(client, admin_user):
+    ModelPriceFactory()
+    client.force_login(admin_user)
+    page = client.get(reverse("catalog")).content.decode()
+    assert reverse("catalog_price_add") not in page
+    assert reverse("catalog_model_add") not in page
+
+
+def test_site_staff_see_the_catalogs_edit_buttons(client, staff_user):
+    client.force_login(staff_user)
+    page = client.get(reverse("catalog")).content.decode()
+    assert reverse("catalog_price_add") in page
+
+
+def test_staff_adds_a_model(client, staff_user):
+    provider = ProviderFactory(slug="chutes")
+    client.force_login(staff_user)
     data = {"provider": provider.pk, "name": "Qwen/Qwen3-32B", "enabled": "on"}
     response = client.post(reverse("catalog_model_add"), data)
     model = Model.objects.get(name="Qwen/Qwen3-32B")
     assert response.url == f"{reverse('catalog_price_add')}?model={model.pk}"
 
 
-def test_adding_a_model_twice_is_refused_with_a_clear_message(client, ops_user):
+def test_adding_a_model_twice_is_refused_with_a_clear_message(client, staff_user):
     model = ModelFactory(name="Qwen/Qwen3-32B")
-    client.force_login(ops_user)
+    client.force_login(staff_user)
     data = {"provider": model.provider.pk, "name": "Qwen/Qwen3-32B"}
     response = client.post(reverse("catalog_model_add"), data)
     assert response.status_code == 400
@@ -167,9 +209,9 @@ def _price_form(model, **overrides):
     }
 
 
-def test_ops_adds_a_new_price_and_the_old_one_stays(client, ops_user):
+def test_staff_adds_a_new_price_and_the_old_one_stays(client, staff_user, frozen_now):
     old = ModelPriceFactory(effective_from=date(2026, 1, 1))
-    client.force_login(ops_user)
+    client.force_login(staff_user)
     client.post(reverse("catalog_price_add"), _price_form(old.model))
     new = ModelPrice.objects.get(model=old.model, effective_from=date(2026, 12, 1))
     assert (new.input_per_mtok, new.cached_input_per_mtok, new.cache_write_per_mtok) == (
@@ -177,14 +219,16 @@ def test_ops_adds_a_new_price_and_the_old_one_stays(client, ops_user):
         Decimal("0.03"),
         None,
     )
-    assert new.created_by == ops_user
+    assert new.created_by == staff_user
     old_again = ModelPrice.objects.get(pk=old.pk)
     assert old_again.input_per_mtok == old.input_per_mtok
 
 
-def test_a_second_price_on_the_same_day_is_refused_and_the_form_keeps_its_values(client, ops_user):
+def test_a_second_price_on_the_same_day_is_refused_and_the_form_keeps_its_values(
+    client, staff_user, frozen_now
+):
     old = ModelPriceFactory(effective_from=date(2026, 12, 1))
-    client.force_login(ops_user)
+    client.force_login(staff_user)
     response = client.post(reverse("catalog_price_add"), _price_form(old.model))
     page = response.content.decode()
     assert response.status_code == 400
@@ -193,18 +237,66 @@ def test_a_second_price_on_the_same_day_is_refused_and_the_form_keeps_its_values
     assert ModelPrice.objects.count() == 1
 
 
-def test_a_negative_price_is_refused(client, ops_user):
+def test_a_negative_price_is_refused(client, staff_user):
     model = ModelFactory()
-    client.force_login(ops_user)
+    client.force_login(staff_user)
     response = client.post(reverse("catalog_price_add"), _price_form(model, input_per_mtok="-1"))
     assert response.status_code == 400
     assert not ModelPrice.objects.exists()
 
 
-def test_a_price_with_more_than_six_decimals_is_refused(client, ops_user):
+def test_a_price_with_more_than_six_decimals_is_refused(client, staff_user):
     model = ModelFactory()
-    client.force_login(ops_user)
+    client.force_login(staff_user)
     form = _price_form(model, input_per_mtok="0.0000001")
     response = client.post(reverse("catalog_price_add"), form)
     assert response.status_code == 400
     assert "decimal places" in response.content.decode()
+
+
+def test_a_back_dated_list_price_needs_a_reason(client, staff_user, frozen_now):
+    model = ModelFactory()
+    client.force_login(staff_user)
+    response = client.post(
+        reverse("catalog_price_add"), _price_form(model, effective_from="2026-11-01")
+    )
+    assert response.status_code == 400
+    assert "Say why this price applies to days already past" in response.content.decode()
+    assert not ModelPrice.objects.exists()
+
+
+def test_a_back_dated_list_price_tells_staff_the_reprice_command(client, staff_user, frozen_now):
+    model = ModelFactory(provider__slug="acme", name="acme-large")
+    client.force_login(staff_user)
+    form = _price_form(model, effective_from="2026-11-01", reason="provider invoice was higher")
+    response = client.post(reverse("catalog_price_add"), form, follow=True)
+    assert ModelPrice.objects.get().reason == "provider invoice was higher"
+    assert (
+        "python manage.py reprice --since 2026-11-01 --model acme/acme-large"
+        in response.content.decode()
+    )
+
+
+def test_a_future_list_price_needs_no_reason_nor_reprice(client, staff_user, frozen_now):
+    model = ModelFactory()
+    client.force_login(staff_user)
+    response = client.post(reverse("catalog_price_add"), _price_form(model), follow=True)
+    assert ModelPrice.objects.filter(effective_from=date(2026, 12, 1)).exists()
+    assert "manage.py reprice" not in response.content.decode()
+
+
+def test_a_new_list_price_reaches_the_cached_price_book(staff_user, frozen_now):
+    from billing.catalog import price_add
+    from billing.costing import PriceBook
+
+    model = ModelFactory()
+    assert PriceBook.current().price_on(model, frozen_now) is None
+    price_add(
+        model=model,
+        user=staff_user,
+        effective_from=date(2026, 11, 1),
+        input_per_mtok=Decimal("1"),
+        output_per_mtok=Decimal("2"),
+        source="test",
+    )
+    assert PriceBook.current().price_on(model, frozen_now) == ModelPrice.objects.get()

@@ -16,6 +16,12 @@ def _ingest(team, *events):
     assert result.accepted == len(events), result.rejected
 
 
+def _site_staff(user):
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return user
+
+
 def _catalog(client) -> str:
     response = client.get(reverse("catalog"))
     assert response.status_code == 200
@@ -56,7 +62,7 @@ def test_it_lists_every_team_for_a_superuser(client, catalog, other_team, django
 
 def test_it_offers_editors_to_add_a_missing_model(client, catalog, ops_user, team):
     _ingest(team, canonical_event(model="mystery"))
-    client.force_login(ops_user)
+    client.force_login(_site_staff(ops_user))
     page = _catalog(client)
     assert f"{reverse('catalog_model_add')}?provider=" in page
 
@@ -66,7 +72,7 @@ def test_it_offers_editors_to_price_a_known_model(client, ops_user, team):
     model = ModelFactory(name="later-priced", provider__slug="acme")
     ModelPriceFactory(model=model, effective_from=date(2027, 1, 1))
     _ingest(team, canonical_event(provider="acme", model="later-priced"))
-    client.force_login(ops_user)
+    client.force_login(_site_staff(ops_user))
     assert f"{reverse('catalog_price_add')}?model={model.pk}" in _catalog(client)
 
 
@@ -75,6 +81,14 @@ def test_it_offers_no_catalog_links_to_viewers(client, catalog, viewer_user, tea
     client.force_login(viewer_user)
     page = _catalog(client)
     assert f"{reverse('catalog_model_add')}?provider=" not in page
+
+
+def test_it_offers_no_catalog_links_to_a_team_admin(client, catalog, admin_user, team):
+    _ingest(team, canonical_event(model="mystery"))
+    client.force_login(admin_user)
+    page = _catalog(client)
+    assert f"{reverse('catalog_model_add')}" not in page
+    assert f"{reverse('catalog_price_add')}" not in page
 
 
 def test_it_says_when_nothing_is_unpriced(client, catalog, viewer_user, team):
@@ -131,10 +145,10 @@ def test_the_catalog_reads_a_fixed_number_of_queries(
             for n in range(events)
         ),
     )
-    client.force_login(ops_user)
+    client.force_login(_site_staff(ops_user))
     # Session, user, models, prices, unpriced usage with its providers and models,
-    # disagreements, the switcher's teams, catalog rights, providers, the provider filter.
-    with django_assert_num_queries(12):
+    # disagreements, the switcher's teams, providers, the provider filter.
+    with django_assert_num_queries(11):
         page = _catalog(client)
     unpriced = page.split('data-testid="unpriced-usage"')[1].split("</table>")[0]
     assert f"{reverse('catalog_model_add')}?provider=" in unpriced

@@ -30,8 +30,8 @@ READERS = ["admin", "finance", "viewer"]
 EDITORS = ["admin", "finance"]
 NOT_EDITORS = ["ops", "viewer"]
 # Session, user, membership, the month's computed cost, its invoices, the providers not
-# invoiced yet, the navigation (teams, catalog rights), the session saved (3).
-QUERIES = 11
+# invoiced yet, the navigation's teams, the session saved (3).
+QUERIES = 10
 
 
 @pytest.fixture(autouse=True)

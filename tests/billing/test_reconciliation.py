@@ -10,7 +10,7 @@ from django.db import connection
 from django.urls import reverse
 
 from billing.ingest import ingest_events
-from billing.models import TaoPrice, UsageDailyRollup, UsageEvent, UsageRollup
+from billing.models import TaoPrice, TeamModelPrice, UsageDailyRollup, UsageEvent, UsageRollup
 from billing.reprice import reprice_events
 from billing.rollups import DAY_KEY, KEY, SUMS, raw_aggregates, rebuild_rollups
 from billing.scores import record_scores
@@ -146,6 +146,22 @@ def test_rollups_equal_raw_events_after_repricing(team, history):
     )
     result = reprice_events(since=START, team=team)
     assert result.changed > 0
+    _assert_reconciled()
+
+
+def test_rollups_equal_raw_events_after_repricing_with_a_team_price(team, history):
+    deepseek = Model.objects.get(name="deepseek-ai/DeepSeek-V3")
+    TeamModelPrice.objects.create(
+        team=team,
+        model=deepseek,
+        effective_from=date(2026, 11, 11),
+        input_per_mtok=Decimal("0.1"),
+        output_per_mtok=Decimal("0.2"),
+        reason="contract 42",
+    )
+    result = reprice_events(since=START, team=team, model=deepseek)
+    assert result.changed > 0
+    assert UsageEvent.objects.filter(team_price__isnull=False).exists()
     _assert_reconciled()
 
 

@@ -377,11 +377,12 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     demo, other_team, django_assert_num_queries
 ):
     Budget.objects.create(team=demo, amount_usd=Decimal(50))
-    # The days of both months, the budgets, the baseline prices, the disagreements.
-    with django_assert_num_queries(4):
+    # The days of both months, the budgets, the baseline prices, the disagreements, the
+    # team prices.
+    with django_assert_num_queries(5):
         month_report(demo, NOVEMBER, now=DEMO_NOW)
     other_team.baseline_model = demo.baseline_model
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         month_report([demo, other_team], NOVEMBER, now=DEMO_NOW)
 
 

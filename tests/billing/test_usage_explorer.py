@@ -442,5 +442,5 @@ def test_the_page_reads_a_fixed_number_of_queries(
     url, _ = _url(team)
     # Session, user, membership, choices, one page of events, the switcher's teams, catalog
     # rights, and the session saved (with its savepoint) for the team it now remembers.
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         assert client.get(url).status_code == 200

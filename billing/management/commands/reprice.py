@@ -1,5 +1,6 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from billing.catalog import model_from_label
 from billing.reprice import reprice_events
 from dashboard.cli import day_option, team_option
 from dashboard.progress import ProgressBar
@@ -7,19 +8,35 @@ from dashboard.progress import ProgressBar
 
 class Command(BaseCommand):
     help = (
-        "Price stored events again with the catalog (after a price was added or corrected) "
-        "and rebuild their rollups. Example: reprice --since 2026-11-01 --team maven"
+        "Price stored events again with the catalog and the teams' own prices (after a price "
+        "was added or corrected) and rebuild their rollups. "
+        "Example: reprice --since 2026-11-01 --team maven --model anthropic/claude-sonnet-4-5"
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--since", required=True, help="First day (UTC), YYYY-MM-DD.")
         parser.add_argument("--team", help="Only this team's events (its slug).")
+        parser.add_argument(
+            "--model",
+            help="Only this model's events (and unresolved ones), as provider/model, "
+            "e.g. chutes/deepseek-ai/DeepSeek-V3.",
+        )
 
-    def handle(self, *args, since, team, **options):
+    def handle(self, *args, since, team, model, **options):
         start = day_option(since, "--since")
         team_obj = team_option(team)
+        model_obj = None
+        if model:
+            model_obj = model_from_label(model)
+            if model_obj is None:
+                raise CommandError(
+                    f"No catalog model is called {model!r}: write it as provider/model."
+                )
         result = reprice_events(
-            since=start, team=team_obj, progress=ProgressBar(self.stdout, "Repricing")
+            since=start,
+            team=team_obj,
+            model=model_obj,
+            progress=ProgressBar(self.stdout, "Repricing"),
         )
         self.stdout.write(
             self.style.SUCCESS(
