@@ -13,7 +13,39 @@ class ModelPriceQuerySet(models.QuerySet):
         return self.filter(effective_from__lte=day).order_by("model_id", "-effective_from")
 
 
-class ModelPrice(models.Model):
+class PerMillionTokenRates(models.Model):
+    """USD per million input, output, cached-input and cache-write tokens.
+
+    Empty cached-input or cache-write rates mean the provider charges those tokens as input.
+    """
+
+    input_per_mtok = models.DecimalField(**PRICE_DIGITS)
+    output_per_mtok = models.DecimalField(**PRICE_DIGITS)
+    cached_input_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
+    cache_write_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(input_per_mtok__gte=0, output_per_mtok__gte=0),
+                name="%(class)s_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(cached_input_per_mtok__isnull=True)
+                    | models.Q(cached_input_per_mtok__gte=0)
+                )
+                & (
+                    models.Q(cache_write_per_mtok__isnull=True)
+                    | models.Q(cache_write_per_mtok__gte=0)
+                ),
+                name="%(class)s_cache_not_negative",
+            ),
+        ]
+
+
+class ModelPrice(PerMillionTokenRates):
     """USD per million tokens for a model from a date on; rows are never edited, only superseded.
 
     Empty cached-input or cache-write rates mean the provider charges those tokens as input.
@@ -21,10 +53,6 @@ class ModelPrice(models.Model):
 
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="prices")
     effective_from = models.DateField()
-    input_per_mtok = models.DecimalField(**PRICE_DIGITS)
-    output_per_mtok = models.DecimalField(**PRICE_DIGITS)
-    cached_input_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
-    cache_write_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
     source = models.CharField(max_length=300)
     # Why a price was recorded for days already begun (required then, see billing.catalog).
     reason = models.CharField(max_length=500, blank=True)
@@ -41,21 +69,7 @@ class ModelPrice(models.Model):
             models.UniqueConstraint(
                 fields=["model", "effective_from"], name="modelprice_unique_model_day"
             ),
-            models.CheckConstraint(
-                condition=models.Q(input_per_mtok__gte=0, output_per_mtok__gte=0),
-                name="modelprice_not_negative",
-            ),
-            models.CheckConstraint(
-                condition=(
-                    models.Q(cached_input_per_mtok__isnull=True)
-                    | models.Q(cached_input_per_mtok__gte=0)
-                )
-                & (
-                    models.Q(cache_write_per_mtok__isnull=True)
-                    | models.Q(cache_write_per_mtok__gte=0)
-                ),
-                name="modelprice_cache_not_negative",
-            ),
+            *PerMillionTokenRates.Meta.constraints,
         ]
 
     def __str__(self):
@@ -64,7 +78,7 @@ class ModelPrice(models.Model):
     is_team_price = False
 
 
-class TeamModelPrice(models.Model):
+class TeamModelPrice(PerMillionTokenRates):
     """A team's negotiated price for a model from a date on: prices only that team's usage.
 
     Like ModelPrice, rows are never edited: a correction is a new row (from the same day or
@@ -74,10 +88,6 @@ class TeamModelPrice(models.Model):
     team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="+")
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="team_prices")
     effective_from = models.DateField()
-    input_per_mtok = models.DecimalField(**PRICE_DIGITS)
-    output_per_mtok = models.DecimalField(**PRICE_DIGITS)
-    cached_input_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
-    cache_write_per_mtok = models.DecimalField(**PRICE_DIGITS, null=True, blank=True)
     reason = models.CharField(max_length=500)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -86,23 +96,7 @@ class TeamModelPrice(models.Model):
 
     class Meta:
         ordering = ["team", "model", "-effective_from", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(input_per_mtok__gte=0, output_per_mtok__gte=0),
-                name="teammodelprice_not_negative",
-            ),
-            models.CheckConstraint(
-                condition=(
-                    models.Q(cached_input_per_mtok__isnull=True)
-                    | models.Q(cached_input_per_mtok__gte=0)
-                )
-                & (
-                    models.Q(cache_write_per_mtok__isnull=True)
-                    | models.Q(cache_write_per_mtok__gte=0)
-                ),
-                name="teammodelprice_cache_not_negative",
-            ),
-        ]
+        constraints = PerMillionTokenRates.Meta.constraints
         indexes = [
             models.Index(fields=["team", "model", "effective_from"], name="teammodelprice_lookup")
         ]
