@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 
 from billing.catalog import needs_reprice, reprice_command, team_price_add, team_price_rows
 from billing.forms import TeamPriceForm
-from dashboard.access import get_membership_for_page, get_membership_for_user
+from dashboard.access import get_membership_for_page, get_membership_for_user, role_may
 
 
 @login_required
@@ -22,6 +22,7 @@ def team_prices_page(request, team):
         "team": team,
         "rows": team_price_rows(team),
         "may_edit": may_edit,
+        "may_read_audit": role_may(membership.role, "audit.view"),
         "active_section": "team_prices",
     }
     return render(request, "billing/team_prices.html", context)

@@ -49,7 +49,8 @@ def overview(request, team):
         "query": request.GET.urlencode(),
         "has_usage": bool(overview.cube) or team_has_usage(team),
     }
-    status = 400 if form.range_errors() else 200
+    # A refused range answers 400, except to htmx, which swaps the form's message in place.
+    status = 400 if form.range_errors() and not wants_fragment(request) else 200
     if wants_fragment(request):
         return render(request, "dashboard/_partials/overview_body.html", context, status=status)
     context["member_count"] = team.memberships.count()

@@ -9,11 +9,11 @@ TEAM_LINKS = ["Overview", "Routing", "Keys", "Usage", "Budgets & alerts"]
 ALLOWED = {
     "admin": (
         [*TEAM_LINKS, "Reports", "Audit", "Catalog"],
-        ["Members", "Proxy tokens", "Settings"],
+        ["Members", "Proxy tokens", "Team prices", "Settings"],
     ),
-    "ops": ([*TEAM_LINKS, "Catalog"], ["Members"]),
-    "finance": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members"]),
-    "viewer": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members"]),
+    "ops": ([*TEAM_LINKS, "Catalog"], ["Members", "Team prices"]),
+    "finance": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices"]),
+    "viewer": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices"]),
 }
 EVERY_LINK = set(ALLOWED["admin"][0] + ALLOWED["admin"][1])
 
