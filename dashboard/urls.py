@@ -9,6 +9,7 @@ from dashboard import views, views_invitations, views_overview
 from dashboard.forms import ThrottledAdminLoginForm
 from routing import api as routing_api
 from routing import views as routing_views
+from routing import views_companion as routing_companion
 from routing import views_rules as routing_rules
 from routing import views_yaml as routing_yaml
 
@@ -35,6 +36,11 @@ team_patterns = [
     path("routing/simulate/", views_simulate.simulate_page, name="routing_simulate"),
     path("routing/draft.yaml", routing_yaml.draft_yaml, name="routing_draft_yaml"),
     path("routing/import/", routing_yaml.routing_import, name="routing_import"),
+    path(
+        "routing/litellm-companion.zip",
+        routing_companion.companion_download,
+        name="routing_companion_zip",
+    ),
     path("keys/", routing_views.keys_page, name="keys"),
     path("keys/<int:key_id>/rotate/", routing_views.key_rotate_view, name="key_rotate"),
     path("keys/<int:key_id>/revoke/", routing_views.key_revoke_view, name="key_revoke"),

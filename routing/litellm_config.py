@@ -2,18 +2,10 @@
 
 import yaml
 
+# The companion plugin (no Django import) is the one source of the naming rules, so the YAML
+# served here and the router the plugin builds always agree.
+from integrations.litellm.llm_spend import fallback_group_name, group_name, litellm_params
 from routing.models import Provider
-
-# Our provider slug -> LiteLLM's provider prefix. OpenAI-compatible providers LiteLLM does not
-# know natively (Chutes) go through its "openai/" client with their own api_base.
-LITELLM_PREFIX = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "openrouter": "openrouter",
-    "deepseek": "deepseek",
-    "google": "gemini",
-}
-NATIVE_BASES = {"openai", "anthropic", "openrouter", "deepseek", "google"}
 
 
 def key_variable(provider_slug: str) -> str:
@@ -22,17 +14,13 @@ def key_variable(provider_slug: str) -> str:
 
 def _params(ref: dict, providers: dict[str, Provider]) -> dict:
     slug = ref["provider"]
-    prefix = LITELLM_PREFIX.get(slug, "openai")
-    params = {"model": f"{prefix}/{ref['model']}"}
     provider = providers.get(slug)
-    if slug not in NATIVE_BASES and provider is not None and provider.base_url:
-        params["api_base"] = provider.base_url
-    params["api_key"] = f"os.environ/{key_variable(slug)}"
-    return params
-
-
-def group_name(task_type: str) -> str:
-    return "default" if task_type == "*" else task_type
+    return litellm_params(
+        slug,
+        ref["model"],
+        api_base=provider.base_url if provider is not None else "",
+        api_key=f"os.environ/{key_variable(slug)}",
+    )
 
 
 def litellm_config(rules: list[dict]) -> dict:
@@ -50,7 +38,7 @@ def litellm_config(rules: list[dict]) -> dict:
                 model_list.append({"model_name": group, "litellm_params": params})
         fallback_groups = []
         for number, ref in enumerate(rule["fallbacks"], start=1):
-            name = f"{group}--fallback-{number}"
+            name = fallback_group_name(group, number)
             model_list.append({"model_name": name, "litellm_params": _params(ref, providers)})
             fallback_groups.append(name)
         if fallback_groups:
