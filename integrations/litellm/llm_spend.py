@@ -764,6 +764,7 @@ def apply_router_config(router, config: RouterConfig) -> None:
     a throwaway Router (which refuses what it cannot serve), then swapped in; if the fallbacks
     cannot be set after the deployments were, the previous deployments and fallbacks are restored."""
     import litellm
+    from litellm.router_api import ChangeSet
 
     try:
         litellm.Router(model_list=_copy(config.model_list), fallbacks=_copy(config.fallbacks))
@@ -773,10 +774,10 @@ def apply_router_config(router, config: RouterConfig) -> None:
     previous_fallbacks = copy.deepcopy(router.settings().fallbacks or [])
     router.set_model_list(_copy(config.model_list))
     try:
-        router.update_settings(fallbacks=_copy(config.fallbacks))
+        router.apply(ChangeSet(settings={"fallbacks": _copy(config.fallbacks)}))
     except Exception as error:
         router.set_model_list(previous_list)
-        router.update_settings(fallbacks=previous_fallbacks)
+        router.apply(ChangeSet(settings={"fallbacks": previous_fallbacks}))
         raise RoutingConfigError(f"LiteLLM refuses the fallbacks: {error}") from error
 
 
