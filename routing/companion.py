@@ -1,5 +1,5 @@
-"""The LiteLLM companion set-up: config.yaml, llm_spend.py and proxy.env for a stock LiteLLM proxy,
-with a freshly created proxy token (for `manage.py litellm_config` and the Routing page download)."""
+"""The LiteLLM companion set-up: config.yaml, llm_spend.py and proxy.env for a stock LiteLLM
+proxy, with a fresh proxy token (for `manage.py litellm_config` and the Routing page download)."""
 
 import io
 import secrets
@@ -38,7 +38,9 @@ def dashboard_url_check(url: str) -> str:
     url = url.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationError(f"The dashboard URL must start with http:// or https://, not {url!r}.")
+        raise ValidationError(
+            f"The dashboard URL must start with http:// or https://, not {url!r}."
+        )
     if any(char.isspace() for char in url):
         raise ValidationError("The dashboard URL cannot contain spaces.")
     return url

@@ -27,7 +27,9 @@ class CompanionForm(forms.Form):
 def companion_download(request, team):
     team = get_membership_for_user(request, team, "tokens.manage").team
     posted = request.method == "POST"
-    form = CompanionForm(request.POST if posted else None, initial={"dashboard_url": settings.SITE_URL})
+    form = CompanionForm(
+        request.POST if posted else None, initial={"dashboard_url": settings.SITE_URL}
+    )
     if posted and form.is_valid():
         try:
             files = companion_files(
@@ -37,7 +39,9 @@ def companion_download(request, team):
             form.add_error(None, error)
         else:
             folder = f"{team.slug}-litellm"
-            response = HttpResponse(companion_zip(files, folder=folder), content_type="application/zip")
+            response = HttpResponse(
+                companion_zip(files, folder=folder), content_type="application/zip"
+            )
             response["Content-Disposition"] = f'attachment; filename="{folder}.zip"'
             # It carries a proxy token: no cache may keep a copy.
             add_never_cache_headers(response)

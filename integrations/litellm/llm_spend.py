@@ -1,13 +1,13 @@
 """LLM Spend companion for a stock LiteLLM proxy: live routing from the dashboard, lossless usage.
 
-Loaded by the proxy through its config (``litellm_settings: {callbacks: ["llm_spend.proxy_handler"]}``)
-with this file beside config.yaml, and configured by environment:
+Loaded by the proxy through its config, with this file beside config.yaml:
+``litellm_settings: {callbacks: ["llm_spend.proxy_handler"]}``. Configured by environment:
 
     LLM_SPEND_URL              the dashboard, e.g. https://spend.example.com
     LLM_SPEND_TOKEN            a proxy token with usage:write routes:read keys:read
-    LLM_SPEND_SPOOL_DIR        where usage waits on disk until the dashboard has it (./llm_spend_spool)
+    LLM_SPEND_SPOOL_DIR        where usage waits on disk for the dashboard (./llm_spend_spool)
     LLM_SPEND_POLL_SECONDS     how often routes and keys are polled and a heartbeat sent (10)
-    LLM_SPEND_SPOOL_MAX_BYTES  the spool's cap; past it events are dropped, counted and logged (1 GB)
+    LLM_SPEND_SPOOL_MAX_BYTES  the spool's cap; past it events are dropped, counted, logged (1 GB)
 
 What it does:
 - polls GET /api/v1/routes and GET /api/v1/keys (ETag / 304) and, when either changes, rebuilds the
@@ -39,8 +39,10 @@ import re
 import secrets
 import socket
 import sqlite3
+import sys
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -198,7 +200,9 @@ class Spool:
     The connection is shared by the writer and shipper threads under a lock.
     """
 
-    def __init__(self, directory: str, instance_id: str, *, max_bytes: int = DEFAULT_SPOOL_MAX_BYTES):
+    def __init__(
+        self, directory: str, instance_id: str, *, max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+    ):
         self.directory = directory
         self.max_bytes = max_bytes
         os.makedirs(directory, exist_ok=True)
@@ -255,18 +259,17 @@ class Spool:
         if not seqs:
             return
         with self._lock:
-            removed_bytes = 0
-            for start in range(0, len(seqs), 500):
-                chunk = seqs[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                removed_bytes += self._db.execute(
-                    f"SELECT coalesce(sum(length(body)), 0) FROM events WHERE seq IN ({marks})",
-                    chunk,
-                ).fetchone()[0]
-                self._db.execute(f"DELETE FROM events WHERE seq IN ({marks})", chunk)
+            removed_depth = removed_bytes = 0
+            for seq in seqs:
+                row = self._db.execute("SELECT length(body) FROM events WHERE seq = ?", (seq,))
+                size = row.fetchone()
+                if size is not None:
+                    self._db.execute("DELETE FROM events WHERE seq = ?", (seq,))
+                    removed_depth += 1
+                    removed_bytes += size[0]
             self._db.commit()
-            self._depth = self._db.execute("SELECT count(*) FROM events").fetchone()[0]
-            self._bytes = max(0, self._bytes - removed_bytes)
+            self._depth -= removed_depth
+            self._bytes -= removed_bytes
 
     def dead_letter(self, event: dict, reason) -> None:
         """Append the refused event and why to dead-letter.jsonl (fsync'd): never retried."""
@@ -280,7 +283,7 @@ class Spool:
             os.fsync(file.fileno())
 
     def adopt_orphans(self) -> int:
-        """Move the events of spool files no live process holds into this spool; returns how many."""
+        """Move the events of spool files no live process holds into this one; returns how many."""
         adopted = 0
         for path in sorted(glob.glob(os.path.join(self.directory, "spool-*.db"))):
             if path == self.path:
@@ -355,7 +358,9 @@ class SpoolWriter:
             self.queue.put_nowait(event)
         except queue.Full:
             self.counters.add("dropped", 1)
-            logger.error("LLM Spend: the spool writer is behind; dropped usage event %s", event["id"])
+            logger.error(
+                "LLM Spend: the spool writer is behind; dropped usage event %s", event["id"]
+            )
 
     def write_pending(self, wait: float = 0.0) -> int:
         """Commit what is queued (waiting up to `wait` seconds for a first event)."""
@@ -372,7 +377,9 @@ class SpoolWriter:
             refused = self.spool.add_many(batch)
         except sqlite3.Error as error:
             refused = len(batch)
-            logger.error("LLM Spend: cannot write the spool (%s): %d events dropped", error, refused)
+            logger.error(
+                "LLM Spend: cannot write the spool (%s): %d events dropped", error, refused
+            )
         if refused:
             self.counters.add("dropped", refused)
             logger.error(
@@ -519,7 +526,9 @@ class Shipper:
     def _dead_letter(self, rows: list[tuple[int, dict]], reason) -> None:
         for _, event in rows:
             self.spool.dead_letter(event, reason)
-            logger.error("LLM Spend: usage event %s rejected (%s): dead-lettered", event["id"], reason)
+            logger.error(
+                "LLM Spend: usage event %s rejected (%s): dead-lettered", event["id"], reason
+            )
         self.spool.remove([seq for seq, _ in rows])
         self.counters.add("dead_lettered", len(rows))
 
@@ -762,7 +771,7 @@ def _reference(ref, group: str) -> tuple[str, str]:
 def apply_router_config(router, config: RouterConfig) -> None:
     """Swap the router's deployments and fallbacks, all or nothing: the config is first loaded into
     a throwaway Router (which refuses what it cannot serve), then swapped in; if the fallbacks
-    cannot be set after the deployments were, the previous deployments and fallbacks are restored."""
+    cannot be set after the deployments were, the previous deployments and fallbacks come back."""
     import litellm
     from litellm.router_api import ChangeSet
 
@@ -791,8 +800,6 @@ def _copy(value):
 
 def proxy_router():
     """The running proxy's router, once the proxy has built it."""
-    import sys
-
     proxy_server = sys.modules.get("litellm.proxy.proxy_server")
     return getattr(proxy_server, "llm_router", None)
 
@@ -843,14 +850,20 @@ class RoutesPoller:
         except RoutingConfigError as error:
             self._failed = state
             self.routing_error = f"version {self.routes.get('version')} not applied: {error}"
-            logger.error("LLM Spend: %s; version %s keeps running", self.routing_error, self.routing_version)
+            logger.error(
+                "LLM Spend: %s; version %s keeps running", self.routing_error, self.routing_version
+            )
             return
         self._applied, self._failed = state, None
         self.routing_version = config.version
         self.routing_error = "; ".join(config.problems)
         self.groups = frozenset(d["model_name"] for d in deployments_of(router))
         self.applies += 1
-        logger.info("LLM Spend: routing version %s applied (%d deployments)", config.version, len(config.model_list))
+        logger.info(
+            "LLM Spend: routing version %s applied (%d deployments)",
+            config.version,
+            len(config.model_list),
+        )
 
     def _fetch_routes(self) -> None:
         headers = {"If-None-Match": self.routes_etag} if self.routes_etag else {}
@@ -920,7 +933,9 @@ def litellm_version() -> str:
         return ""
 
 
-def heartbeat_payload(*, instance_id: str, poller: RoutesPoller, spool: Spool, counters: Counters) -> dict:
+def heartbeat_payload(
+    *, instance_id: str, poller: RoutesPoller, spool: Spool, counters: Counters
+) -> dict:
     return {
         "instance_id": instance_id,
         "host": socket.gethostname()[:200],
@@ -983,7 +998,9 @@ class Companion:
             logger.warning("LLM Spend: heartbeat not sent: %s", error)
             return
         if response.status_code != 200:
-            logger.warning("LLM Spend: heartbeat answered %s %s", response.status_code, _body(response))
+            logger.warning(
+                "LLM Spend: heartbeat answered %s %s", response.status_code, _body(response)
+            )
 
     def sync_once(self) -> None:
         self.poller.poll_once()
@@ -995,7 +1012,10 @@ class Companion:
         self.poller.apply_in_loop = self._in_proxy_loop
         self.spool.adopt_orphans()
         self.writer.start()
-        for name, target in (("llm-spend-ship", self._ship_loop), ("llm-spend-sync", self._sync_loop)):
+        for name, target in (
+            ("llm-spend-ship", self._ship_loop),
+            ("llm-spend-sync", self._sync_loop),
+        ):
             threading.Thread(target=target, name=name, daemon=True).start()
         atexit.register(self.stop)
         logger.info("LLM Spend companion %s started as %s", PLUGIN_VERSION, self.instance_id)
@@ -1043,7 +1063,8 @@ def _handler_class():
 
     class LlmSpendHandler(CustomLogger):
         """The callback config.yaml names: maps unknown groups to the default one before a call,
-        and hands each success and failure to the companion, which spools it off the request path."""
+        and hands each success and failure to the companion, which spools it off the request
+        path."""
 
         def __init__(self, companion: Companion | None = None, **kwargs):
             super().__init__(**kwargs)
@@ -1090,9 +1111,20 @@ def _handler_class():
     return LlmSpendHandler
 
 
+RUNNING = "llm_spend._running"
+
+
 @functools.cache
 def _proxy_handler():
-    return _handler_class()().start_from_env()
+    # The proxy executes this file afresh each time a config names it: one companion per process.
+    running = getattr(sys.modules.get(RUNNING), "handler", None)
+    if running is not None and running.companion is not None:
+        return running
+    handler = _handler_class()().start_from_env()
+    holder = types.ModuleType(RUNNING)
+    holder.handler = handler
+    sys.modules[RUNNING] = holder
+    return handler
 
 
 def __getattr__(name: str):

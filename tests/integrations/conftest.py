@@ -8,7 +8,7 @@ import pytest
 # LiteLLM fetches its price map over the network when imported, unless told to use its own copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from integrations.litellm import llm_spend  # noqa: E402
+from integrations.litellm import llm_spend
 
 DASHBOARD = "https://spend.example.com"
 SAMPLES = Path("/work/shared/samples/litellm")
@@ -85,7 +85,11 @@ ROUTES_V7 = {
                 },
             ],
             "fallbacks": [
-                {"provider": "openai", "model": "gpt-4o-mini", "api_base": "https://api.openai.com/v1"}
+                {
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "api_base": "https://api.openai.com/v1",
+                }
             ],
         },
         {
@@ -110,8 +114,14 @@ def keys_document(**secrets) -> dict:
     return {
         "team": "maven",
         "keys": [
-            {"provider": provider, "label": "main", "secret": secret, "base_url": "",
-             "fingerprint": f"fp-{secret}", "created_at": "2026-12-01T00:00:00+00:00"}
+            {
+                "provider": provider,
+                "label": "main",
+                "secret": secret,
+                "base_url": "",
+                "fingerprint": f"fp-{secret}",
+                "created_at": "2026-12-01T00:00:00+00:00",
+            }
             for provider, secret in secrets.items()
         ],
     }

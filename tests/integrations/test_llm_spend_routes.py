@@ -146,10 +146,12 @@ def test_a_revoked_key_is_no_longer_used_and_is_reported(poller, router):
     poller.poll_once()
     respx.get(ROUTES).respond(304)
     respx.get(KEYS_URL).respond(
-        200, json=keys_document(anthropic="sk-ant-one", openai="sk-openai-one"), headers={"ETag": '"k3"'}
+        200,
+        json=keys_document(anthropic="sk-ant-one", openai="sk-openai-one"),
+        headers={"ETag": '"k3"'},
     )
     poller.poll_once()
-    assert all("cpk_one" != d[3] for d in deployments(router))
+    assert all(d[3] != "cpk_one" for d in deployments(router))
     assert {d[0] for d in deployments(router)} == {"default", "default--fallback-1"}
     assert "no active key for chutes" in poller.routing_error
 
@@ -196,8 +198,13 @@ def test_an_unknown_group_goes_to_the_default_keeping_the_asked_task_type():
 
 
 def test_a_known_group_is_left_alone():
-    data = llm_spend.map_unknown_group({"model": "summarization", "metadata": {"a": 1}}, {"default", "summarization"})
-    assert data == {"model": "summarization", "metadata": {"a": 1, "llm_spend_task_type": "summarization"}}
+    data = llm_spend.map_unknown_group(
+        {"model": "summarization", "metadata": {"a": 1}}, {"default", "summarization"}
+    )
+    assert data == {
+        "model": "summarization",
+        "metadata": {"a": 1, "llm_spend_task_type": "summarization"},
+    }
     asked_default = llm_spend.map_unknown_group({"model": "default"}, {"default"})
     assert asked_default["metadata"]["llm_spend_task_type"] == "*"
 

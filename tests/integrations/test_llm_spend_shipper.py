@@ -39,7 +39,11 @@ def test_rejected_events_go_to_the_dead_letter_file_with_the_reason(spool, shipp
     errors = {"model": "is required"}
     respx.post(USAGE).respond(
         200,
-        json={"accepted": 2, "duplicates": 0, "rejected": [{"index": 1, "id": "call-1", "errors": errors}]},
+        json={
+            "accepted": 2,
+            "duplicates": 0,
+            "rejected": [{"index": 1, "id": "call-1", "errors": errors}],
+        },
     )
     spool.add_many([canonical(n) for n in range(3)])
     assert shipper.ship_once() is None
@@ -61,7 +65,9 @@ def test_an_answer_that_does_not_account_for_the_batch_keeps_it(spool, shipper):
 def test_it_backs_off_exponentially_honouring_retry_after(spool, client, counters):
     respx.post(USAGE).mock(
         side_effect=[
-            httpx.Response(503, headers={"Retry-After": "7"}, json={"error": "database unavailable"}),
+            httpx.Response(
+                503, headers={"Retry-After": "7"}, json={"error": "database unavailable"}
+            ),
             httpx.Response(429, json={"error": "slow down"}),
             httpx.Response(500),
             httpx.ConnectError("refused"),

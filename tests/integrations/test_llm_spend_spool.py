@@ -63,7 +63,7 @@ SPOOLING_PROCESS = textwrap.dedent(
 def test_events_spooled_by_a_proxy_killed_with_sigkill_are_all_shipped_by_the_next(
     tmp_path, client, counters
 ):
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-c", SPOOLING_PROCESS, str(PLUGIN), str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,
