@@ -982,8 +982,11 @@ class Companion:
         self._stop = threading.Event()
 
     def record(self, event: dict) -> None:
-        if event.get("id"):
-            self.writer.put(event)
+        if not event.get("id"):
+            self.counters.add("dropped", 1)
+            logger.error("LLM Spend: a call without LiteLLM's call id cannot be recorded: dropped")
+            return
+        self.writer.put(event)
 
     def send_heartbeat(self) -> None:
         payload = heartbeat_payload(
