@@ -8,8 +8,8 @@ from billing import views_simulate
 from dashboard import views, views_invitations, views_overview
 from dashboard.forms import ThrottledAdminLoginForm
 from routing import api as routing_api
-from routing import views_fleet as routing_fleet
 from routing import views as routing_views
+from routing import views_fleet as routing_fleet
 from routing import views_rules as routing_rules
 from routing import views_yaml as routing_yaml
 

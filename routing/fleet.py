@@ -123,9 +123,7 @@ def heartbeat_record(*, team, values: dict, now: datetime) -> ProxyInstance:
                 fresh = False
         else:
             fresh = False
-        row.spool_growing_since = _growing_since(
-            None if fresh else row, values["spool_depth"], now
-        )
+        row.spool_growing_since = _growing_since(None if fresh else row, values["spool_depth"], now)
         for name, value in values.items():
             setattr(row, name, value)
         row.last_seen_at = now

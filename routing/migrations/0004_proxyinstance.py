@@ -6,38 +6,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dashboard', '0009_auditevent_team_price_action'),
-        ('routing', '0003_routingrule_routingversion'),
+        ("dashboard", "0009_auditevent_team_price_action"),
+        ("routing", "0003_routingrule_routingversion"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProxyInstance',
+            name="ProxyInstance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instance_id', models.CharField(max_length=100)),
-                ('host', models.CharField(blank=True, max_length=255)),
-                ('litellm_version', models.CharField(blank=True, max_length=50)),
-                ('plugin_version', models.CharField(blank=True, max_length=50)),
-                ('routing_version', models.PositiveIntegerField(blank=True, null=True)),
-                ('routing_error', models.CharField(blank=True, max_length=2000)),
-                ('last_sync_at', models.DateTimeField(blank=True, null=True)),
-                ('spool_depth', models.PositiveBigIntegerField(default=0)),
-                ('spool_bytes', models.PositiveBigIntegerField(default=0)),
-                ('shipped', models.PositiveBigIntegerField(default=0)),
-                ('dead_lettered', models.PositiveBigIntegerField(default=0)),
-                ('dropped', models.PositiveBigIntegerField(default=0)),
-                ('spool_growing_since', models.DateTimeField(blank=True, null=True)),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='proxies', to='dashboard.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("instance_id", models.CharField(max_length=100)),
+                ("host", models.CharField(blank=True, max_length=255)),
+                ("litellm_version", models.CharField(blank=True, max_length=50)),
+                ("plugin_version", models.CharField(blank=True, max_length=50)),
+                ("routing_version", models.PositiveIntegerField(blank=True, null=True)),
+                ("routing_error", models.CharField(blank=True, max_length=2000)),
+                ("last_sync_at", models.DateTimeField(blank=True, null=True)),
+                ("spool_depth", models.PositiveBigIntegerField(default=0)),
+                ("spool_bytes", models.PositiveBigIntegerField(default=0)),
+                ("shipped", models.PositiveBigIntegerField(default=0)),
+                ("dead_lettered", models.PositiveBigIntegerField(default=0)),
+                ("dropped", models.PositiveBigIntegerField(default=0)),
+                ("spool_growing_since", models.DateTimeField(blank=True, null=True)),
+                ("first_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="proxies",
+                        to="dashboard.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['team', '-last_seen_at', 'instance_id'],
-                'indexes': [models.Index(fields=['team', 'last_seen_at'], name='proxyinstance_seen')],
-                'constraints': [models.UniqueConstraint(fields=('team', 'instance_id'), name='proxyinstance_unique_instance')],
+                "ordering": ["team", "-last_seen_at", "instance_id"],
+                "indexes": [
+                    models.Index(fields=["team", "last_seen_at"], name="proxyinstance_seen")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("team", "instance_id"), name="proxyinstance_unique_instance"
+                    )
+                ],
             },
         ),
     ]

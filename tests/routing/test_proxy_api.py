@@ -42,13 +42,15 @@ def published(team, admin_user, llama, sonnet):
 # --- Routes -------------------------------------------------------------------------------
 
 
-def test_each_target_and_fallback_carries_its_provider_s_base_url(
-    client, published, routes_token
-):
+def test_each_target_and_fallback_carries_its_provider_s_base_url(client, published, routes_token):
     (rule,) = _get(client, "/api/v1/routes", routes_token).json()["rules"]
     assert rule["targets"][0]["api_base"] == "https://llm.chutes.ai/v1"
     assert rule["fallbacks"] == [
-        {"provider": "anthropic", "model": "claude-sonnet-4-5", "api_base": "https://api.anthropic.com"}
+        {
+            "provider": "anthropic",
+            "model": "claude-sonnet-4-5",
+            "api_base": "https://api.anthropic.com",
+        }
     ]
 
 
@@ -248,7 +250,14 @@ def test_a_hostile_field_is_refused_by_name_and_stores_nothing(
 
 @pytest.mark.parametrize(
     "body",
-    ["{not json", "[1, 2]", '"proxy"', "null", '{"instance_id": "p", "shipped": NaN}', "[" * 50_000],
+    [
+        "{not json",
+        "[1, 2]",
+        '"proxy"',
+        "null",
+        '{"instance_id": "p", "shipped": NaN}',
+        "[" * 50_000,
+    ],
 )
 def test_a_body_that_is_not_a_heartbeat_is_a_json_400(client, team, routes_token, body):
     answer = _beat(client, routes_token, body)
