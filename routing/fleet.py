@@ -182,14 +182,21 @@ def fleet_proxies(team, now: datetime):
     return rows.order_by("-last_seen_at", "instance_id")
 
 
+def behind_since(proxy: ProxyInstance, published: RoutingVersion | None) -> datetime | None:
+    """Since when the proxy should run the published version and does not (from the publish,
+    or from its first report if it started later); None when it runs it or nothing is
+    published."""
+    if published is None or proxy.routing_version == published.number:
+        return None
+    return max(published.published_at, proxy.first_seen_at)
+
+
 def fleet_status(team, now: datetime) -> FleetStatus:
     """Each proxy seen in the last 24 hours against the published version: two queries."""
     published = latest_version(team)
     lines = []
     for proxy in fleet_proxies(team, now):
         current = published is not None and proxy.routing_version == published.number
-        since = None
-        if published is not None and not current:
-            since = max(published.published_at, proxy.first_seen_at)
+        since = behind_since(proxy, published)
         lines.append(ProxyLine(proxy, now - proxy.last_seen_at <= RECENT, current, since))
     return FleetStatus(published=published, lines=lines)
