@@ -139,6 +139,26 @@ def test_it_filters_by_status(client, catalog, viewer_user, team):
     assert "RateLimitError" in page
 
 
+def test_it_shows_the_route_version_of_each_call(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="routed", route_version=7), canonical_event(id="unrouted"))
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    cells = re.findall(r'data-testid="route-version">(.*?)</td>', page)
+    assert sorted(cells) == ['<span class="muted">—</span>', "v7"]
+
+
+def test_it_filters_by_route_version(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="v7", route_version=7),
+        canonical_event(id="v8", route_version=8),
+        canonical_event(id="none"),
+    )
+    client.force_login(viewer_user)
+    page = _page(client, team, route_version="8")
+    assert set(_shown_ids(page)) == _ids_of(team, "v8")
+
+
 def test_it_filters_unpriced_events(client, catalog, viewer_user, team):
     _ingest(team, canonical_event(id="priced"), canonical_event(id="odd", model="mystery-model"))
     client.force_login(viewer_user)
@@ -273,6 +293,9 @@ def test_it_keeps_the_filters_in_the_page_links(client, catalog, viewer_user, te
         ({"range": "custom"}, "Choose a first or a last day"),
         ({"before": "garbage"}, "This page link is broken"),
         ({"before": "1_99999999999999999999"}, "This page link is broken"),
+        ({"route_version": "seven"}, "Enter a routing version number"),
+        ({"route_version": "0"}, "Enter a routing version number"),
+        ({"route_version": str(2**31)}, "Enter a routing version number"),
     ],
 )
 def test_it_refuses_bad_filters_with_a_message(client, catalog, viewer_user, team, params, message):
@@ -409,6 +432,14 @@ def test_the_detail_explains_a_missing_tao_amount(client, catalog, viewer_user, 
     client.force_login(viewer_user)
     page = client.get(_event_url(team, UsageEvent.objects.get())).content.decode()
     assert "No TAO price was recorded" in page
+
+
+def test_the_detail_links_to_the_calls_of_its_route_version(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(route_version=7))
+    client.force_login(viewer_user)
+    page = client.get(_event_url(team, UsageEvent.objects.get())).content.decode()
+    assert "v7 <a" in page
+    assert "/t/maven/usage/?range=30d&amp;route_version=7" in page
 
 
 def test_the_detail_shows_the_metadata_as_json(client, catalog, viewer_user, team):
