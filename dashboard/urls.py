@@ -42,6 +42,7 @@ team_patterns = [
     path("keys/<int:key_id>/revoke/", routing_views.key_revoke_view, name="key_revoke"),
     path("keys/<int:key_id>/test/", routing_views.key_test_view, name="key_test"),
     path("usage/", billing_views.usage_explorer, name="usage"),
+    path("usage.csv", billing_views.usage_csv, name="usage_csv"),
     path("usage/<int:event_pk>/", billing_views.usage_event_detail, name="usage_event"),
     path("", include("billing.urls_budgets")),
     path("", include("billing.urls_alerts")),

@@ -1,3 +1,5 @@
+import csv
+import io
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -475,3 +477,50 @@ def test_the_page_reads_a_fixed_number_of_queries(
     # rights, and the session saved (with its savepoint) for the team it now remembers.
     with django_assert_num_queries(9):
         assert client.get(url).status_code == 200
+
+
+def _csv(client, team, **params):
+    response = client.get(reverse("usage_csv", kwargs={"team": team.slug}), params)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="maven-usage-')
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_the_csv_has_each_matching_call_with_its_route_version(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="v7", route_version=7, timestamp="2026-11-25T10:00:00Z"),
+        canonical_event(id="v8", route_version=8, timestamp="2026-11-25T11:00:00Z"),
+        canonical_event(id="none", timestamp="2026-11-25T12:00:00Z"),
+    )
+    client.force_login(viewer_user)
+    header, *rows = _csv(client, team)
+    columns = {name: header.index(name) for name in ("event_id", "route_version", "occurred_at")}
+    assert [(row[columns["event_id"]], row[columns["route_version"]]) for row in rows] == [
+        ("v7", "7"),
+        ("v8", "8"),
+        ("none", ""),
+    ]
+    assert rows[0][columns["occurred_at"]] == "2026-11-25T10:00:00+00:00"
+    assert [row[0] for row in _csv(client, team, route_version="8")[1:]] == ["v8"]
+
+
+def test_the_csv_makes_text_from_the_proxy_safe_for_spreadsheets(
+    client, catalog, viewer_user, team
+):
+    _ingest(team, canonical_event(task_type="=HYPERLINK(1)"))
+    client.force_login(viewer_user)
+    header, row = _csv(client, team)
+    assert row[header.index("task_type")] == "'=HYPERLINK(1)"
+
+
+def test_the_csv_refuses_bad_filters_as_the_explorer_does(client, catalog, viewer_user, team):
+    client.force_login(viewer_user)
+    response = client.get(reverse("usage_csv", kwargs={"team": team.slug}), {"route_version": "x"})
+    assert response.status_code == 400
+    assert "Enter a routing version number" in response.content.decode()
+
+
+def test_the_csv_is_hidden_from_outsiders(client, catalog, outsider, team):
+    client.force_login(outsider)
+    assert client.get(reverse("usage_csv", kwargs={"team": team.slug})).status_code == 404
