@@ -1,7 +1,7 @@
 """The fleet: each proxy's heartbeat, and whether the proxies run what was published."""
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
@@ -13,6 +13,8 @@ from routing.publish import latest_version
 LISTED = timedelta(hours=24)
 RECENT = timedelta(minutes=10)
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 MAX_BIG = 2**63 - 1
 MAX_VERSION = 2**31 - 1
 # field -> (longest length, required)
@@ -74,6 +76,12 @@ def _moment(value) -> datetime | None:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise ValueError("must be an ISO 8601 time with its offset")
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        raise ValueError("must be a time from the year 2000 to 2999")
     return moment
 
 

@@ -236,6 +236,8 @@ def test_a_spool_that_falls_or_empties_is_not_growing(client, team, routes_token
         ({"last_sync_at": "2026-12-05T10:00:00"}, "last_sync_at"),
         ({"last_sync_at": "2026-13-45T10:00:00+00:00"}, "last_sync_at"),
         ({"last_sync_at": 1764928800}, "last_sync_at"),
+        ({"last_sync_at": "9999-12-31T23:59:59-05:00"}, "last_sync_at"),
+        ({"last_sync_at": "0001-01-01T00:00:00+01:00"}, "last_sync_at"),
     ],
 )
 def test_a_hostile_field_is_refused_by_name_and_stores_nothing(
