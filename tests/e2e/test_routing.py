@@ -105,8 +105,18 @@ def test_an_ops_user_splits_traffic_publishes_and_the_proxy_reads_it(
             "enabled": True,
             "description": "",
             "targets": [
-                {"provider": "anthropic", "model": "claude-sonnet-4-5", "weight": 20},
-                {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct", "weight": 80},
+                {
+                    "provider": "anthropic",
+                    "model": "claude-sonnet-4-5",
+                    "weight": 20,
+                    "api_base": "https://api.anthropic.com",
+                },
+                {
+                    "provider": "chutes",
+                    "model": "unsloth/Llama-3.3-70B-Instruct",
+                    "weight": 80,
+                    "api_base": "https://llm.chutes.ai/v1",
+                },
             ],
             "fallbacks": [],
         }
