@@ -193,6 +193,49 @@ def quality_text(*, label, average, minutes, scored, min_score) -> tuple[str, st
     return subject, summary
 
 
+def proxy_name(instance_id: str, host: str) -> str:
+    return f"{instance_id} on {host}" if host and host != instance_id else instance_id
+
+
+def proxy_stale_text(
+    *,
+    reason,
+    instance_id,
+    host,
+    since,
+    age,
+    routing_version,
+    published_version,
+    routing_error,
+    spool_depth,
+    zone,
+) -> tuple[str, str]:
+    name = proxy_name(instance_id, host)
+    if reason == "unseen":
+        subject = f"Proxy {name} not seen for {duration(age)}"
+        summary = (
+            f"The LiteLLM proxy {name} last reported at {clock(since, zone)}, {duration(age)} "
+            "ago. Its calls may not be shipped, and it does not take new routes or keys."
+        )
+        return subject, summary
+    if reason == "behind":
+        runs = f"v{routing_version}" if routing_version else "no routing version"
+        subject = f"Proxy {name} still on {runs}, not v{published_version}, after {duration(age)}"
+        summary = (
+            f"Routing v{published_version} was published {duration(age)} ago (since "
+            f"{clock(since, zone)} for this proxy), and {name} still runs {runs}."
+        )
+        if routing_error:
+            summary += f" It says: {routing_error[:300]}"
+        return subject, summary
+    subject = f"Proxy {name} spool growing for {duration(age)} ({spool_depth:,} calls waiting)"
+    summary = (
+        f"The spool of {name} has grown since {clock(since, zone)} and holds {spool_depth:,} "
+        "calls not yet shipped to this dashboard: usage figures lag behind until it drains."
+    )
+    return subject, summary
+
+
 WHAT_TO_DO = {
     AlertKind.TAO_PRICE_SPIKE: (
         "Calls to TAO-billed providers (Chutes) now cost a different amount in dollars. "
@@ -223,6 +266,11 @@ WHAT_TO_DO = {
     AlertKind.QUALITY_DROP: (
         "Look at the low-scored calls on the usage page. If the drop is real, route the "
         "affected task types to a stronger model on the routing page."
+    ),
+    AlertKind.PROXY_STALE: (
+        "Check the proxy on the Routing page's fleet panel and in its own log: whether the "
+        "process runs, reaches this dashboard with its token, and can apply the published "
+        "version (the panel shows its error). A proxy gone for good leaves the panel after 24 h."
     ),
 }
 
@@ -278,6 +326,15 @@ LABELS = {
     "spent_usd": "Spent this month (USD)",
     "amount_usd": "Budget (USD)",
     "crossing_day": "Crossing day",
+    "instance_id": "Proxy",
+    "host": "Host",
+    "reason": "Reason",
+    "since": "Since",
+    "last_seen_at": "Last seen",
+    "routing_version": "Routing version applied",
+    "published_version": "Published version",
+    "routing_error": "Routing error",
+    "spool_depth": "Spool depth (calls)",
 }
 
 

@@ -56,6 +56,12 @@ def params_in_words(kind: str, params: dict) -> str:
         return f"each budget's thresholds, {CURRENCIES.get(p['currency'], p['currency'])}"
     if kind == AlertKind.BUDGET_FORECAST:
         return "month-end forecast over a budget"
+    if kind == AlertKind.PROXY_STALE:
+        return (
+            f"a proxy not seen for {_minutes(p['unseen_minutes'])}, not on the published "
+            f"version {_minutes(p['behind_minutes'])} after a publish, or its spool growing "
+            f"for {_minutes(p['spool_minutes'])}"
+        )
     window, scope = _minutes(p["window_minutes"]), _scope(p)
     if kind == AlertKind.ERROR_RATE:
         return (
@@ -216,6 +222,7 @@ def recommended_rules() -> list[dict]:
         rule(AlertKind.BUDGET_THRESHOLD, "Budget thresholds", FINANCE_ROLES),
         rule(AlertKind.BUDGET_FORECAST, "Month-end forecast over budget", FINANCE_ROLES),
         rule(AlertKind.ERROR_RATE, "Error rate above 5%", OPS_ROLES),
+        rule(AlertKind.PROXY_STALE, "Proxy stale, behind or spooling", OPS_ROLES),
     ]
 
 

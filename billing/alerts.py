@@ -46,6 +46,8 @@ from billing.models import (
 )
 from billing.overview import whole
 from dashboard.models import Membership, Team
+from routing.fleet import behind_since, fleet_proxies
+from routing.publish import latest_version
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +81,11 @@ DEFAULT_PARAMS = {
         "provider": "",
         "model": "",
     },
+    AlertKind.PROXY_STALE: {"unseen_minutes": 10, "behind_minutes": 5, "spool_minutes": 15},
 }
 CHOICES = {"direction": {"both", "up", "down"}, "currency": {"both", "usd", "tao"}}
 WHOLE_PARAMS = {"window_minutes", "minutes", "min_requests", "min_samples", "threshold_ms"}
+WHOLE_PARAMS |= {"unseen_minutes", "behind_minutes", "spool_minutes"}
 DECIMAL_PARAMS = {"threshold_pct", "min_score"}
 # Kinds whose alert tells of something that holds for the rest of the period: said once.
 ONCE_PER_PERIOD = {AlertKind.BUDGET_THRESHOLD}
@@ -489,6 +493,64 @@ def quality_drop(rule: AlertRule, params: dict, now: datetime) -> list[Condition
     return conditions
 
 
+# --- The proxies' heartbeats --------------------------------------------------------------
+
+
+def _proxy_reason(proxy, published, params: dict, now: datetime) -> tuple[str, datetime] | None:
+    """Why the proxy is stale, and since when; None when it is fine. Not seen trumps the rest:
+    what an unseen proxy last reported is old news."""
+    minutes = timedelta(minutes=1)
+    if now - proxy.last_seen_at > params["unseen_minutes"] * minutes:
+        return "unseen", proxy.last_seen_at
+    since = behind_since(proxy, published)
+    if since is not None and now - since > params["behind_minutes"] * minutes:
+        return "behind", since
+    growing = proxy.spool_growing_since
+    if growing is not None and now - growing > params["spool_minutes"] * minutes:
+        return "spool", growing
+    return None
+
+
+def proxy_stale(rule: AlertRule, params: dict, now: datetime) -> list[Condition]:
+    """Each proxy seen in the last 24 hours that has gone quiet, is not on the published
+    version some minutes after its publish, or whose spool keeps growing. Two queries."""
+    published = latest_version(rule.team)
+    conditions = []
+    for proxy in fleet_proxies(rule.team, now):
+        found = _proxy_reason(proxy, published, params, now)
+        if found is None:
+            continue
+        reason, since = found
+        subject, summary = words.proxy_stale_text(
+            reason=reason,
+            instance_id=proxy.instance_id,
+            host=proxy.host,
+            since=since,
+            age=now - since,
+            routing_version=proxy.routing_version,
+            published_version=published.number if published else None,
+            routing_error=proxy.routing_error,
+            spool_depth=proxy.spool_depth,
+            zone=_zone(rule),
+        )
+        details = {
+            "instance_id": proxy.instance_id,
+            "host": proxy.host,
+            "reason": reason,
+            "since": since.isoformat(),
+            "last_seen_at": proxy.last_seen_at.isoformat(),
+            "routing_version": proxy.routing_version,
+            "published_version": published.number if published else None,
+            "routing_error": proxy.routing_error,
+            "spool_depth": proxy.spool_depth,
+            "limit_minutes": params[f"{reason}_minutes"],
+        }
+        key = f"proxy_stale:{proxy.instance_id}:{reason}"
+        link = team_path(rule.team, "routing/#fleet")
+        conditions.append(Condition(key, subject, summary, details, link))
+    return conditions
+
+
 CONDITIONS: dict[str, Callable[[AlertRule, dict, datetime], list[Condition]]] = {
     AlertKind.TAO_PRICE_SPIKE: tao_price_spike,
     AlertKind.TAO_PRICE_STALE: tao_price_stale,
@@ -497,6 +559,7 @@ CONDITIONS: dict[str, Callable[[AlertRule, dict, datetime], list[Condition]]] = 
     AlertKind.ERROR_RATE: error_rate,
     AlertKind.LATENCY_P95: latency_p95,
     AlertKind.QUALITY_DROP: quality_drop,
+    AlertKind.PROXY_STALE: proxy_stale,
 }
 
 

@@ -138,6 +138,54 @@ def _moment(team, day: date) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# The usage explorer's calls one per row, as they were stored: unlike the monthly rows above,
+# these carry what the rollups do not keep, such as the route version of each call.
+USAGE_COLUMNS = [
+    "event_id",
+    "occurred_at",
+    "provider",
+    "model",
+    "task_type",
+    "route_version",
+    "status",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "cost_usd",
+    "cost_source",
+    "tao_amount",
+    "quality_score",
+]
+USAGE_FIELDS = [
+    "event_id",
+    "occurred_at",
+    "provider_name",
+    "model_name",
+    *USAGE_COLUMNS[4:],
+]
+
+
+def usage_rows(events) -> Iterator[list]:
+    """The header, then one row per event of `events` (a queryset), oldest first, read in
+    chunks so memory stays flat however many there are."""
+    yield USAGE_COLUMNS
+    rows = events.order_by("occurred_at", "pk").values_list(*USAGE_FIELDS)
+    for row in rows.iterator(chunk_size=EXPORT_CHUNK):
+        yield [_utc(cell) if isinstance(cell, datetime) else cell for cell in row]
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def usage_filename(team, now: datetime) -> str:
+    return f"{team.slug}-usage-{now:%Y%m%d-%H%M%S}.csv"
+
+
 def frozen_rows(rows: Iterable[list]) -> list[list[str]]:
     """Export rows as a month close stores them in its snapshot: JSON text, not yet made safe
     for spreadsheets (that happens each time they are written out, see thawed_rows)."""

@@ -148,6 +148,16 @@ class UsageFilterForm(forms.Form):
     model = forms.ChoiceField(required=False)
     task_type = forms.ChoiceField(label="Task type", required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
+    route_version = forms.IntegerField(
+        label="Route version",
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        widget=forms.NumberInput(attrs={"placeholder": "any", "min": 1}),
+        error_messages=dict.fromkeys(
+            ("invalid", "min_value", "max_value"), "Enter a routing version number, e.g. 7."
+        ),
+    )
     unpriced = forms.BooleanField(label="Unpriced only", required=False)
     disagreement = forms.BooleanField(label="Cost disagreement only", required=False)
     # Set by the Older/Newer links, never by the form: changing a filter starts at the newest.
@@ -207,6 +217,7 @@ class UsageFilterForm(forms.Form):
             model=data["model"],
             task_type=data["task_type"],
             status=data["status"],
+            route_version=data["route_version"],
             unpriced_only=data["unpriced"],
             disagreement_only=data["disagreement"],
         )

@@ -170,6 +170,17 @@ class QualityDropParams(_Scoped):
     field_order = ["min_score", "window_minutes", "min_samples", *_Scoped.field_order]
 
 
+class ProxyStaleParams(ParamsForm):
+    kind = AlertKind.PROXY_STALE
+    note = "Each proxy seen in the last 24 hours, as its heartbeat reports it; one alert per proxy."
+    unseen_minutes = _minutes("Not seen for (minutes)")
+    behind_minutes = _minutes(
+        "Not on the published version after a publish (minutes)",
+        "From the publish, or from the proxy's first report if it started later.",
+    )
+    spool_minutes = _minutes("Spool growing for (minutes)")
+
+
 PARAMS_FORMS: dict[str, type[ParamsForm]] = {
     form.kind: form
     for form in [
@@ -180,6 +191,7 @@ PARAMS_FORMS: dict[str, type[ParamsForm]] = {
         ErrorRateParams,
         LatencyP95Params,
         QualityDropParams,
+        ProxyStaleParams,
     ]
 }
 

@@ -374,6 +374,7 @@ class AlertKind(models.TextChoices):
     ERROR_RATE = "error_rate", "Error rate"
     LATENCY_P95 = "latency_p95", "Latency p95"
     QUALITY_DROP = "quality_drop", "Quality drop"
+    PROXY_STALE = "proxy_stale", "Proxy stale"
 
 
 # Kinds about TAO itself, not about one team's usage: their rules may be global (no team).

@@ -29,6 +29,7 @@ class UsageFilters:
     model: str = ""
     task_type: str = ""
     status: str = ""
+    route_version: int | None = None
     unpriced_only: bool = False
     disagreement_only: bool = False
 
@@ -119,11 +120,18 @@ def _filtered_events(team, filters: UsageFilters):
         "status": filters.status,
     }
     events = events.filter(**{name: value for name, value in exact.items() if value})
+    if filters.route_version is not None:
+        events = events.filter(route_version=filters.route_version)
     if filters.unpriced_only:
         events = events.filter(cost_source=CostSource.UNPRICED)
     if filters.disagreement_only:
         events = events.filter(cost_disagreement=True)
     return events
+
+
+def usage_events(*, team, filters: UsageFilters):
+    """Every event the filters match, for the explorer's CSV download."""
+    return _filtered_events(team, filters)
 
 
 def usage_page(

@@ -4,14 +4,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from billing.catalog import catalog_rows, needs_reprice, price_add, reprice_command
 from billing.costing import PriceBook
+from billing.csv_output import csv_lines
+from billing.exports import usage_filename, usage_rows
 from billing.forms import ModelForm, PriceForm, ProviderFilterForm, UsageFilterForm
 from billing.queries import (
     cost_disagreements,
@@ -19,6 +22,7 @@ from billing.queries import (
     unpriced_usage,
     usage_choices,
     usage_event,
+    usage_events,
     usage_page,
 )
 from dashboard.access import can_edit_catalog, get_membership_for_user, role_may
@@ -129,6 +133,25 @@ def usage_explorer(request, team):
         # htmx swaps only 2xx answers, so filter errors come back in a 200 fragment.
         return render(request, "billing/_partials/usage_results.html", context)
     return render(request, "billing/usage.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def usage_csv(request, team):
+    """The calls the explorer's filters match, one per row, as CSV (the filters' errors as the
+    explorer shows them)."""
+    membership = get_membership_for_user(request, team)
+    team = membership.team
+    form = UsageFilterForm(request.GET, choices=usage_choices(team))
+    if not form.is_valid():
+        return usage_explorer(request, team.slug)
+    now = timezone.now()
+    events = usage_events(team=team, filters=form.filters(zone=team.zone, now=now))
+    response = StreamingHttpResponse(
+        csv_lines(usage_rows(events)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{usage_filename(team, now)}"'
+    return response
 
 
 @login_required

@@ -10,6 +10,7 @@ from dashboard.forms import ThrottledAdminLoginForm
 from routing import api as routing_api
 from routing import views as routing_views
 from routing import views_companion as routing_companion
+from routing import views_fleet as routing_fleet
 from routing import views_rules as routing_rules
 from routing import views_yaml as routing_yaml
 
@@ -18,6 +19,7 @@ team_patterns = [
     path("overview/<slug:chart>.csv", views_overview.overview_csv, name="overview_csv"),
     path("routing/", routing_rules.routing_page, name="routing"),
     path("routing/try/", routing_rules.route_try, name="routing_try"),
+    path("routing/fleet/", routing_fleet.fleet_panel, name="routing_fleet"),
     path("routing/rules/new/", routing_rules.rule_edit, name="routing_rule_new"),
     path("routing/rules/<int:rule_id>/edit/", routing_rules.rule_edit, name="routing_rule_edit"),
     path("routing/rules/rows/", routing_rules.rule_rows, name="routing_rule_rows"),
@@ -46,6 +48,7 @@ team_patterns = [
     path("keys/<int:key_id>/revoke/", routing_views.key_revoke_view, name="key_revoke"),
     path("keys/<int:key_id>/test/", routing_views.key_test_view, name="key_test"),
     path("usage/", billing_views.usage_explorer, name="usage"),
+    path("usage.csv", billing_views.usage_csv, name="usage_csv"),
     path("usage/<int:event_pk>/", billing_views.usage_event_detail, name="usage_event"),
     path("", include("billing.urls_budgets")),
     path("", include("billing.urls_alerts")),
@@ -89,6 +92,7 @@ urlpatterns = [
     path("api/v1/keys", routing_api.keys, name="api_keys"),
     path("api/v1/routes", routing_api.routes, name="api_routes"),
     path("api/v1/routes/litellm.yaml", routing_api.routes_litellm, name="api_routes_litellm"),
+    path("api/v1/proxy/heartbeat", routing_api.proxy_heartbeat, name="api_proxy_heartbeat"),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,7 +1,14 @@
 from django.contrib import admin
 
 from dashboard.admin import ImmutableAdmin, ReadOnlyAdmin
-from routing.models import Model, Provider, ProviderKey, RoutingRule, RoutingVersion
+from routing.models import (
+    Model,
+    Provider,
+    ProviderKey,
+    ProxyInstance,
+    RoutingRule,
+    RoutingVersion,
+)
 
 
 @admin.register(Provider)
@@ -79,3 +86,24 @@ class RoutingVersionAdmin(ImmutableAdmin):
 
     list_display = ["number", "team", "published_at", "published_by", "comment"]
     list_filter = ["team"]
+
+
+@admin.register(ProxyInstance)
+class ProxyInstanceAdmin(ReadOnlyAdmin):
+    """Written by the proxies' heartbeats; deleting a row forgets a proxy that is gone for good
+    (it comes back with its next heartbeat if it is not)."""
+
+    list_display = [
+        "instance_id",
+        "team",
+        "host",
+        "routing_version",
+        "last_seen_at",
+        "spool_depth",
+        "shipped",
+        "dead_lettered",
+        "dropped",
+    ]
+    list_filter = ["team"]
+    search_fields = ["instance_id", "host", "team__slug"]
+    list_select_related = ["team"]

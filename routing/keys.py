@@ -1,6 +1,7 @@
 """Provider API keys: adding, rotating, revoking, testing, and handing them to the proxy."""
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 
@@ -250,10 +251,28 @@ def key_test(*, key: ProviderKey, user) -> ProviderKey:
     return key
 
 
+def active_keys_for_proxy(team) -> list[ProviderKey]:
+    """The team's active keys, newest first per provider (the proxy uses the first)."""
+    keys = ProviderKey.objects.active().filter(team=team).select_related("provider")
+    return list(keys.order_by("provider__slug", "-created_at", "-pk"))
+
+
+def keys_etag(keys: list[ProviderKey]) -> str:
+    """Changes with any key added, rotated or revoked (ids and fingerprints), and with what
+    else is served beside the secret; never derived from the secrets themselves."""
+    served = [
+        [key.pk, key.fingerprint, key.provider.slug, key.label, key.provider.base_url]
+        for key in keys
+    ]
+    digest = hashlib.sha256(json.dumps(served).encode()).hexdigest()
+    return f'"k-{digest[:24]}"'
+
+
 @sensitive_variables()
-def keys_for_proxy(*, token: ProxyToken) -> list[dict]:
+def keys_for_proxy(*, token: ProxyToken, keys: list[ProviderKey] | None = None) -> list[dict]:
     """The team's active keys with their secrets, for a keys:read token. Every read is audited."""
-    keys = list(ProviderKey.objects.active().filter(team=token.team).select_related("provider"))
+    if keys is None:
+        keys = active_keys_for_proxy(token.team)
     served = [
         {
             "provider": key.provider.slug,

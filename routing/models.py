@@ -179,3 +179,40 @@ class RoutingVersion(models.Model):
 
     def __str__(self):
         return f"{self.team} routing v{self.number}"
+
+
+class ProxyInstance(models.Model):
+    """A running LiteLLM proxy of the team, as its companion plugin last reported itself."""
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="proxies")
+    instance_id = models.CharField(max_length=100)
+    host = models.CharField(max_length=255, blank=True)
+    litellm_version = models.CharField(max_length=50, blank=True)
+    plugin_version = models.CharField(max_length=50, blank=True)
+    # The routing version the proxy has applied; None before its first.
+    routing_version = models.PositiveIntegerField(null=True, blank=True)
+    # Why the latest published version was not applied; "" when it was.
+    routing_error = models.CharField(max_length=2000, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    spool_depth = models.PositiveBigIntegerField(default=0)
+    spool_bytes = models.PositiveBigIntegerField(default=0)
+    # Cumulative since the plugin started.
+    shipped = models.PositiveBigIntegerField(default=0)
+    dead_lettered = models.PositiveBigIntegerField(default=0)
+    dropped = models.PositiveBigIntegerField(default=0)
+    # Set when a report's spool depth rose above the one before; cleared when it falls or is 0.
+    spool_growing_since = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team", "-last_seen_at", "instance_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "instance_id"], name="proxyinstance_unique_instance"
+            )
+        ]
+        indexes = [models.Index(fields=["team", "last_seen_at"], name="proxyinstance_seen")]
+
+    def __str__(self):
+        return f"{self.instance_id} ({self.team})"

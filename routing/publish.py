@@ -9,7 +9,7 @@ from django.db.models import Max
 
 from dashboard.audit import audit_record
 from dashboard.models import AuditAction
-from routing.models import Model, RoutingRule, RoutingVersion
+from routing.models import Model, Provider, RoutingRule, RoutingVersion
 from routing.rules import check_rule
 
 
@@ -111,18 +111,34 @@ def rollback_routing(*, version: RoutingVersion, user, comment: str = "") -> Rou
     return new
 
 
+def _with_api_base(ref: dict, bases: dict[str, str]) -> dict:
+    return ref | {"api_base": bases.get(ref["provider"], "")}
+
+
 def version_document(version: RoutingVersion) -> dict:
+    """The version as the proxy reads it: each target and fallback with its provider's base
+    URL from the catalog as it is now (site staff may change it after the publish)."""
+    bases = dict(Provider.objects.values_list("slug", "base_url"))
+    rules = [
+        rule
+        | {
+            "targets": [_with_api_base(ref, bases) for ref in rule["targets"]],
+            "fallbacks": [_with_api_base(ref, bases) for ref in rule["fallbacks"]],
+        }
+        for rule in version.snapshot
+    ]
     return {
         "version": version.number,
         "published_at": version.published_at.isoformat(),
         "comment": version.comment,
-        "rules": version.snapshot,
+        "rules": rules,
     }
 
 
-def etag_of(version: RoutingVersion) -> str:
-    digest = hashlib.sha256(json.dumps(version.snapshot, sort_keys=True).encode()).hexdigest()
-    return f'"v{version.number}-{digest[:16]}"'
+def etag_of(document: dict) -> str:
+    """Over the whole served document, so a changed base URL is a new ETag as well."""
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return f'"v{document["version"]}-{digest[:16]}"'
 
 
 def _describe_target(ref: dict) -> str:

@@ -7,11 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.access import get_membership_for_page, get_membership_for_user, role_may
 from dashboard.charts import provider_colour
 from dashboard.fragments import wants_fragment
+from routing.fleet import fleet_status
 from routing.forms import PublishForm, RuleForm, TryRouteForm, VersionDiffForm
 from routing.models import Model, RoutingRule, RoutingVersion
 from routing.publish import (
@@ -102,6 +104,7 @@ def routing_page(request, team):
         "rules": draft_rules_display(team),
         "changes": unpublished_changes(team),
         "published": latest_version(team),
+        "fleet": fleet_status(team, timezone.now()),
         "publish_form": form,
         "problems": problems,
         **_try_context(team, request.GET if "task_type" in request.GET else None),

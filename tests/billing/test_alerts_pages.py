@@ -536,17 +536,23 @@ def test_it_adds_the_recommended_rules(client, ops_user, team):
             AlertKind.BUDGET_THRESHOLD,
             AlertKind.BUDGET_FORECAST,
             AlertKind.ERROR_RATE,
+            AlertKind.PROXY_STALE,
         ]
     )
     assert rules.get(kind=AlertKind.BUDGET_FORECAST).recipient_roles == ["admin", "finance"]
     assert rules.get(kind=AlertKind.ERROR_RATE).recipient_roles == ["admin", "ops"]
+    assert rules.get(kind=AlertKind.PROXY_STALE).params == {
+        "unseen_minutes": 10,
+        "behind_minutes": 5,
+        "spool_minutes": 15,
+    }
 
 
 def test_it_adds_the_recommended_rules_once(client, ops_user, team):
     url = _url("alert_rules_recommended", team)
     _as(client, ops_user).post(url)
     client.post(url)
-    assert AlertRule.objects.filter(team=team).count() == 6
+    assert AlertRule.objects.filter(team=team).count() == 7
 
 
 def test_it_offers_the_recommended_rules_when_there_are_none(client, ops_user, team):

@@ -1,3 +1,5 @@
+import csv
+import io
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -139,6 +141,26 @@ def test_it_filters_by_status(client, catalog, viewer_user, team):
     assert "RateLimitError" in page
 
 
+def test_it_shows_the_route_version_of_each_call(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="routed", route_version=7), canonical_event(id="unrouted"))
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    cells = re.findall(r'data-testid="route-version">(.*?)</td>', page)
+    assert sorted(cells) == ['<span class="muted">—</span>', "v7"]
+
+
+def test_it_filters_by_route_version(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="v7", route_version=7),
+        canonical_event(id="v8", route_version=8),
+        canonical_event(id="none"),
+    )
+    client.force_login(viewer_user)
+    page = _page(client, team, route_version="8")
+    assert set(_shown_ids(page)) == _ids_of(team, "v8")
+
+
 def test_it_filters_unpriced_events(client, catalog, viewer_user, team):
     _ingest(team, canonical_event(id="priced"), canonical_event(id="odd", model="mystery-model"))
     client.force_login(viewer_user)
@@ -273,6 +295,9 @@ def test_it_keeps_the_filters_in_the_page_links(client, catalog, viewer_user, te
         ({"range": "custom"}, "Choose a first or a last day"),
         ({"before": "garbage"}, "This page link is broken"),
         ({"before": "1_99999999999999999999"}, "This page link is broken"),
+        ({"route_version": "seven"}, "Enter a routing version number"),
+        ({"route_version": "0"}, "Enter a routing version number"),
+        ({"route_version": str(2**31)}, "Enter a routing version number"),
     ],
 )
 def test_it_refuses_bad_filters_with_a_message(client, catalog, viewer_user, team, params, message):
@@ -411,6 +436,14 @@ def test_the_detail_explains_a_missing_tao_amount(client, catalog, viewer_user, 
     assert "No TAO price was recorded" in page
 
 
+def test_the_detail_links_to_the_calls_of_its_route_version(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(route_version=7))
+    client.force_login(viewer_user)
+    page = client.get(_event_url(team, UsageEvent.objects.get())).content.decode()
+    assert "v7 <a" in page
+    assert "/t/maven/usage/?range=30d&amp;route_version=7" in page
+
+
 def test_the_detail_shows_the_metadata_as_json(client, catalog, viewer_user, team):
     _ingest(team, canonical_event(metadata={"user": "alice"}))
     client.force_login(viewer_user)
@@ -444,3 +477,50 @@ def test_the_page_reads_a_fixed_number_of_queries(
     # rights, and the session saved (with its savepoint) for the team it now remembers.
     with django_assert_num_queries(9):
         assert client.get(url).status_code == 200
+
+
+def _csv(client, team, **params):
+    response = client.get(reverse("usage_csv", kwargs={"team": team.slug}), params)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="maven-usage-')
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_the_csv_has_each_matching_call_with_its_route_version(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="v7", route_version=7, timestamp="2026-11-25T10:00:00Z"),
+        canonical_event(id="v8", route_version=8, timestamp="2026-11-25T11:00:00Z"),
+        canonical_event(id="none", timestamp="2026-11-25T12:00:00Z"),
+    )
+    client.force_login(viewer_user)
+    header, *rows = _csv(client, team)
+    columns = {name: header.index(name) for name in ("event_id", "route_version", "occurred_at")}
+    assert [(row[columns["event_id"]], row[columns["route_version"]]) for row in rows] == [
+        ("v7", "7"),
+        ("v8", "8"),
+        ("none", ""),
+    ]
+    assert rows[0][columns["occurred_at"]] == "2026-11-25T10:00:00+00:00"
+    assert [row[0] for row in _csv(client, team, route_version="8")[1:]] == ["v8"]
+
+
+def test_the_csv_makes_text_from_the_proxy_safe_for_spreadsheets(
+    client, catalog, viewer_user, team
+):
+    _ingest(team, canonical_event(task_type="=HYPERLINK(1)"))
+    client.force_login(viewer_user)
+    header, row = _csv(client, team)
+    assert row[header.index("task_type")] == "'=HYPERLINK(1)"
+
+
+def test_the_csv_refuses_bad_filters_as_the_explorer_does(client, catalog, viewer_user, team):
+    client.force_login(viewer_user)
+    response = client.get(reverse("usage_csv", kwargs={"team": team.slug}), {"route_version": "x"})
+    assert response.status_code == 400
+    assert "Enter a routing version number" in response.content.decode()
+
+
+def test_the_csv_is_hidden_from_outsiders(client, catalog, outsider, team):
+    client.force_login(outsider)
+    assert client.get(reverse("usage_csv", kwargs={"team": team.slug})).status_code == 404

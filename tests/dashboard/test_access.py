@@ -11,6 +11,7 @@ ROLES = ["admin", "ops", "finance", "viewer"]
 TEAM_PAGES = {
     "overview": ROLES,
     "routing": ROLES,
+    "routing_fleet": ROLES,
     "keys": ROLES,
     "usage": ROLES,
     "budgets": ROLES,

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from billing.models import Alert, AlertRule
 from dashboard.management.commands.seed_demo import DEMO_PASSWORD
 from dashboard.models import Team
-from routing.models import Provider
+from routing.models import Provider, ProxyInstance
 from routing.publish import publish_routing
 from tests.factories import ProviderKeyFactory, ProxyTokenFactory
 
@@ -34,7 +34,10 @@ def demo(transactional_db):
     admin = User.objects.get(username="admin")
     ProviderKeyFactory(team=maven, provider=Provider.objects.get(slug="chutes"), user=admin)
     ProxyTokenFactory(team=maven)
-    publish_routing(team=maven, user=admin, comment="again")
+    version = publish_routing(team=maven, user=admin, comment="again")
+    # One proxy on the published version, one behind it: the fleet panel polls itself.
+    ProxyInstance.objects.create(team=maven, instance_id="proxy-a", routing_version=version.number)
+    ProxyInstance.objects.create(team=maven, instance_id="proxy-b", routing_version=1)
     rule = AlertRule.objects.filter(team=maven).first()
     Alert.objects.create(rule=rule, team=maven, dedupe_key="csp", subject="Budget 80% used")
 

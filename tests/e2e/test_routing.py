@@ -1,12 +1,14 @@
 """The routing page and the rule editor: live weight checks, saving, publishing, and roles."""
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
 from billing.catalog import load_catalog
 from dashboard.models import Role
 from dashboard.tokens import token_create
-from routing.models import Model
+from routing.models import Model, RoutingRule
+from routing.publish import publish_routing
 from routing.rules import rule_save
 
 WEIGHTS_90 = "Weights add up to 90; they must add up to 100."
@@ -103,8 +105,18 @@ def test_an_ops_user_splits_traffic_publishes_and_the_proxy_reads_it(
             "enabled": True,
             "description": "",
             "targets": [
-                {"provider": "anthropic", "model": "claude-sonnet-4-5", "weight": 20},
-                {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct", "weight": 80},
+                {
+                    "provider": "anthropic",
+                    "model": "claude-sonnet-4-5",
+                    "weight": 20,
+                    "api_base": "https://api.anthropic.com",
+                },
+                {
+                    "provider": "chutes",
+                    "model": "unsloth/Llama-3.3-70B-Instruct",
+                    "weight": 80,
+                    "api_base": "https://llm.chutes.ai/v1",
+                },
             ],
             "fallbacks": [],
         }
@@ -202,3 +214,39 @@ def test_the_routing_page_and_the_rule_editor_log_no_console_errors(
 
     assert page_errors == []
     assert failed == []
+
+
+def test_the_fleet_panel_converges_live_after_a_publish(
+    page, live_server, sign_in, teams, member_of_both, models
+):
+    maven, _ = teams
+    viewer = member_of_both(Role.VIEWER)
+    default_rule(maven, viewer, models["claude"])
+    publish_routing(team=maven, user=None, comment="first")
+    default_rule_v2 = RoutingRule.objects.get(team=maven)
+    default_rule_v2.targets = [{"model_id": models["llama"].pk, "weight": 100}]
+    default_rule_v2.save()
+    publish_routing(team=maven, user=None, comment="second")
+    _, token = token_create(team=maven, name="proxy", scopes=["routes:read"])
+    for name, version in (("proxy-a", 2), ("proxy-b", 1)):
+        beat = {"instance_id": name, "host": name, "routing_version": version}
+        answer = httpx.post(
+            f"{live_server.url}/api/v1/proxy/heartbeat",
+            json=beat,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.json() == {"ok": True, "published_version": 2}
+    sign_in(viewer.username)
+
+    page.goto("/t/maven/routing/")
+    fleet = page.get_by_test_id("fleet")
+    expect(fleet.get_by_test_id("fleet-summary")).to_have_text("Converging: 1 of 2 proxies on v2")
+    expect(fleet.get_by_test_id("fleet-behind")).to_contain_text("proxy-b on proxy-b is on v1")
+    # The lagging proxy applies v2 and says so on its next heartbeat; the panel follows.
+    httpx.post(
+        f"{live_server.url}/api/v1/proxy/heartbeat",
+        json={"instance_id": "proxy-b", "host": "proxy-b", "routing_version": 2},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    expect(fleet.get_by_test_id("fleet-summary")).to_have_text("All 2 proxies run v2")
+    expect(fleet).not_to_have_attribute("hx-trigger", "every 2s")

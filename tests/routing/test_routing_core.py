@@ -215,6 +215,7 @@ def test_the_routes_api_serves_the_latest_version(client, team, admin_user, draf
         "provider": "chutes",
         "model": "unsloth/Llama-3.3-70B-Instruct",
         "weight": 80,
+        "api_base": "https://llm.chutes.ai/v1",
     }
 
 
