@@ -939,10 +939,11 @@ def heartbeat_payload(
     return {
         "instance_id": instance_id,
         "host": socket.gethostname()[:200],
-        "litellm_version": litellm_version(),
+        "litellm_version": litellm_version()[:50],
         "plugin_version": PLUGIN_VERSION,
         "routing_version": poller.routing_version,
-        "routing_error": poller.routing_error,
+        # The dashboard refuses a heartbeat whose error is over 2,000 characters.
+        "routing_error": poller.routing_error[:2000],
         "last_sync_at": poller.last_sync_at.isoformat() if poller.last_sync_at else None,
         "spool_depth": spool.depth,
         "spool_bytes": spool.bytes,

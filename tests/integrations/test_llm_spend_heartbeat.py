@@ -76,6 +76,14 @@ def test_the_heartbeat_carries_the_error_that_stopped_a_version(companion):
     assert sent["routing_error"] == "version 9 not applied: the routes have no list of rules"
 
 
+def test_a_long_routing_error_is_cut_to_what_the_dashboard_accepts(companion):
+    companion.poller.routing_error = "x" * 5000
+    payload = llm_spend.heartbeat_payload(
+        instance_id="i", poller=companion.poller, spool=companion.spool, counters=companion.counters
+    )
+    assert len(payload["routing_error"]) == 2000
+
+
 def test_settings_come_from_the_environment():
     settings = llm_spend.Settings.from_env(
         {
