@@ -83,6 +83,7 @@ def write_config(
     litellm_settings: dict | None = None,
     router_settings: dict | None = None,
     general_settings: dict | None = None,
+    callback_settings: dict | None = None,
 ) -> Path:
     """Write directory/config.yaml and copy each callback module file beside it."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -96,6 +97,8 @@ def write_config(
         config["router_settings"] = router_settings
     if general_settings:
         config["general_settings"] = general_settings
+    if callback_settings:
+        config["callback_settings"] = callback_settings
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -150,6 +153,10 @@ class LiteLLMProxy:
         return {"Authorization": f"Bearer {self.master_key}"}
 
     def start(self, timeout: float = START_SECONDS) -> "LiteLLMProxy":
+        return self.launch().wait_healthy(timeout)
+
+    def launch(self) -> "LiteLLMProxy":
+        """Start the process without waiting for it (several start side by side faster)."""
         if self.process and self.process.poll() is None:
             raise ProxyError("the proxy is already running")
         self.log = self.config.parent / f"proxy-{self.starts}.log"
@@ -160,7 +167,7 @@ class LiteLLMProxy:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--num_workers", "1",
         ]  # fmt: skip
-        started = time.monotonic()
+        self._launched_at = time.monotonic()
         with self.log.open("wb") as output:
             self.process = subprocess.Popen(  # noqa: S603
                 command,
@@ -170,11 +177,9 @@ class LiteLLMProxy:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._wait_healthy(timeout)
-        self.start_seconds = time.monotonic() - started
         return self
 
-    def _wait_healthy(self, timeout: float) -> None:
+    def wait_healthy(self, timeout: float = START_SECONDS) -> "LiteLLMProxy":
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -184,7 +189,8 @@ class LiteLLMProxy:
                 )
             with suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/health/liveliness", timeout=1).status_code == 200:
-                    return
+                    self.start_seconds = time.monotonic() - self._launched_at
+                    return self
             if time.monotonic() > deadline:
                 self.kill_9()
                 raise ProxyError(
@@ -228,6 +234,13 @@ class LiteLLMProxy:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def generic_logger_settings(name: str, endpoint: str) -> dict:
+    """callback_settings making `name` (listed in callbacks) LiteLLM's generic HTTP logger.
+    With 1.110.2 the bare name "generic_api" plus GENERIC_LOGGER_ENDPOINT stays a string on
+    the proxy and no logger is made; a named entry of callback_type generic_api is."""
+    return {name: {"callback_type": "generic_api", "endpoint": endpoint, "headers": {}}}
 
 
 def openai_deployment(group: str, model: str, api_base: str, api_key: str, **params) -> dict:

@@ -8,11 +8,44 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.litellm_proxy.fake_upstream import Usage
-from tests.litellm_proxy.proxy import anthropic_deployment, openai_deployment, write_config
+from tests.litellm_proxy.fake_upstream import FakeUpstream, Usage
+from tests.litellm_proxy.proxy import (
+    LiteLLMProxy,
+    anthropic_deployment,
+    openai_deployment,
+    write_config,
+)
 
 pytestmark = pytest.mark.litellm_proxy
 SAMPLE_CALLBACK = Path(__file__).resolve().parent / "sample_callback.py"
+
+
+@pytest.fixture(scope="module")
+def static_upstream():
+    with FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def static_proxy(proxy_modules, static_upstream, tmp_path_factory):
+    """One proxy for the tests of a static config (a start costs about 10 s)."""
+    config = write_config(
+        tmp_path_factory.mktemp("static-proxy"),
+        model_list=[
+            openai_deployment("gpt", "gpt-x", static_upstream.base("/openai/v1"), "sk-openai-1"),
+            anthropic_deployment(
+                "claude", "claude-x", static_upstream.base("/anthropic"), "sk-ant-1"
+            ),
+        ],
+    )
+    with LiteLLMProxy(config) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def upstream(static_upstream):
+    static_upstream.reset()
+    return static_upstream
 
 
 def chat(client: httpx.Client, group: str, **extra) -> httpx.Response:
@@ -29,19 +62,10 @@ def wait_for(condition, *, what: str, proxy, seconds: float = 20) -> None:
 
 
 def test_it_proxies_openai_and_anthropic_deployments_to_their_bases_with_their_keys(
-    fake_upstream, litellm_proxy, tmp_path
+    upstream, static_proxy
 ):
-    fake_upstream.usage_for("claude-x", Usage(input_tokens=40, output_tokens=7))
-    config = write_config(
-        tmp_path,
-        model_list=[
-            openai_deployment("gpt", "gpt-x", fake_upstream.base("/openai/v1"), "sk-openai-1"),
-            anthropic_deployment(
-                "claude", "claude-x", fake_upstream.base("/anthropic"), "sk-ant-1"
-            ),
-        ],
-    )
-    proxy = litellm_proxy(config)
+    upstream.usage_for("claude-x", Usage(input_tokens=40, output_tokens=7))
+    proxy = static_proxy
     with httpx.Client(base_url=proxy.url, headers=proxy.headers, timeout=30) as client:
         answers = [chat(client, group) for group in ["gpt", "claude"] for _ in range(20)]
 
@@ -51,18 +75,14 @@ def test_it_proxies_openai_and_anthropic_deployments_to_their_bases_with_their_k
         for a in answers
     )
     assert usages == {(100, 20): 20, (40, 7): 20}
-    assert fake_upstream.counts("api", "base", "model", "api_key") == {
+    assert upstream.counts("api", "base", "model", "api_key") == {
         ("openai", "/openai/v1", "gpt-x", "sk-openai-1"): 20,
         ("anthropic", "/anthropic", "claude-x", "sk-ant-1"): 20,
     }
 
 
-def test_it_streams_openai_with_usage_through_the_proxy(fake_upstream, litellm_proxy, tmp_path):
-    config = write_config(
-        tmp_path,
-        model_list=[openai_deployment("gpt", "gpt-x", fake_upstream.base("/v1"), "sk-1")],
-    )
-    proxy = litellm_proxy(config)
+def test_it_streams_openai_with_usage_through_the_proxy(upstream, static_proxy):
+    proxy = static_proxy
     body = {
         "model": "gpt",
         "stream": True,
@@ -79,7 +99,7 @@ def test_it_streams_openai_with_usage_through_the_proxy(fake_upstream, litellm_p
     usage = [json.loads(c)["usage"] for c in chunks[:-1] if json.loads(c).get("usage")]
     assert usage[-1]["prompt_tokens"] == 100
     assert usage[-1]["completion_tokens"] == 20
-    assert [seen.stream for seen in fake_upstream.requests] == [True]
+    assert [(seen.model, seen.stream) for seen in upstream.requests] == [("gpt-x", True)]
 
 
 def test_a_callback_module_beside_the_config_logs_every_call_and_swaps_deployments_live(
