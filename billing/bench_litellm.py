@@ -16,7 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,7 @@ from django.conf import settings
 from django.db import connection
 
 from billing import bench
-from billing.models import UsageEvent
+from billing.models import ModelPrice, UsageEvent
 from routing.keys import key_add
 from routing.models import Model, Provider, RoutingRule
 from routing.publish import publish_routing
@@ -170,7 +171,14 @@ def plugin_team(upstream: FakeUpstream):
         },
     )
     model, _ = Model.objects.get_or_create(provider=provider, name=UPSTREAM_MODEL)
+    # Publishing needs a price for every routed model.
+    ModelPrice.objects.get_or_create(
+        model=model,
+        effective_from=date(2020, 1, 1),
+        defaults={"input_per_mtok": Decimal(1), "output_per_mtok": Decimal(2), "source": "bench"},
+    )
     team.provider_keys.all().delete()
+    ensure_encryption_keys()
     key_add(team=team, provider=provider, label="bench", secret=UPSTREAM_KEY, user=None)
     RoutingRule.objects.create(
         team=team, task_type="*", targets=[{"model_id": model.id, "weight": 100}]
@@ -181,15 +189,21 @@ def plugin_team(upstream: FakeUpstream):
 
 def remove_plugin_team() -> None:
     bench.bench_team(BENCH_TEAM).delete()
+    ModelPrice.objects.filter(model__provider__slug=BENCH_PROVIDER).delete()
     Model.objects.filter(provider__slug=BENCH_PROVIDER).delete()
     Provider.objects.filter(slug=BENCH_PROVIDER).delete()
 
 
+def ensure_encryption_keys() -> None:
+    """Fernet keys this process and the DEBUG-off dashboard share, so both read the bench key."""
+    if not settings.FIELD_ENCRYPTION_KEYS:
+        # The demo's local key file is not for a DEBUG-off server: a key for this run only.
+        settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+
+
 def dashboard_process(log_dir: Path) -> DashboardProcess:
     """gunicorn on this database; provider keys readable by it and by this process."""
-    if not settings.FIELD_ENCRYPTION_KEYS:
-        # The local key file of the demo is not for a DEBUG-off server: a key for this run only.
-        settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    ensure_encryption_keys()
     return DashboardProcess(
         database_url=database_url(connection.settings_dict),
         encryption_keys=list(settings.FIELD_ENCRYPTION_KEYS),
