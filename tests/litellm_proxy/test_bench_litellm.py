@@ -12,6 +12,7 @@ pytestmark = pytest.mark.litellm_proxy
 def test_it_measures_the_bare_proxy_and_the_generic_logger_in_one_run(
     proxy_modules, transactional_db, settings
 ):
+    # `settings` restores FIELD_ENCRYPTION_KEYS, which the command sets for its dashboard.
     output = StringIO()
 
     call_command(
