@@ -1,17 +1,19 @@
-"""Issue 14's scenarios, each against a real LiteLLM proxy loading the real companion plugin.
+"""Issue 14's scenarios, against a real LiteLLM proxy loading the real companion plugin.
 
-Every proxy is set up as `manage.py litellm_config` writes it (config.yaml with `model_list: []`
+The proxy is set up as `manage.py litellm_config` writes it (config.yaml with `model_list: []`
 and the plugin as its callback, llm_spend.py beside it, proxy.env with a fresh token), polling
 every second, in front of the fake upstream (the catalog's OpenAI-compatible provider `chutes`
 has its base URL there), against the dashboard in its own gunicorn process on the PostgreSQL
-test database. The test publishes, rolls back and rotates keys through the dashboard's own
-functions on that database, and reads what landed from it.
+test database. The tests publish, roll back and rotate keys through the dashboard's own
+functions on that database, and read what landed from it.
 
-Each test starts its own proxy: the database is flushed after every test (so the proxy's token
-is gone), and a proxy start costs about 10 s on a 2-core machine.
+A proxy start costs about 10 s on 2 cores, so the module shares one proxy, dashboard process
+and upstream. The database is flushed after each test as usual; each test's data is made
+afresh around the proxy's token row, and the proxy follows within its next polls.
 """
 
 import json
+import secrets
 import sqlite3
 import time
 from collections import Counter
@@ -23,29 +25,43 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management import call_command
-from django.test import Client
+from django.db import connection
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from billing.models import UsageEvent
+from dashboard.models import ProxyToken, Role
 from integrations.litellm import llm_spend
 from routing.keys import key_rotate
 from routing.models import Model, ProviderKey, ProxyInstance, RoutingRule, RoutingVersion
-from routing.publish import publish_routing, rollback_routing
+from routing.publish import latest_version, publish_routing, rollback_routing
 from routing.rules import rule_save
-from tests.factories import ModelPriceFactory, ProviderFactory, ProviderKeyFactory
-from tests.litellm_proxy.fake_upstream import Usage
+from tests.factories import (
+    MembershipFactory,
+    ModelPriceFactory,
+    ProviderFactory,
+    ProviderKeyFactory,
+    TeamFactory,
+    UserFactory,
+)
+from tests.litellm_proxy.dashboard import DashboardProcess, database_url
+from tests.litellm_proxy.fake_upstream import FakeUpstream, Usage
 from tests.litellm_proxy.proxy import LiteLLMProxy
 
 pytestmark = pytest.mark.litellm_proxy
 
 POLL_SECONDS = 1
 CONCURRENCY = 8
-FIRST_KEY = "cpk_" + "1" * 40
-SECOND_KEY = "cpk_" + "2" * 40
 # Models of the catalog's chutes, as the upstream sees them asked for.
+TEAM = "maven"
 MAIN, SMALL, BROKEN = "deepseek-ai/DeepSeek-V3", "unsloth/Llama-3.3-70B-Instruct", "vendor/odd-1"
+
+
+def new_secret() -> str:
+    return "cpk_" + secrets.token_hex(20)
 
 
 @dataclass
@@ -54,18 +70,18 @@ class Stack:
 
     team: object
     user: object
-    dashboard: object
-    upstream: object
-    proxy: LiteLLMProxy
+    dashboard: DashboardProcess
+    upstream: FakeUpstream
     directory: Path
     models: dict[str, Model] = field(default_factory=dict)
+    proxy: LiteLLMProxy | None = None
 
     @property
     def spool_dir(self) -> Path:
         return self.directory / "spool"
 
     def logs(self) -> str:
-        return self.proxy.log_tail() + self.dashboard.log_tail(2000)
+        return (self.proxy.log_tail() if self.proxy else "") + self.dashboard.log_tail(2000)
 
     def wait_for(self, condition, *, what: str, seconds: float = 30, every: float = 0.1):
         """condition()'s first true value; fails naming `what`, with the logs, after `seconds`."""
@@ -111,8 +127,12 @@ class Stack:
         )  # fmt: skip
         return publish_routing(team=self.team, user=self.user, comment=f"{task_type} {weights}")
 
-    def landed(self) -> int:
-        return UsageEvent.objects.filter(team=self.team).count()
+    def instance(self) -> ProxyInstance | None:
+        """The running proxy's heartbeat row (a restarted proxy is a new instance)."""
+        return ProxyInstance.objects.filter(team=self.team).order_by("-first_seen_at").first()
+
+    def landed(self, ids: set[str]) -> list[UsageEvent]:
+        return list(UsageEvent.objects.filter(team=self.team, event_id__in=ids))
 
 
 def chat(client: httpx.Client, group: str) -> httpx.Response:
@@ -154,17 +174,18 @@ class Syncs:
         return [self.seen[at] for at in sorted(self.seen) if at > moment]
 
 
-def wait_applied(stack: Stack, version: RoutingVersion) -> None:
-    """The proxy runs `version` by its second sync after the publish. A sync whose routes answer
-    left the dashboard just before the publish is the one that may miss it."""
-    syncs = Syncs(stack.team)
+def wait_applied(stack: Stack, version: RoutingVersion, *, syncs: int = 1) -> None:
+    """Wait for `syncs` heartbeats reporting `version` after its publish, and check the proxy ran
+    it by its second sync after the publish (a sync whose routes answer left the dashboard just
+    before the publish is the one that may miss it)."""
+    watched = Syncs(stack.team)
 
     def applied() -> bool:
-        syncs.look()
-        return version.number in syncs.after(version.published_at)
+        watched.look()
+        return watched.after(version.published_at).count(version.number) >= syncs
 
     stack.wait_for(applied, what=f"heartbeat reporting version {version.number}", every=0.05)
-    reported = syncs.after(version.published_at)
+    reported = watched.after(version.published_at)
     assert reported.index(version.number) < 2, (
         f"version {version.number} applied only at sync {reported.index(version.number) + 1} "
         f"after the publish (versions reported: {reported})"
@@ -178,44 +199,90 @@ def split(upstream) -> dict[str, float]:
     return {model: 100 * count / total for model, count in counts.items()}
 
 
-@pytest.fixture
-def stack(dashboard_process, fake_upstream, litellm_proxy, team, ops_user, tmp_path):
-    chutes = ProviderFactory(slug="chutes", name="Chutes", base_url=fake_upstream.base("/v1"))
-    models = {
-        name: ModelPriceFactory(model__provider=chutes, model__name=name).model
-        for name in (MAIN, SMALL, BROKEN)
-    }
-    ProviderKeyFactory(team=team, provider=chutes, label="prod", secret=FIRST_KEY)
-    directory = tmp_path / "proxy"
-    call_command(
-        "litellm_config", team=team.slug, dashboard_url=dashboard_process.url, out=str(directory)
-    )
+@dataclass
+class World:
+    """What outlives a test: the processes, and the proxy token written into proxy.env."""
+
+    dashboard: DashboardProcess
+    upstream: FakeUpstream
+    proxy: LiteLLMProxy
+    directory: Path
+    token: dict
+
+
+@pytest.fixture(scope="module")
+def world(proxy_modules, django_db_setup, django_db_blocker, tmp_path_factory):
+    """One dashboard process, upstream and proxy for the module. The database is flushed after
+    each test: the token row the proxy was configured with is put back by each test's stack."""
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            pytest.skip(
+                "the live dashboard process needs the test database on PostgreSQL "
+                "(set DATABASE_URL=postgresql://...)"
+            )
+        # One Fernet key for this process and the server, so both read the provider keys.
+        keys = [Fernet.generate_key().decode()]
+        with override_settings(FIELD_ENCRYPTION_KEYS=keys), FakeUpstream() as upstream:
+            directory = tmp_path_factory.mktemp("scenarios")
+            dashboard = DashboardProcess(
+                database_url=database_url(connection.settings_dict),
+                encryption_keys=keys,
+                log_dir=directory,
+            )
+            proxy = None
+            try:
+                dashboard.start()
+                proxy, token = _configured_proxy(dashboard, directory / "proxy")
+                call_command("flush", interactive=False, verbosity=0)
+                proxy.start()
+                yield World(dashboard, upstream, proxy, directory / "proxy", token)
+            finally:
+                if proxy is not None:
+                    proxy.stop()
+                dashboard.stop()
+
+
+def _configured_proxy(dashboard: DashboardProcess, directory: Path) -> tuple[LiteLLMProxy, dict]:
+    """A proxy (not started) as `manage.py litellm_config` sets it up, polling every second,
+    and the fields of the token row it made."""
+    team = TeamFactory(slug=TEAM)
+    call_command("litellm_config", team=team.slug, dashboard_url=dashboard.url, out=str(directory))
     env = dict(
         line.split("=", 1) for line in (directory / "proxy.env").read_text().splitlines() if line
     )
     env["LLM_SPEND_POLL_SECONDS"] = str(POLL_SECONDS)
+    token = ProxyToken.objects.filter(team=team).values("name", "prefix", "token_hash", "scopes")
+    proxy = LiteLLMProxy(directory / "config.yaml", env=env, master_key=env["LITELLM_MASTER_KEY"])
+    return proxy, token.get()
+
+
+@pytest.fixture
+def stack(world, transactional_db) -> Stack:
+    """The team of the proxy's token, its catalog (chutes at the fake upstream), a key and
+    routing version 1 (* to MAIN), once the proxy has synced them; the upstream's record cleared."""
+    for process in (world.dashboard, world.proxy):
+        if not process.running:  # a failed test may have left it down
+            process.start()
+    team = TeamFactory(slug=TEAM, name="Maven")
+    ProxyToken.objects.create(team=team, **world.token)
+    user = MembershipFactory(team=team, user=UserFactory(username="ops"), role=Role.OPS).user
+    chutes = ProviderFactory(slug="chutes", name="Chutes", base_url=world.upstream.base("/v1"))
+    models = {
+        name: ModelPriceFactory(model__provider=chutes, model__name=name).model
+        for name in (MAIN, SMALL, BROKEN)
+    }
+    ProviderKeyFactory(team=team, provider=chutes, label="prod", secret=new_secret())
     stack = Stack(
-        team=team,
-        user=ops_user,
-        dashboard=dashboard_process,
-        upstream=fake_upstream,
-        proxy=None,
-        directory=directory,
-        models=models,
-    )
-    stack.publish("*", {MAIN: 100})
-    stack.proxy = litellm_proxy(
-        directory / "config.yaml", env=env, master_key=env["LITELLM_MASTER_KEY"]
-    )
-    stack.wait_for(
-        lambda: ProxyInstance.objects.filter(team=team, routing_version=1).exists(),
-        what="proxy running routing version 1",
-    )
+        team=team, user=user, dashboard=world.dashboard, upstream=world.upstream,
+        proxy=world.proxy, directory=world.directory, models=models,
+    )  # fmt: skip
+    wait_applied(stack, stack.publish("*", {MAIN: 100}), syncs=2)
+    world.upstream.reset()
     return stack
 
 
 def test_a_published_split_is_followed_live_and_so_are_a_change_and_a_rollback(stack):
-    upstream = stack.upstream
+    upstream, starts = stack.upstream, stack.proxy.starts
     eighty_twenty = stack.publish("summarization", {MAIN: 80, SMALL: 20})
     wait_applied(stack, eighty_twenty)
     upstream.reset()
@@ -238,11 +305,11 @@ def test_a_published_split_is_followed_live_and_so_are_a_change_and_a_rollback(s
     # 1,000 calls at 50/50 stray by 1.6 points (one standard deviation); 5 is over three of them.
     assert abs(second[MAIN] - 50) <= 5, second
     assert abs(third[MAIN] - 80) <= 4 and abs(third[SMALL] - 20) <= 4, third
-    assert stack.proxy.starts == 1
+    assert stack.proxy.starts == starts
 
 
 def test_the_routing_page_names_the_proxy_and_the_versions_it_runs(stack):
-    proxy = ProxyInstance.objects.get(team=stack.team)
+    instance = stack.instance()
     browser = Client()
     browser.force_login(stack.user)
     session = browser.cookies[settings.SESSION_COOKIE_NAME].value
@@ -254,43 +321,46 @@ def test_the_routing_page_names_the_proxy_and_the_versions_it_runs(stack):
     )
 
     assert answer.status_code == 200, answer.text[:500]
-    row = answer.text.split(f'data-proxy="{proxy.instance_id}"', 1)[1].split("</tr>", 1)[0]
-    assert proxy.instance_id in row
+    row = answer.text.split(f'<tr data-proxy="{instance.instance_id}"', 1)[1].split("</tr>")[0]
+    assert instance.instance_id in row
     assert f"1.110.2 / {llm_spend.PLUGIN_VERSION}" in row
-    assert "✓ v1" in row
+    assert f"✓ v{latest_version(stack.team).number}" in row
 
 
 def test_usage_made_while_the_dashboard_is_down_lands_once_it_is_back(stack):
-    version = RoutingVersion.objects.get(team=stack.team, number=1)
+    version = latest_version(stack.team).number
     stack.dashboard.stop()
 
     answers = stack.send(["summarization"] * 250 + ["translation"] * 250)
     stack.dashboard.start()
-    stack.wait_for(lambda: stack.landed() >= 500, what="500 usage events", seconds=90)
+    ids = call_ids(answers)
+    stack.wait_for(lambda: len(stack.landed(ids)) == 500, what="500 usage events", seconds=90)
 
-    events = UsageEvent.objects.filter(team=stack.team)
-    assert set(events.values_list("event_id", flat=True)) == call_ids(answers)
+    events = UsageEvent.objects.filter(team=stack.team, event_id__in=ids)
+    assert events.count() == 500
     assert Counter(events.values_list("task_type", "route_version")) == {
-        ("summarization", version.number): 250,
-        ("translation", version.number): 250,
+        ("summarization", version): 250,
+        ("translation", version): 250,
     }
 
 
 def test_events_spooled_at_a_kill_9_land_once_after_the_restart(stack):
-    shipped = stack.send(["summarization"] * 100)
-    stack.wait_for(lambda: stack.landed() == 100, what="the first 100 events landed")
+    started = timezone.now()
+    shipped = call_ids(stack.send(["summarization"] * 100))
+    stack.wait_for(lambda: len(stack.landed(shipped)) == 100, what="the first 100 events")
     stack.dashboard.stop()
-    spooled_answers = stack.send(["summarization"] * 200)
-    stack.wait_for(lambda: spooled(stack.spool_dir) == 200, what="200 events in the spool")
+    spooled_ids = call_ids(stack.send(["summarization"] * 200))
+    stack.wait_for(lambda: spooled(stack.spool_dir) >= 200, what="200 events in the spool")
 
     stack.proxy.kill_9()
     stack.dashboard.start()
     stack.proxy.start()
-    stack.wait_for(lambda: stack.landed() >= 300, what="300 usage events", seconds=60)
+    ids = shipped | spooled_ids
+    stack.wait_for(lambda: len(stack.landed(ids)) == 300, what="300 usage events", seconds=60)
+    stack.wait_for(lambda: spooled(stack.spool_dir) == 0, what="an empty spool")
 
-    landed = list(UsageEvent.objects.filter(team=stack.team).values_list("event_id", flat=True))
-    assert sorted(landed) == sorted(call_ids(shipped) | call_ids(spooled_answers))
-    assert spooled(stack.spool_dir) == 0
+    since = UsageEvent.objects.filter(team=stack.team, occurred_at__gte=started)
+    assert sorted(since.values_list("event_id", flat=True)) == sorted(ids)
 
 
 def test_an_event_the_dashboard_rejects_is_dead_lettered_and_the_rest_of_its_batch_lands(stack):
@@ -299,31 +369,30 @@ def test_an_event_the_dashboard_rejects_is_dead_lettered_and_the_rest_of_its_bat
     stack.upstream.usage_for(BROKEN, Usage(input_tokens=100, cached_input_tokens=150))
     version = stack.publish("extraction", {BROKEN: 100})
     wait_applied(stack, version)
+    dead_letters = stack.spool_dir / llm_spend.DEAD_LETTER_FILE
     stack.dashboard.stop()
-    good = stack.send(["summarization"] * 49)
-    (bad,) = stack.send(["extraction"])
-    stack.wait_for(lambda: spooled(stack.spool_dir) == 50, what="50 events in the spool")
+    good = call_ids(stack.send(["summarization"] * 49))
+    (bad,) = call_ids(stack.send(["extraction"]))
+    stack.wait_for(lambda: spooled(stack.spool_dir) >= 50, what="50 events in the spool")
 
     stack.dashboard.start()
-    dead_letters = stack.spool_dir / llm_spend.DEAD_LETTER_FILE
     stack.wait_for(dead_letters.exists, what="dead-letter file", seconds=60)
-    stack.wait_for(lambda: stack.landed() >= 49, what="49 usage events")
+    stack.wait_for(lambda: len(stack.landed(good)) == 49, what="49 usage events")
 
     lines = [json.loads(line) for line in dead_letters.read_text().splitlines()]
-    assert [line["event"]["id"] for line in lines] == [bad.headers["x-litellm-call-id"]]
+    assert [line["event"]["id"] for line in lines] == [bad]
     assert "cached_input_tokens" in lines[0]["reason"]
-    landed = UsageEvent.objects.filter(team=stack.team).values_list("event_id", flat=True)
-    assert set(landed) == call_ids(good)
+    assert stack.landed({bad}) == []
 
 
 def test_a_rotated_key_reaches_the_upstream_within_two_polls_and_the_old_one_never_again(stack):
     upstream = stack.upstream
-    stack.send(["summarization"] * 20)
-    assert set(upstream.counts("api_key")) == {FIRST_KEY}
     key = ProviderKey.objects.get(team=stack.team, revoked_at__isnull=True)
-    syncs = Syncs(stack.team)
+    stack.send(["summarization"] * 20)
+    (old,) = upstream.counts("api_key")
+    syncs, new = Syncs(stack.team), new_secret()
 
-    key_rotate(key=key, secret=SECOND_KEY, user=stack.user)
+    key_rotate(key=key, secret=new, user=stack.user)
     rotated_at = timezone.now()
     with httpx.Client(base_url=stack.proxy.url, headers=stack.proxy.headers, timeout=60) as client:
 
@@ -331,7 +400,7 @@ def test_a_rotated_key_reaches_the_upstream_within_two_polls_and_the_old_one_nev
             # One call at a time: the upstream sees them in the order they were made.
             syncs.look()
             assert chat(client, "summarization").status_code == 200
-            return upstream.requests[-1].api_key == SECOND_KEY
+            return upstream.requests[-1].api_key == new
 
         stack.wait_for(new_key_seen, what="call with the rotated key", every=0)
         syncs.look()
@@ -341,6 +410,6 @@ def test_a_rotated_key_reaches_the_upstream_within_two_polls_and_the_old_one_nev
 
     assert len(syncs.after(rotated_at)) <= 2, syncs.after(rotated_at)
     keys = [seen.api_key for seen in upstream.requests]
-    first_new = keys.index(SECOND_KEY)
-    assert Counter(keys[first_new:]) == {SECOND_KEY: len(keys) - first_new}
-    assert set(keys[:first_new]) == {FIRST_KEY}
+    first_new = keys.index(new)
+    assert set(keys[:first_new]) == {old}
+    assert Counter(keys[first_new:]) == {new: len(keys) - first_new}
