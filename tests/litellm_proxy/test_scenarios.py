@@ -325,7 +325,7 @@ def test_the_routing_page_names_the_proxy_and_the_versions_it_runs(stack):
     assert answer.text.count("<tr data-proxy=") == 1
     row = answer.text.split(f'<tr data-proxy="{instance.instance_id}"', 1)[1].split("</tr>")[0]
     assert instance.instance_id in row
-    assert f"1.110.2 / {llm_spend.PLUGIN_VERSION}" in row
+    assert f"{llm_spend.litellm_version()} / {llm_spend.PLUGIN_VERSION}" in row
     assert f"✓ v{latest_version(stack.team).number}" in row
 
 
