@@ -78,6 +78,7 @@ MAX_BACKOFF_SECONDS = 60.0
 MAX_RETRY_AFTER_SECONDS = 600.0
 DEFAULT_SPOOL_MAX_BYTES = 1024**3
 DEAD_LETTER_FILE = "dead-letter.jsonl"
+MAX_TASK_TYPE = 100  # the longest task type the dashboard stores
 # The keys this module puts in a deployment's model_info and a request's metadata.
 ROUTE_VERSION_KEY = "llm_spend_route_version"
 PROVIDER_KEY = "llm_spend_provider"
@@ -560,7 +561,9 @@ def usage_event(payload: dict, *, kwargs: dict | None = None, instance_id: str =
         "timestamp": datetime.fromtimestamp(start or time.time(), UTC).isoformat(),
         "provider": _event_provider(payload, params, metadata, hidden, model_info),
         "model": model_info.get(MODEL_KEY) or _model_without_prefix(payload, hidden),
-        "task_type": _event_task_type(payload, metadata),
+        # A client may ask for any model name; one the dashboard refuses as too long would
+        # dead-letter a call that was served and paid for.
+        "task_type": _event_task_type(payload, metadata)[:MAX_TASK_TYPE],
         "route_version": model_info.get(ROUTE_VERSION_KEY),
         "status": "success" if payload.get("status", "success") == "success" else "error",
         "error_type": _error_type(payload, kwargs),
@@ -904,19 +907,20 @@ def _call(function):
 
 def map_unknown_group(data: dict, groups) -> dict:
     """A request for a model group the router does not have goes to 'default' (the * rule), keeping
-    the name it asked for as its task type."""
+    the name it asked for as its task type. Every request gets its task type in its metadata, also
+    one the proxy will refuse (no routes applied yet): its error event keeps what it asked for."""
     asked = data.get("model")
-    if not isinstance(asked, str) or not groups:
+    if not isinstance(asked, str) or not asked:
         return data
     metadata_key = "litellm_metadata" if "litellm_metadata" in data else "metadata"
     metadata = data.get(metadata_key)
     if not isinstance(metadata, dict):
         metadata = data[metadata_key] = {}
-    if asked in groups:
-        metadata.setdefault(TASK_TYPE_KEY, task_type_of_group(asked))
-    elif DEFAULT_GROUP in groups:
+    if asked not in groups and DEFAULT_GROUP in groups:
         metadata.setdefault(TASK_TYPE_KEY, asked)
         data["model"] = DEFAULT_GROUP
+    else:
+        metadata.setdefault(TASK_TYPE_KEY, task_type_of_group(asked))
     return data
 
 

@@ -75,6 +75,13 @@ def test_the_deployment_says_the_route_version_and_the_asked_task_type_wins():
     )
 
 
+def test_a_task_type_asked_longer_than_the_dashboard_stores_is_cut_not_refused():
+    asked = "t" * 150
+    kwargs = {"litellm_params": {"metadata": {"llm_spend_task_type": asked}}}
+    event = llm_spend.usage_event(sample("router_chutes_via_api_base"), kwargs=kwargs)
+    assert event["task_type"] == asked[:100]
+
+
 def test_a_streamed_call_has_a_time_to_first_token():
     payload = sample("anthropic_success") | {
         "stream": True,

@@ -6,7 +6,7 @@ import pytest
 import respx
 
 from integrations.litellm import llm_spend
-from tests.integrations.conftest import DASHBOARD, KEYS, ROUTES_V7, keys_document
+from tests.integrations.conftest import DASHBOARD, KEYS, ROUTES_V7, keys_document, sample
 
 ROUTES = f"{DASHBOARD}/api/v1/routes"
 KEYS_URL = f"{DASHBOARD}/api/v1/keys"
@@ -206,6 +206,30 @@ def test_a_known_group_is_left_alone():
         "metadata": {"a": 1, "llm_spend_task_type": "summarization"},
     }
     asked_default = llm_spend.map_unknown_group({"model": "default"}, {"default"})
+    assert asked_default["metadata"]["llm_spend_task_type"] == "*"
+
+
+def test_a_call_refused_before_any_routes_keeps_its_task_type_in_its_error_event():
+    # Before the first sync the proxy has no model group at all: it answers 400 "Invalid model
+    # name" and logs the failure with no model_group; the pre-call hook has run by then.
+    data = llm_spend.map_unknown_group({"model": "summarization", "messages": []}, frozenset())
+    payload = sample("openai_rate_limited_failure") | {
+        "model": "summarization",
+        "model_group": None,
+        "custom_llm_provider": None,
+        "error_information": {"error_class": "ProxyModelNotFoundError"},
+    }
+    kwargs = {"litellm_params": {"metadata": data["metadata"]}}
+
+    event = llm_spend.usage_event(payload, kwargs=kwargs)
+
+    assert data["model"] == "summarization"
+    assert (event["task_type"], event["status"], event["error_type"]) == (
+        "summarization",
+        "error",
+        "ProxyModelNotFoundError",
+    )
+    asked_default = llm_spend.map_unknown_group({"model": "default"}, frozenset())
     assert asked_default["metadata"]["llm_spend_task_type"] == "*"
 
 
