@@ -8,6 +8,7 @@ interleaved rounds, so a noisy neighbour on a shared machine slows all of them a
 """
 
 import json
+import os
 import random
 import statistics
 import threading
@@ -15,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -73,6 +74,14 @@ class ModeRun:
     # plugin's usage events carry it as their id.
     call_ids: list[str | None] = field(default_factory=list)
     round_p50s: list[float] = field(default_factory=list)
+    # CPU seconds used while this mode's requests ran: the proxy's event-loop thread, its other
+    # threads (LiteLLM's and a logger's), and the dashboard's gunicorn (the plugin ships to it).
+    cpu_loop: float = 0.0
+    cpu_threads: float = 0.0
+    cpu_dashboard: float = 0.0
+
+    def cpu_ms_per_request(self, seconds: float) -> float:
+        return seconds * 1000 / len(self.latencies_ms) if self.latencies_ms else 0.0
 
     @property
     def answered(self) -> int:
@@ -139,6 +148,29 @@ def send_requests(
         run.round_p50s.append(percentile(latencies, 50))
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(the main thread's, the other threads') CPU seconds of a process; (0, 0) once gone."""
+    tick = os.sysconf("SC_CLK_TCK")
+    main = others = 0.0
+    with suppress(FileNotFoundError, ProcessLookupError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with suppress(FileNotFoundError, ProcessLookupError):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                used = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+                if int(task.name) == pid:
+                    main += used
+                else:
+                    others += used
+    return main, others
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (gunicorn's master and workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid] + ([int(p) for p in children.read_text().split()] if children.exists() else [])
+    return sum(sum(cpu_seconds(one)) for one in pids)
+
+
 def run_rounds(
     proxies: dict[str, LiteLLMProxy],
     *,
@@ -146,6 +178,7 @@ def run_rounds(
     concurrency: int,
     rounds: int,
     progress: Callable[[int, int], None],
+    dashboard_pid: int | None = None,
 ) -> dict[str, ModeRun]:
     runs = {name: ModeRun(name) for name in proxies}
     total, done = requests * len(proxies), 0
@@ -160,9 +193,15 @@ def run_rounds(
     for number, size in enumerate(sizes):
         # Each round starts with the next mode, so none always runs first.
         for name in names[number % len(names) :] + names[: number % len(names)]:
-            send_requests(
-                proxies[name], runs[name], count=size, concurrency=concurrency, progress=tick
-            )
+            run, pid = runs[name], proxies[name].process.pid
+            loop, threads = cpu_seconds(pid)
+            dashboard = process_tree_cpu(dashboard_pid) if dashboard_pid else 0.0
+            send_requests(proxies[name], run, count=size, concurrency=concurrency, progress=tick)
+            loop_after, threads_after = cpu_seconds(pid)
+            run.cpu_loop += loop_after - loop
+            run.cpu_threads += threads_after - threads
+            if dashboard_pid:
+                run.cpu_dashboard += process_tree_cpu(dashboard_pid) - dashboard
     return runs
 
 

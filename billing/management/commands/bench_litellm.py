@@ -83,6 +83,7 @@ class Command(BaseCommand):
                 concurrency=concurrency,
                 rounds=rounds,
                 progress=ProgressBar(self.stdout, "Requests"),
+                dashboard_pid=dashboard.process.pid if dashboard else None,
             )
             landed = None
             if plugin is not None:
@@ -112,14 +113,21 @@ class Command(BaseCommand):
         say("")
         say(
             f"{'mode':<10} {'requests/s':>11} {'p50 ms':>8} {'p95 ms':>8} {'failed':>7}"
-            "   p50 per round (ms)"
+            f"  {'CPU ms/request: loop':>20} {'threads':>8} {'dashboard':>9}   p50 per round (ms)"
         )
         for run in runs.values():
             say(
                 f"{run.name:<10} {run.requests_per_second:>11,.1f} {run.percentile(50):>8.2f} "
-                f"{run.percentile(95):>8.2f} {run.failures:>7,}   "
+                f"{run.percentile(95):>8.2f} {run.failures:>7,}  "
+                f"{run.cpu_ms_per_request(run.cpu_loop):>20.2f} "
+                f"{run.cpu_ms_per_request(run.cpu_threads):>8.2f} "
+                f"{run.cpu_ms_per_request(run.cpu_dashboard):>9.2f}   "
                 + " ".join(f"{p50:.2f}" for p50 in run.round_p50s)
             )
+        say(
+            "(CPU while each mode's requests ran: the proxy's event-loop thread, its other "
+            "threads, the dashboard's gunicorn; the machine's cores are shared by all of them)"
+        )
         bare = runs["bare"]
         added = {}
         for name in ["generic", "plugin"]:
