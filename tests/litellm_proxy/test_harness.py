@@ -123,7 +123,9 @@ def test_a_callback_module_beside_the_config_logs_every_call_and_swaps_deploymen
         before = [chat(client, "default").status_code for _ in range(10)]
         wait_for(lambda: len(lines("success")) == 10, what="10 logged calls", proxy=proxy)
         swapped = [openai_deployment("default", "gpt-y", fake_upstream.base("/b/v1"), "sk-b")]
-        model_list.write_text(json.dumps(swapped))
+        # Written aside then renamed: the watcher never reads a half-written file.
+        model_list.with_suffix(".tmp").write_text(json.dumps(swapped))
+        model_list.with_suffix(".tmp").replace(model_list)
         wait_for(lambda: lines("applied"), what="model list applied", proxy=proxy)
         after = [chat(client, "default").status_code for _ in range(10)]
         wait_for(lambda: len(lines("success")) == 20, what="20 logged calls", proxy=proxy)
