@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import TaoPrice, UsageEvent
 
 DEMO_SOURCE = "demo"

@@ -382,7 +382,7 @@ GLOBAL_KINDS = {AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE}
 
 
 class AlertRule(models.Model):
-    """What to watch and whom to tell. `params` holds the kind's settings (see billing.alerts)."""
+    """What to watch and whom to tell. `params` holds the kind's settings (alerts.evaluation)."""
 
     team = models.ForeignKey(
         "dashboard.Team",

@@ -20,8 +20,8 @@ from django.db.models import BigIntegerField, Count, F, Q, Sum
 from django.db.models.functions import Cast, TruncDate
 
 from billing.costing import cost_of
-from billing.events import TOKEN_FIELDS
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, percentile
+from billing.ingest.events import TOKEN_FIELDS
 from billing.models import (
     Budget,
     CostSource,

@@ -14,7 +14,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.costing import PriceBook, cost_of
-from billing.events import TOKEN_FIELDS
+from billing.ingest.events import TOKEN_FIELDS
 from billing.models import TaoPrice, UsageRollup
 
 DAYS_IN_MONTH = Decimal(30)

@@ -15,7 +15,7 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
-from billing.importing import NUMBER, ImportFileError
+from billing.ingest.files import NUMBER, ImportFileError
 from billing.models import TAO_PRICE_DIGITS, TaoPrice
 
 logger = logging.getLogger(__name__)

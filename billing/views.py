@@ -14,7 +14,6 @@ from django.views.decorators.vary import vary_on_headers
 from billing.catalog import catalog_rows, needs_reprice, price_add, reprice_command
 from billing.costing import PriceBook
 from billing.csv_output import csv_lines
-from billing.exports import usage_filename, usage_rows
 from billing.forms import ModelForm, PriceForm, ProviderFilterForm, UsageFilterForm
 from billing.queries import (
     cost_disagreements,
@@ -25,6 +24,7 @@ from billing.queries import (
     usage_events,
     usage_page,
 )
+from billing.reports.exports import usage_filename, usage_rows
 from dashboard.access import can_edit_catalog, get_membership_for_user, role_may
 from dashboard.fragments import wants_fragment
 from dashboard.models import Team

@@ -8,7 +8,7 @@ app = Celery("dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Task modules autodiscovery does not find (it imports only each app's "tasks").
-app.conf.imports = ["billing.alert_tasks", "billing.delivery_tasks"]
+app.conf.imports = ["billing.alerts.tasks", "billing.alerts.delivery_tasks"]
 
 # The one list of scheduled jobs. Each expires just under its period, so a backlog
 # after an outage never queues duplicate runs.

@@ -3,7 +3,7 @@ from functools import partial
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.alert_rules import evaluation_lag
+from billing.alerts.rules import evaluation_lag
 from dashboard.access import can_edit_catalog, membership_for
 from dashboard.models import Membership, Role, Team
 from dashboard.navigation import ADMIN_SECTIONS, sections_for_role, switch_url

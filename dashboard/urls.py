@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from billing import api as billing_api
 from billing import views as billing_views
 from billing import views_simulate
+from billing.ingest import api as billing_api
 from dashboard import views, views_invitations, views_overview
 from dashboard.forms import ThrottledAdminLoginForm
 from routing import api as routing_api
@@ -51,10 +51,10 @@ team_patterns = [
     path("usage.csv", billing_views.usage_csv, name="usage_csv"),
     path("usage/<int:event_pk>/", billing_views.usage_event_detail, name="usage_event"),
     path("", include("billing.urls_budgets")),
-    path("", include("billing.urls_alerts")),
-    path("", include("billing.urls_actions")),
-    path("", include("billing.urls_reports")),
-    path("", include("billing.urls_invoices")),
+    path("", include("billing.alerts.urls")),
+    path("", include("billing.alerts.urls_actions")),
+    path("", include("billing.reports.urls")),
+    path("", include("billing.reports.urls_invoices")),
     path("", include("billing.urls_team_prices")),
     path("audit/", views.audit_page, name="audit"),
     path("tokens/", views.tokens_page, name="tokens"),

@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import Alert, AlertKind, AlertRule
 from routing.models import Model, RoutingRule, RoutingVersion
 from routing.rules import rule_save

@@ -8,8 +8,8 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from billing.alert_rules import alert_rule_save
-from billing.alerts import evaluate_alerts
+from billing.alerts.evaluation import evaluate_alerts
+from billing.alerts.rules import alert_rule_save
 from billing.models import (
     Alert,
     AlertKind,

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from billing.alert_tasks import evaluate_alerts
+from billing.alerts.tasks import evaluate_alerts
 from billing.models import AlertKind, AlertRule, TaoPrice
 from dashboard.celery import app
 

@@ -9,9 +9,9 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from billing.alert_tasks import evaluate_alerts as evaluate_alerts_task
-from billing.alerts import evaluate_alerts
-from billing.ingest import ingest_events
+from billing.alerts.evaluation import evaluate_alerts
+from billing.alerts.tasks import evaluate_alerts as evaluate_alerts_task
+from billing.ingest.store import ingest_events
 from billing.models import (
     Alert,
     AlertKind,

@@ -8,10 +8,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.alert_messages import duration, fired_message, usd
-from billing.alert_tasks import RulesFailed
-from billing.alert_tasks import evaluate_alerts as evaluate_alerts_task
-from billing.alerts import (
+from billing.alerts.evaluation import (
     RuleRun,
     budget_months,
     conditions_of,
@@ -19,6 +16,9 @@ from billing.alerts import (
     params_of,
     thresholds_of,
 )
+from billing.alerts.messages import duration, fired_message, usd
+from billing.alerts.tasks import RulesFailed
+from billing.alerts.tasks import evaluate_alerts as evaluate_alerts_task
 from billing.models import Alert, AlertKind, AlertNotification, AlertRule, Budget, TaoPrice
 from dashboard.models import JobRun
 from routing.models import Provider

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.alert_rules import params_in_words
+from billing.alerts.rules import params_in_words
 from billing.models import (
     Alert,
     AlertKind,

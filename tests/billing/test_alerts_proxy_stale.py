@@ -7,8 +7,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.alert_rules import params_in_words
-from billing.alerts import evaluate_alerts, params_of
+from billing.alerts.evaluation import evaluate_alerts, params_of
+from billing.alerts.rules import params_in_words
 from billing.models import Alert, AlertKind, AlertNotification, AlertRule
 from dashboard.models import Role
 from routing.fleet import heartbeat_record, heartbeat_values

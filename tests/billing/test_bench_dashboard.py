@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from billing.bench_overview import Timing
+from billing.bench.overview import Timing
 from dashboard.models import Team
 
 

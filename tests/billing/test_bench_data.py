@@ -4,7 +4,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 
-from billing.bench_data import BENCH_SOURCE, fill_usage, tao_amount
+from billing.bench.data import BENCH_SOURCE, fill_usage, tao_amount
 from billing.costing import TAO_QUANTUM, PriceBook, TaoBook, price_event, priced_columns
 from billing.models import TaoPrice, UsageEvent, UsageRollup
 from billing.rollups import KEY, SUMS, rebuild_rollups

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import UsageEvent, UsageRollup
 from routing.models import Model
 from tests.factories import ModelFactory, ModelPriceFactory, canonical_event

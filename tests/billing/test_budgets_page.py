@@ -6,7 +6,7 @@ import time_machine
 from django.urls import reverse
 
 from billing.catalog import load_catalog
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import Budget, TaoPrice
 from dashboard.models import AuditAction, AuditEvent
 from routing.models import Provider

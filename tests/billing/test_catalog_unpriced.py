@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.queries import cost_disagreements, unpriced_usage
 from dashboard.models import Team
 from routing.models import Provider

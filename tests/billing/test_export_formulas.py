@@ -11,7 +11,7 @@ import time_machine
 from django.urls import reverse
 
 from billing.csv_output import cell_text, spreadsheet_safe
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import MonthClose
 from tests.factories import canonical_event
 

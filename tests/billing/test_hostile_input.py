@@ -8,8 +8,8 @@ from functools import reduce
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from billing.events import CANONICAL_FIELDS
-from billing.ingest import ingest_events
+from billing.ingest.events import CANONICAL_FIELDS
+from billing.ingest.store import ingest_events
 from billing.models import UsageEvent
 from dashboard.models import Team
 from dashboard.tokens import token_create

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from billing import importing
+from billing.ingest import files as importing
 from billing.models import UsageEvent, UsageRollup
 from tests.factories import canonical_event
 

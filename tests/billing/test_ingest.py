@@ -5,10 +5,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.events import event_from_json
-from billing.ingest import ingest_events
+from billing.ingest.events import event_from_json
+from billing.ingest.payload import loads
+from billing.ingest.store import ingest_events
 from billing.models import TaoPrice, UsageEvent, UsageRollup
-from billing.payload import loads
 from routing.models import Model
 from tests.factories import ModelPriceFactory, canonical_event
 

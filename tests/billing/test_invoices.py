@@ -7,8 +7,9 @@ import time_machine
 from django.db.models import Sum
 from django.urls import reverse
 
-from billing.ingest import ingest_events
-from billing.invoices import (
+from billing.ingest.store import ingest_events
+from billing.models import ProviderInvoice, TaoPrice, UsageEvent
+from billing.reports.invoices import (
     NO_USAGE,
     NOT_INVOICED,
     OVER,
@@ -17,7 +18,6 @@ from billing.invoices import (
     computed_by_provider,
     invoice_lines,
 )
-from billing.models import ProviderInvoice, TaoPrice, UsageEvent
 from dashboard.models import AuditAction, AuditEvent
 from routing.models import Provider
 from tests.factories import ProviderFactory, canonical_event

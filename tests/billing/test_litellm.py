@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.litellm import is_litellm_payload, litellm_to_canonical
+from billing.ingest.litellm import is_litellm_payload, litellm_to_canonical
 
 SAMPLES = Path(__file__).resolve().parent / "samples" / "litellm"
 SHARED_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "litellm"

@@ -5,9 +5,9 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import MonthClose
-from billing.month_close import adjustments_for, close_month, provider_totals, reopen_month
+from billing.reports.month_close import adjustments_for, close_month, provider_totals, reopen_month
 from dashboard.models import AuditAction, AuditEvent
 from tests.factories import canonical_event
 

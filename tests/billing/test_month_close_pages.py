@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import MonthClose, ProviderInvoice
 from routing.models import Provider
 from tests.factories import canonical_event

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from billing.histogram import bucket_middle, bucket_of
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import Budget, TaoPrice
 from billing.overview import (
     RAW,

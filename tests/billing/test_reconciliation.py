@@ -9,11 +9,11 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from billing.ingest import ingest_events
+from billing.ingest.scores import record_scores
+from billing.ingest.store import ingest_events
 from billing.models import TaoPrice, TeamModelPrice, UsageDailyRollup, UsageEvent, UsageRollup
 from billing.reprice import reprice_events
 from billing.rollups import DAY_KEY, KEY, SUMS, raw_aggregates, rebuild_rollups
-from billing.scores import record_scores
 from dashboard.models import Team
 from routing.models import Model
 from tests.factories import ModelPriceFactory

@@ -15,10 +15,10 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
-from billing.exports import CSV_COLUMNS, FOCUS_COLUMNS, plain
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import UsageEvent
-from billing.reports import month_report
+from billing.reports.exports import CSV_COLUMNS, FOCUS_COLUMNS, plain
+from billing.reports.figures import month_report
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, canonical_event
 

@@ -7,10 +7,10 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import Budget
-from billing.reports import month_report
-from billing.views_reports import report_context
+from billing.reports.figures import month_report
+from billing.reports.views import report_context
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, canonical_event
 

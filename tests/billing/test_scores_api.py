@@ -4,7 +4,7 @@ from unittest import mock
 
 import pytest
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import UsageEvent, UsageRollup
 from tests.factories import canonical_event
 
@@ -100,7 +100,7 @@ def test_it_accepts_a_score_as_a_decimal_string(client, team, catalog, usage_tok
 def test_it_rejects_a_score_that_fails_unexpectedly_and_keeps_the_rest(
     client, team, catalog, usage_token
 ):
-    from billing import scores
+    from billing.ingest import scores
 
     ingest_events(team, [canonical_event(id="a"), canonical_event(id="b")])
     real = scores._score_from_json

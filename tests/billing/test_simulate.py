@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import TaoPrice
 from billing.simulate import simulate
 from routing.models import Model

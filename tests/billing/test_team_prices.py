@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from billing.catalog import team_price_add
 from billing.costing import PriceBook
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import CostSource, TeamModelPrice, UsageEvent
 from dashboard.models import AuditAction, AuditEvent
 from routing.models import Model

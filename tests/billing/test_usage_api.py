@@ -11,10 +11,10 @@ from django.db import OperationalError, connection
 from django.test import RequestFactory
 from django.urls import reverse
 
-from billing.api import usage
-from billing.bench import Gunicorn
+from billing.bench.ingest import Gunicorn
+from billing.ingest.api import usage
+from billing.ingest.payload import MAX_EVENTS
 from billing.models import UsageEvent, UsageRollup
-from billing.payload import MAX_EVENTS
 from dashboard.tokens import token_create, token_revoke
 from tests.factories import canonical_event
 
@@ -127,14 +127,14 @@ def test_it_answers_405_to_get(client, usage_token):
 
 
 def test_it_answers_503_with_retry_after_when_the_database_is_down(client, catalog, usage_token):
-    with mock.patch("billing.api.authenticate_proxy", side_effect=OperationalError("gone")):
+    with mock.patch("billing.ingest.api.authenticate_proxy", side_effect=OperationalError("gone")):
         response = _post(client, [canonical_event()], usage_token)
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
 
 
 def test_it_writes_nothing_when_the_database_fails_halfway(client, catalog, usage_token):
-    with mock.patch("billing.ingest.add_to_rollups", side_effect=OperationalError("lost")):
+    with mock.patch("billing.ingest.store.add_to_rollups", side_effect=OperationalError("lost")):
         response = _post(client, [canonical_event()], usage_token)
     assert response.status_code == 503
     assert not UsageEvent.objects.exists()
@@ -204,7 +204,7 @@ def test_it_rejects_only_an_event_with_an_integer_too_long_to_read(client, catal
 def test_it_rejects_an_event_that_fails_unexpectedly_and_keeps_the_rest(
     client, catalog, usage_token
 ):
-    from billing import ingest
+    from billing.ingest import store as ingest
 
     real = ingest.event_from_json
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import TaoPrice, UsageEvent
 from dashboard.models import Role
 from tests.billing.conftest import NOW

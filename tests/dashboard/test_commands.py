@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from billing.alert_rules import recommended_rules
+from billing.alerts.rules import recommended_rules
 from billing.models import AlertRule, Budget
 from dashboard.models import Membership, Role, Team
 from routing.models import RoutingVersion

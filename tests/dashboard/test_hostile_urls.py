@@ -12,7 +12,7 @@ from django import forms
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from billing.catalog import load_catalog
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import Alert, AlertKind, AlertRule, Budget
 from dashboard.models import Role
 from dashboard.tokens import token_create
@@ -62,19 +62,19 @@ URLS = sorted({(route, p.name) for route, p in _walk(get_resolver().url_patterns
 
 def _query_keys():
     """Every field name of every form in our apps, plus the few read straight from the URL."""
+    import billing.alerts.forms
     import billing.forms
-    import billing.forms_alerts
     import billing.forms_budgets
-    import billing.forms_invoices
+    import billing.reports.forms
     import dashboard.forms
     import routing.forms
 
     names = set(EXTRA_QUERY_KEYS)
     for module in [
         billing.forms,
-        billing.forms_alerts,
+        billing.alerts.forms,
         billing.forms_budgets,
-        billing.forms_invoices,
+        billing.reports.forms,
         dashboard.forms,
         routing.forms,
     ]:

@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import TaoPrice
 from dashboard.overview_charts import CHARTS
 from tests.factories import canonical_event

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from billing.catalog import load_catalog
 from billing.histogram import bucket_middle, bucket_of
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import Budget, TaoPrice
 from dashboard.charts import PROVIDER_COLOURS
 from dashboard.models import Role

@@ -16,11 +16,11 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from billing.alert_rules import EVALUATE_ALERTS, alert_rules_add_recommended
-from billing.alerts import evaluate_alerts
+from billing.alerts.evaluation import evaluate_alerts
+from billing.alerts.rules import EVALUATE_ALERTS, alert_rules_add_recommended
 from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import Alert, AlertKind, AlertState, Budget
 from dashboard.jobs import recorded_run
 from dashboard.models import Role

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from dashboard.models import Role
 from tests.factories import canonical_event
 

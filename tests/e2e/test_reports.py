@@ -19,11 +19,11 @@ from playwright.sync_api import expect
 
 from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
-from billing.exports import csv_rows, focus_rows
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from billing.models import Budget, MonthClose, ProviderInvoice
-from billing.month_close import close_month
-from billing.reports import month_report
+from billing.reports.exports import csv_rows, focus_rows
+from billing.reports.figures import month_report
+from billing.reports.month_close import close_month
 from dashboard.models import Role
 from routing.models import Model, Provider
 from tests.factories import MembershipFactory, UserFactory, canonical_event

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from billing.ingest import ingest_events
+from billing.ingest.store import ingest_events
 from routing.publish import publish_routing
 from routing.rules import rule_save
 from tests.factories import canonical_event

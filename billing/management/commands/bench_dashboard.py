@@ -3,8 +3,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 
-from billing.bench_data import fill_usage
-from billing.bench_overview import (
+from billing.bench.data import fill_usage
+from billing.bench.overview import (
     BENCH_USER,
     overview_figures,
     overview_page,

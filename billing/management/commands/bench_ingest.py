@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing import bench
+from billing.bench import ingest as bench
 from billing.catalog import load_catalog
 
 BENCH_TEAMS = [

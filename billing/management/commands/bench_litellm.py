@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from billing import bench_litellm as bl
+from billing.bench import litellm as bl
 from billing.catalog import load_catalog
 from dashboard.progress import ProgressBar
 from dashboard.tokens import token_create

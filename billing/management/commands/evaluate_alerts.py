@@ -2,7 +2,7 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.alerts import evaluate_alerts
+from billing.alerts.evaluation import evaluate_alerts
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.importing import ImportFileError
+from billing.ingest.files import ImportFileError
 from billing.models import TaoPrice
 from billing.tao_feed import TIME_COLUMNS, USD_COLUMNS, import_tao_prices
 from dashboard.progress import ProgressBar

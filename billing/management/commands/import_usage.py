@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.importing import Counts, ImportFileError, import_usage_file
+from billing.ingest.files import Counts, ImportFileError, import_usage_file
 from dashboard.cli import team_option
 from dashboard.progress import ProgressBar
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.alert_rules import alert_rules_add_recommended
+from billing.alerts.rules import alert_rules_add_recommended
 from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from billing.models import AlertRule, Budget, UsageRollup

@@ -13,8 +13,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from billing.alert_messages import ROUTING_KINDS
-from billing.alert_rules import (
+from billing.alerts.forms import STATE_FILTERS, AlertFilterForm, AlertRuleForm, params_form
+from billing.alerts.messages import ROUTING_KINDS
+from billing.alerts.rules import (
     alert_acknowledge,
     alert_acknowledge_for_all,
     alert_rule_delete,
@@ -33,7 +34,6 @@ from billing.alert_rules import (
     rules_for,
     webhook_host,
 )
-from billing.forms_alerts import STATE_FILTERS, AlertFilterForm, AlertRuleForm, params_form
 from billing.models import AlertState
 from dashboard.access import get_membership_for_page, get_membership_for_user, role_may
 from dashboard.fragments import wants_fragment

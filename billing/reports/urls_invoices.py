@@ -3,7 +3,7 @@
 
 from django.urls import re_path
 
-from billing import views_invoices
+from billing.reports import views_invoices
 
 MONTH = r"reports/(?P<month>\d{4}-\d{2})/invoices/"
 

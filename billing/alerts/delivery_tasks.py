@@ -1,8 +1,8 @@
-"""Celery task for sending alert notifications; the work is in billing.alert_delivery."""
+"""Celery task for sending alert notifications; the work is in billing.alerts.delivery."""
 
 from celery import shared_task
 
-from billing.alert_delivery import send_due_notifications
+from billing.alerts.delivery import send_due_notifications
 from dashboard.jobs import recorded_run
 
 

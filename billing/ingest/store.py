@@ -9,9 +9,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.costing import PriceBook, TaoBook, price_event, priced_columns
-from billing.events import EventIn, event_from_json
+from billing.ingest.events import EventIn, event_from_json
+from billing.ingest.payload import LineError
 from billing.models import UsageEvent
-from billing.payload import LineError
 from billing.rollups import add_to_rollups, increments_for
 
 logger = logging.getLogger(__name__)

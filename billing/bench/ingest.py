@@ -23,8 +23,8 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection, transaction
 
-from billing.events import event_from_json
-from billing.ingest import event_rows, store_events
+from billing.ingest.events import event_from_json
+from billing.ingest.store import event_rows, store_events
 from billing.models import UsageEvent, UsageRollup
 from dashboard.models import Team
 from dashboard.tokens import token_create

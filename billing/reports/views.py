@@ -11,15 +11,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing.csv_output import csv_lines
-from billing.exports import csv_rows, export_filename, focus_rows, plain, thawed_rows
-from billing.invoices import ComputedCost, invoice_lines
-from billing.month_close import (
-    adjustments_for,
-    frozen_adjustments,
-    month_is_over,
-    standing_close,
-)
-from billing.reports import (
+from billing.reports.exports import csv_rows, export_filename, focus_rows, plain, thawed_rows
+from billing.reports.figures import (
     FIRST_MONTH,
     MonthNotAvailable,
     MonthReport,
@@ -28,6 +21,13 @@ from billing.reports import (
     next_month,
     parse_month,
     previous_month,
+)
+from billing.reports.invoices import ComputedCost, invoice_lines
+from billing.reports.month_close import (
+    adjustments_for,
+    frozen_adjustments,
+    month_is_over,
+    standing_close,
 )
 from dashboard.access import PERMISSIONS, get_membership_for_user, role_may
 from dashboard.models import Team

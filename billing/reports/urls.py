@@ -2,7 +2,8 @@
 
 from django.urls import path, re_path
 
-from billing import views_month_close, views_reports
+from billing.reports import views as views_reports
+from billing.reports import views_month_close
 
 MONTH = r"reports/(?P<month>\d{4}-\d{2})"
 

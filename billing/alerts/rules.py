@@ -1,5 +1,5 @@
 """Alert rules as people edit them, acknowledging alerts, and whether the scheduler that
-evaluates the rules is keeping up. The evaluation itself is billing.alerts."""
+evaluates the rules is keeping up. The evaluation itself is billing.alerts.evaluation."""
 
 import re
 from dataclasses import dataclass
@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
-from billing.alerts import DEFAULT_PARAMS
+from billing.alerts.evaluation import DEFAULT_PARAMS
 from billing.models import (
     GLOBAL_KINDS,
     Alert,

@@ -6,9 +6,9 @@ from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from billing.ingest import ingest_events
-from billing.payload import MAX_BODY_BYTES, PayloadError, gunzip, parse_items
-from billing.scores import record_scores
+from billing.ingest.payload import MAX_BODY_BYTES, PayloadError, gunzip, parse_items
+from billing.ingest.scores import record_scores
+from billing.ingest.store import ingest_events
 from dashboard.api import DATABASE_ERRORS, ApiError, authenticate_proxy, database_unavailable
 from dashboard.models import Scope
 

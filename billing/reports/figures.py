@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from billing.events import TOKEN_FIELDS
+from billing.ingest.events import TOKEN_FIELDS
 from billing.models import (
     Budget,
     ModelPrice,

@@ -27,7 +27,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
-from billing import bench
+from billing.bench import ingest as bench
 from billing.models import ModelPrice, Status, UsageEvent
 from integrations.litellm import llm_spend
 from routing.keys import key_add

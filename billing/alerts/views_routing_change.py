@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from billing.alert_messages import ROUTING_KINDS
+from billing.alerts.messages import ROUTING_KINDS
 from billing.models import Alert
 from billing.views_simulate import simulation_context
 from dashboard.access import get_membership_for_page

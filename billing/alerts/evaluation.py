@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from billing import alert_messages as words
+from billing.alerts import messages as words
 from billing.budgets import CURRENT, budget_lines
 from billing.histogram import LATENCY_FIELDS, percentile
 from billing.models import (

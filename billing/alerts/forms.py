@@ -7,8 +7,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
-from billing.alert_rules import CURRENCIES, DIRECTIONS
-from billing.alerts import DEFAULT_PARAMS
+from billing.alerts.evaluation import DEFAULT_PARAMS
+from billing.alerts.rules import CURRENCIES, DIRECTIONS
 from billing.models import GLOBAL_KINDS, AlertKind, AlertRule, AlertState
 from dashboard.models import Role
 from dashboard.outbound import AddressRefused, check_public_url
@@ -67,7 +67,7 @@ def _provider_choices():
 
 
 def _json_number(value):
-    """Whole numbers as int, others as float: params are JSON, read back by billing.alerts."""
+    """Whole numbers as int, others as float: params are JSON, read by alerts.evaluation."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
@@ -343,7 +343,7 @@ class AlertRuleForm(forms.Form):
         return cleaned
 
     def values(self) -> dict:
-        """The validated rule for billing.alert_rules.alert_rule_save."""
+        """The validated rule for billing.alerts.rules.alert_rule_save."""
         data = self.cleaned_data
         return {
             "kind": data["kind"],

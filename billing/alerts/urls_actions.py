@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from billing import views_alert_action
+from billing.alerts import views_routing_change as views_alert_action
 
 urlpatterns = [
     path(

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from django.core.validators import slug_re
 
-from billing.events import CANONICAL_FIELDS
-from billing.ingest import ingest_events
-from billing.payload import loads
+from billing.ingest.events import CANONICAL_FIELDS
+from billing.ingest.payload import loads
+from billing.ingest.store import ingest_events
 from dashboard.models import Team
 
 CSV_COLUMNS = [*CANONICAL_FIELDS, "team"]

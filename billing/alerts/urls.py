@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from billing import views_alerts as views
+from billing.alerts import views
 
 urlpatterns = [
     path("alerts/", views.alerts_page, name="alerts"),

@@ -5,10 +5,10 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from billing.events import Invalid, parse_score, parse_text
-from billing.ingest import UNREADABLE, IngestResult, id_of_item
+from billing.ingest.events import Invalid, parse_score, parse_text
+from billing.ingest.payload import LineError
+from billing.ingest.store import UNREADABLE, IngestResult, id_of_item
 from billing.models import UsageEvent
-from billing.payload import LineError
 from billing.rollups import hour_of, rollups_for_hours
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 from celery import shared_task
 from django.db import transaction
 
-from billing.alerts import evaluate_alerts as evaluate
-from billing.delivery_tasks import send_alert_notifications
+from billing.alerts.delivery_tasks import send_alert_notifications
+from billing.alerts.evaluation import evaluate_alerts as evaluate
 from dashboard.jobs import recorded_run
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from billing.litellm import is_litellm_payload, litellm_to_canonical
+from billing.ingest.litellm import is_litellm_payload, litellm_to_canonical
 
 MAX_FUTURE = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

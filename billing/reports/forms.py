@@ -2,8 +2,8 @@ from decimal import Decimal
 
 from django import forms
 
-from billing.invoices import CURRENCIES, PLACES, USD, amount_plain
 from billing.models import ProviderInvoice
+from billing.reports.invoices import CURRENCIES, PLACES, USD, amount_plain
 from routing.models import Provider
 
 # The column holds 24 digits, 8 of them decimals.

@@ -10,8 +10,10 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 
-from billing.forms_invoices import InvoiceForm
-from billing.invoices import (
+from billing.models import ProviderInvoice
+from billing.months import next_month, previous_month
+from billing.reports.forms import InvoiceForm
+from billing.reports.invoices import (
     amount_text,
     computed_by_provider,
     invoice_delete,
@@ -20,8 +22,6 @@ from billing.invoices import (
     invoice_save,
     month_has_begun,
 )
-from billing.models import ProviderInvoice
-from billing.months import next_month, previous_month
 from dashboard.access import get_membership_for_page, get_membership_for_user
 from routing.models import Provider
 

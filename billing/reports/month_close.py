@@ -16,10 +16,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.events import TOKEN_FIELDS
-from billing.exports import frozen_rows
+from billing.ingest.events import TOKEN_FIELDS
 from billing.models import MonthClose, UsageDailyRollup
 from billing.months import last_day_of, month_is_over, month_start, previous_month
+from billing.reports.exports import frozen_rows
 from dashboard.audit import audit_record
 from dashboard.models import AuditAction, Team
 

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from billing.costing import TAO_QUANTUM, PriceBook, TaoBook
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, UPPER_BOUNDS
-from billing.ingest import COLUMNS
+from billing.ingest.store import COLUMNS
 from billing.models import CostSource, Status, TaoPrice, UsageEvent, UsageRollup
 from billing.rollups import KEY, SUMS, hour_of, rebuild_rollups, refresh_daily
 from routing.models import Currency, Model

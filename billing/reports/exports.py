@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from billing.csv_output import cell_text
-from billing.reports import DayRow, day_row, day_rows_query, last_day_of, next_month
+from billing.reports.figures import DayRow, day_row, day_rows_query, last_day_of, next_month
 from routing.models import Provider
 
 CSV_COLUMNS = [

@@ -1,0 +1,1 @@
+"""Benchmarks: ingest, the overview page, and the LiteLLM companion."""

@@ -1,0 +1,1 @@
+"""The monthly finance report, its exports, month close and provider invoices."""
