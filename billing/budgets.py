@@ -13,10 +13,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from billing.audit_actions import BillingAuditAction
 from billing.models import Budget
 from billing.overview import Filters, MonthPanel, load_cube, month_panel, narrow
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction, Team
+from dashboard.models import Team
 
 FIELDS = ["month", "provider", "task_type", "amount_usd", "amount_tao", "thresholds"]
 
@@ -94,7 +95,7 @@ def budget_save(*, team: Team, user, data: dict, budget: Budget | None = None) -
             budget = Budget(team=team, created_by=user)
             _assign(budget, data)
             budget.save()
-            _audit(budget, AuditAction.BUDGET_CREATED, user, _audit_values(budget))
+            _audit(budget, BillingAuditAction.BUDGET_CREATED, user, _audit_values(budget))
             return budget
         old = _audit_values(budget)
         _assign(budget, data)
@@ -103,13 +104,13 @@ def budget_save(*, team: Team, user, data: dict, budget: Budget | None = None) -
         if changes:
             budget.updated_at = timezone.now()
             budget.save()
-            _audit(budget, AuditAction.BUDGET_CHANGED, user, changes)
+            _audit(budget, BillingAuditAction.BUDGET_CHANGED, user, changes)
         return budget
 
 
 def budget_delete(*, budget: Budget, user) -> None:
     with transaction.atomic():
-        _audit(budget, AuditAction.BUDGET_DELETED, user, _audit_values(budget))
+        _audit(budget, BillingAuditAction.BUDGET_DELETED, user, _audit_values(budget))
         budget.delete()
 
 

@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime
 from django.db import transaction
 from django.utils import timezone
 
+from billing.audit_actions import BillingAuditAction
 from billing.catalog_seed import PROVIDERS, SEED_DATE, seed_prices
 from billing.costing import PriceBook
 from billing.models import ModelPrice, TeamModelPrice
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction
 from routing.models import Model, Provider
 
 RATE_NAMES = ["input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok"]
@@ -176,7 +176,7 @@ def team_price_add(*, team, model: Model, user, **fields) -> TeamModelPrice:
     price = TeamModelPrice.objects.create(team=team, model=model, created_by=user, **fields)
     audit_record(
         team=team,
-        action=AuditAction.TEAM_PRICE_ADDED,
+        action=BillingAuditAction.TEAM_PRICE_ADDED,
         actor=user,
         target=f"{model} from {price.effective_from.isoformat()}",
         detail={

@@ -1,10 +1,41 @@
-from django.urls import path
+"""Billing's pages under /t/<team>/ (usage, budgets, team prices, the simulator, and the alerts
+and reports packages' own), the shared price catalog under /catalog/, and the proxy's usage and
+scores endpoints under /api/v1/. Included at the site root by dashboard.urls."""
 
-from billing import views
+from django.urls import include, path
+
+from billing import views_budgets, views_catalog, views_simulate, views_team_prices, views_usage
+from billing.ingest import api
+
+team_patterns = [
+    path("usage/", views_usage.usage_explorer, name="usage"),
+    path("usage.csv", views_usage.usage_csv, name="usage_csv"),
+    path("usage/<int:event_pk>/", views_usage.usage_event_detail, name="usage_event"),
+    path("routing/simulate/", views_simulate.simulate_page, name="routing_simulate"),
+    path("budgets/", views_budgets.budgets_page, name="budgets"),
+    path("budgets/new/", views_budgets.budget_edit, name="budget_new"),
+    path("budgets/<int:budget_id>/edit/", views_budgets.budget_edit, name="budget_edit"),
+    path("budgets/<int:budget_id>/delete/", views_budgets.budget_delete_view, name="budget_delete"),
+    path("prices/", views_team_prices.team_prices_page, name="team_prices"),
+    path("prices/add/", views_team_prices.team_price_add_view, name="team_price_add"),
+    path("alerts/", include("billing.alerts.urls")),
+    path("reports/", include("billing.reports.urls")),
+]
+
+catalog_patterns = [
+    path("", views_catalog.catalog, name="catalog"),
+    path("models/add/", views_catalog.model_add, name="catalog_model_add"),
+    path("models/<int:model_id>/prices/", views_catalog.model_prices, name="catalog_model_prices"),
+    path("prices/add/", views_catalog.price_add_view, name="catalog_price_add"),
+]
+
+api_patterns = [
+    path("usage", api.usage, name="api_usage"),
+    path("scores", api.scores, name="api_scores"),
+]
 
 urlpatterns = [
-    path("", views.catalog, name="catalog"),
-    path("models/add/", views.model_add, name="catalog_model_add"),
-    path("models/<int:model_id>/prices/", views.model_prices, name="catalog_model_prices"),
-    path("prices/add/", views.price_add_view, name="catalog_price_add"),
+    path("t/<slug:team>/", include(team_patterns)),
+    path("catalog/", include(catalog_patterns)),
+    path("api/v1/", include(api_patterns)),
 ]

@@ -1,5 +1,6 @@
 """The audit log: one function records every sensitive change, whatever made it."""
 
+from dashboard.audit_actions import is_audit_action
 from dashboard.models import AuditEvent, ProxyToken, Team
 
 
@@ -13,6 +14,8 @@ def audit_record(
     detail: dict | None = None,
 ) -> AuditEvent:
     """Record an action. `detail` must never hold a secret: masks and fingerprints only."""
+    if not is_audit_action(action):
+        raise ValueError(f"{action!r} is not an audit action any app registered.")
     return AuditEvent.objects.create(
         team=team,
         action=action,

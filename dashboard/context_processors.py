@@ -3,8 +3,8 @@ from functools import partial
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.alerts.rules import evaluation_lag
 from dashboard.access import can_edit_catalog, membership_for
+from dashboard.jobs import scheduler_stall
 from dashboard.models import Membership, Role, Team
 from dashboard.navigation import ADMIN_SECTIONS, sections_for_role, switch_url
 
@@ -49,15 +49,15 @@ def navigation(request):
 
 
 def scheduler_banner(membership, teams) -> dict | None:
-    """For admins: a warning when alerts have gone unevaluated, linking to the jobs page of the
-    current team, or of a team they administer when they are not an admin here."""
+    """For admins: a warning when a watched job (alert evaluation) has stalled, linking to the
+    jobs page of the current team, or of a team they administer when they are not an admin here."""
     admin_of = [team for team, role in teams if role == Role.ADMIN]
     if membership is not None and membership.role == Role.ADMIN:
         admin_of.insert(0, membership.team)
     if not admin_of:
         return None
-    lag = evaluation_lag(timezone.now())
-    if lag is None:
+    stall = scheduler_stall(timezone.now())
+    if stall is None:
         return None
     jobs_url = reverse("alert_jobs", kwargs={"team": admin_of[0].slug})
-    return {"minutes": lag.minutes, "jobs_url": jobs_url}
+    return {"job": stall.job, "minutes": stall.minutes, "jobs_url": jobs_url}

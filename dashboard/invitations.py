@@ -19,7 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction, AuditEvent, Invitation, Membership, Role, Team
+from dashboard.audit_actions import AuditAction
+from dashboard.models import AuditEvent, Invitation, Membership, Role, Team
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction, Membership, Role, Team
+from dashboard.audit_actions import AuditAction
+from dashboard.models import Membership, Role, Team
 
 
 class LastAdminError(ValidationError):

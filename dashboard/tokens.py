@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction, ProxyToken, Scope, Team
+from dashboard.audit_actions import AuditAction
+from dashboard.models import ProxyToken, Scope, Team
 
 TOKEN_START = "lsp_"  # noqa: S105 - the public start of every token, not a secret
 PREFIX_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import connection, transaction
+from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +14,6 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from billing.overview import all_teams_month
-from billing.rollups import refresh_daily
 from dashboard.access import get_membership_for_page, get_membership_for_user
 from dashboard.audit import detail_pairs
 from dashboard.forms import (
@@ -29,6 +28,7 @@ from dashboard.fragments import wants_fragment
 from dashboard.health import broker_reachable
 from dashboard.invitations import InvitationNotSent, invitation_send
 from dashboard.models import Membership, ProxyToken, Role, Team
+from dashboard.team_settings import team_settings_save
 from dashboard.teams import member_remove, member_set_role
 from dashboard.tokens import token_create, token_revoke
 
@@ -149,11 +149,7 @@ def team_settings(request, team):
     team = get_membership_for_user(request, team, "team.manage").team
     form = TeamSettingsForm(request.POST or None, instance=team)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            form.save()
-            if "time_zone" in form.changed_data:
-                # Charts count days in the team's zone: regroup the hours into the new days.
-                refresh_daily(team)
+        team_settings_save(team=team, form=form)
         messages.success(request, "Team settings saved.")
         return redirect("team_settings", team=team.slug)
     return render(

@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction, ProxyToken, Team
+from dashboard.models import ProxyToken, Team
 from dashboard.outbound import AddressRefused, public_request
+from routing.audit_actions import RoutingAuditAction
 from routing.encryption import decrypt, encrypt, reencrypt
 from routing.models import KeyTestResult, Provider, ProviderKey
 
@@ -102,7 +103,7 @@ def key_add(*, team: Team, provider: Provider, label: str, secret: str, user) ->
         ) from None
     audit_record(
         team=team,
-        action=AuditAction.KEY_ADDED,
+        action=RoutingAuditAction.KEY_ADDED,
         target=_describe(key),
         actor=user,
         detail={"fingerprint": key.fingerprint},
@@ -130,7 +131,7 @@ def key_rotate(*, key: ProviderKey, secret: str, user) -> ProviderKey:
         )
     audit_record(
         team=new.team,
-        action=AuditAction.KEY_ROTATED,
+        action=RoutingAuditAction.KEY_ROTATED,
         target=_describe(new),
         actor=user,
         detail={"old_fingerprint": old.fingerprint, "fingerprint": new.fingerprint},
@@ -147,7 +148,7 @@ def key_revoke(*, key: ProviderKey, user) -> bool:
     if revoked:
         audit_record(
             team=key.team,
-            action=AuditAction.KEY_REVOKED,
+            action=RoutingAuditAction.KEY_REVOKED,
             target=_describe(key),
             actor=user,
             detail={"fingerprint": key.fingerprint},
@@ -243,7 +244,7 @@ def key_test(*, key: ProviderKey, user) -> ProviderKey:
     )
     audit_record(
         team=key.team,
-        action=AuditAction.KEY_TESTED,
+        action=RoutingAuditAction.KEY_TESTED,
         target=_describe(key),
         actor=user,
         detail={"result": outcome.result},
@@ -286,7 +287,7 @@ def keys_for_proxy(*, token: ProxyToken, keys: list[ProviderKey] | None = None) 
     ]
     audit_record(
         team=token.team,
-        action=AuditAction.KEY_READ,
+        action=RoutingAuditAction.KEY_READ,
         target=f"{len(keys)} active key(s)",
         token=token,
         detail={"keys": [_describe(key) for key in keys]},

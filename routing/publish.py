@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction
+from routing.audit_actions import RoutingAuditAction
 from routing.models import Model, Provider, RoutingRule, RoutingVersion
 from routing.rules import check_rule
 
@@ -82,7 +82,7 @@ def publish_routing(*, team, user, comment: str) -> RoutingVersion:
         version = _next_version(team, draft_snapshot(team), user, comment.strip())
     audit_record(
         team=team,
-        action=AuditAction.ROUTING_PUBLISHED,
+        action=RoutingAuditAction.ROUTING_PUBLISHED,
         target=f"version {version.number}",
         actor=user,
         detail={"comment": version.comment},
@@ -103,7 +103,7 @@ def rollback_routing(*, version: RoutingVersion, user, comment: str = "") -> Rou
         )
     audit_record(
         team=team,
-        action=AuditAction.ROUTING_ROLLED_BACK,
+        action=RoutingAuditAction.ROUTING_ROLLED_BACK,
         target=f"version {new.number} = version {version.number}",
         actor=user,
         detail={"comment": new.comment},

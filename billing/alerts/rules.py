@@ -3,7 +3,7 @@ evaluates the rules is keeping up. The evaluation itself is billing.alerts.evalu
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.db import transaction
@@ -11,6 +11,7 @@ from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, Value, W
 from django.utils import timezone
 
 from billing.alerts.evaluation import DEFAULT_PARAMS
+from billing.audit_actions import BillingAuditAction
 from billing.models import (
     GLOBAL_KINDS,
     Alert,
@@ -21,7 +22,7 @@ from billing.models import (
     AlertState,
 )
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction, JobRun, Role, Team
+from dashboard.models import Role, Team
 
 DIRECTIONS = {"both": "both directions", "up": "rises only", "down": "falls only"}
 CURRENCIES = {"both": "in USD and in TAO", "usd": "in USD", "tao": "in TAO"}
@@ -165,7 +166,9 @@ def alert_rule_save(
         detail = after if creating else {**after, "changed": _changed(before, after)}
         audit_record(
             team=team,
-            action=AuditAction.ALERT_RULE_CREATED if creating else AuditAction.ALERT_RULE_CHANGED,
+            action=BillingAuditAction.ALERT_RULE_CREATED
+            if creating
+            else BillingAuditAction.ALERT_RULE_CHANGED,
             target=str(rule),
             actor=actor,
             detail=detail,
@@ -186,7 +189,7 @@ def alert_rule_delete(*, team: Team, actor, rule: AlertRule) -> None:
         rule.delete()
         audit_record(
             team=team,
-            action=AuditAction.ALERT_RULE_DELETED,
+            action=BillingAuditAction.ALERT_RULE_DELETED,
             target=target,
             actor=actor,
             detail=detail,
@@ -284,7 +287,7 @@ def alert_acknowledge(*, team: Team, actor, alert: Alert) -> bool:
         if changed:
             audit_record(
                 team=team,
-                action=AuditAction.ALERT_ACKNOWLEDGED,
+                action=BillingAuditAction.ALERT_ACKNOWLEDGED,
                 target=alert.subject,
                 actor=actor,
                 detail=detail,
@@ -315,7 +318,7 @@ def alert_acknowledge_for_all(*, team: Team, actor, alert: Alert) -> bool:
         if changed:
             audit_record(
                 team=team,
-                action=AuditAction.ALERT_ACKNOWLEDGED,
+                action=BillingAuditAction.ALERT_ACKNOWLEDGED,
                 target=alert.subject,
                 actor=actor,
                 detail={
@@ -407,66 +410,6 @@ def local_path(link: str) -> str:
     return ""
 
 
-# The scheduler: beat runs these jobs; each records a JobRun (dashboard.jobs.recorded_run).
-EVALUATE_ALERTS = "evaluate_alerts"
-SCHEDULE_MINUTES = {
-    "heartbeat": 1,
-    EVALUATE_ALERTS: 1,
-    "send_alert_notifications": 1,
-    "poll_tao_price": 5,
-}
-# Alerts evaluated longer ago than this mean the scheduler is down, not merely slow.
-STALE_EVALUATION = timedelta(minutes=10)
-
-
-def late_after(period_minutes: int) -> timedelta:
-    """A job is late once two runs are missed, with a minute's grace."""
-    return timedelta(minutes=2 * period_minutes + 1)
-
-
-@dataclass
-class JobStatus:
-    name: str
-    every_minutes: int | None
-    last: JobRun | None
-    late: bool
-
-
-def job_statuses(now: datetime, recent: list[JobRun]) -> list[JobStatus]:
-    """The known jobs, then any other job seen in `recent` (newest first), with their last run."""
-    statuses = []
-    for name, every in SCHEDULE_MINUTES.items():
-        last = next((run for run in recent if run.name == name), None)
-        if last is None:
-            last = JobRun.objects.filter(name=name).first()
-        late = last is None or now - last.started_at > late_after(every)
-        statuses.append(JobStatus(name, every, last, late))
-    others = {}
-    for run in recent:
-        if run.name not in SCHEDULE_MINUTES:
-            others.setdefault(run.name, run)
-    statuses += [JobStatus(name, None, run, False) for name, run in sorted(others.items())]
-    return statuses
-
-
-@dataclass
-class EvaluationLag:
-    minutes: int | None  # None: alerts were never evaluated
-
-
-def evaluation_lag(now: datetime) -> EvaluationLag | None:
-    """How long alerts have gone unevaluated, when that means the scheduler is down; else None.
-
-    One indexed query; a second only when evaluate_alerts has never run at all.
-    """
-    started = (
-        JobRun.objects.filter(name=EVALUATE_ALERTS)
-        .order_by("-started_at")
-        .values_list("started_at", flat=True)
-        .first()
-    )
-    if started is None:
-        return EvaluationLag(None) if AlertRule.objects.filter(enabled=True).exists() else None
-    if now - started <= STALE_EVALUATION:
-        return None
-    return EvaluationLag(int((now - started).total_seconds() // 60))
+def any_rule_enabled() -> bool:
+    """Whether alert evaluation has work (the scheduler banner asks, through dashboard.schedule)."""
+    return AlertRule.objects.filter(enabled=True).exists()

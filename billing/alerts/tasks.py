@@ -1,7 +1,10 @@
+"""Celery tasks of alerting: evaluating the rules, and sending what they queued. The task names
+are the ones they had before billing's packages (beat and queued messages find tasks by name)."""
+
 from celery import shared_task
 from django.db import transaction
 
-from billing.alerts.delivery_tasks import send_alert_notifications
+from billing.alerts.delivery import send_due_notifications
 from billing.alerts.evaluation import evaluate_alerts as evaluate
 from dashboard.jobs import recorded_run
 
@@ -23,3 +26,16 @@ def evaluate_alerts() -> str:
             # The run shows as failed (with the summary) so a broken rule gets noticed.
             raise RulesFailed(result.summary)
     return result.summary
+
+
+# A failed send is not an error here: its row stays pending with its own backoff. The retries
+# are for the unexpected (the database going away mid-run); claims make a rerun harmless.
+@shared_task(
+    name="billing.delivery_tasks.send_alert_notifications",
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_alert_notifications() -> None:
+    with recorded_run("send_alert_notifications") as run:
+        run.detail = str(send_due_notifications())

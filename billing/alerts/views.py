@@ -24,7 +24,6 @@ from billing.alerts.rules import (
     alerts_for,
     detail_rows,
     is_site_staff,
-    job_statuses,
     local_path,
     may_change_rule,
     may_see_rule_addresses,
@@ -37,6 +36,7 @@ from billing.alerts.rules import (
 from billing.models import AlertState
 from dashboard.access import get_membership_for_page, get_membership_for_user, role_may
 from dashboard.fragments import wants_fragment
+from dashboard.jobs import job_statuses
 from dashboard.models import JobRun
 
 ALERTS_PAGE_SIZE = 50

@@ -17,11 +17,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from billing.audit_actions import BillingAuditAction
 from billing.budgets import plain_amount
 from billing.models import ProviderInvoice, UsageDailyRollup
 from billing.months import current_month, next_month
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction, Team
+from dashboard.models import Team
 from routing.models import Provider
 
 USD, TAO = "USD", "TAO"
@@ -130,7 +131,7 @@ def invoice_delete(*, invoice: ProviderInvoice, user) -> None:
     with transaction.atomic():
         audit_record(
             team=invoice.team,
-            action=AuditAction.INVOICE_DELETED,
+            action=BillingAuditAction.INVOICE_DELETED,
             target=invoice_label(invoice),
             actor=user,
             detail=_audit_values(invoice),
@@ -168,7 +169,7 @@ def _assign(invoice: ProviderInvoice, data: dict) -> None:
 def _audit(invoice: ProviderInvoice, user, detail: dict) -> None:
     audit_record(
         team=invoice.team,
-        action=AuditAction.INVOICE_RECORDED,
+        action=BillingAuditAction.INVOICE_RECORDED,
         target=invoice_label(invoice),
         actor=user,
         detail=detail,

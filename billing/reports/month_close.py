@@ -16,12 +16,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from billing.audit_actions import BillingAuditAction
 from billing.ingest.events import TOKEN_FIELDS
 from billing.models import MonthClose, UsageDailyRollup
 from billing.months import last_day_of, month_is_over, month_start, previous_month
 from billing.reports.exports import frozen_rows
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction, Team
+from dashboard.models import Team
 
 AMOUNTS = ["requests", "tokens", "cost_usd", "tao"]
 
@@ -195,7 +196,7 @@ def close_month(
             raise ValidationError(f"{month:%B %Y} is already closed.") from None
         audit_record(
             team=team,
-            action=AuditAction.MONTH_CLOSED,
+            action=BillingAuditAction.MONTH_CLOSED,
             target=f"{month:%Y-%m}",
             actor=user,
             detail={"cost_usd": str(sum((t["cost_usd"] for t in totals.values()), Decimal(0)))},
@@ -221,7 +222,7 @@ def reopen_month(*, team: Team, month: date, user, reason: str, now=None) -> Mon
         close.save(update_fields=["reopened_at", "reopened_by", "reopen_reason"])
         audit_record(
             team=team,
-            action=AuditAction.MONTH_REOPENED,
+            action=BillingAuditAction.MONTH_REOPENED,
             target=f"{month:%Y-%m}",
             actor=user,
             detail={"reason": reason, "closed_at": close.closed_at.isoformat()},

@@ -16,7 +16,7 @@ from billing.alerts.delivery import (
     deliver_notification,
     send_due_notifications,
 )
-from billing.alerts.delivery_tasks import send_alert_notifications
+from billing.alerts.tasks import send_alert_notifications
 from billing.models import Alert, AlertKind, AlertNotification, AlertRule, NotificationStatus
 from dashboard.models import JobRun
 
@@ -461,7 +461,7 @@ def test_the_task_records_an_unexpected_error_and_raises_it_for_a_retry(db, monk
     def database_gone(**kwargs):
         raise OperationalError("server closed the connection")
 
-    monkeypatch.setattr("billing.alerts.delivery_tasks.send_due_notifications", database_gone)
+    monkeypatch.setattr("billing.alerts.tasks.send_due_notifications", database_gone)
     with pytest.raises(OperationalError):
         send_alert_notifications()
     run = JobRun.objects.get(name="send_alert_notifications")

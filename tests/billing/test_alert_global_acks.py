@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from billing.alerts.evaluation import evaluate_alerts
 from billing.alerts.rules import alert_rule_save
+from billing.audit_actions import BillingAuditAction
 from billing.models import (
     Alert,
     AlertKind,
@@ -19,7 +20,7 @@ from billing.models import (
     NotificationStatus,
     TaoPrice,
 )
-from dashboard.models import AuditAction, AuditEvent, Role
+from dashboard.models import AuditEvent, Role
 from tests.factories import MembershipFactory, UserFactory
 
 NOW = datetime(2026, 5, 14, 16, 0, tzinfo=UTC)
@@ -144,7 +145,7 @@ def test_a_team_acknowledges_a_global_alert_once_and_audits_it(
     url = _url("alert_acknowledge", team, alert_id=spike.pk)
     _as(client, ops_user).post(url)
     _as(client, admin_user).post(url)
-    event = AuditEvent.objects.get(action=AuditAction.ALERT_ACKNOWLEDGED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.ALERT_ACKNOWLEDGED)
     assert (event.team, event.actor, event.detail["global"]) == (team, ops_user, True)
 
 
@@ -156,7 +157,7 @@ def test_staff_acknowledge_a_global_alert_for_every_team(client, clock, spike, r
     spike.refresh_from_db()
     assert (spike.state, spike.acknowledged_by) == (AlertState.ACKNOWLEDGED, root)
     assert _reminded_after_cooldown(clock) == {}
-    event = AuditEvent.objects.get(action=AuditAction.ALERT_ACKNOWLEDGED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.ALERT_ACKNOWLEDGED)
     assert (event.team, event.actor, event.detail["for_all_teams"]) == (team, root, True)
 
 
@@ -275,6 +276,6 @@ def test_the_audit_log_keeps_no_address_of_a_global_rule(spike, root, team):
         "notify_on_resolve": False,
     }
     alert_rule_save(team=team, actor=root, values=values, rule=rule, make_global=True)
-    event = AuditEvent.objects.get(action=AuditAction.ALERT_RULE_CHANGED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.ALERT_RULE_CHANGED)
     assert "treasury@example.com" not in str(event.detail)
     assert event.detail["recipients"] == ["ops", "admin", "1 extra address"]

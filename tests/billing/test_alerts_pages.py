@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.alerts.rules import params_in_words
+from billing.audit_actions import BillingAuditAction
 from billing.models import (
     Alert,
     AlertKind,
@@ -14,7 +15,7 @@ from billing.models import (
     AlertState,
     NotificationStatus,
 )
-from dashboard.models import AuditAction, AuditEvent, JobRun
+from dashboard.models import AuditEvent, JobRun
 from tests.factories import ProviderFactory, UserFactory
 
 MANAGERS = ["admin", "ops"]
@@ -104,7 +105,7 @@ def test_it_acknowledges_a_firing_alert_and_audits_it(client, ops_user, team, fi
     _as(client, ops_user).post(_url("alert_acknowledge", team, alert_id=firing.pk))
     firing.refresh_from_db()
     assert (firing.state, firing.acknowledged_by) == (AlertState.ACKNOWLEDGED, ops_user)
-    event = AuditEvent.objects.get(action=AuditAction.ALERT_ACKNOWLEDGED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.ALERT_ACKNOWLEDGED)
     assert (event.team, event.actor, event.target) == (team, ops_user, firing.subject)
 
 
@@ -114,7 +115,7 @@ def test_it_acknowledges_only_once(client, ops_user, admin_user, team, firing):
     _as(client, admin_user).post(url)
     firing.refresh_from_db()
     assert firing.acknowledged_by == ops_user
-    assert AuditEvent.objects.filter(action=AuditAction.ALERT_ACKNOWLEDGED).count() == 1
+    assert AuditEvent.objects.filter(action=BillingAuditAction.ALERT_ACKNOWLEDGED).count() == 1
 
 
 def test_it_does_not_acknowledge_a_resolved_alert(client, ops_user, team, rule):
@@ -365,7 +366,7 @@ def test_it_lets_ops_and_admins_add_a_rule(client, users_by_role, role, team):
 
 def test_it_audits_a_new_rule_without_the_webhook_path(client, ops_user, team):
     _as(client, ops_user).post(_url("alert_rule_new", team), SPIKE)
-    event = AuditEvent.objects.get(action=AuditAction.ALERT_RULE_CREATED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.ALERT_RULE_CREATED)
     assert event.detail["webhook"] == "hooks.slack.com"
     assert "secret" not in str(event.detail)
 
@@ -509,7 +510,7 @@ def test_it_edits_a_rule_and_audits_what_changed(client, ops_user, team):
     client.post(_url("alert_rule_edit", team, rule_id=rule.pk), {**SPIKE, "enabled": ""})
     rule.refresh_from_db()
     assert rule.enabled is False
-    event = AuditEvent.objects.get(action=AuditAction.ALERT_RULE_CHANGED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.ALERT_RULE_CHANGED)
     assert event.detail["changed"] == ["enabled"]
 
 
@@ -522,7 +523,9 @@ def test_it_asks_before_deleting_a_rule(client, ops_user, team, rule, firing):
 def test_it_deletes_a_rule_and_audits_it(client, ops_user, team, rule):
     _as(client, ops_user).post(_url("alert_rule_delete", team, rule_id=rule.pk))
     assert not AlertRule.objects.exists()
-    assert AuditEvent.objects.filter(action=AuditAction.ALERT_RULE_DELETED, team=team).exists()
+    assert AuditEvent.objects.filter(
+        action=BillingAuditAction.ALERT_RULE_DELETED, team=team
+    ).exists()
 
 
 def test_it_adds_the_recommended_rules(client, ops_user, team):

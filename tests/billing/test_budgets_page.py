@@ -5,10 +5,11 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from billing.audit_actions import BillingAuditAction
 from billing.catalog import load_catalog
 from billing.ingest.store import ingest_events
 from billing.models import Budget, TaoPrice
-from dashboard.models import AuditAction, AuditEvent
+from dashboard.models import AuditEvent
 from routing.models import Provider
 from tests.factories import ProviderFactory, canonical_event
 
@@ -271,7 +272,7 @@ def test_the_edit_form_shows_the_budget(client, finance_user, team):
 
 def test_it_audits_a_new_budget(client, finance_user, team):
     _post_new(client, finance_user, team, amount_usd="100", amount_tao="0.5", month="2026-12")
-    event = AuditEvent.objects.get(action=AuditAction.BUDGET_CREATED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.BUDGET_CREATED)
     assert (event.actor, event.target) == (finance_user, "Whole team, december 2026")
     assert event.detail["amount_usd"] == "100.00"
     assert event.detail["amount_tao"] == "0.5"
@@ -282,7 +283,7 @@ def test_it_audits_a_change_with_old_and_new_values(client, finance_user, team):
     client.force_login(finance_user)
     url = _url("budget_edit", team, budget_id=budget.pk)
     client.post(url, {**VALID, "amount_usd": "150", "amount_tao": "0.500", "thresholds": "50, 90"})
-    event = AuditEvent.objects.get(action=AuditAction.BUDGET_CHANGED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.BUDGET_CHANGED)
     assert event.detail == {"amount_usd": "100.00 → 150.00", "thresholds": "50, 80, 100 → 50, 90"}
 
 
@@ -290,14 +291,14 @@ def test_it_does_not_audit_a_save_that_changes_nothing(client, finance_user, tea
     budget = _budget(team)
     client.force_login(finance_user)
     client.post(_url("budget_edit", team, budget_id=budget.pk), VALID)
-    assert not AuditEvent.objects.filter(action=AuditAction.BUDGET_CHANGED).exists()
+    assert not AuditEvent.objects.filter(action=BillingAuditAction.BUDGET_CHANGED).exists()
 
 
 def test_it_audits_a_deletion_with_what_the_budget_was(client, admin_user, team):
     budget = _budget(team, task_type="summarize")
     client.force_login(admin_user)
     client.post(_url("budget_delete", team, budget_id=budget.pk))
-    event = AuditEvent.objects.get(action=AuditAction.BUDGET_DELETED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.BUDGET_DELETED)
     assert event.target == "Task type summarize, every month"
     assert event.detail["task_type"] == "summarize"
 

@@ -7,6 +7,7 @@ import time_machine
 from django.db.models import Sum
 from django.urls import reverse
 
+from billing.audit_actions import BillingAuditAction
 from billing.ingest.store import ingest_events
 from billing.models import ProviderInvoice, TaoPrice, UsageEvent
 from billing.reports.invoices import (
@@ -18,7 +19,7 @@ from billing.reports.invoices import (
     computed_by_provider,
     invoice_lines,
 )
-from dashboard.models import AuditAction, AuditEvent
+from dashboard.models import AuditEvent
 from routing.models import Provider
 from tests.factories import ProviderFactory, canonical_event
 
@@ -193,7 +194,7 @@ def test_it_hides_an_invoice_under_another_month(client, finance_user, team, ant
 
 def test_recording_is_audited(client, finance_user, team, chutes):
     _post_new(client, finance_user, team, chutes, amount="1.25")
-    event = AuditEvent.objects.get(action=AuditAction.INVOICE_RECORDED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.INVOICE_RECORDED)
     assert event.target == "Chutes invoice for November 2026"
     assert event.actor == finance_user
     assert event.detail == {
@@ -258,7 +259,7 @@ def test_a_correction_audits_old_and_new(client, finance_user, team, anthropic):
     client.force_login(finance_user)
     url = _url("report_invoice_edit", team, invoice_id=invoice.pk)
     client.post(url, {"amount": "120.5", "currency": "USD", "reference": "INV-7b"})
-    event = AuditEvent.objects.get(action=AuditAction.INVOICE_RECORDED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.INVOICE_RECORDED)
     assert event.detail == {"amount": "100.00 → 120.50", "reference": "INV-7 → INV-7b"}
 
 
@@ -304,7 +305,7 @@ def test_delete_removes_the_invoice_and_audits_it(client, finance_user, team, ch
     page = client.post(url, follow=True).content.decode()
     assert not ProviderInvoice.objects.exists()
     assert "Deleted the Chutes invoice for November 2026." in page
-    event = AuditEvent.objects.get(action=AuditAction.INVOICE_DELETED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.INVOICE_DELETED)
     assert (event.detail["amount"], event.detail["currency"]) == ("2.5", "TAO")
 
 

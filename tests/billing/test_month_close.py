@@ -5,10 +5,11 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
+from billing.audit_actions import BillingAuditAction
 from billing.ingest.store import ingest_events
 from billing.models import MonthClose
 from billing.reports.month_close import adjustments_for, close_month, provider_totals, reopen_month
-from dashboard.models import AuditAction, AuditEvent
+from dashboard.models import AuditEvent
 from tests.factories import canonical_event
 
 # Mid-December in New York: October and November are over, December is open.
@@ -41,7 +42,9 @@ def test_closing_freezes_the_month_s_totals_per_provider(team, finance_user, oct
     close = _close(team, finance_user, OCTOBER)
     assert Decimal(close.snapshot["totals"]["anthropic"]["cost_usd"]) == 2 * SONNET_CALL
     assert close.snapshot["report"] == {"total": "frozen"}
-    assert AuditEvent.objects.filter(action=AuditAction.MONTH_CLOSED, target="2026-10").exists()
+    assert AuditEvent.objects.filter(
+        action=BillingAuditAction.MONTH_CLOSED, target="2026-10"
+    ).exists()
 
 
 def test_a_month_that_is_not_over_cannot_be_closed(team, finance_user, october):
@@ -94,7 +97,7 @@ def test_reopening_needs_a_reason_and_is_audited(team, finance_user, admin_user,
     with pytest.raises(ValidationError, match="Say why"):
         reopen_month(team=team, month=OCTOBER, user=admin_user, reason=" ")
     reopen_month(team=team, month=OCTOBER, user=admin_user, reason="Invoice credit")
-    event = AuditEvent.objects.get(action=AuditAction.MONTH_REOPENED)
+    event = AuditEvent.objects.get(action=BillingAuditAction.MONTH_REOPENED)
     assert (event.actor, event.detail["reason"]) == (admin_user, "Invoice credit")
 
 

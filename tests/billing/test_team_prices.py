@@ -7,11 +7,12 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from billing.audit_actions import BillingAuditAction
 from billing.catalog import team_price_add
 from billing.costing import PriceBook
 from billing.ingest.store import ingest_events
 from billing.models import CostSource, TeamModelPrice, UsageEvent
-from dashboard.models import AuditAction, AuditEvent
+from dashboard.models import AuditEvent
 from routing.models import Model
 from tests.billing.conftest import NOW
 from tests.factories import canonical_event
@@ -138,7 +139,7 @@ def test_reprice_refuses_an_unknown_model(db):
 
 def test_adding_a_team_price_is_audited_with_the_list_price_it_replaces(team, sonnet):
     _team_price(team, sonnet)
-    entry = AuditEvent.objects.get(team=team, action=AuditAction.TEAM_PRICE_ADDED)
+    entry = AuditEvent.objects.get(team=team, action=BillingAuditAction.TEAM_PRICE_ADDED)
     assert entry.target == "anthropic/claude-sonnet-4-5 from 2026-11-01"
     assert entry.detail["old"].startswith("list price from")
     assert "input $3" in entry.detail["old"]
@@ -214,7 +215,7 @@ def test_a_finance_member_adds_a_team_price_from_today(
         date(2026, 11, 26),
         finance_user,
     )
-    assert AuditEvent.objects.filter(team=team, action=AuditAction.TEAM_PRICE_ADDED).exists()
+    assert AuditEvent.objects.filter(team=team, action=BillingAuditAction.TEAM_PRICE_ADDED).exists()
     assert "anthropic/claude-sonnet-4-5" in response.content.decode()
 
 
@@ -322,4 +323,4 @@ def test_a_team_price_added_in_the_django_admin_is_audited(client, team, sonnet,
     response = client.post(reverse("admin:billing_teammodelprice_add"), form)
     assert response.status_code == 302
     assert TeamModelPrice.objects.get().team == team
-    assert AuditEvent.objects.filter(team=team, action=AuditAction.TEAM_PRICE_ADDED).exists()
+    assert AuditEvent.objects.filter(team=team, action=BillingAuditAction.TEAM_PRICE_ADDED).exists()

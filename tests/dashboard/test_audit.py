@@ -4,15 +4,19 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, models
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing.audit_actions import BillingAuditAction
 from dashboard.audit import audit_record
-from dashboard.models import AuditAction, AuditEvent, Membership, ProxyToken
+from dashboard.audit_actions import AuditAction, audit_action_choices, register_audit_actions
+from dashboard.models import AuditEvent, Membership, ProxyToken
 from dashboard.teams import member_remove, member_set_role
 from dashboard.tokens import token_create, token_revoke
+from routing.audit_actions import RoutingAuditAction
 from tests.factories import ProxyTokenFactory
 
 
@@ -27,7 +31,9 @@ def _url(team, **query):
     return url + ("?" + "&".join(f"{key}={value}" for key, value in query.items()) if query else "")
 
 
-def _record(team, action=AuditAction.KEY_TESTED, target="openai / prod (sk-…abcd)", **kwargs):
+def _record(
+    team, action=RoutingAuditAction.KEY_TESTED, target="openai / prod (sk-…abcd)", **kwargs
+):
     return audit_record(team=team, action=action, target=target, **kwargs)
 
 
@@ -178,13 +184,13 @@ def test_it_shows_who_acted_and_a_compact_detail(admin_client, team, admin_user)
 
 def test_it_names_the_proxy_token_that_acted(admin_client, team):
     proxy_token = ProxyTokenFactory(team=team, prefix="lsp_abcd1234")
-    _record(team, action=AuditAction.KEY_READ, target="1 active key(s)", token=proxy_token)
+    _record(team, action=RoutingAuditAction.KEY_READ, target="1 active key(s)", token=proxy_token)
     assert "proxy token lsp_abcd1234…" in _rows(admin_client.get(_url(team)))
 
 
 def test_it_narrows_the_rows_by_action(admin_client, team):
-    _record(team, action=AuditAction.KEY_TESTED, target="tested thing")
-    _record(team, action=AuditAction.KEY_ADDED, target="added thing")
+    _record(team, action=RoutingAuditAction.KEY_TESTED, target="tested thing")
+    _record(team, action=RoutingAuditAction.KEY_ADDED, target="added thing")
     page = _rows(admin_client.get(_url(team, action="key.added")))
     assert "added thing" in page
     assert "tested thing" not in page
@@ -222,7 +228,7 @@ def test_it_offers_former_members_as_people(admin_client, team, admin_user, view
 
 
 def test_it_says_when_no_event_matches(admin_client, team):
-    _record(team, action=AuditAction.KEY_TESTED)
+    _record(team, action=RoutingAuditAction.KEY_TESTED)
     page = _rows(admin_client.get(_url(team, action="member.removed")))
     assert "Nothing matches these filters" in page
 
@@ -259,7 +265,8 @@ def test_it_refuses_a_person_that_is_not_a_number_with_400(admin_client, team):
 
 def test_it_pages_fifty_events_at_a_time(admin_client, team):
     AuditEvent.objects.bulk_create(
-        AuditEvent(team=team, action=AuditAction.KEY_TESTED, target=f"thing {n}") for n in range(51)
+        AuditEvent(team=team, action=RoutingAuditAction.KEY_TESTED, target=f"thing {n}")
+        for n in range(51)
     )
     first, second = admin_client.get(_url(team)), admin_client.get(_url(team, page=2))
     assert _rows(first).count("<tr data-event") == 50
@@ -298,3 +305,32 @@ def test_the_admin_shows_audit_events_read_only(client, django_user_model, team)
     page = client.get(reverse("admin:dashboard_auditevent_change", args=[event.pk]))
     assert page.status_code == 200
     assert 'name="target"' not in page.content.decode()
+
+
+def test_it_refuses_an_action_no_app_registered(team):
+    with pytest.raises(ValueError, match="not an audit action"):
+        audit_record(team=team, action="key.lost", target="openai / prod")
+
+
+def test_each_app_registers_its_own_actions():
+    registered = dict(audit_action_choices())
+    assert registered[AuditAction.TOKEN_CREATED] == "Proxy token created"
+    assert registered[RoutingAuditAction.ROUTING_PUBLISHED] == "Routing published"
+    assert registered[BillingAuditAction.MONTH_CLOSED] == "Month closed"
+
+
+def test_a_new_action_needs_no_dashboard_migration():
+    assert not AuditEvent._meta.get_field("action").choices
+
+
+def test_an_action_registered_twice_with_another_label_stops_the_start():
+    class Clashing(models.TextChoices):
+        KEY_ADDED = "key.added", "Key created"
+
+    with pytest.raises(ImproperlyConfigured, match=r"key\.added"):
+        register_audit_actions(Clashing)
+
+
+def test_an_action_no_app_registers_any_more_still_shows(admin_client, team):
+    AuditEvent.objects.create(team=team, action="widget.polished", target="the widget")
+    assert "widget.polished" in admin_client.get(_url(team)).content.decode()

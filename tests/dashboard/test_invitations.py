@@ -7,7 +7,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.models import AuditAction, AuditEvent, Invitation, Membership, Role
+from dashboard.audit_actions import AuditAction
+from dashboard.models import AuditEvent, Invitation, Membership, Role
 from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
 
 LINK = re.compile(r"http://testserver(/invitations/[A-Za-z0-9_-]+/)")

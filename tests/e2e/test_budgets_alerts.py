@@ -17,7 +17,7 @@ import time_machine
 from playwright.sync_api import expect
 
 from billing.alerts.evaluation import evaluate_alerts
-from billing.alerts.rules import EVALUATE_ALERTS, alert_rules_add_recommended
+from billing.alerts.rules import alert_rules_add_recommended
 from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from billing.ingest.store import ingest_events
@@ -290,7 +290,7 @@ def test_it_saves_screenshots_of_budgets_and_alerts(page, sign_in, demo_month):
             page.get_by_test_id("add-recommended").click()
         expect(page.get_by_test_id("rule-row")).to_have_count(7)
         # As beat would: a recorded run, so no "never evaluated" banner shows.
-        with recorded_run(EVALUATE_ALERTS):
+        with recorded_run("evaluate_alerts"):
             evaluate_alerts(now=NOW)
         page.reload()
         expect(page.get_by_test_id("scheduler-banner")).to_have_count(0)

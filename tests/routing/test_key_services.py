@@ -236,7 +236,7 @@ def test_a_provider_message_that_echoes_the_key_is_redacted(key, admin_user):
 def test_a_crash_while_adding_a_key_keeps_the_posted_secret_out_of_the_report(
     client, team, chutes, admin_user, monkeypatch
 ):
-    monkeypatch.setattr("routing.views.key_add", mock.Mock(side_effect=RuntimeError("boom")))
+    monkeypatch.setattr("routing.views_keys.key_add", mock.Mock(side_effect=RuntimeError("boom")))
     client.force_login(admin_user)
     client.raise_request_exception = False
     response = client.post(

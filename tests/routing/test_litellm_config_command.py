@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 import integrations.litellm.llm_spend as llm_spend
-from dashboard.models import AuditAction, AuditEvent, ProxyToken
+from dashboard.audit_actions import AuditAction
+from dashboard.models import AuditEvent, ProxyToken
 from dashboard.tokens import token_authenticate
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from dashboard.models import AuditAction, AuditEvent
+from dashboard.models import AuditEvent
 from dashboard.tokens import token_create
+from routing.audit_actions import RoutingAuditAction
 from routing.keys import key_revoke, key_rotate
 from routing.models import Provider, ProxyInstance
 from routing.publish import publish_routing
@@ -92,7 +93,7 @@ def keys_token(team):
 
 
 def _reads(team):
-    return AuditEvent.objects.filter(team=team, action=AuditAction.KEY_READ).count()
+    return AuditEvent.objects.filter(team=team, action=RoutingAuditAction.KEY_READ).count()
 
 
 def test_unchanged_keys_answer_304_without_a_body_and_unaudited(client, team, keys_token):

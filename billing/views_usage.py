@@ -1,0 +1,86 @@
+"""The usage explorer: a team's calls filtered and paged, one call's detail, and the CSV."""
+
+import json
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from billing.csv_output import csv_lines
+from billing.forms import UsageFilterForm
+from billing.queries import tao_note, usage_choices, usage_event, usage_events, usage_page
+from billing.reports.exports import usage_filename, usage_rows
+from dashboard.access import get_membership_for_user, role_may
+from dashboard.fragments import wants_fragment
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def usage_explorer(request, team):
+    membership = get_membership_for_user(request, team)
+    team = membership.team
+    choices = usage_choices(team)
+    form = UsageFilterForm(request.GET, choices=choices)
+    page = None
+    if form.is_valid():
+        page = usage_page(
+            team=team,
+            filters=form.filters(zone=team.zone, now=timezone.now()),
+            before=form.cleaned_data["before"],
+            after=form.cleaned_data["after"],
+        )
+    context = {
+        "team": team,
+        "form": form,
+        "page": page,
+        "any_usage": choices.any_usage,
+        "may_manage_tokens": role_may(membership.role, "tokens.manage"),
+        "usage_url": settings.SITE_URL + reverse("api_usage"),
+    }
+    if wants_fragment(request):
+        # htmx swaps only 2xx answers, so filter errors come back in a 200 fragment.
+        return render(request, "billing/_partials/usage_results.html", context)
+    return render(request, "billing/usage.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def usage_csv(request, team):
+    """The calls the explorer's filters match, one per row, as CSV (the filters' errors as the
+    explorer shows them)."""
+    membership = get_membership_for_user(request, team)
+    team = membership.team
+    form = UsageFilterForm(request.GET, choices=usage_choices(team))
+    if not form.is_valid():
+        return usage_explorer(request, team.slug)
+    now = timezone.now()
+    events = usage_events(team=team, filters=form.filters(zone=team.zone, now=now))
+    response = StreamingHttpResponse(
+        csv_lines(usage_rows(events)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{usage_filename(team, now)}"'
+    return response
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def usage_event_detail(request, team, event_pk):
+    team = get_membership_for_user(request, team).team
+    event = usage_event(team=team, event_pk=event_pk)
+    if event is None:
+        raise Http404("No such event.")
+    context = {
+        "team": team,
+        "active_section": "usage",
+        "event": event,
+        "tao_note": tao_note(event),
+        "metadata_json": json.dumps(event.metadata, indent=2, sort_keys=True, ensure_ascii=False),
+    }
+    if wants_fragment(request):
+        return render(request, "billing/_partials/usage_event.html", context)
+    return render(request, "billing/usage_event.html", context)
