@@ -46,10 +46,7 @@ class PerMillionTokenRates(models.Model):
 
 
 class ModelPrice(PerMillionTokenRates):
-    """USD per million tokens for a model from a date on; rows are never edited, only superseded.
-
-    Empty cached-input or cache-write rates mean the provider charges those tokens as input.
-    """
+    """USD per million tokens for a model from a date on; rows are never edited, only superseded."""
 
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="prices")
     effective_from = models.DateField()
@@ -288,16 +285,9 @@ class UsageDailyRollup(models.Model):
 
 
 # The same sums as the hourly rows, column for column.
+_NOT_SUMMED = {"id", "team", "hour", "provider_name", "model_name", "task_type", "status"}
 for _field in UsageRollup._meta.concrete_fields:
-    if _field.name not in {
-        "id",
-        "team",
-        "hour",
-        "provider_name",
-        "model_name",
-        "task_type",
-        "status",
-    }:
+    if _field.name not in _NOT_SUMMED:
         UsageDailyRollup.add_to_class(_field.name, _field.clone())
 
 
@@ -377,12 +367,8 @@ class AlertKind(models.TextChoices):
     PROXY_STALE = "proxy_stale", "Proxy stale"
 
 
-# Kinds about TAO itself, not about one team's usage: their rules may be global (no team).
-GLOBAL_KINDS = {AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE}
-
-
 class AlertRule(models.Model):
-    """What to watch and whom to tell. `params` holds the kind's settings (alerts.evaluation)."""
+    """What to watch and whom to tell. `params` holds the kind's settings (alerts.params)."""
 
     team = models.ForeignKey(
         "dashboard.Team",

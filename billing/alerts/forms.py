@@ -7,9 +7,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
-from billing.alerts.evaluation import DEFAULT_PARAMS
+from billing.alerts.params import DEFAULT_PARAMS, GLOBAL_KINDS
 from billing.alerts.rules import CURRENCIES, DIRECTIONS
-from billing.models import GLOBAL_KINDS, AlertKind, AlertRule, AlertState
+from billing.models import AlertKind, AlertRule, AlertState
 from dashboard.models import Role
 from dashboard.outbound import AddressRefused, check_public_url
 from routing.models import Provider
@@ -29,7 +29,9 @@ class AlertFilterForm(forms.Form):
         return self.cleaned_data.get("state") or DEFAULT_STATE
 
 
-def _number(field: type[forms.Field], message: str, label: str, help_text: str = "", **bounds):
+def _number_field(
+    field: type[forms.Field], message: str, label: str, help_text: str = "", **bounds
+):
     """A number field whose every refusal (missing, not a number, out of range) says `message`."""
     codes = ("required", "invalid", "min_value", "max_value")
     return field(
@@ -41,7 +43,7 @@ def _number(field: type[forms.Field], message: str, label: str, help_text: str =
 
 
 def _percent(label: str, help_text: str = "") -> forms.DecimalField:
-    return _number(
+    return _number_field(
         forms.DecimalField,
         "Enter a percentage from 0.1 to 1000, e.g. 10 or 12.5.",
         label,
@@ -54,12 +56,14 @@ def _percent(label: str, help_text: str = "") -> forms.DecimalField:
 
 def _minutes(label: str, help_text: str = "") -> forms.IntegerField:
     message = "Enter whole minutes from 1 to 10080 (a week)."
-    return _number(forms.IntegerField, message, label, help_text, min_value=1, max_value=10080)
+    return _number_field(
+        forms.IntegerField, message, label, help_text, min_value=1, max_value=10080
+    )
 
 
 def _at_least_one(label: str, help_text: str = "") -> forms.IntegerField:
     message = "Enter a whole number of at least 1."
-    return _number(forms.IntegerField, message, label, help_text, min_value=1)
+    return _number_field(forms.IntegerField, message, label, help_text, min_value=1)
 
 
 def _provider_choices():
@@ -67,7 +71,7 @@ def _provider_choices():
 
 
 def _json_number(value):
-    """Whole numbers as int, others as float: params are JSON, read by alerts.evaluation."""
+    """Whole numbers as int, others as float: params are JSON, read by alerts.params."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
@@ -143,7 +147,7 @@ class ErrorRateParams(_Scoped):
 
 class LatencyP95Params(_Scoped):
     kind = AlertKind.LATENCY_P95
-    threshold_ms = _number(
+    threshold_ms = _number_field(
         forms.IntegerField,
         "Enter a latency in whole milliseconds, at least 1.",
         "p95 latency above (ms)",
@@ -156,7 +160,7 @@ class LatencyP95Params(_Scoped):
 
 class QualityDropParams(_Scoped):
     kind = AlertKind.QUALITY_DROP
-    min_score = _number(
+    min_score = _number_field(
         forms.DecimalField,
         "Enter a score above 0 and at most 1, e.g. 0.7.",
         "Mean quality score below",

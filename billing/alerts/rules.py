@@ -10,10 +10,9 @@ from django.db import transaction
 from django.db.models import Case, CharField, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
-from billing.alerts.evaluation import DEFAULT_PARAMS
+from billing.alerts.params import DEFAULT_PARAMS, GLOBAL_KINDS
 from billing.audit_actions import BillingAuditAction
 from billing.models import (
-    GLOBAL_KINDS,
     Alert,
     AlertAcknowledgement,
     AlertKind,

@@ -128,7 +128,7 @@ def _text(value) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _number(value) -> Decimal | None:
+def _decimal_or_none(value) -> Decimal | None:
     """A finite JSON number as a Decimal (a float through its shortest repr), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
@@ -233,7 +233,7 @@ def _error_type(payload: dict) -> str | None:
 
 
 def _elapsed_ms(start, end) -> int | Decimal | None:
-    start, end = _number(start), _number(end)
+    start, end = _decimal_or_none(start), _decimal_or_none(end)
     if start is None or end is None:
         return None
     try:
@@ -247,7 +247,7 @@ def _elapsed_ms(start, end) -> int | Decimal | None:
 
 def _cost(payload: dict):
     cost = _present(payload.get("response_cost"))
-    number = _number(cost)
+    number = _decimal_or_none(cost)
     if number is None or number != 0:
         return cost
     # LiteLLM writes 0.0 for models it cannot price (not reported), but a cache hit is free.
@@ -270,7 +270,7 @@ def _scalars(value) -> dict | None:
         key: item
         for key, item in _dict(value).items()
         if isinstance(key, str)
-        and (_number(item) is not None or (_text(item) is not None and len(item) <= 200))
+        and (_decimal_or_none(item) is not None or (_text(item) is not None and len(item) <= 200))
     }
     return kept or None
 

@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from billing.csv_output import cell_text
-from billing.reports.figures import DayRow, day_row, day_rows_query, last_day_of, next_month
+from billing.months import last_day_of, next_month
+from billing.reports.day_rows import DayRow, day_row, day_rows_query
 from routing.models import Provider
 
 CSV_COLUMNS = [

@@ -11,17 +11,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing.csv_output import csv_lines
+from billing.months import current_month, next_month, previous_month
 from billing.reports.exports import csv_rows, export_filename, focus_rows, plain, thawed_rows
-from billing.reports.figures import (
-    FIRST_MONTH,
-    MonthNotAvailable,
-    MonthReport,
-    current_month,
-    month_report,
-    next_month,
-    parse_month,
-    previous_month,
-)
+from billing.reports.figures import MonthReport
 from billing.reports.invoices import ComputedCost, invoice_lines
 from billing.reports.month_close import (
     adjustments_for,
@@ -29,6 +21,7 @@ from billing.reports.month_close import (
     month_is_over,
     standing_close,
 )
+from billing.reports.month_report import FIRST_MONTH, MonthNotAvailable, month_report, parse_month
 from dashboard.access import PERMISSIONS, get_membership_for_user, role_may
 from dashboard.models import Team
 

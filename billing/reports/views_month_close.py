@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from billing.reports.exports import csv_rows, focus_rows
-from billing.reports.figures import MonthNotAvailable, month_report, parse_month
 from billing.reports.month_close import close_month, reopen_month, standing_close
+from billing.reports.month_report import MonthNotAvailable, month_report, parse_month
 from dashboard.access import get_membership_for_user
 
 

@@ -8,15 +8,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.alerts.evaluation import (
-    RuleRun,
-    budget_months,
-    conditions_of,
-    evaluate_alerts,
-    params_of,
-    thresholds_of,
-)
+from billing.alerts.conditions_money import budget_months, thresholds_of
+from billing.alerts.evaluation import RuleRun, conditions_of, evaluate_alerts
 from billing.alerts.messages import duration, fired_message, usd
+from billing.alerts.params import params_of
 from billing.alerts.tasks import RulesFailed
 from billing.alerts.tasks import evaluate_alerts as evaluate_alerts_task
 from billing.models import Alert, AlertKind, AlertNotification, AlertRule, Budget, TaoPrice

@@ -7,7 +7,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.alerts.evaluation import evaluate_alerts, params_of
+from billing.alerts.evaluation import evaluate_alerts
+from billing.alerts.params import params_of
 from billing.alerts.rules import params_in_words
 from billing.models import Alert, AlertKind, AlertNotification, AlertRule
 from dashboard.models import Role

@@ -18,7 +18,7 @@ from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from billing.ingest.store import ingest_events
 from billing.models import UsageEvent
 from billing.reports.exports import CSV_COLUMNS, FOCUS_COLUMNS, plain
-from billing.reports.figures import month_report
+from billing.reports.month_report import month_report
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, canonical_event
 

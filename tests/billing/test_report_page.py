@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from billing.ingest.store import ingest_events
 from billing.models import Budget
-from billing.reports.figures import month_report
+from billing.reports.month_report import month_report
 from billing.reports.views import report_context
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, canonical_event

@@ -12,7 +12,8 @@ from billing.costing import cost_of
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from billing.ingest.store import ingest_events
 from billing.models import Budget, ModelPrice, Status, TaoPrice, UsageEvent
-from billing.reports.figures import MonthNotAvailable, MonthReport, month_report, parse_month
+from billing.reports.figures import MonthReport
+from billing.reports.month_report import MonthNotAvailable, month_report, parse_month
 from dashboard.models import Team
 from routing.models import Model
 from tests.factories import TeamFactory, canonical_event

@@ -22,8 +22,8 @@ from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from billing.ingest.store import ingest_events
 from billing.models import Budget, MonthClose, ProviderInvoice
 from billing.reports.exports import csv_rows, focus_rows
-from billing.reports.figures import month_report
 from billing.reports.month_close import close_month
+from billing.reports.month_report import month_report
 from dashboard.models import Role
 from routing.models import Model, Provider
 from tests.factories import MembershipFactory, UserFactory, canonical_event

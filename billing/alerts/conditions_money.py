@@ -1,0 +1,200 @@
+"""The alert checks on money: the TAO price (a spike, no fresh price) and the budgets (a
+threshold reached, a forecast over). Each takes a rule, its params and the moment, and returns
+the conditions that hold then."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from billing.alerts import messages as words
+from billing.alerts.conditions import HUNDRED, Condition, decimal_text, rule_zone, team_path
+from billing.budgets import CURRENT, budget_lines
+from billing.models import AlertRule, Budget, TaoPrice
+
+# --- TAO price ----------------------------------------------------------------------------
+
+
+def tao_price_spike(rule: AlertRule, params: dict, now: datetime) -> list[Condition]:
+    """The latest price against the last one at or before now - window, beyond the threshold."""
+    minutes = params["window_minutes"]
+    latest = TaoPrice.objects.filter(at__lte=now).order_by("-at", "-id").first()
+    then = (
+        TaoPrice.objects.filter(at__lte=now - timedelta(minutes=minutes))
+        .order_by("-at", "-id")
+        .first()
+    )
+    if latest is None or then is None or then.at >= latest.at:
+        return []
+    move = (latest.usd - then.usd) * HUNDRED / then.usd
+    direction = "up" if move > 0 else "down"
+    if abs(move) < params["threshold_pct"] or params["direction"] not in ("both", direction):
+        return []
+    subject, summary = words.tao_spike_text(
+        direction=direction,
+        move=move,
+        minutes=minutes,
+        threshold=params["threshold_pct"],
+        from_usd=then.usd,
+        to_usd=latest.usd,
+        from_at=then.at,
+        to_at=latest.at,
+        zone=rule_zone(rule),
+    )
+    details = {
+        "direction": direction,
+        "move_pct": decimal_text(move, "0.01"),
+        "window_minutes": minutes,
+        "threshold_pct": decimal_text(params["threshold_pct"]),
+        "from_usd": decimal_text(then.usd),
+        "from_at": then.at.isoformat(),
+        "to_usd": decimal_text(latest.usd),
+        "to_at": latest.at.isoformat(),
+    }
+    key = f"tao_price_spike:{direction}:{minutes}"
+    return [Condition(key, subject, summary, details, team_path(rule.team))]
+
+
+def tao_price_stale(rule: AlertRule, params: dict, now: datetime) -> list[Condition]:
+    """No TAO price newer than `minutes` (or none at all)."""
+    limit = params["minutes"]
+    latest = TaoPrice.objects.filter(at__lte=now).order_by("-at", "-id").first()
+    if latest is not None and now - latest.at <= timedelta(minutes=limit):
+        return []
+    age = now - latest.at if latest else None
+    subject, summary = words.tao_stale_text(
+        age=age,
+        limit_minutes=limit,
+        last_usd=latest.usd if latest else None,
+        last_at=latest.at if latest else None,
+        zone=rule_zone(rule),
+    )
+    details = {"limit_minutes": limit}
+    if latest is not None:
+        details |= {
+            "last_usd": decimal_text(latest.usd),
+            "last_at": latest.at.isoformat(),
+            "age_minutes": int(age.total_seconds() // 60),
+        }
+    return [Condition("tao_price_stale", subject, summary, details, team_path(rule.team))]
+
+
+# --- Budgets ------------------------------------------------------------------------------
+
+
+def thresholds_of(budget: Budget) -> list[Decimal]:
+    """The budget's threshold percentages, sorted; what is not a positive number is skipped."""
+    found = set()
+    for value in budget.thresholds or []:
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            continue
+        if number.is_finite() and number > 0 and not isinstance(value, bool):
+            found.add(number.normalize())
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class BudgetMonth:
+    """A budget and its scope's spend this team month (the overview's month panel)."""
+
+    budget: Budget
+    first_day: object
+    today: object
+    panel: object
+    scope: str
+
+    @property
+    def period(self) -> str:
+        return f"{self.first_day:%Y-%m}"
+
+
+def budget_months(team, now: datetime) -> list[BudgetMonth]:
+    """Each budget in force this team month, with its scope's month so far (as the Budgets
+    page shows it): two queries."""
+    today = now.astimezone(team.zone).date()
+    first = today.replace(day=1)
+    months = []
+    for line in budget_lines(team, now=now):
+        if line.applies != CURRENT:
+            continue
+        budget = line.budget
+        scope = words.budget_scope(
+            budget.provider.name if budget.provider else "", budget.task_type
+        )
+        months.append(BudgetMonth(budget, first, today, line.panel, scope))
+    return months
+
+
+def _budget_details(month: BudgetMonth) -> dict:
+    budget = month.budget
+    return {
+        "budget_id": budget.id,
+        "month": month.period,
+        "provider": budget.provider.slug if budget.provider else "",
+        "task_type": budget.task_type,
+    }
+
+
+def budget_threshold(rule: AlertRule, params: dict, now: datetime) -> list[Condition]:
+    """Every threshold of every applicable budget that month-to-date spend has reached."""
+    currencies = {"usd", "tao"} if params["currency"] == "both" else {params["currency"]}
+    conditions = []
+    for month in budget_months(rule.team, now):
+        budget, panel = month.budget, month.panel
+        amounts = [("usd", panel.spend_usd, budget.amount_usd)]
+        if budget.amount_tao:
+            amounts.append(("tao", panel.tao_used, budget.amount_tao))
+        for threshold in thresholds_of(budget):
+            for currency, spent, amount in amounts:
+                if currency not in currencies or spent * HUNDRED < amount * threshold:
+                    continue
+                subject, summary = words.budget_threshold_text(
+                    team_name=rule.team.name,
+                    month=month.first_day,
+                    scope=month.scope,
+                    threshold=threshold,
+                    currency=currency,
+                    spent=spent,
+                    amount=amount,
+                )
+                details = _budget_details(month) | {
+                    "currency": currency,
+                    "threshold": decimal_text(threshold),
+                    "spent": decimal_text(spent),
+                    "amount": decimal_text(amount),
+                    "used_pct": decimal_text(spent * HUNDRED / amount, "0.1"),
+                }
+                key = f"budget_threshold:{budget.id}:{month.period}:{threshold:f}:{currency}"
+                link = team_path(rule.team, "budgets/")
+                conditions.append(Condition(key, subject, summary, details, link))
+    return conditions
+
+
+def budget_forecast(rule: AlertRule, params: dict, now: datetime) -> list[Condition]:
+    """Each applicable budget that this month's pace takes past it by the month's end."""
+    conditions = []
+    for month in budget_months(rule.team, now):
+        budget, panel = month.budget, month.panel
+        if panel.today is None or panel.forecast_usd <= budget.amount_usd:
+            continue
+        subject, summary = words.budget_forecast_text(
+            team_name=rule.team.name,
+            month=month.first_day,
+            scope=month.scope,
+            crossing_day=panel.crossing_day,
+            today=month.today,
+            spent=panel.spend_usd,
+            forecast=panel.forecast_usd,
+            amount=budget.amount_usd,
+        )
+        details = _budget_details(month) | {
+            "spent_usd": decimal_text(panel.spend_usd),
+            "forecast_usd": decimal_text(panel.forecast_usd, "0.01"),
+            "amount_usd": decimal_text(budget.amount_usd),
+            "crossing_day": panel.crossing_day.isoformat(),
+        }
+        key = f"budget_forecast:{budget.id}:{month.period}"
+        link = team_path(rule.team, "budgets/")
+        conditions.append(Condition(key, subject, summary, details, link))
+    return conditions
