@@ -44,7 +44,7 @@ from billing.models import (
     TaoPrice,
     UsageRollup,
 )
-from billing.overview import whole
+from billing.overview.cube import whole
 from dashboard.models import Membership, Team
 from routing.fleet import behind_since, fleet_proxies
 from routing.publish import latest_version

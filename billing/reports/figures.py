@@ -27,7 +27,8 @@ from billing.models import (
     UsageRollup,
 )
 from billing.months import current_month, last_day_of, next_month, previous_month
-from billing.overview import CubeRow, day_start, savings_by_day, whole
+from billing.overview.cube import CubeRow, day_start, whole
+from billing.overview.savings import savings_by_day
 from billing.queries import CostDisagreement
 from dashboard.models import Team
 
