@@ -1,6 +1,6 @@
 """Latency and time to first token: the rollups' histograms, summed per day and series.
 
-The hourly rollups keep a histogram of latencies and one of times to first token instead of
+The rollups keep a histogram of latencies and one of times to first token instead of
 the times themselves; `load_histograms` adds them up per day and provider, model or task type,
 and a `Histogram` answers percentiles from the buckets (billing/histogram.py).
 """

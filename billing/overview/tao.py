@@ -2,7 +2,7 @@
 
 TAO-billed providers charge in TAO, so the page shows TAO/USD: `tao_quote` is the latest price
 and its 24-hour change, `tao_series` the prices over the chosen days (one an hour beyond two
-weeks), with `mark_spikes` flagging where a move as large as the price alert's began.
+weeks), with `mark_spikes` flagging where a move of the price alert's default size began.
 """
 
 from dataclasses import dataclass
