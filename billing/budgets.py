@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from billing.audit_actions import BillingAuditAction
 from billing.models import Budget
-from billing.overview import Filters, MonthPanel, load_cube, month_panel, narrow
+from billing.overview.cube import Filters, load_cube, narrow
+from billing.overview.month import MonthPanel, month_panel
 from dashboard.audit import audit_record
 from dashboard.models import Team
 

@@ -23,11 +23,15 @@ PROVIDER_COLOURS = {
 # Providers the catalog does not know still get a stable colour from their name.
 FALLBACK_COLOURS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd"]
 NEUTRAL = "#44506a"
+# Budget lines, the day spend crosses one, and TAO price spikes.
+ALARM = "#b42318"
 CSV_QUANTUM = Decimal("0.000001")
 PCT_QUANTUM = Decimal("0.01")
 TAO_QUANTUM = Decimal("0.000000000001")  # the stored precision of TAO amounts
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13}
 DAY_MS = 24 * 3600 * 1000
+# How each way of splitting the overview's series reads in a chart title.
+DIMENSION_LABELS = {"provider": "provider", "model": "model", "task_type": "task type"}
 
 
 def plotly_text(text: str) -> str:
@@ -137,4 +141,48 @@ def line_base(hovertemplate: str, **line) -> dict:
         "mode": "lines+markers",
         "line": {"width": 2, **line},
         "hovertemplate": hovertemplate,
+    }
+
+
+def day_axis_title(time_zone: str) -> str:
+    return f"Day ({plotly_text(time_zone)})"
+
+
+def hline(y, colour: str) -> dict:
+    """A dotted line across the plot at height y, e.g. a budget."""
+    return {
+        "type": "line",
+        "xref": "paper",
+        "x0": 0,
+        "x1": 1,
+        "y0": float(y),
+        "y1": float(y),
+        "line": {"color": colour, "width": 1.5, "dash": "dot"},
+    }
+
+
+def hline_label(y, text: str, colour: str) -> dict:
+    """The words over the left end of an hline()."""
+    return {
+        "xref": "paper",
+        "x": 0,
+        "y": float(y),
+        "text": text,
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "bottom",
+        "font": {"color": colour},
+    }
+
+
+def vline(x: str, colour: str) -> dict:
+    """A dotted line up the plot at x, e.g. the day spend crosses the budget."""
+    return {
+        "type": "line",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": colour, "width": 1, "dash": "dot"},
     }

@@ -13,7 +13,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from billing.overview import all_teams_month
+from billing.overview.teams import all_teams_month
 from dashboard.access import get_membership_for_page, get_membership_for_user
 from dashboard.audit import detail_pairs
 from dashboard.forms import (

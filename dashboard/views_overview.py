@@ -8,11 +8,12 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from billing.csv_output import csv_lines
-from billing.overview import Filters, build_overview, load_cube, options_of, team_has_usage
+from billing.overview.bundle import build_overview
+from billing.overview.cube import Filters, load_cube, options_of, team_has_usage
 from dashboard.access import get_membership_for_user
 from dashboard.forms import OverviewFilterForm
 from dashboard.fragments import wants_fragment
-from dashboard.overview_charts import CHARTS, build_charts
+from dashboard.overview_charts.registry import CHARTS, build_charts
 
 
 def _overview_for(request, team):

@@ -14,7 +14,7 @@ from billing.alerts import messages as words
 from billing.alerts.conditions import HUNDRED, Condition, decimal_text, rule_zone, team_path
 from billing.histogram import LATENCY_FIELDS, percentile
 from billing.models import AlertRule, Status, UsageRollup
-from billing.overview import whole
+from billing.overview.cube import whole
 from routing.fleet import behind_since, fleet_proxies
 from routing.publish import latest_version
 

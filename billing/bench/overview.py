@@ -10,8 +10,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from billing.overview import RAW, ROLLUPS, build_overview, range_of_days
-from dashboard.overview_charts import build_charts
+from billing.overview.bundle import build_overview
+from billing.overview.cube import RAW, ROLLUPS, range_of_days
+from dashboard.overview_charts.registry import build_charts
 
 BENCH_USER = "bench-dashboard"
 

@@ -9,7 +9,7 @@ from django.db.models import Q, Sum
 
 from billing.ingest.events import TOKEN_FIELDS
 from billing.models import Status, UsageDailyRollup
-from billing.overview import whole
+from billing.overview.cube import whole
 from billing.reports.figures import ZERO, Figures
 
 

@@ -19,7 +19,8 @@ from django.utils import timezone
 from billing.ingest.events import TOKEN_FIELDS
 from billing.models import Budget, ModelPrice, TeamModelPrice, UsageRollup
 from billing.months import current_month, last_day_of, next_month, previous_month
-from billing.overview import CubeRow, day_start, savings_by_day, whole
+from billing.overview.cube import CubeRow, day_start, whole
+from billing.overview.savings import savings_by_day
 from billing.queries import CostDisagreement
 from billing.reports.day_rows import DayRow, day_rows
 from billing.reports.figures import (

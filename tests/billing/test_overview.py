@@ -6,20 +6,12 @@ import pytest
 from billing.histogram import bucket_middle, bucket_of
 from billing.ingest.store import ingest_events
 from billing.models import Budget, TaoPrice
-from billing.overview import (
-    RAW,
-    Filters,
-    all_teams_month,
-    budget_for,
-    build_overview,
-    load_cube,
-    load_histograms,
-    mark_spikes,
-    narrow,
-    options_of,
-    range_of_days,
-    tao_series,
-)
+from billing.overview.bundle import build_overview
+from billing.overview.cube import RAW, Filters, load_cube, narrow, options_of, range_of_days
+from billing.overview.histograms import load_histograms
+from billing.overview.month import budget_for
+from billing.overview.tao import mark_spikes, tao_series
+from billing.overview.teams import all_teams_month
 from routing.models import Model, Provider
 from tests.factories import TeamFactory, canonical_event
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from billing.ingest.store import ingest_events
 from billing.models import TaoPrice
-from dashboard.overview_charts import CHARTS
+from dashboard.overview_charts.registry import CHARTS
 from tests.factories import canonical_event
 
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)

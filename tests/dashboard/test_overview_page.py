@@ -15,7 +15,7 @@ from billing.ingest.store import ingest_events
 from billing.models import Budget, TaoPrice
 from dashboard.charts import PROVIDER_COLOURS
 from dashboard.models import Role
-from dashboard.overview_charts import CHARTS
+from dashboard.overview_charts.registry import CHARTS
 from routing.models import Model
 from tests.factories import MembershipFactory, TeamFactory, canonical_event
 

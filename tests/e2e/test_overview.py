@@ -18,7 +18,7 @@ from billing.catalog import load_catalog
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from billing.models import Budget
 from dashboard.models import Role
-from dashboard.overview_charts import CHARTS
+from dashboard.overview_charts.registry import CHARTS
 from routing.models import Model
 
 # 1 pm in New York on a Friday: twenty days into the month, ten to forecast.

@@ -14,7 +14,7 @@ from billing.bench.overview import (
 )
 from billing.catalog import load_catalog
 from billing.models import UsageEvent
-from billing.overview import RAW, ROLLUPS
+from billing.overview.cube import RAW, ROLLUPS
 from dashboard.models import Team
 from dashboard.progress import ProgressBar
 from routing.models import Model
