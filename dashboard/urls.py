@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from billing import views as billing_views
 from billing import views_simulate
@@ -14,7 +14,7 @@ from routing import views_fleet as routing_fleet
 from routing import views_rules as routing_rules
 from routing import views_yaml as routing_yaml
 
-team_patterns = [
+team_patterns: list[URLPattern | URLResolver] = [
     path("", views_overview.overview, name="overview"),
     path("overview/<slug:chart>.csv", views_overview.overview_csv, name="overview_csv"),
     path("routing/", routing_rules.routing_page, name="routing"),

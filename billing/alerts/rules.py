@@ -441,7 +441,7 @@ def job_statuses(now: datetime, recent: list[JobRun]) -> list[JobStatus]:
             last = JobRun.objects.filter(name=name).first()
         late = last is None or now - last.started_at > late_after(every)
         statuses.append(JobStatus(name, every, last, late))
-    others = {}
+    others: dict[str, JobRun] = {}
     for run in recent:
         if run.name not in SCHEDULE_MINUTES:
             others.setdefault(run.name, run)
