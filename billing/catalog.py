@@ -87,7 +87,8 @@ def catalog_rows(*, provider: Provider | None = None, on: date | None = None) ->
     if provider is not None:
         models = models.filter(provider=provider)
     models = list(models)
-    current, upcoming = {}, {}
+    current: dict[int, ModelPrice] = {}
+    upcoming: dict[int, ModelPrice] = {}
     prices = ModelPrice.objects.filter(model__in=models).order_by("model_id", "effective_from")
     for price in prices:
         if price.effective_from <= on:

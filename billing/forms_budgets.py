@@ -31,7 +31,7 @@ def parse_thresholds(raw: str) -> list[int]:
     parts = [part for part in parts if part]
     if not parts:
         return default_thresholds()
-    values = []
+    values: list[int] = []
     for part in parts:
         if not (part.isascii() and part.isdigit()):
             raise forms.ValidationError(

@@ -122,7 +122,7 @@ def _upsert(model, key: list[str], rows: dict[tuple, dict], *, add: bool) -> Non
     with connection.cursor() as cursor:
         for start in range(0, len(keys), chunk):
             batch = keys[start : start + chunk]
-            values = []
+            values: list = []
             for row_key in batch:
                 row = dict(zip(key, row_key, strict=True)) | rows[row_key]
                 values.extend(

@@ -234,7 +234,8 @@ def import_tao_prices(
             f"No file at {path}." if not path.exists() else f"{path} is not a file."
         )
     size = path.stat().st_size
-    summary, batch = ImportSummary(), {}
+    summary = ImportSummary()
+    batch: dict[datetime, Decimal] = {}
     with path.open("rb") as raw:
         # Bytes that are not UTF-8 become U+FFFD, and the row is rejected as not a time or price.
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")

@@ -2,12 +2,12 @@
 and reports packages' own), the shared price catalog under /catalog/, and the proxy's usage and
 scores endpoints under /api/v1/. Included at the site root by dashboard.urls."""
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from billing import views_budgets, views_catalog, views_simulate, views_team_prices, views_usage
 from billing.ingest import api
 
-team_patterns = [
+team_patterns: list[URLPattern | URLResolver] = [
     path("usage/", views_usage.usage_explorer, name="usage"),
     path("usage.csv", views_usage.usage_csv, name="usage_csv"),
     path("usage/<int:event_pk>/", views_usage.usage_event_detail, name="usage_event"),
@@ -22,14 +22,14 @@ team_patterns = [
     path("reports/", include("billing.reports.urls")),
 ]
 
-catalog_patterns = [
+catalog_patterns: list[URLPattern | URLResolver] = [
     path("", views_catalog.catalog, name="catalog"),
     path("models/add/", views_catalog.model_add, name="catalog_model_add"),
     path("models/<int:model_id>/prices/", views_catalog.model_prices, name="catalog_model_prices"),
     path("prices/add/", views_catalog.price_add_view, name="catalog_price_add"),
 ]
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("usage", api.usage, name="api_usage"),
     path("scores", api.scores, name="api_scores"),
 ]

@@ -19,6 +19,7 @@ def navigation(request):
         membership = membership_for(user, request.session["team"])
     match = getattr(request, "resolver_match", None)
     url_name = match.url_name if match else None
+    teams: list[tuple[Team, str]]
     if user.is_superuser:
         teams = [(team, Role.ADMIN) for team in Team.objects.all()]
     else:

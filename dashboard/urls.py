@@ -3,12 +3,12 @@ settings) and each app's URLconf, which holds that app's pages and API endpoints
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from dashboard import views, views_invitations, views_overview
 from dashboard.forms import ThrottledAdminLoginForm
 
-team_patterns = [
+team_patterns: list[URLPattern | URLResolver] = [
     path("", views_overview.overview, name="overview"),
     path("overview/<slug:chart>.csv", views_overview.overview_csv, name="overview_csv"),
     path("audit/", views.audit_page, name="audit"),

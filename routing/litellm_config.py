@@ -43,7 +43,7 @@ def litellm_config(rules: list[dict]) -> dict:
             fallback_groups.append(name)
         if fallback_groups:
             fallbacks.append({group: fallback_groups})
-    router_settings = {"routing_strategy": "simple-shuffle"}
+    router_settings: dict[str, object] = {"routing_strategy": "simple-shuffle"}
     if fallbacks:
         router_settings["fallbacks"] = fallbacks
     return {"model_list": model_list, "router_settings": router_settings}

@@ -1,11 +1,11 @@
 """Routing's pages under /t/<team>/ (rules, versions, YAML, fleet, companion, provider keys) and
 what the proxy reads under /api/v1/. Included at the site root by dashboard.urls."""
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from routing import api, views_companion, views_fleet, views_keys, views_rules, views_yaml
 
-team_patterns = [
+team_patterns: list[URLPattern | URLResolver] = [
     path("routing/", views_rules.routing_page, name="routing"),
     path("routing/try/", views_rules.route_try, name="routing_try"),
     path("routing/fleet/", views_fleet.fleet_panel, name="routing_fleet"),
@@ -35,7 +35,7 @@ team_patterns = [
     path("keys/<int:key_id>/test/", views_keys.key_test_view, name="key_test"),
 ]
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("keys", api.keys, name="api_keys"),
     path("routes", api.routes, name="api_routes"),
     path("routes/litellm.yaml", api.routes_litellm, name="api_routes_litellm"),

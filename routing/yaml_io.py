@@ -235,14 +235,17 @@ def _model_ids(rules: list[_RuleIn]) -> tuple[dict[tuple[str, str], int], list[s
     rows = Model.objects.filter(provider__slug__in=slugs).values_list(
         "pk", "provider__slug", "name", "display_name"
     )
-    by_name, by_label, known = {}, {}, {}
+    by_name: dict[tuple[str, str], int] = {}
+    by_label: dict[tuple[str, str], int] = {}
+    known: dict[str, list[str]] = {}
     for pk, slug, name, display_name in rows:
         by_name.setdefault((slug, name.casefold()), pk)
         if display_name:
             by_label.setdefault((slug, display_name.casefold()), pk)
         known.setdefault(slug, []).append(name)
     # A dict keeps the messages in order and each once.
-    ids, errors = {}, {}
+    ids: dict[tuple[str, str], int] = {}
+    errors: dict[str, None] = {}
     for rule in rules:
         for provider, name in [(p, m) for p, m, _ in rule.targets] + rule.fallbacks:
             key = (provider, name.casefold())

@@ -200,7 +200,7 @@ def _event_row(rng, team_id, event_id, stamp, at_us, task, route, price, tao_pri
     if route.tao and rng.random() < 0.04:
         ttft += rng.uniform(8_000, 25_000)  # a cold start
     latency = int(ttft + output_tokens * ms_per_token * rng.uniform(0.7, 1.3))
-    ttft_ms = int(ttft)
+    ttft_ms: int | None = int(ttft)
     quality = error_type = None
     status = SUCCESS
     if rng.random() < error_rate:

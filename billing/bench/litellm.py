@@ -472,7 +472,7 @@ def start_proxies(
     """The modes' proxies, started and warmed up (the warm-up runs returned: the plugin's calls
     count in what must land); stopped when the stack closes."""
     deployment = [openai_deployment("default", UPSTREAM_MODEL, upstream.base("/v1"), UPSTREAM_KEY)]
-    configs = {
+    configs: dict[str, tuple[Path, dict]] = {
         "bare": (write_config(work / "bare", model_list=deployment), {}),
         "generic": (
             write_config(

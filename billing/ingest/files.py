@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TextIO
 
 from django.core.validators import slug_re
 
@@ -303,7 +304,8 @@ class _RejectedFile:
     """<file>.rejected.jsonl, opened on the first rejected row; removed when there is none."""
 
     def __init__(self, path: Path):
-        self.path, self.count, self._file = path, 0, None
+        self.path, self.count = path, 0
+        self._file: TextIO | None = None
 
     def write(self, row: Row) -> None:
         if self._file is None:

@@ -122,7 +122,7 @@ def parse_items(body: bytes) -> list:
 
 
 def _ndjson_items(text: str) -> list:
-    items = []
+    items: list = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

@@ -176,7 +176,7 @@ def _values_insert(rows: list[dict]) -> set[str]:
     table = UsageEvent._meta.db_table
     fields = [UsageEvent._meta.get_field(name) for name in COLUMNS]
     chunk = max(1, 30_000 // len(COLUMNS))
-    inserted = set()
+    inserted: set[str] = set()
     with connection.cursor() as cursor:
         for start in range(0, len(rows), chunk):
             batch = rows[start : start + chunk]

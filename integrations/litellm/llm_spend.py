@@ -43,6 +43,7 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -695,7 +696,7 @@ class RouterConfig:
 
 def keys_by_provider(document: dict) -> dict[str, str]:
     """Each provider's newest active key (the keys API lists them newest first per provider)."""
-    keys = {}
+    keys: dict[str, str] = {}
     for key in document.get("keys") or []:
         if isinstance(key, dict) and key.get("provider") and key.get("secret"):
             keys.setdefault(key["provider"], key["secret"])
@@ -842,7 +843,8 @@ class RoutesPoller:
         self.applies = 0
         self._applied: tuple | None = None
         self._failed: tuple | None = None
-        self.apply_in_loop = None  # set by the companion: runs the swap on the proxy's event loop
+        # Set by the companion: runs the swap on the proxy's event loop.
+        self.apply_in_loop: Callable | None = None
 
     def poll_once(self) -> None:
         try:
@@ -1147,7 +1149,7 @@ def _proxy_handler():
         return running
     handler = _handler_class()().start_from_env()
     holder = types.ModuleType(RUNNING)
-    holder.handler = handler
+    holder.handler = handler  # type: ignore[attr-defined]
     sys.modules[RUNNING] = holder
     return handler
 

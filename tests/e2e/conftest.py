@@ -8,6 +8,10 @@ running in this thread and Django refuses ORM calls, so the variable is set for 
 as Playwright runs. Setting it for the whole process instead (at import) leaks into the
 subprocesses other tests start, e.g. `manage.py check --deploy` fails with async.E001.
 
+Screenshots: tests that take the `shoot` fixture are marked `screenshots`; they save into
+docs/screenshots/ only under SCREENSHOTS=1 (`make screenshots`), else into the test's tmp_path,
+so a test run leaves the working tree as it was.
+
 Data: live_server runs on transactional_db (committed rows, flushed after each test, also on
 PostgreSQL), so every test builds its own rows in function-scoped fixtures or in its body.
 """
@@ -21,6 +25,7 @@ from dashboard.models import Role
 from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
 
 E2E_DIR = Path(__file__).resolve().parent
+DOCS_SCREENSHOTS = E2E_DIR.parents[1] / "docs" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -37,10 +42,13 @@ TIMEOUT_MS = 10_000
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Mark every test under tests/e2e as e2e, before -m selects or deselects them."""
+    """Mark every test under tests/e2e as e2e, and those that shoot as screenshots, before -m
+    selects or deselects them."""
     for item in items:
         if E2E_DIR in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+            if "shoot" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.screenshots)
 
 
 @pytest.fixture(scope="package")
@@ -115,6 +123,21 @@ def page(browser, live_server, page_errors, csp_violations):
         page.evaluate("0")  # a round trip, so reports sent before it have arrived
     context.close()
     assert not csp_violations, "The Content-Security-Policy refused:\n" + "\n".join(csp_violations)
+
+
+@pytest.fixture
+def shoot(tmp_path):
+    """shoot(page, name): a full-page screenshot, name.png, for docs/screenshots/."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("SCREENSHOTS") == "1" else tmp_path
+
+    def shoot(page, name):
+        page.wait_for_load_state("networkidle")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        page.screenshot(path=path, full_page=True)
+        assert path.stat().st_size > 0
+
+    return shoot
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ alert-routing-change.png.
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -31,7 +30,6 @@ from tests.factories import MembershipFactory, UserFactory, canonical_event
 
 # 1 pm in New York on a Friday: twenty days into November.
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 BAD_REQUEST = "the server responded with a status of 400 (Bad Request)"
 # Twenty days of demo usage come to $16.12 this month; the forecast to $24.18.
 OVER_TEN_DOLLARS = [
@@ -66,15 +64,6 @@ def over_budget(demo_month):
 def at_now():
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-def shoot(page, name):
-    """A full-page screenshot for docs/screenshots/."""
-    page.wait_for_load_state("networkidle")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=path, full_page=True)
-    assert path.stat().st_size > 0
 
 
 def test_a_finance_member_adds_a_budget_and_sees_this_month_against_it(
@@ -262,7 +251,7 @@ def test_an_ops_member_puts_the_routing_change_in_the_draft(
     ]
 
 
-def test_it_saves_screenshots_of_budgets_and_alerts(page, sign_in, demo_month):
+def test_it_saves_screenshots_of_budgets_and_alerts(page, sign_in, demo_month, shoot):
     maven = demo_month
     admin = _admin(maven)
     chutes = Provider.objects.get(slug="chutes")

@@ -8,7 +8,6 @@ The first two tests also save docs/screenshots/overview.png and overview-filtere
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -23,7 +22,6 @@ from routing.models import Model
 
 # 1 pm in New York on a Friday: twenty days into the month, ten to forecast.
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 BACKWARDS = "The start day must not be after the end day."
 # The range line under the filters, with its en dash.
 THIRTY_DAYS = "Oct 22, 2026 \u2013 Nov 20, 2026"
@@ -58,13 +56,6 @@ def expect_every_chart_drawn(page):
     expect(page.locator("section[data-chart] .empty")).to_have_count(0)
 
 
-def shoot(page, name):
-    """A full-page screenshot for docs/screenshots/."""
-    page.wait_for_load_state("networkidle")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
-
-
 def choose(page, label, value):
     """Pick a filter and wait until htmx has swapped in the body it asked for."""
     page.evaluate("document.querySelectorAll('[data-chart]').forEach(s => s.dataset.old = '')")
@@ -75,7 +66,7 @@ def choose(page, label, value):
     expect_every_chart_drawn(page)
 
 
-def test_it_draws_all_twelve_charts_without_console_errors(viewer_page, page_errors):
+def test_it_draws_all_twelve_charts_without_console_errors(viewer_page, page_errors, shoot):
     viewer_page.goto("/t/maven/")
 
     expect_every_chart_drawn(viewer_page)
@@ -85,7 +76,7 @@ def test_it_draws_all_twelve_charts_without_console_errors(viewer_page, page_err
     shoot(viewer_page, "overview")
 
 
-def test_it_swaps_filtered_charts_in_without_reloading(viewer_page, page_errors):
+def test_it_swaps_filtered_charts_in_without_reloading(viewer_page, page_errors, shoot):
     page = viewer_page
     page.goto("/t/maven/")
     expect(page.get_by_label("Range")).to_have_value("30d")

@@ -11,7 +11,6 @@ import csv
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -32,7 +31,6 @@ from tests.factories import MembershipFactory, UserFactory, canonical_event
 NOW = datetime(2026, 11, 5, 17, 0, tzinfo=UTC)
 OCTOBER = "/t/maven/reports/2026-10/"
 NOVEMBER = "/t/maven/reports/2026-11/"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _seed(team, days):
@@ -77,15 +75,6 @@ def _download(page, test_id) -> list[dict]:
         page.get_by_test_id(test_id).click()
     with open(info.value.path(), newline="", encoding="utf-8") as file:
         return list(csv.DictReader(file))
-
-
-def shoot(page, name):
-    """A full-page screenshot for docs/screenshots/."""
-    page.wait_for_load_state("networkidle")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=path, full_page=True)
-    assert path.stat().st_size > 0
 
 
 def _late_call(team, id, day, usd):
@@ -221,7 +210,7 @@ def _close_september_with_a_late_call(team, finance):
     _late_call(team, "late-september", date(2026, 9, 29), Decimal("3.40"))
 
 
-def test_it_saves_screenshots_of_the_report(page, sign_in, teams):
+def test_it_saves_screenshots_of_the_report(page, sign_in, teams, shoot):
     maven, _ = teams
     # Seventy days: September is whole, so October's changes compare like with like.
     _seed(maven, 70)

@@ -5,7 +5,6 @@ The overview's two are taken by test_overview.py, with a month of demo usage.
 
 import socket
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from unittest import mock
 
 import respx
@@ -23,10 +22,9 @@ from routing.rules import rule_save
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 SCREENSHOT_NOW = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactional_db):
+def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactional_db, shoot):
     load_catalog()
     maven, rival = teams
     admin = UserFactory(username="ana", email="ana@maven.example")
@@ -38,37 +36,29 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
         MembershipFactory(team=maven, user=user, role=role)
     # A fixed "since" date keeps the pictures the same from one run to the next.
     Membership.objects.update(created_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-
-    def shoot(name):
-        page.wait_for_load_state("networkidle")
-        path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=path, full_page=True)
-        assert path.stat().st_size > 0
-
     page.goto("/accounts/login/")
-    shoot("login")
+    shoot(page, "login")
     sign_in(admin.username)
     # Pages say how long ago things happened: show them all at one fixed moment.
     with time_machine.travel(SCREENSHOT_NOW + timedelta(hours=2), tick=False):
         expect(page.locator("a.team-card")).to_have_count(3)
-        shoot("teams")
+        shoot(page, "teams")
         page.goto("/catalog/")
         expect(page.get_by_test_id("catalog-table")).to_be_visible()
-        shoot("catalog")
+        shoot(page, "catalog")
         invitation_send(team=maven, email="Nadia@Maven.example", role=Role.OPS, invited_by=admin)
         page.goto("/t/maven/members/")
         expect(page.locator("main table").first.locator("tbody tr")).to_have_count(4)
         expect(page.get_by_test_id("invitations").locator("tbody tr")).to_have_count(1)
-        shoot("members")
+        shoot(page, "members")
         # Two days of demo usage, as seed_demo makes it, for the usage explorer.
         demo_tao_prices(SCREENSHOT_NOW - timedelta(days=3), SCREENSHOT_NOW)
         seed_demo_usage(maven, DemoProfile(120), days=2, now=SCREENSHOT_NOW)
         page.goto("/t/maven/usage/?range=custom&start=2026-11-01&end=2026-11-02")
         expect(page.locator("main tbody tr").first).to_be_visible()
-        shoot("usage")
+        shoot(page, "usage")
         page.goto("/t/maven/tokens/")
-        shoot("tokens")
+        shoot(page, "tokens")
         # Two provider keys (one tested), and what the audit log made of it.
         public = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 443))]
         with (
@@ -94,9 +84,9 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
                 user=admin,
             )
         page.goto("/t/maven/keys/")
-        shoot("keys")
+        shoot(page, "keys")
         page.goto("/t/maven/audit/")
-        shoot("audit")
+        shoot(page, "audit")
         # A published 80/20 pilot with a draft change on top, and what it would cost.
         with time_machine.travel(SCREENSHOT_NOW, tick=False):
             llama = Model.objects.get(name="unsloth/Llama-3.3-70B-Instruct")
@@ -134,7 +124,7 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
         page.goto("/t/maven/routing/")
         # The try-it box suggests a random request id; a fixed one keeps the picture stable.
         page.fill("#try-request", "req-5f3a9c1e")
-        shoot("routing")
+        shoot(page, "routing")
         with time_machine.travel(SCREENSHOT_NOW + timedelta(hours=1), tick=False):
             page.goto("/t/maven/routing/simulate/?config=draft&window=7")
-            shoot("simulate")
+            shoot(page, "simulate")
