@@ -3,8 +3,9 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from billing.models import ModelPrice
+from billing.models import AlertKind, AlertRule, Budget, ModelPrice, TaoPrice
 from dashboard.models import Membership, Role, Team
 from routing.models import Model, Provider
 
@@ -68,6 +69,36 @@ class ModelPriceFactory(factory.django.DjangoModelFactory):
     input_per_mtok = Decimal("1.000000")
     output_per_mtok = Decimal("4.000000")
     source = "test"
+
+
+class TaoPriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TaoPrice
+
+    at = factory.LazyFunction(timezone.now)
+    usd = Decimal(400)
+    source = "test"
+
+
+class BudgetFactory(factory.django.DjangoModelFactory):
+    """A monthly budget for every month (month=None), all providers and task types."""
+
+    class Meta:
+        model = Budget
+
+    team = factory.SubFactory(TeamFactory)
+    amount_usd = Decimal(100)
+
+
+class AlertRuleFactory(factory.django.DjangoModelFactory):
+    """A global rule (team=None) unless given a team."""
+
+    class Meta:
+        model = AlertRule
+
+    team = None
+    kind = AlertKind.ERROR_RATE
+    name = factory.LazyAttribute(lambda rule: f"{rule.kind} rule")
 
 
 class ProxyTokenFactory(factory.django.DjangoModelFactory):

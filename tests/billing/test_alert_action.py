@@ -5,10 +5,10 @@ import time_machine
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
-from billing.models import Alert, AlertKind, AlertRule
+from billing.models import Alert, AlertKind
 from routing.models import Model, RoutingRule, RoutingVersion
 from routing.rules import rule_save
-from tests.factories import canonical_event
+from tests.factories import AlertRuleFactory, canonical_event
 
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
 
@@ -48,7 +48,7 @@ def draft(team, ops_user, catalog):
 
 
 def _alert(team, kind=AlertKind.ERROR_RATE, **details):
-    rule = AlertRule.objects.create(team=team, kind=kind, name="Errors")
+    rule = AlertRuleFactory(team=team, kind=kind, name="Errors")
     return Alert.objects.create(
         rule=rule,
         team=team,

@@ -8,7 +8,7 @@ from django.db.models import Sum
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
-from billing.models import ProviderInvoice, TaoPrice, UsageEvent
+from billing.models import ProviderInvoice, UsageEvent
 from billing.reports.invoices import (
     NO_USAGE,
     NOT_INVOICED,
@@ -20,7 +20,7 @@ from billing.reports.invoices import (
 )
 from dashboard.models import AuditAction, AuditEvent
 from routing.models import Provider
-from tests.factories import ProviderFactory, canonical_event
+from tests.factories import ProviderFactory, TaoPriceFactory, canonical_event
 
 # Thursday Dec 10, noon in New York: November is over, December is under way.
 NOW = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
@@ -486,7 +486,7 @@ def _ingest_month(team, other_team, catalog):
     ]
     chutes_times = [datetime(2026, 11, 2, 12, tzinfo=UTC), datetime(2026, 11, 20, 12, tzinfo=UTC)]
     for number, moment in enumerate(chutes_times):
-        TaoPrice.objects.create(at=moment - timedelta(minutes=1), usd=Decimal("412.5"), source="t")
+        TaoPriceFactory(at=moment - timedelta(minutes=1), usd=Decimal("412.5"))
         events.append(
             canonical_event(
                 id=f"chutes-{number}",

@@ -5,7 +5,6 @@ import pytest
 
 from billing.histogram import bucket_middle, bucket_of
 from billing.ingest.store import ingest_events
-from billing.models import Budget, TaoPrice
 from billing.overview import (
     RAW,
     Filters,
@@ -21,7 +20,7 @@ from billing.overview import (
     tao_series,
 )
 from routing.models import Model, Provider
-from tests.factories import TeamFactory, canonical_event
+from tests.factories import BudgetFactory, TaoPriceFactory, TeamFactory, canonical_event
 
 # Noon in New York on the 10th: ten days of November elapsed out of thirty.
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
@@ -36,8 +35,8 @@ def _event(id, at, **overrides):
 
 @pytest.fixture
 def usage(team, catalog):
-    TaoPrice.objects.create(at=datetime(2026, 11, 9, 12, tzinfo=UTC), usd=500, source="test")
-    TaoPrice.objects.create(at=datetime(2026, 11, 10, 13, tzinfo=UTC), usd=400, source="test")
+    TaoPriceFactory(at=datetime(2026, 11, 9, 12, tzinfo=UTC), usd=500)
+    TaoPriceFactory(at=datetime(2026, 11, 10, 13, tzinfo=UTC), usd=400)
     # Sonnet: 1000 input at $3/M + 500 output at $15/M = $0.0105; Llama: $0.0003.
     events = [
         _event("a", datetime(2026, 11, 9, 15, tzinfo=UTC), quality_score=0.8),
@@ -82,7 +81,7 @@ def test_it_forecasts_the_month_at_its_pace(team, usage):
 
 
 def test_it_names_the_day_the_forecast_crosses_the_budget(team, usage):
-    Budget.objects.create(team=team, amount_usd=Decimal("0.04"))
+    BudgetFactory(team=team, amount_usd=Decimal("0.04"))
     month = _overview(team).month
     # $0.00213 a day from $0.0213 on the 10th passes $0.04 on day 19.
     assert month.crossing_day == date(2026, 11, 19)
@@ -97,8 +96,8 @@ def test_it_has_no_forecast_for_a_month_that_is_over(team, usage):
 
 
 def test_it_prefers_the_month_s_own_budget_over_the_recurring_one(team):
-    Budget.objects.create(team=team, amount_usd=100)
-    Budget.objects.create(team=team, month=date(2026, 11, 1), amount_usd=250)
+    BudgetFactory(team=team, amount_usd=100)
+    BudgetFactory(team=team, month=date(2026, 11, 1), amount_usd=250)
     filters = Filters(date(2026, 11, 1), date(2026, 11, 10))
     assert budget_for(team, date(2026, 11, 1), filters).amount_usd == 250
     assert budget_for(team, date(2026, 12, 1), filters).amount_usd == 100
@@ -106,8 +105,8 @@ def test_it_prefers_the_month_s_own_budget_over_the_recurring_one(team):
 
 def test_it_compares_a_provider_filter_with_that_provider_s_budget(team, catalog):
     chutes = Provider.objects.get(slug="chutes")
-    Budget.objects.create(team=team, amount_usd=100)
-    Budget.objects.create(team=team, provider=chutes, amount_usd=40)
+    BudgetFactory(team=team, amount_usd=100)
+    BudgetFactory(team=team, provider=chutes, amount_usd=40)
     month = date(2026, 11, 1)
     narrowed = Filters(month, date(2026, 11, 10), provider="chutes")
     assert budget_for(team, month, narrowed).amount_usd == 40
@@ -167,7 +166,7 @@ def test_it_offers_what_the_range_holds_as_filter_options(team, usage):
 
 
 def test_it_computes_the_same_cube_from_raw_events(team, catalog):
-    TaoPrice.objects.create(at=NOW - timedelta(days=3), usd=400, source="test")
+    TaoPriceFactory(at=NOW - timedelta(days=3), usd=400)
     events = [
         _event(
             f"r{n}",
@@ -198,7 +197,7 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     ingest_events(team, [_event(f"q{n}", NOW - timedelta(hours=n)) for n in range(200)], now=NOW)
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     for hours in range(0, 72, 6):
-        TaoPrice.objects.create(at=NOW - timedelta(hours=hours), usd=400 + hours, source="test")
+        TaoPriceFactory(at=NOW - timedelta(hours=hours), usd=400 + hours)
     # The cube, the histograms, the budget, the baseline price, the TAO series, the latest TAO
     # and its day-ago.
     with django_assert_num_queries(7):
@@ -235,7 +234,7 @@ def test_it_sums_each_team_s_own_month_for_the_all_teams_view(team, usage, catal
     tokyo = TeamFactory(slug="tokyo", time_zone="Asia/Tokyo")
     # 23:00 UTC on October 31st is November 1st in Tokyo.
     ingest_events(tokyo, [_event("k", datetime(2026, 10, 31, 23, tzinfo=UTC))], now=NOW)
-    Budget.objects.create(team=tokyo, amount_usd=Decimal("0.03"))
+    BudgetFactory(team=tokyo, amount_usd=Decimal("0.03"))
     months = {m.team.slug: m for m in all_teams_month([team, tokyo], NOW)}
     assert months[team.slug].spend_usd == Decimal("0.0213")
     assert months["tokyo"].spend_usd == Decimal("0.0105")
@@ -255,7 +254,7 @@ def test_it_draws_one_tao_price_an_hour_beyond_two_weeks_but_keeps_spikes(team):
     start = datetime(2026, 10, 1, tzinfo=UTC)
     for n in range(20 * 24 * 4):
         usd = 150 if n == 1000 else 100
-        TaoPrice.objects.create(at=start + timedelta(minutes=15 * n), usd=usd, source="test")
+        TaoPriceFactory(at=start + timedelta(minutes=15 * n), usd=usd)
     points = tao_series(start, start + timedelta(days=20))
     spikes = [p for p in points if p.spike_pct is not None]
     hours = {p.at.replace(minute=0) for p in points}
@@ -266,6 +265,6 @@ def test_it_draws_one_tao_price_an_hour_beyond_two_weeks_but_keeps_spikes(team):
 
 
 def test_it_holds_chutes_to_the_team_s_tao_budget(team, usage):
-    Budget.objects.create(team=team, amount_usd=100, amount_tao=Decimal("0.5"))
+    BudgetFactory(team=team, amount_usd=100, amount_tao=Decimal("0.5"))
     assert _overview(team, provider="chutes").month.budget_tao == Decimal("0.5")
     assert _overview(team, provider="chutes").month.budget_usd is None

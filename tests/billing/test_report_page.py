@@ -8,11 +8,10 @@ import time_machine
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
-from billing.models import Budget
 from billing.reports.figures import month_report
 from billing.reports.views import report_context
 from dashboard.models import Role
-from tests.factories import MembershipFactory, TeamFactory, canonical_event
+from tests.factories import BudgetFactory, MembershipFactory, TeamFactory, canonical_event
 
 # Mid-December in New York: the last full month is November.
 NOW = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
@@ -190,7 +189,7 @@ def test_it_shows_the_total_exactly_and_against_the_month_before(client, viewer_
 
 
 def test_it_shows_spend_against_the_budget(client, viewer_user, team, usage):
-    Budget.objects.create(team=team, amount_usd=Decimal(5))
+    BudgetFactory(team=team, amount_usd=Decimal(5))
     client.force_login(viewer_user)
     content = client.get(_url(team)).content.decode()
     assert "75.0%" in content

@@ -11,11 +11,11 @@ from django.db.models import Count, Q, Sum
 from billing.costing import cost_of
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from billing.ingest.store import ingest_events
-from billing.models import Budget, ModelPrice, Status, TaoPrice, UsageEvent
+from billing.models import ModelPrice, Status, UsageEvent
 from billing.reports.figures import MonthNotAvailable, MonthReport, month_report, parse_month
 from dashboard.models import Team
 from routing.models import Model
-from tests.factories import TeamFactory, canonical_event
+from tests.factories import BudgetFactory, TaoPriceFactory, TeamFactory, canonical_event
 
 NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
 OCTOBER, NOVEMBER, DECEMBER = date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)
@@ -222,16 +222,16 @@ def test_it_breaks_down_by_task_type_with_a_label_for_none(team, catalog):
 
 
 def test_it_holds_the_month_to_its_own_budget_over_the_recurring_one(team, two_months):
-    Budget.objects.create(team=team, month=None, amount_usd=Decimal(100))
-    Budget.objects.create(team=team, month=NOVEMBER, amount_usd=Decimal(13), amount_tao=2)
-    Budget.objects.create(team=team, month=OCTOBER, amount_usd=Decimal(1))
+    BudgetFactory(team=team, month=None, amount_usd=Decimal(100))
+    BudgetFactory(team=team, month=NOVEMBER, amount_usd=Decimal(13), amount_tao=2)
+    BudgetFactory(team=team, month=OCTOBER, amount_usd=Decimal(1))
     report = month_report(team, NOVEMBER, now=NOW)
     assert (report.budget_usd, report.budget_tao) == (Decimal(13), Decimal(2))
     assert report.totals.used_pct == Decimal(25)
 
 
 def test_it_ignores_provider_and_task_type_budgets(team, two_months):
-    Budget.objects.create(team=team, task_type="extraction", amount_usd=Decimal(5))
+    BudgetFactory(team=team, task_type="extraction", amount_usd=Decimal(5))
     assert month_report(team, NOVEMBER, now=NOW).budget_usd is None
 
 
@@ -271,7 +271,7 @@ def test_it_shows_no_savings_without_a_baseline_model(team, two_months):
 
 
 def test_it_values_tao_at_the_usd_it_cost_when_used(team, catalog):
-    TaoPrice.objects.create(at=datetime(2026, 11, 10, 14, 30, tzinfo=UTC), usd=400, source="t")
+    TaoPriceFactory(at=datetime(2026, 11, 10, 14, 30, tzinfo=UTC), usd=400)
     _ingest(
         team, _event("a", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.8"), **LLAMA)
     )
@@ -325,11 +325,11 @@ def test_it_reports_several_teams_each_in_its_own_month(team, catalog):
 
 
 def test_it_sums_the_teams_budgets_only_when_every_team_has_one(team, other_team):
-    Budget.objects.create(team=team, amount_usd=Decimal(10))
+    BudgetFactory(team=team, amount_usd=Decimal(10))
     report = month_report([team, other_team], NOVEMBER, now=NOW)
     assert report.budget_usd is None
     assert report.notes
-    Budget.objects.create(team=other_team, amount_usd=Decimal(5))
+    BudgetFactory(team=other_team, amount_usd=Decimal(5))
     assert month_report([team, other_team], NOVEMBER, now=NOW).budget_usd == Decimal(15)
 
 
@@ -337,7 +337,7 @@ def test_it_sums_the_teams_budgets_only_when_every_team_has_one(team, other_team
 
 
 def test_it_comes_back_the_same_from_its_snapshot(demo):
-    Budget.objects.create(team=demo, amount_usd=Decimal(50), amount_tao=Decimal("0.25"))
+    BudgetFactory(team=demo, amount_usd=Decimal(50), amount_tao=Decimal("0.25"))
     _ingest(
         demo,
         _event("x", datetime(2026, 11, 2, 15, tzinfo=UTC), cost_usd=Decimal("9")),
@@ -376,7 +376,7 @@ def test_it_says_whether_the_month_was_still_running(team):
 def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     demo, other_team, django_assert_num_queries
 ):
-    Budget.objects.create(team=demo, amount_usd=Decimal(50))
+    BudgetFactory(team=demo, amount_usd=Decimal(50))
     # The days of both months, the budgets, the baseline prices, the disagreements, the
     # team prices.
     with django_assert_num_queries(5):
