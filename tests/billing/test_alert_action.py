@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
@@ -13,10 +12,7 @@ from tests.factories import AlertRuleFactory, canonical_event
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _model(name):

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.alerts.evaluation import evaluate_alerts
@@ -23,12 +22,6 @@ from tests.factories import AlertRuleFactory, MembershipFactory, TaoPriceFactory
 
 NOW = datetime(2026, 5, 14, 16, 0, tzinfo=UTC)
 SUBJECT = "TAO up 14.2% in 1 h: $146.20 -> $166.95"
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -34,12 +33,6 @@ from tests.factories import (
 NOW = datetime(2026, 5, 14, 16, 0, tzinfo=UTC)
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
 GPT = {"provider": "openai", "model": "gpt-5-mini"}
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 def spend(team, at, usd, *, name, count=1, **fields):

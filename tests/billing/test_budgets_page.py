@@ -2,7 +2,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.catalog import load_catalog
@@ -20,10 +19,7 @@ NOT_EDITORS = ["ops", "viewer"]
 VALID = {"month": "", "provider": "", "task_type": "", "amount_usd": "100", "thresholds": ""}
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _url(name, team, **kwargs):

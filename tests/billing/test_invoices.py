@@ -34,10 +34,7 @@ NOT_EDITORS = ["ops", "viewer"]
 QUERIES = 10
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 @pytest.fixture

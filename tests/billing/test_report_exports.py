@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.db import connection
 from django.db.models import Sum
 from django.http import StreamingHttpResponse
@@ -27,10 +26,7 @@ NOVEMBER = date(2026, 11, 1)
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
 
 
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _url(team, name="report_csv", month="2026-11", query=""):

@@ -10,7 +10,7 @@ from django.urls import reverse
 from billing.ingest.store import ingest_events
 from billing.models import UsageEvent
 from dashboard.models import Role
-from tests.billing.conftest import NOW
+from tests.conftest import NOW
 from tests.factories import MembershipFactory, TaoPriceFactory, canonical_event
 
 ROLES = ["admin", "ops", "finance", "viewer"]

@@ -16,12 +16,6 @@ from dashboard.tokens import token_create, token_revoke
 from tests.factories import ProxyTokenFactory
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def _url(team, **query):
     url = reverse("audit", kwargs={"team": team.slug})
     return url + ("?" + "&".join(f"{key}={value}" for key, value in query.items()) if query else "")

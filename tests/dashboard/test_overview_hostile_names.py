@@ -9,7 +9,6 @@ from decimal import Decimal, InvalidOperation
 from html import unescape
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
@@ -24,10 +23,7 @@ BOLD_PROVIDER = "<b>x</b>"
 SPLITS = ["provider", "model", "task_type"]
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.catalog import load_catalog
@@ -29,10 +28,7 @@ ROLES = ["admin", "ops", "finance", "viewer"]
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _usage(team, count=3, **overrides):
