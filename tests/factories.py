@@ -132,6 +132,13 @@ def canonical_event(**overrides) -> dict:
     return {key: value for key, value in event.items() if value is not None}
 
 
+def event_at(id, at, **overrides) -> dict:
+    """A canonical event at `at` for 1,000 input and 500 output tokens."""
+    return canonical_event(
+        id=id, timestamp=at.isoformat(), input_tokens=1000, output_tokens=500, **overrides
+    )
+
+
 class ProviderKeyFactory(factory.django.DjangoModelFactory):
     """A key added through routing.keys.key_add, so it is really encrypted, masked and audited.
     Pass secret=... to know the secret: the row only holds its ciphertext."""

@@ -20,17 +20,11 @@ from billing.overview import (
     tao_series,
 )
 from routing.models import Model, Provider
-from tests.factories import BudgetFactory, TaoPriceFactory, TeamFactory, canonical_event
+from tests.factories import BudgetFactory, TaoPriceFactory, TeamFactory, event_at
 
 # Noon in New York on the 10th: ten days of November elapsed out of thirty.
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
-
-
-def _event(id, at, **overrides):
-    return canonical_event(
-        id=id, timestamp=at.isoformat(), input_tokens=1000, output_tokens=500, **overrides
-    )
 
 
 @pytest.fixture
@@ -39,11 +33,11 @@ def usage(team, catalog):
     TaoPriceFactory(at=datetime(2026, 11, 10, 13, tzinfo=UTC), usd=400)
     # Sonnet: 1000 input at $3/M + 500 output at $15/M = $0.0105; Llama: $0.0003.
     events = [
-        _event("a", datetime(2026, 11, 9, 15, tzinfo=UTC), quality_score=0.8),
-        _event("b", datetime(2026, 11, 9, 16, tzinfo=UTC), status="error"),
-        _event("c", datetime(2026, 11, 10, 13, 30, tzinfo=UTC), quality_score=0.6, **LLAMA),
+        event_at("a", datetime(2026, 11, 9, 15, tzinfo=UTC), quality_score=0.8),
+        event_at("b", datetime(2026, 11, 9, 16, tzinfo=UTC), status="error"),
+        event_at("c", datetime(2026, 11, 10, 13, 30, tzinfo=UTC), quality_score=0.6, **LLAMA),
         # 23:00 on October 31st in New York: in the window, not in November.
-        _event("d", datetime(2026, 11, 1, 3, tzinfo=UTC)),
+        event_at("d", datetime(2026, 11, 1, 3, tzinfo=UTC)),
     ]
     ingest_events(team, events, now=NOW)
 
@@ -131,7 +125,7 @@ def test_it_prices_the_range_at_the_baseline(team, usage):
 def test_it_leaves_unpriced_usage_out_of_savings(team, usage):
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     team.save()
-    ingest_events(team, [_event("u", NOW - timedelta(hours=1), model="not-in-catalog")], now=NOW)
+    ingest_events(team, [event_at("u", NOW - timedelta(hours=1), model="not-in-catalog")], now=NOW)
     assert _overview(team).savings[-1].cumulative_baseline_usd == Decimal("0.0420")
 
 
@@ -142,8 +136,8 @@ def test_it_reads_the_latest_tao_price_and_its_day_change(team, usage):
 
 
 def test_it_reads_p95_from_the_merged_histograms(team, catalog):
-    events = [_event(f"t{n}", NOW - timedelta(hours=1), latency_ms=100) for n in range(19)]
-    events.append(_event("slow", NOW - timedelta(hours=1), latency_ms=9000))
+    events = [event_at(f"t{n}", NOW - timedelta(hours=1), latency_ms=100) for n in range(19)]
+    events.append(event_at("slow", NOW - timedelta(hours=1), latency_ms=9000))
     ingest_events(team, events, now=NOW)
     timings = _overview(team).timings
     assert timings.latency_ms(0.95) == bucket_middle(bucket_of(100))
@@ -168,7 +162,7 @@ def test_it_offers_what_the_range_holds_as_filter_options(team, usage):
 def test_it_computes_the_same_cube_from_raw_events(team, catalog):
     TaoPriceFactory(at=NOW - timedelta(days=3), usd=400)
     events = [
-        _event(
+        event_at(
             f"r{n}",
             NOW - timedelta(hours=7 * n),
             latency_ms=50 * (n + 1),
@@ -194,7 +188,7 @@ def test_it_computes_the_same_cube_from_raw_events(team, catalog):
 def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     team, catalog, django_assert_num_queries
 ):
-    ingest_events(team, [_event(f"q{n}", NOW - timedelta(hours=n)) for n in range(200)], now=NOW)
+    ingest_events(team, [event_at(f"q{n}", NOW - timedelta(hours=n)) for n in range(200)], now=NOW)
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     for hours in range(0, 72, 6):
         TaoPriceFactory(at=NOW - timedelta(hours=hours), usd=400 + hours)
@@ -233,7 +227,7 @@ def test_it_marks_a_fall_as_well(team):
 def test_it_sums_each_team_s_own_month_for_the_all_teams_view(team, usage, catalog):
     tokyo = TeamFactory(slug="tokyo", time_zone="Asia/Tokyo")
     # 23:00 UTC on October 31st is November 1st in Tokyo.
-    ingest_events(tokyo, [_event("k", datetime(2026, 10, 31, 23, tzinfo=UTC))], now=NOW)
+    ingest_events(tokyo, [event_at("k", datetime(2026, 10, 31, 23, tzinfo=UTC))], now=NOW)
     BudgetFactory(team=tokyo, amount_usd=Decimal("0.03"))
     months = {m.team.slug: m for m in all_teams_month([team, tokyo], NOW)}
     assert months[team.slug].spend_usd == Decimal("0.0213")
