@@ -31,9 +31,7 @@ from dashboard.tokens import token_create
 
 # Each request would otherwise log a line: noise in the benchmark's output.
 logging.getLogger("httpx").setLevel(logging.WARNING)
-LITELLM_SAMPLE = (
-    Path(__file__).resolve().parent.parent / "tests/billing/samples/litellm/openai_success.json"
-)
+LITELLM_SAMPLE = Path(settings.BASE_DIR) / "tests/data/litellm/openai_success.json"
 ROUTES = [
     ("chutes", "deepseek-ai/DeepSeek-V3", "code_generation"),
     ("chutes", "unsloth/Llama-3.3-70B-Instruct", "summarization"),

@@ -53,7 +53,7 @@ READY_SECONDS = 60
 LANDED_SECONDS = 120
 # The plugin's routes poll and heartbeat (10 s by default): shorter, so it is ready sooner.
 PLUGIN_POLL_SECONDS = 2
-SAMPLES = Path(settings.BASE_DIR) / "tests/billing/samples/litellm"
+SAMPLES = Path(settings.BASE_DIR) / "tests/data/litellm"
 # Where the canonical bench's routes (bench.ROUTES) live, as the routes API would say.
 ROUTE_BASES = [
     "https://llm.chutes.ai/v1",

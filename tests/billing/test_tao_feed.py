@@ -15,7 +15,7 @@ from billing.tao_feed import FeedError, parse_quote, poll_tao_price
 from dashboard.models import JobRun
 from tests.factories import TaoPriceFactory
 
-SAMPLES = Path("/work/shared/samples/prices")
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "prices"
 SIMPLE_URL = (
     "https://api.coingecko.com/api/v3/simple/price"
     "?ids=bittensor&vs_currencies=usd&include_24hr_change=true&include_last_updated_at=true"
