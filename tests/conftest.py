@@ -1,10 +1,17 @@
 import socket
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
+from django.utils import timezone
 
+from billing.catalog import load_catalog
 from billing.costing import PriceBook
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+# Where `clock` stops time for a test module that sets no NOW of its own.
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +25,25 @@ def fresh_price_catalog():
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def clock(request):
+    """Time stopped at the test module's NOW; clock.shift(...) and clock.move_to(...) move it."""
+    with time_machine.travel(getattr(request.module, "NOW", NOW), tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def frozen_now(clock):
+    """The moment `clock` stopped at."""
+    return timezone.now()
+
+
+@pytest.fixture
+def catalog(db):
+    """The seed catalog: providers, models and list prices."""
+    load_catalog()
 
 
 @pytest.fixture
@@ -60,6 +86,18 @@ def outsider(other_team):
     return MembershipFactory(
         team=other_team, user=UserFactory(username="outsider"), role=Role.ADMIN
     ).user
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def superuser_client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "x"))
+    return client
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from billing.models import ModelPrice
+from billing.models import AlertKind, AlertRule, Budget, ModelPrice, TaoPrice
 from dashboard.models import Membership, Role, Team
 from routing.models import Model, Provider
 
@@ -70,6 +71,36 @@ class ModelPriceFactory(factory.django.DjangoModelFactory):
     source = "test"
 
 
+class TaoPriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TaoPrice
+
+    at = factory.LazyFunction(timezone.now)
+    usd = Decimal(400)
+    source = "test"
+
+
+class BudgetFactory(factory.django.DjangoModelFactory):
+    """A monthly budget for every month (month=None), all providers and task types."""
+
+    class Meta:
+        model = Budget
+
+    team = factory.SubFactory(TeamFactory)
+    amount_usd = Decimal(100)
+
+
+class AlertRuleFactory(factory.django.DjangoModelFactory):
+    """A global rule (team=None) unless given a team."""
+
+    class Meta:
+        model = AlertRule
+
+    team = None
+    kind = AlertKind.ERROR_RATE
+    name = factory.LazyAttribute(lambda rule: f"{rule.kind} rule")
+
+
 class ProxyTokenFactory(factory.django.DjangoModelFactory):
     """A token row with a hash no token matches: for lists and revocation, not authentication
     (use dashboard.tokens.token_create for a token that works)."""
@@ -99,6 +130,13 @@ def canonical_event(**overrides) -> dict:
     }
     event.update(overrides)
     return {key: value for key, value in event.items() if value is not None}
+
+
+def event_at(id, at, **overrides) -> dict:
+    """A canonical event at `at` for 1,000 input and 500 output tokens."""
+    return canonical_event(
+        id=id, timestamp=at.isoformat(), input_tokens=1000, output_tokens=500, **overrides
+    )
 
 
 class ProviderKeyFactory(factory.django.DjangoModelFactory):

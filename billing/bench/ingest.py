@@ -16,13 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection, transaction
 
+from billing.bench.processes import database_url
 from billing.ingest.events import event_from_json
 from billing.ingest.store import event_rows, store_events
 from billing.models import UsageEvent, UsageRollup
@@ -31,9 +31,7 @@ from dashboard.tokens import token_create
 
 # Each request would otherwise log a line: noise in the benchmark's output.
 logging.getLogger("httpx").setLevel(logging.WARNING)
-LITELLM_SAMPLE = (
-    Path(__file__).resolve().parent.parent / "tests/billing/samples/litellm/openai_success.json"
-)
+LITELLM_SAMPLE = Path(settings.BASE_DIR) / "tests/data/litellm/openai_success.json"
 ROUTES = [
     ("chutes", "deepseek-ai/DeepSeek-V3", "code_generation"),
     ("chutes", "unsloth/Llama-3.3-70B-Instruct", "summarization"),
@@ -113,15 +111,6 @@ def raw_copy_rate(team: Team, events: list[dict], batch: int) -> Rate:
     return Rate(len(rows), time.perf_counter() - started)
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"])
-    host = f"{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
-    return f"postgresql://{host}/{quote(db['NAME'])}"
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,7 +131,7 @@ class Gunicorn:
             "SECURE_SSL_REDIRECT": "false",
             "LOG_LEVEL": "WARNING",
             # The database this process uses, also when it is a test database.
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(connection.settings_dict),
         }
         command = [
             sys.executable, "-m", "gunicorn", "dashboard.wsgi",

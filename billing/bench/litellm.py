@@ -1,6 +1,6 @@
 """The LiteLLM benchmark: what a logger costs a real proxy, and ingest of plugin-shaped usage.
 
-One fake upstream (tests/litellm_proxy) answers every proxy. Each mode is its own proxy
+One fake upstream (fake_upstream.py) answers every proxy. Each mode is its own proxy
 process: `bare` (no callback), `generic` (LiteLLM's generic HTTP logger posting to a local
 sink that discards) and `plugin` (integrations/litellm/llm_spend.py against a live dashboard,
 when that module exists and the database is PostgreSQL). The modes' requests run in
@@ -28,20 +28,21 @@ from django.conf import settings
 from django.db import connection
 
 from billing.bench import ingest as bench
-from billing.models import ModelPrice, Status, UsageEvent
-from integrations.litellm import llm_spend
-from routing.keys import key_add
-from routing.models import Model, Provider, ProxyInstance, RoutingRule
-from routing.publish import publish_routing
-from tests.litellm_proxy.dashboard import DashboardProcess, database_url
-from tests.litellm_proxy.fake_upstream import FakeUpstream
-from tests.litellm_proxy.proxy import (
+from billing.bench.dashboard_process import DashboardProcess
+from billing.bench.fake_upstream import FakeUpstream
+from billing.bench.litellm_proxy import (
     LiteLLMProxy,
     generic_logger_settings,
     openai_deployment,
     write_config,
 )
-from tests.litellm_proxy.sink import Sink
+from billing.bench.processes import database_url
+from billing.bench.sink import Sink
+from billing.models import ModelPrice, Status, UsageEvent
+from integrations.litellm import llm_spend
+from routing.keys import key_add
+from routing.models import Model, Provider, ProxyInstance, RoutingRule
+from routing.publish import publish_routing
 
 PLUGIN = Path(settings.BASE_DIR) / "integrations/litellm/llm_spend.py"
 BENCH_TEAM = "bench-litellm-plugin"
@@ -53,7 +54,7 @@ READY_SECONDS = 60
 LANDED_SECONDS = 120
 # The plugin's routes poll and heartbeat (10 s by default): shorter, so it is ready sooner.
 PLUGIN_POLL_SECONDS = 2
-SAMPLES = Path(settings.BASE_DIR) / "tests/billing/samples/litellm"
+SAMPLES = Path(settings.BASE_DIR) / "tests/data/litellm"
 # Where the canonical bench's routes (bench.ROUTES) live, as the routes API would say.
 ROUTE_BASES = [
     "https://llm.chutes.ai/v1",

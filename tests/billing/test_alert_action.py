@@ -1,22 +1,18 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
-from billing.models import Alert, AlertKind, AlertRule
+from billing.models import Alert, AlertKind
 from routing.models import Model, RoutingRule, RoutingVersion
 from routing.rules import rule_save
-from tests.factories import canonical_event
+from tests.factories import AlertRuleFactory, canonical_event
 
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _model(name):
@@ -48,7 +44,7 @@ def draft(team, ops_user, catalog):
 
 
 def _alert(team, kind=AlertKind.ERROR_RATE, **details):
-    rule = AlertRule.objects.create(team=team, kind=kind, name="Errors")
+    rule = AlertRuleFactory(team=team, kind=kind, name="Errors")
     return Alert.objects.create(
         rule=rule,
         team=team,

@@ -17,8 +17,9 @@ from billing.alerts.delivery import (
     send_due_notifications,
 )
 from billing.alerts.tasks import send_alert_notifications
-from billing.models import Alert, AlertKind, AlertNotification, AlertRule, NotificationStatus
+from billing.models import Alert, AlertKind, AlertNotification, NotificationStatus
 from dashboard.models import JobRun
+from tests.factories import AlertRuleFactory
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 WEBHOOK = "https://hooks.slack.example/services/T000/B000/s3cr3t-t0ken"
@@ -37,7 +38,7 @@ class RefusingBackend(BaseEmailBackend):
 
 
 def make_notification(team, **overrides) -> AlertNotification:
-    rule = AlertRule.objects.create(team=team, kind=AlertKind.BUDGET_THRESHOLD, name="Budget")
+    rule = AlertRuleFactory(team=team, kind=AlertKind.BUDGET_THRESHOLD, name="Budget")
     alert = Alert.objects.create(
         rule=rule,
         team=team,

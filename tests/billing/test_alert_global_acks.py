@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.alerts.evaluation import evaluate_alerts
@@ -18,19 +17,12 @@ from billing.models import (
     AlertRule,
     AlertState,
     NotificationStatus,
-    TaoPrice,
 )
 from dashboard.models import AuditEvent, Role
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import AlertRuleFactory, MembershipFactory, TaoPriceFactory, UserFactory
 
 NOW = datetime(2026, 5, 14, 16, 0, tzinfo=UTC)
 SUBJECT = "TAO up 14.2% in 1 h: $146.20 -> $166.95"
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
@@ -48,9 +40,9 @@ def root(db):
 @pytest.fixture
 def spike(clock, root, ops_user, admin_user, rival_ops):
     """A global TAO rule telling each team's ops and admins, fired at NOW."""
-    TaoPrice.objects.create(at=NOW - timedelta(minutes=70), usd=Decimal("146.20"), source="t")
-    TaoPrice.objects.create(at=NOW - timedelta(minutes=5), usd=Decimal("166.95"), source="t")
-    AlertRule.objects.create(
+    TaoPriceFactory(at=NOW - timedelta(minutes=70), usd=Decimal("146.20"))
+    TaoPriceFactory(at=NOW - timedelta(minutes=5), usd=Decimal("166.95"))
+    AlertRuleFactory(
         kind=AlertKind.TAO_PRICE_SPIKE,
         name="TAO 1 h",
         recipient_roles=[Role.OPS, Role.ADMIN],
@@ -179,7 +171,7 @@ def test_team_admins_cannot_acknowledge_for_every_team(client, spike, admin_user
 
 
 def test_a_team_alert_is_not_acknowledged_for_every_team(client, root, team):
-    rule = AlertRule.objects.create(team=team, kind=AlertKind.ERROR_RATE, name="errors")
+    rule = AlertRuleFactory(team=team, kind=AlertKind.ERROR_RATE, name="errors")
     alert = Alert.objects.create(rule=rule, team=team, dedupe_key="k", subject="Errors")
     url = _url("alert_acknowledge_all", team, alert_id=alert.pk)
     assert _as(client, root).post(url).status_code == 404
@@ -213,7 +205,7 @@ def test_staff_see_every_recipient(client, spike, root, team):
 
 @pytest.fixture
 def team_alert(team, admin_user, viewer_user):
-    rule = AlertRule.objects.create(
+    rule = AlertRuleFactory(
         team=team, kind=AlertKind.ERROR_RATE, name="errors", recipient_roles=[Role.ADMIN]
     )
     alert = Alert.objects.create(rule=rule, team=team, dedupe_key="k", subject="Errors")
@@ -248,7 +240,7 @@ def test_the_teams_admin_sees_a_team_alerts_recipients(client, team, team_alert,
 
 
 def test_readers_see_no_extra_address_of_a_team_rule(client, team, viewer_user, ops_user):
-    AlertRule.objects.create(
+    AlertRuleFactory(
         team=team, kind=AlertKind.ERROR_RATE, name="errors", extra_emails=["pager@example.com"]
     )
     page = _as(client, viewer_user).get(_url("alert_rules", team)).content.decode()

@@ -7,8 +7,9 @@ import pytest
 import time_machine
 
 from billing.alerts.tasks import evaluate_alerts
-from billing.models import AlertKind, AlertRule, TaoPrice
+from billing.models import AlertKind
 from dashboard.celery import app
+from tests.factories import AlertRuleFactory, TaoPriceFactory
 
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
 
@@ -23,9 +24,9 @@ def eager():
 
 @pytest.fixture
 def tao_spike(db):
-    TaoPrice.objects.create(at=NOW - timedelta(minutes=70), usd=Decimal("146.20"), source="t")
-    TaoPrice.objects.create(at=NOW - timedelta(minutes=5), usd=Decimal("166.95"), source="t")
-    AlertRule.objects.create(
+    TaoPriceFactory(at=NOW - timedelta(minutes=70), usd=Decimal("146.20"))
+    TaoPriceFactory(at=NOW - timedelta(minutes=5), usd=Decimal("166.95"))
+    AlertRuleFactory(
         kind=AlertKind.TAO_PRICE_SPIKE,
         name="TAO 1 h",
         params={"threshold_pct": 10, "window_minutes": 60},

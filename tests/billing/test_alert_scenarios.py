@@ -5,7 +5,6 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -16,34 +15,24 @@ from billing.models import (
     Alert,
     AlertKind,
     AlertNotification,
-    AlertRule,
     AlertState,
     Budget,
-    TaoPrice,
 )
 from dashboard.models import JobRun, Role
 from routing.models import Provider
-from tests.factories import MembershipFactory, UserFactory, canonical_event
+from tests.factories import (
+    AlertRuleFactory,
+    BudgetFactory,
+    MembershipFactory,
+    TaoPriceFactory,
+    UserFactory,
+    canonical_event,
+)
 
 # Noon in New York on Thursday May 14th.
 NOW = datetime(2026, 5, 14, 16, 0, tzinfo=UTC)
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
 GPT = {"provider": "openai", "model": "gpt-5-mini"}
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-def make_rule(kind, team=None, **fields):
-    fields.setdefault("name", kind)
-    return AlertRule.objects.create(kind=kind, team=team, **fields)
-
-
-def tao_price(at, usd):
-    return TaoPrice.objects.create(at=at, usd=Decimal(usd), source="test")
 
 
 def spend(team, at, usd, *, name, count=1, **fields):
@@ -82,12 +71,14 @@ def notified():
 
 @pytest.fixture
 def tao_climb(db):
-    tao_price(NOW - timedelta(minutes=70), "146.20")
-    tao_price(NOW - timedelta(minutes=5), "166.95")
+    TaoPriceFactory(at=NOW - timedelta(minutes=70), usd=Decimal("146.20"))
+    TaoPriceFactory(at=NOW - timedelta(minutes=5), usd=Decimal("166.95"))
 
 
 def test_it_fires_a_tao_spike_once(clock, tao_climb):
-    make_rule(AlertKind.TAO_PRICE_SPIKE, params={"threshold_pct": 10, "window_minutes": 60})
+    AlertRuleFactory(
+        kind=AlertKind.TAO_PRICE_SPIKE, params={"threshold_pct": 10, "window_minutes": 60}
+    )
     evaluate_alerts()
     clock.shift(timedelta(minutes=2))
     evaluate_alerts()
@@ -96,10 +87,10 @@ def test_it_fires_a_tao_spike_once(clock, tao_climb):
 
 
 def test_it_resolves_a_tao_spike_quietly_when_the_price_recovers(clock, tao_climb):
-    make_rule(AlertKind.TAO_PRICE_SPIKE)
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE)
     evaluate_alerts()
     clock.shift(timedelta(minutes=10))
-    tao_price(timezone.now(), "150.00")
+    TaoPriceFactory(at=timezone.now(), usd=Decimal("150.00"))
     result = evaluate_alerts()
     assert result.resolved == 1
     assert Alert.objects.get().state == AlertState.RESOLVED
@@ -107,10 +98,10 @@ def test_it_resolves_a_tao_spike_quietly_when_the_price_recovers(clock, tao_clim
 
 
 def test_it_tells_of_the_recovery_when_the_rule_asks(clock, tao_climb):
-    make_rule(AlertKind.TAO_PRICE_SPIKE, notify_on_resolve=True)
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE, notify_on_resolve=True)
     evaluate_alerts()
     clock.shift(timedelta(minutes=10))
-    tao_price(timezone.now(), "150.00")
+    TaoPriceFactory(at=timezone.now(), usd=Decimal("150.00"))
     evaluate_alerts()
     event, subject = notified()[-1]
     assert (event, subject) == ("resolved", "Resolved: TAO up 14.2% in 1 h: $146.20 -> $166.95")
@@ -118,16 +109,16 @@ def test_it_tells_of_the_recovery_when_the_rule_asks(clock, tao_climb):
 
 
 def test_it_ignores_a_rise_when_watching_for_falls(clock, tao_climb):
-    make_rule(AlertKind.TAO_PRICE_SPIKE, params={"direction": "down"})
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE, params={"direction": "down"})
     assert evaluate_alerts().fired == 0
 
 
 def test_it_fires_on_a_stale_feed_and_resolves_when_a_price_arrives(clock, db):
-    tao_price(datetime(2026, 5, 14, 15, 13, tzinfo=UTC), "146.20")
-    make_rule(AlertKind.TAO_PRICE_STALE, params={"minutes": 30})
+    TaoPriceFactory(at=datetime(2026, 5, 14, 15, 13, tzinfo=UTC), usd=Decimal("146.20"))
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE, params={"minutes": 30})
     evaluate_alerts()
     assert notified() == [("fired", "No TAO price for 47 min (last $146.20 at 15:13 UTC)")]
-    tao_price(NOW + timedelta(minutes=1), "147.00")
+    TaoPriceFactory(at=NOW + timedelta(minutes=1), usd=Decimal("147.00"))
     clock.shift(timedelta(minutes=2))
     assert evaluate_alerts().resolved == 1
 
@@ -136,8 +127,8 @@ def test_it_fires_on_a_stale_feed_and_resolves_when_a_price_arrives(clock, db):
 
 
 def test_it_fires_each_budget_threshold_once(clock, team, catalog):
-    Budget.objects.create(team=team, amount_usd=Decimal(1500))
-    make_rule(AlertKind.BUDGET_THRESHOLD, team=team, cooldown_minutes=60)
+    BudgetFactory(team=team, amount_usd=Decimal(1500))
+    AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team, cooldown_minutes=60)
     spend(team, NOW - timedelta(hours=2), "1204.37", name="a")
     evaluate_alerts()
     clock.shift(timedelta(minutes=1))
@@ -151,8 +142,8 @@ def test_it_fires_each_budget_threshold_once(clock, team, catalog):
 
 
 def test_it_fires_the_100_threshold_when_spend_gets_there(clock, team, catalog):
-    Budget.objects.create(team=team, amount_usd=Decimal(1500))
-    make_rule(AlertKind.BUDGET_THRESHOLD, team=team)
+    BudgetFactory(team=team, amount_usd=Decimal(1500))
+    AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team)
     spend(team, NOW - timedelta(hours=2), "1204.37", name="a")
     evaluate_alerts()
     spend(team, NOW + timedelta(minutes=30), 400, name="b")
@@ -163,9 +154,9 @@ def test_it_fires_the_100_threshold_when_spend_gets_there(clock, team, catalog):
 
 
 def test_it_holds_tao_spend_to_the_tao_budget(clock, team, catalog):
-    tao_price(NOW - timedelta(hours=3), 400)
-    Budget.objects.create(team=team, amount_usd=Decimal(1000), amount_tao=Decimal(1))
-    make_rule(AlertKind.BUDGET_THRESHOLD, team=team, params={"currency": "tao"})
+    TaoPriceFactory(at=NOW - timedelta(hours=3), usd=Decimal(400))
+    BudgetFactory(team=team, amount_usd=Decimal(1000), amount_tao=Decimal(1))
+    AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team, params={"currency": "tao"})
     # $300 at $400 a TAO: 0.75 TAO, 75% of the TAO budget (and 30% of the dollars).
     spend(team, NOW - timedelta(hours=2), 300, name="a", count=3, **LLAMA)
     evaluate_alerts()
@@ -176,8 +167,8 @@ def test_it_holds_tao_spend_to_the_tao_budget(clock, team, catalog):
 
 
 def test_it_names_the_day_the_forecast_passes_the_budget(clock, team, catalog):
-    budget = Budget.objects.create(team=team, month=date(2026, 5, 1), amount_usd=Decimal(1400))
-    make_rule(AlertKind.BUDGET_FORECAST, team=team)
+    budget = BudgetFactory(team=team, month=date(2026, 5, 1), amount_usd=Decimal(1400))
+    AlertRuleFactory(kind=AlertKind.BUDGET_FORECAST, team=team)
     # $700 in 14 days of 31: $50 a day ends the month at $1,550, past $1,400 on the 29th.
     spend(team, NOW - timedelta(hours=2), 700, name="a")
     evaluate_alerts()
@@ -190,8 +181,8 @@ def test_it_names_the_day_the_forecast_passes_the_budget(clock, team, catalog):
 
 
 def test_it_keeps_budget_months_in_the_team_time_zone(team, catalog):
-    budget = Budget.objects.create(team=team, amount_usd=Decimal(100))
-    make_rule(AlertKind.BUDGET_THRESHOLD, team=team)
+    budget = BudgetFactory(team=team, amount_usd=Decimal(100))
+    AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team)
     # 22:00 on April 30th in New York, already May 1st in UTC.
     spend(team, datetime(2026, 5, 1, 2, tzinfo=UTC), 90, name="april")
     evaluate_alerts(now=datetime(2026, 5, 1, 3, tzinfo=UTC))
@@ -211,9 +202,9 @@ def test_it_keeps_budget_months_in_the_team_time_zone(team, catalog):
 
 
 def test_it_changes_nothing_when_evaluated_twice_at_the_same_moment(clock, team, catalog):
-    Budget.objects.create(team=team, amount_usd=Decimal(100))
-    make_rule(AlertKind.BUDGET_THRESHOLD, team=team)
-    make_rule(AlertKind.ERROR_RATE, team=team, cooldown_minutes=0)
+    BudgetFactory(team=team, amount_usd=Decimal(100))
+    AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team)
+    AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, cooldown_minutes=0)
     spend(team, NOW - timedelta(minutes=20), 90, name="a", count=60, status="error", **GPT)
     evaluate_alerts()
     before = list(Alert.objects.order_by("id").values())
@@ -229,7 +220,7 @@ def failing_openai(team, catalog):
 
 
 def test_it_reminds_of_a_still_firing_error_rate_after_the_cooldown(clock, team, failing_openai):
-    make_rule(AlertKind.ERROR_RATE, team=team, cooldown_minutes=30)
+    AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, cooldown_minutes=30)
     evaluate_alerts()
     clock.shift(timedelta(minutes=15))
     evaluate_alerts()
@@ -240,7 +231,7 @@ def test_it_reminds_of_a_still_firing_error_rate_after_the_cooldown(clock, team,
 
 
 def test_it_does_not_remind_of_an_acknowledged_alert(clock, team, failing_openai, ops_user):
-    make_rule(AlertKind.ERROR_RATE, team=team, cooldown_minutes=30)
+    AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, cooldown_minutes=30)
     evaluate_alerts()
     Alert.objects.update(state=AlertState.ACKNOWLEDGED, acknowledged_by=ops_user)
     clock.shift(timedelta(minutes=40))
@@ -250,7 +241,7 @@ def test_it_does_not_remind_of_an_acknowledged_alert(clock, team, failing_openai
 
 
 def test_it_needs_the_minimum_of_calls_for_an_error_rate(clock, team, catalog):
-    make_rule(AlertKind.ERROR_RATE, team=team, params={"min_requests": 50})
+    AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, params={"min_requests": 50})
     calls(team, NOW - timedelta(minutes=10), 49, name="a", errors=49, **GPT)
     assert evaluate_alerts().fired == 0
 
@@ -259,7 +250,7 @@ def test_it_needs_the_minimum_of_calls_for_an_error_rate(clock, team, catalog):
 
 
 def test_it_fires_a_slow_provider_with_its_routing_target(clock, team, catalog):
-    make_rule(AlertKind.LATENCY_P95, team=team, params={"threshold_ms": 10000})
+    AlertRuleFactory(kind=AlertKind.LATENCY_P95, team=team, params={"threshold_ms": 10000})
     calls(team, NOW - timedelta(minutes=30), 60, name="slow", latency_ms=15000, **GPT)
     calls(team, NOW - timedelta(minutes=30), 60, name="fast", latency_ms=800, **LLAMA)
     evaluate_alerts()
@@ -270,7 +261,7 @@ def test_it_fires_a_slow_provider_with_its_routing_target(clock, team, catalog):
 
 
 def test_it_fires_a_quality_drop_for_one_model(clock, team, catalog):
-    make_rule(AlertKind.QUALITY_DROP, team=team, params={"model": "gpt-5-mini"})
+    AlertRuleFactory(kind=AlertKind.QUALITY_DROP, team=team, params={"model": "gpt-5-mini"})
     calls(team, NOW - timedelta(hours=3), 40, name="poor", quality_score=0.5, **GPT)
     evaluate_alerts()
     alert = Alert.objects.get()
@@ -282,7 +273,7 @@ def test_it_fires_a_quality_drop_for_one_model(clock, team, catalog):
 
 
 def test_a_disabled_rule_does_nothing(clock, team, failing_openai):
-    make_rule(AlertKind.ERROR_RATE, team=team, enabled=False)
+    AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, enabled=False)
     result = evaluate_alerts()
     assert (result.rules, Alert.objects.count()) == (0, 0)
 
@@ -293,8 +284,8 @@ def test_a_disabled_rule_does_nothing(clock, team, failing_openai):
 def test_it_sends_to_the_chosen_roles_and_the_extra_emails(
     clock, team, users_by_role, failing_openai
 ):
-    make_rule(
-        AlertKind.ERROR_RATE,
+    AlertRuleFactory(
+        kind=AlertKind.ERROR_RATE,
         team=team,
         recipient_roles=[Role.OPS, Role.ADMIN],
         extra_emails=["oncall@example.com", "OPS-user@example.com"],
@@ -310,7 +301,7 @@ def test_it_sends_to_the_chosen_roles_and_the_extra_emails(
 def test_it_sends_global_alerts_to_superusers_and_extra_emails(clock, tao_climb):
     UserFactory(username="root", is_superuser=True)
     MembershipFactory(user=UserFactory(username="member"), role=Role.ADMIN)
-    make_rule(AlertKind.TAO_PRICE_SPIKE, extra_emails=["treasury@example.com"])
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE, extra_emails=["treasury@example.com"])
     evaluate_alerts()
     assert AlertNotification.objects.get().recipients == [
         "root@example.com",
@@ -319,8 +310,8 @@ def test_it_sends_global_alerts_to_superusers_and_extra_emails(clock, tao_climb)
 
 
 def test_the_command_prints_the_summary(clock, tao_climb):
-    make_rule(AlertKind.TAO_PRICE_SPIKE)
-    make_rule(AlertKind.TAO_PRICE_STALE)
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE)
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE)
     out = StringIO()
     call_command("evaluate_alerts", "--now", "2026-05-14T16:00:00Z", stdout=out)
     assert out.getvalue().strip() == (
@@ -329,7 +320,7 @@ def test_the_command_prints_the_summary(clock, tao_climb):
 
 
 def test_the_task_records_its_run(clock, tao_climb):
-    make_rule(AlertKind.TAO_PRICE_SPIKE)
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE)
     evaluate_alerts_task()
     run = JobRun.objects.get(name="evaluate_alerts")
     assert run.outcome == JobRun.Outcome.OK
@@ -338,8 +329,8 @@ def test_the_task_records_its_run(clock, tao_climb):
 
 def test_it_applies_a_provider_budget_to_that_provider_only(clock, team, catalog):
     chutes = Provider.objects.get(slug="chutes")
-    Budget.objects.create(team=team, provider=chutes, amount_usd=Decimal(10))
-    make_rule(AlertKind.BUDGET_THRESHOLD, team=team)
+    BudgetFactory(team=team, provider=chutes, amount_usd=Decimal(10))
+    AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team)
     spend(team, NOW - timedelta(hours=1), 9, name="gpt", **GPT)
     spend(team, NOW - timedelta(hours=1), 6, name="llama", **LLAMA)
     evaluate_alerts()
@@ -349,7 +340,7 @@ def test_it_applies_a_provider_budget_to_that_provider_only(clock, team, catalog
 
 
 def test_it_links_an_error_rate_alert_to_a_prepared_routing_change(clock, team, failing_openai):
-    make_rule(AlertKind.ERROR_RATE, team=team)
+    AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team)
     evaluate_alerts()
     alert = Alert.objects.get()
     notification = AlertNotification.objects.get()

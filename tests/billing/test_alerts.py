@@ -14,10 +14,11 @@ from billing.alerts.messages import duration, fired_message, usd
 from billing.alerts.params import params_of
 from billing.alerts.tasks import RulesFailed
 from billing.alerts.tasks import evaluate_alerts as evaluate_alerts_task
-from billing.models import Alert, AlertKind, AlertNotification, AlertRule, Budget, TaoPrice
+from billing.models import Alert, AlertKind, AlertNotification, AlertRule, Budget
 from dashboard.models import JobRun
 from routing.models import Provider
-from tests.billing.test_alert_scenarios import GPT, calls, make_rule, spend
+from tests.billing.test_alert_scenarios import GPT, calls, spend
+from tests.factories import AlertRuleFactory, BudgetFactory, TaoPriceFactory
 
 NOW = datetime(2026, 5, 14, 16, 30, tzinfo=UTC)
 
@@ -47,8 +48,8 @@ def test_it_refuses_nonsense_params(params):
 
 
 def test_a_broken_rule_does_not_stop_the_others(db):
-    make_rule(AlertKind.TAO_PRICE_STALE, params={"minutes": "soon"})
-    make_rule(AlertKind.TAO_PRICE_STALE)
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE, params={"minutes": "soon"})
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE)
     result = evaluate_alerts(now=NOW)
     assert (result.rules, result.fired) == (2, 1)
     assert "minutes must be a number" in result.failed[0]
@@ -59,10 +60,10 @@ def test_a_broken_rule_does_not_stop_the_others(db):
 
 def test_it_takes_the_month_s_own_budget_over_the_recurring_one_per_scope(team, catalog):
     chutes = Provider.objects.get(slug="chutes")
-    Budget.objects.create(team=team, amount_usd=100)
-    own = Budget.objects.create(team=team, month=date(2026, 5, 1), amount_usd=250)
-    recurring_chutes = Budget.objects.create(team=team, provider=chutes, amount_usd=40)
-    Budget.objects.create(team=team, month=date(2026, 4, 1), amount_usd=999)
+    BudgetFactory(team=team, amount_usd=100)
+    own = BudgetFactory(team=team, month=date(2026, 5, 1), amount_usd=250)
+    recurring_chutes = BudgetFactory(team=team, provider=chutes, amount_usd=40)
+    BudgetFactory(team=team, month=date(2026, 4, 1), amount_usd=999)
     chosen = budget_months(team, datetime(2026, 5, 10, 12, tzinfo=UTC))
     assert sorted(month.budget.id for month in chosen) == [own.id, recurring_chutes.id]
 
@@ -73,8 +74,8 @@ def test_it_skips_thresholds_that_are_not_positive_numbers(team):
 
 
 def test_it_tells_of_a_threshold_only_once_a_month_even_if_it_comes_back(team, catalog):
-    budget = Budget.objects.create(team=team, amount_usd=Decimal(100))
-    make_rule(AlertKind.BUDGET_THRESHOLD, team=team, params={"currency": "usd"})
+    budget = BudgetFactory(team=team, amount_usd=Decimal(100))
+    AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team, params={"currency": "usd"})
     spend(team, NOW - timedelta(hours=1), 60, name="a")
     evaluate_alerts(now=NOW)
     Budget.objects.filter(id=budget.id).update(amount_usd=1000)
@@ -86,12 +87,12 @@ def test_it_tells_of_a_threshold_only_once_a_month_even_if_it_comes_back(team, c
 
 
 def test_it_reads_budget_conditions_in_queries_that_do_not_grow_with_budgets(team, catalog):
-    rule = make_rule(AlertKind.BUDGET_THRESHOLD, team=team)
-    Budget.objects.create(team=team, amount_usd=Decimal(100))
+    rule = AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team)
+    BudgetFactory(team=team, amount_usd=Decimal(100))
     with CaptureQueriesContext(connection) as one:
         conditions_of(rule, NOW)
     for task_type in ["a", "b", "c"]:
-        Budget.objects.create(team=team, task_type=task_type, amount_usd=Decimal(100))
+        BudgetFactory(team=team, task_type=task_type, amount_usd=Decimal(100))
     with CaptureQueriesContext(connection) as four:
         conditions_of(rule, NOW)
     assert len(four) == len(one)
@@ -101,7 +102,7 @@ def test_it_reads_budget_conditions_in_queries_that_do_not_grow_with_budgets(tea
 
 
 def test_it_reads_every_rollup_hour_that_overlaps_the_window(team, catalog):
-    rule = make_rule(AlertKind.ERROR_RATE, team=team)
+    rule = AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team)
     # 15:10 is 80 minutes before 16:30, but its hour (15:00-16:00) reaches into the window.
     calls(team, datetime(2026, 5, 14, 15, 10, tzinfo=UTC), 60, name="a", errors=30, **GPT)
     assert [c.key for c in conditions_of(rule, NOW)] == ["error_rate:openai"]
@@ -109,7 +110,7 @@ def test_it_reads_every_rollup_hour_that_overlaps_the_window(team, catalog):
 
 
 def test_a_model_rule_keys_its_alert_by_provider_and_model(team, catalog):
-    rule = make_rule(AlertKind.ERROR_RATE, team=team, params={"model": "gpt-5-mini"})
+    rule = AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, params={"model": "gpt-5-mini"})
     calls(team, NOW - timedelta(minutes=5), 60, name="a", errors=30, **GPT)
     calls(team, NOW - timedelta(minutes=5), 60, name="b", errors=30, model="gpt-5.2")
     (condition,) = conditions_of(rule, NOW)
@@ -118,13 +119,13 @@ def test_a_model_rule_keys_its_alert_by_provider_and_model(team, catalog):
 
 
 def test_a_provider_rule_watches_that_provider_only(team, catalog):
-    rule = make_rule(AlertKind.ERROR_RATE, team=team, params={"provider": "chutes"})
+    rule = AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, params={"provider": "chutes"})
     calls(team, NOW - timedelta(minutes=5), 60, name="a", errors=30, **GPT)
     assert conditions_of(rule, NOW) == []
 
 
 def test_it_needs_the_minimum_of_scored_calls_for_a_quality_drop(team, catalog):
-    rule = make_rule(AlertKind.QUALITY_DROP, team=team, params={"min_samples": 30})
+    rule = AlertRuleFactory(kind=AlertKind.QUALITY_DROP, team=team, params={"min_samples": 30})
     calls(team, NOW - timedelta(hours=1), 29, name="a", quality_score=0.1, **GPT)
     assert conditions_of(rule, NOW) == []
 
@@ -133,10 +134,10 @@ def test_it_needs_the_minimum_of_scored_calls_for_a_quality_drop(team, catalog):
 
 
 def test_a_day_long_fall_has_its_own_key(db):
-    TaoPrice.objects.create(at=NOW - timedelta(hours=30), usd=200, source="test")
-    TaoPrice.objects.create(at=NOW - timedelta(minutes=1), usd=150, source="test")
-    rule = make_rule(
-        AlertKind.TAO_PRICE_SPIKE, params={"threshold_pct": 20, "window_minutes": 1440}
+    TaoPriceFactory(at=NOW - timedelta(hours=30), usd=200)
+    TaoPriceFactory(at=NOW - timedelta(minutes=1), usd=150)
+    rule = AlertRuleFactory(
+        kind=AlertKind.TAO_PRICE_SPIKE, params={"threshold_pct": 20, "window_minutes": 1440}
     )
     (condition,) = conditions_of(rule, NOW)
     assert condition.key == "tao_price_spike:down:1440"
@@ -145,13 +146,13 @@ def test_a_day_long_fall_has_its_own_key(db):
 
 
 def test_it_calls_a_feed_that_never_spoke_stale(db):
-    (condition,) = conditions_of(make_rule(AlertKind.TAO_PRICE_STALE), NOW)
+    (condition,) = conditions_of(AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE), NOW)
     assert condition.subject == "No TAO price yet"
 
 
 def test_a_team_s_tao_rule_shows_times_in_the_team_zone_and_links_its_overview(team):
-    TaoPrice.objects.create(at=datetime(2026, 5, 14, 15, 13, tzinfo=UTC), usd=146, source="t")
-    (condition,) = conditions_of(make_rule(AlertKind.TAO_PRICE_STALE, team=team), NOW)
+    TaoPriceFactory(at=datetime(2026, 5, 14, 15, 13, tzinfo=UTC), usd=146)
+    (condition,) = conditions_of(AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE, team=team), NOW)
     assert condition.subject == "No TAO price for 1 h 17 min (last $146 at 11:13 EDT)"
     assert condition.link == "/t/maven/"
 
@@ -161,7 +162,7 @@ def test_a_team_s_tao_rule_shows_times_in_the_team_zone_and_links_its_overview(t
 
 @pytest.fixture
 def stale_rule(db):
-    return make_rule(AlertKind.TAO_PRICE_STALE, notify_on_resolve=True)
+    return AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE, notify_on_resolve=True)
 
 
 def test_an_alert_another_evaluator_opened_first_is_left_to_it(stale_rule):
@@ -207,7 +208,7 @@ def test_it_says_how_long_in_words(minutes, shown):
 def test_the_email_links_to_the_page_and_escapes_html(team, settings):
     settings.SITE_URL = "https://spend.example.com"
     team.name = "<b>Maven</b>"
-    rule = make_rule(AlertKind.BUDGET_FORECAST, team=team)
+    rule = AlertRuleFactory(kind=AlertKind.BUDGET_FORECAST, team=team)
     alert = Alert(rule=rule, team=team, subject="Team <b>Maven</b>", link="/t/maven/budgets/")
     alert.fired_at = NOW
     message = fired_message(alert)
@@ -222,7 +223,7 @@ def test_the_command_refuses_a_time_without_an_offset(db):
 
 
 def test_the_task_fails_its_run_when_a_rule_is_broken(db):
-    make_rule(AlertKind.TAO_PRICE_STALE, params={"minutes": "soon"})
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE, params={"minutes": "soon"})
     with pytest.raises(RulesFailed):
         evaluate_alerts_task()
     run = JobRun.objects.get(name="evaluate_alerts")

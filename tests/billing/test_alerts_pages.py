@@ -16,7 +16,7 @@ from billing.models import (
     NotificationStatus,
 )
 from dashboard.models import AuditEvent, JobRun
-from tests.factories import ProviderFactory, UserFactory
+from tests.factories import AlertRuleFactory, ProviderFactory, UserFactory
 
 MANAGERS = ["admin", "ops"]
 READERS = ["finance", "viewer"]
@@ -26,12 +26,6 @@ _keys = count()
 
 def _url(name, team, **kwargs):
     return reverse(name, kwargs={"team": team.slug, **kwargs})
-
-
-def _rule(team, kind=AlertKind.ERROR_RATE, **fields):
-    return AlertRule.objects.create(
-        team=team, kind=kind, name=fields.pop("name", f"{kind} rule"), **fields
-    )
 
 
 def _alert(rule, state=AlertState.FIRING, **fields):
@@ -50,7 +44,7 @@ def no_real_dns(dns):
 
 @pytest.fixture
 def rule(team):
-    return _rule(team)
+    return AlertRuleFactory(team=team)
 
 
 @pytest.fixture
@@ -148,14 +142,14 @@ def test_it_never_follows_a_next_off_site(client, ops_user, team, firing):
 
 
 def test_it_shows_global_alerts_to_every_team(client, outsider, other_team):
-    tao = _rule(None, kind=AlertKind.TAO_PRICE_SPIKE)
+    tao = AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE)
     _alert(tao, subject="TAO fell 14% within 60 min")
     page = _as(client, outsider).get(_url("alerts", other_team)).content.decode()
     assert "TAO fell 14% within 60 min" in page
 
 
 def test_it_lets_a_team_acknowledge_a_global_alert_for_itself(client, ops_user, team):
-    alert = _alert(_rule(None, kind=AlertKind.TAO_PRICE_STALE))
+    alert = _alert(AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE))
     _as(client, ops_user).post(_url("alert_acknowledge", team, alert_id=alert.pk))
     alert.refresh_from_db()
     assert alert.state == AlertState.FIRING
@@ -163,7 +157,7 @@ def test_it_lets_a_team_acknowledge_a_global_alert_for_itself(client, ops_user, 
 
 
 def test_it_hides_other_teams_alerts(client, viewer_user, team, other_team):
-    _alert(_rule(other_team), subject="Rival's errors")
+    _alert(AlertRuleFactory(team=other_team), subject="Rival's errors")
     page = _as(client, viewer_user).get(_url("alerts", team)).content.decode()
     assert "Rival&#x27;s errors" not in page
 
@@ -241,7 +235,7 @@ def test_it_reads_the_alert_list_in_fixed_queries(
     _alert(rule)
     with django_assert_num_queries(10):
         other.get(_url("alerts", team), {"state": "all"})
-    tao = _rule(None, kind=AlertKind.TAO_PRICE_SPIKE)
+    tao = AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE)
     for state in [*AlertState, AlertState.FIRING]:
         _alert(rule, state=state, acknowledged_by=ops_user)
         _alert(tao, state=state)
@@ -297,13 +291,13 @@ def test_it_shows_staff_the_technical_detail(client, viewer_user, team, firing):
 
 
 def test_it_shows_a_global_alert_on_a_team_page(client, viewer_user, team):
-    alert = _alert(_rule(None, kind=AlertKind.TAO_PRICE_STALE), subject="TAO price stale")
+    alert = _alert(AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE), subject="TAO price stale")
     response = _as(client, viewer_user).get(_url("alert", team, alert_id=alert.pk))
     assert response.status_code == 200
 
 
 def test_it_hides_another_teams_alert_detail(client, viewer_user, team, other_team):
-    alert = _alert(_rule(other_team))
+    alert = _alert(AlertRuleFactory(team=other_team))
     response = _as(client, viewer_user).get(_url("alert", team, alert_id=alert.pk))
     assert response.status_code == 404
 
@@ -349,7 +343,7 @@ def test_it_refuses_changing_rules_to_readers(client, users_by_role, role, team,
 
 
 def test_it_refuses_another_teams_rule(client, ops_user, team, other_team):
-    theirs = _rule(other_team)
+    theirs = AlertRuleFactory(team=other_team)
     response = _as(client, ops_user).get(_url("alert_rule_edit", team, rule_id=theirs.pk))
     assert response.status_code == 404
 
@@ -379,7 +373,7 @@ def test_it_shows_only_the_webhook_host_in_the_list(client, ops_user, team):
 
 
 def test_it_shows_the_params_in_words(client, viewer_user, team):
-    _rule(team, kind=AlertKind.TAO_PRICE_SPIKE, params={"threshold_pct": 10})
+    AlertRuleFactory(team=team, kind=AlertKind.TAO_PRICE_SPIKE, params={"threshold_pct": 10})
     page = _as(client, viewer_user).get(_url("alert_rules", team)).content.decode()
     assert "10% within 60 min, both directions" in page
 
@@ -564,7 +558,7 @@ def test_it_offers_the_recommended_rules_when_there_are_none(client, ops_user, t
 
 
 def test_it_lists_global_rules_read_only_for_team_admins(client, admin_user, team):
-    tao = _rule(None, kind=AlertKind.TAO_PRICE_STALE)
+    tao = AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE)
     page = _as(client, admin_user).get(_url("alert_rules", team)).content.decode()
     assert tao.name in page
     assert _url("alert_rule_edit", team, rule_id=tao.pk) not in page
@@ -572,8 +566,8 @@ def test_it_lists_global_rules_read_only_for_team_admins(client, admin_user, tea
 
 
 def test_it_lists_the_team_rules_before_the_global_ones(client, viewer_user, team):
-    _rule(None, kind=AlertKind.TAO_PRICE_STALE, name="Global stale")
-    _rule(team, kind=AlertKind.TAO_PRICE_STALE, name="Team stale")
+    AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE, name="Global stale")
+    AlertRuleFactory(team=team, kind=AlertKind.TAO_PRICE_STALE, name="Team stale")
     page = _as(client, viewer_user).get(_url("alert_rules", team)).content.decode()
     assert page.index("Team stale") < page.index("Global stale")
 

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,17 +15,11 @@ from routing.fleet import heartbeat_record, heartbeat_values
 from routing.models import Model
 from routing.publish import publish_routing
 from routing.rules import rule_save
-from tests.billing.test_alert_scenarios import make_rule, open_keys
-from tests.factories import MembershipFactory, UserFactory
+from tests.billing.test_alert_scenarios import open_keys
+from tests.factories import AlertRuleFactory, MembershipFactory, UserFactory
 
 NOW = datetime(2026, 12, 5, 15, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
@@ -47,7 +40,7 @@ def routing(team, catalog, clock):
 @pytest.fixture
 def rule(team):
     MembershipFactory(team=team, user=UserFactory(email="ops@example.com"), role=Role.OPS)
-    return make_rule(AlertKind.PROXY_STALE, team=team, recipient_roles=[Role.OPS])
+    return AlertRuleFactory(kind=AlertKind.PROXY_STALE, team=team, recipient_roles=[Role.OPS])
 
 
 def beat(team, instance_id="p-1", **report):

@@ -2,16 +2,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.audit_actions import BillingAuditAction
 from billing.catalog import load_catalog
 from billing.ingest.store import ingest_events
-from billing.models import Budget, TaoPrice
+from billing.models import Budget
 from dashboard.models import AuditEvent
 from routing.models import Provider
-from tests.factories import ProviderFactory, canonical_event
+from tests.factories import BudgetFactory, ProviderFactory, TaoPriceFactory, canonical_event
 
 # Tuesday Nov 10, noon in New York: day 10 of a 30-day month.
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
@@ -21,10 +20,7 @@ NOT_EDITORS = ["ops", "viewer"]
 VALID = {"month": "", "provider": "", "task_type": "", "amount_usd": "100", "thresholds": ""}
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _url(name, team, **kwargs):
@@ -48,16 +44,12 @@ def _post_new(client, user, team, **fields):
     return client.post(_url("budget_new", team), {**VALID, **fields})
 
 
-def _budget(team, **fields):
-    return Budget.objects.create(team=team, **{"amount_usd": Decimal(100), **fields})
-
-
 # --- Who may do what -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("role", READERS)
 def test_it_shows_the_budgets_to_every_role(client, users_by_role, team, role):
-    _budget(team, amount_usd=Decimal(250))
+    BudgetFactory(team=team, amount_usd=Decimal(250))
     assert "$250.00" in _page(client, users_by_role[role], team)
 
 
@@ -67,7 +59,7 @@ def test_it_hides_the_page_from_outsiders(client, outsider, team):
 
 
 def test_it_hides_a_budget_of_another_team(client, finance_user, team, other_team):
-    budget = _budget(other_team)
+    budget = BudgetFactory(team=other_team)
     client.force_login(finance_user)
     response = client.get(_url("budget_edit", team, budget_id=budget.pk))
     assert response.status_code == 404
@@ -82,7 +74,7 @@ def test_editors_add_a_budget(client, users_by_role, team, role):
 
 @pytest.mark.parametrize("role", EDITORS)
 def test_editors_change_a_budget(client, users_by_role, team, role):
-    budget = _budget(team)
+    budget = BudgetFactory(team=team)
     client.force_login(users_by_role[role])
     url = _url("budget_edit", team, budget_id=budget.pk)
     client.post(url, {**VALID, "amount_usd": "150", "thresholds": "75, 100"})
@@ -92,7 +84,7 @@ def test_editors_change_a_budget(client, users_by_role, team, role):
 
 @pytest.mark.parametrize("role", EDITORS)
 def test_editors_delete_a_budget_after_confirming(client, users_by_role, team, role):
-    budget = _budget(team)
+    budget = BudgetFactory(team=team)
     client.force_login(users_by_role[role])
     url = _url("budget_delete", team, budget_id=budget.pk)
     assert "Delete the budget: Whole team, every month?" in client.get(url).content.decode()
@@ -109,7 +101,7 @@ def test_readers_cannot_add_a_budget(client, users_by_role, team, role):
 
 @pytest.mark.parametrize("role", NOT_EDITORS)
 def test_readers_cannot_change_a_budget(client, users_by_role, team, role):
-    budget = _budget(team)
+    budget = BudgetFactory(team=team)
     client.force_login(users_by_role[role])
     url = _url("budget_edit", team, budget_id=budget.pk)
     assert client.post(url, {**VALID, "amount_usd": "5"}).status_code == 403
@@ -119,7 +111,7 @@ def test_readers_cannot_change_a_budget(client, users_by_role, team, role):
 
 @pytest.mark.parametrize("role", NOT_EDITORS)
 def test_readers_cannot_delete_a_budget(client, users_by_role, team, role):
-    budget = _budget(team)
+    budget = BudgetFactory(team=team)
     client.force_login(users_by_role[role])
     assert client.post(_url("budget_delete", team, budget_id=budget.pk)).status_code == 403
     assert Budget.objects.filter(pk=budget.pk).exists()
@@ -133,7 +125,7 @@ def test_readers_cannot_post_to_the_list(client, users_by_role, team, role):
 
 @pytest.mark.parametrize("role", NOT_EDITORS)
 def test_readers_see_no_edit_controls(client, users_by_role, team, role):
-    budget = _budget(team)
+    budget = BudgetFactory(team=team)
     page = _page(client, users_by_role[role], team)
     assert _url("budget_new", team) not in page
     assert _url("budget_edit", team, budget_id=budget.pk) not in page
@@ -141,7 +133,7 @@ def test_readers_see_no_edit_controls(client, users_by_role, team, role):
 
 
 def test_editors_see_the_edit_controls(client, finance_user, team):
-    budget = _budget(team)
+    budget = BudgetFactory(team=team)
     page = _page(client, finance_user, team)
     assert _url("budget_new", team) in page
     assert _url("budget_edit", team, budget_id=budget.pk) in page
@@ -174,8 +166,8 @@ def test_it_links_to_the_alerts_page(client, viewer_user, team):
 
 def test_it_shows_the_scope_month_amounts_and_thresholds(client, viewer_user, team):
     anthropic = ProviderFactory(slug="anthropic", name="Anthropic")
-    _budget(
-        team,
+    BudgetFactory(
+        team=team,
         provider=anthropic,
         month=date(2027, 5, 1),
         amount_usd=Decimal("1234.5"),
@@ -222,7 +214,7 @@ def test_it_refuses_an_invalid_budget_and_keeps_the_input(
 
 
 def test_it_refuses_a_second_budget_for_the_same_scope_and_month(client, finance_user, team):
-    _budget(team, task_type="summarize", month=date(2026, 12, 1))
+    BudgetFactory(team=team, task_type="summarize", month=date(2026, 12, 1))
     response = _post_new(client, finance_user, team, task_type="summarize", month="2026-12")
     assert response.status_code == 400
     assert "already has a budget for task type summarize, december 2026" in (
@@ -232,8 +224,8 @@ def test_it_refuses_a_second_budget_for_the_same_scope_and_month(client, finance
 
 
 def test_it_refuses_to_change_a_budget_into_a_duplicate(client, finance_user, team):
-    _budget(team)
-    other = _budget(team, month=date(2026, 12, 1))
+    BudgetFactory(team=team)
+    other = BudgetFactory(team=team, month=date(2026, 12, 1))
     client.force_login(finance_user)
     response = client.post(_url("budget_edit", team, budget_id=other.pk), VALID)
     assert response.status_code == 400
@@ -242,7 +234,7 @@ def test_it_refuses_to_change_a_budget_into_a_duplicate(client, finance_user, te
 
 
 def test_it_allows_a_month_budget_beside_the_recurring_one(client, finance_user, team):
-    _budget(team)
+    BudgetFactory(team=team)
     assert _post_new(client, finance_user, team, month="2026-12").status_code == 302
     assert Budget.objects.count() == 2
 
@@ -260,7 +252,7 @@ def test_the_form_offers_a_month_input_and_the_default_thresholds(client, financ
 
 
 def test_the_edit_form_shows_the_budget(client, finance_user, team):
-    budget = _budget(team, month=date(2026, 12, 1), thresholds=[30, 60])
+    budget = BudgetFactory(team=team, month=date(2026, 12, 1), thresholds=[30, 60])
     client.force_login(finance_user)
     page = client.get(_url("budget_edit", team, budget_id=budget.pk)).content.decode()
     assert 'value="2026-12"' in page
@@ -279,7 +271,7 @@ def test_it_audits_a_new_budget(client, finance_user, team):
 
 
 def test_it_audits_a_change_with_old_and_new_values(client, finance_user, team):
-    budget = _budget(team, amount_tao=Decimal("0.5"))
+    budget = BudgetFactory(team=team, amount_tao=Decimal("0.5"))
     client.force_login(finance_user)
     url = _url("budget_edit", team, budget_id=budget.pk)
     client.post(url, {**VALID, "amount_usd": "150", "amount_tao": "0.500", "thresholds": "50, 90"})
@@ -288,14 +280,14 @@ def test_it_audits_a_change_with_old_and_new_values(client, finance_user, team):
 
 
 def test_it_does_not_audit_a_save_that_changes_nothing(client, finance_user, team):
-    budget = _budget(team)
+    budget = BudgetFactory(team=team)
     client.force_login(finance_user)
     client.post(_url("budget_edit", team, budget_id=budget.pk), VALID)
     assert not AuditEvent.objects.filter(action=BillingAuditAction.BUDGET_CHANGED).exists()
 
 
 def test_it_audits_a_deletion_with_what_the_budget_was(client, admin_user, team):
-    budget = _budget(team, task_type="summarize")
+    budget = BudgetFactory(team=team, task_type="summarize")
     client.force_login(admin_user)
     client.post(_url("budget_delete", team, budget_id=budget.pk))
     event = AuditEvent.objects.get(action=BillingAuditAction.BUDGET_DELETED)
@@ -311,7 +303,7 @@ def _row(page: str, budget) -> str:
 
 
 def test_it_counts_only_this_month_in_the_team_time_zone(client, viewer_user, team):
-    budget = _budget(team)
+    budget = BudgetFactory(team=team)
     # 23:00 on Oct 31 in New York is already Nov 1 in UTC, but October's for the team.
     _spend(team, 7, "2026-10-31T23:00:00-04:00", "october")
     _spend(team, 3, "2026-11-01T00:30:00-04:00", "november")
@@ -323,8 +315,8 @@ def test_it_counts_only_this_month_in_the_team_time_zone(client, viewer_user, te
 def test_it_counts_only_the_scope_of_the_budget(client, viewer_user, team):
     ProviderFactory(slug="anthropic", name="Anthropic")
     openai = ProviderFactory(slug="openai", name="OpenAI")
-    whole, provider = _budget(team), _budget(team, provider=openai)
-    summarize = _budget(team, task_type="summarize")
+    whole, provider = BudgetFactory(team=team), BudgetFactory(team=team, provider=openai)
+    summarize = BudgetFactory(team=team, task_type="summarize")
     _spend(team, 10, "2026-11-02T12:00:00Z", "a", provider="anthropic", task_type="summarize")
     _spend(team, 20, "2026-11-02T12:00:00Z", "o", provider="openai", task_type="classify")
     page = _page(client, viewer_user, team)
@@ -334,7 +326,7 @@ def test_it_counts_only_the_scope_of_the_budget(client, viewer_user, team):
 
 
 def test_it_forecasts_a_crossing_at_this_months_pace(client, viewer_user, team):
-    budget = _budget(team, amount_usd=Decimal(25))
+    budget = BudgetFactory(team=team, amount_usd=Decimal(25))
     # $10 in 10 days: $30 by Nov 30, over $25 on Nov 26.
     _spend(team, 10, "2026-11-02T12:00:00Z", "a")
     row = _row(_page(client, viewer_user, team), budget)
@@ -344,13 +336,13 @@ def test_it_forecasts_a_crossing_at_this_months_pace(client, viewer_user, team):
 
 
 def test_it_says_a_budget_stays_within_at_this_pace(client, viewer_user, team):
-    budget = _budget(team, amount_usd=Decimal(50))
+    budget = BudgetFactory(team=team, amount_usd=Decimal(50))
     _spend(team, 10, "2026-11-02T12:00:00Z", "a")
     assert "stays within" in _row(_page(client, viewer_user, team), budget)
 
 
 def test_it_says_since_when_a_budget_is_over(client, viewer_user, team):
-    budget = _budget(team, amount_usd=Decimal(5))
+    budget = BudgetFactory(team=team, amount_usd=Decimal(5))
     _spend(team, 10, "2026-11-02T12:00:00Z", "a")
     row = _row(_page(client, viewer_user, team), budget)
     assert "200.0%" in row
@@ -358,7 +350,7 @@ def test_it_says_since_when_a_budget_is_over(client, viewer_user, team):
 
 
 def test_it_marks_the_thresholds_reached(client, viewer_user, team):
-    budget = _budget(team, amount_usd=Decimal(10), thresholds=[50, 80, 100])
+    budget = BudgetFactory(team=team, amount_usd=Decimal(10), thresholds=[50, 80, 100])
     _spend(team, 8, "2026-11-02T12:00:00Z", "a")
     row = _row(_page(client, viewer_user, team), budget)
     assert row.count("threshold reached") == 2
@@ -366,8 +358,8 @@ def test_it_marks_the_thresholds_reached(client, viewer_user, team):
 
 def test_it_shows_tao_used_against_the_tao_amount(client, viewer_user, team):
     load_catalog()
-    TaoPrice.objects.create(at=datetime(2026, 11, 2, 11, 55, tzinfo=UTC), usd=400, source="test")
-    budget = _budget(team, amount_tao=Decimal("0.1"))
+    TaoPriceFactory(at=datetime(2026, 11, 2, 11, 55, tzinfo=UTC), usd=400)
+    budget = BudgetFactory(team=team, amount_tao=Decimal("0.1"))
     chutes = {"provider": "chutes", "model": "deepseek-ai/DeepSeek-V3"}
     _spend(team, 20, "2026-11-02T12:00:00Z", "c", **chutes)
     row = _row(_page(client, viewer_user, team), budget)
@@ -376,8 +368,8 @@ def test_it_shows_tao_used_against_the_tao_amount(client, viewer_user, team):
 
 
 def test_this_months_own_budget_replaces_the_recurring_one(client, viewer_user, team):
-    recurring = _budget(team, amount_usd=Decimal(100))
-    november = _budget(team, amount_usd=Decimal(20), month=date(2026, 11, 1))
+    recurring = BudgetFactory(team=team, amount_usd=Decimal(100))
+    november = BudgetFactory(team=team, amount_usd=Decimal(20), month=date(2026, 11, 1))
     _spend(team, 10, "2026-11-02T12:00:00Z", "a")
     page = _page(client, viewer_user, team)
     assert "Replaced this month by the November 2026 budget ($20.00)" in _row(page, recurring)
@@ -387,20 +379,20 @@ def test_this_months_own_budget_replaces_the_recurring_one(client, viewer_user, 
 def test_a_month_budget_of_another_scope_does_not_replace_the_recurring_one(
     client, viewer_user, team
 ):
-    recurring = _budget(team)
-    _budget(team, task_type="summarize", month=date(2026, 11, 1))
+    recurring = BudgetFactory(team=team)
+    BudgetFactory(team=team, task_type="summarize", month=date(2026, 11, 1))
     row = _row(_page(client, viewer_user, team), recurring)
     assert "Replaced" not in row
     assert "0.0%" in row
 
 
 def test_it_says_when_a_future_month_budget_applies(client, viewer_user, team):
-    budget = _budget(team, month=date(2027, 1, 1))
+    budget = BudgetFactory(team=team, month=date(2027, 1, 1))
     assert "Applies in January 2027." in _row(_page(client, viewer_user, team), budget)
 
 
 def test_it_keeps_past_month_budgets_apart(client, viewer_user, team):
-    budget = _budget(team, month=date(2026, 10, 1))
+    budget = BudgetFactory(team=team, month=date(2026, 10, 1))
     page = _page(client, viewer_user, team)
     assert "Past months (1)" in page
     assert "Month over." in _row(page, budget)
@@ -412,8 +404,8 @@ def test_it_reads_the_list_in_the_same_queries_whatever_the_number_of_budgets(
 ):
     providers = [ProviderFactory(slug=f"p{n}") for n in range(count)]
     for provider in providers:
-        _budget(team, provider=provider)
-        _budget(team, provider=provider, month=date(2026, 11, 1))
+        BudgetFactory(team=team, provider=provider)
+        BudgetFactory(team=team, provider=provider, month=date(2026, 11, 1))
     _spend(team, 10, "2026-11-02T12:00:00Z", "a")
     client.force_login(viewer_user)
     # Session, user, membership; the budgets, this month's rollups; the navigation's

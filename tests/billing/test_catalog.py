@@ -12,7 +12,8 @@ from billing.models import ModelPrice
 from routing.models import Model, Provider
 from tests.factories import ModelFactory, ModelPriceFactory, ProviderFactory, UserFactory
 
-SEED_FILE = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_bdeb76d56337b020.txt"
+# The seed research's section 4 price table, which the catalog was seeded from.
+SEED_FILE = Path(__file__).resolve().parents[1] / "data/seed/research_2026-02-11_section_4.txt"
 
 
 def test_load_catalog_adds_the_seed_providers_models_and_prices(db):
@@ -51,7 +52,6 @@ def _seed_table_rows() -> dict[str, tuple[Decimal, Decimal]]:
     return rows
 
 
-@pytest.mark.skipif(not SEED_FILE.exists(), reason="shared/seed is not beside this checkout")
 def test_the_seed_catalog_matches_the_research_table():
     table = _seed_table_rows()
     seeded = {row["seed_label"]: row for row in seed_prices() if row["seed_label"] in table}

@@ -7,7 +7,7 @@ from billing.ingest.store import ingest_events
 from billing.queries import cost_disagreements, unpriced_usage
 from dashboard.models import Team
 from routing.models import Provider
-from tests.billing.conftest import NOW
+from tests.conftest import NOW
 from tests.factories import ModelFactory, ModelPriceFactory, canonical_event
 
 

@@ -13,7 +13,7 @@ from tests.factories import canonical_event
 
 pytestmark = pytest.mark.usefixtures("catalog", "frozen_now")
 
-LITELLM_SAMPLE = Path(__file__).resolve().parent / "samples" / "litellm" / "openai_success.json"
+LITELLM_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "litellm" / "openai_success.json"
 HEADER = "id,timestamp,provider,model,input_tokens,output_tokens,cost_usd,metadata,team\n"
 
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 from billing.ingest.events import event_from_json
 from billing.ingest.payload import loads
 from billing.ingest.store import ingest_events
-from billing.models import TaoPrice, UsageEvent, UsageRollup
+from billing.models import UsageEvent, UsageRollup
 from routing.models import Model
-from tests.factories import ModelPriceFactory, canonical_event
+from tests.factories import ModelPriceFactory, TaoPriceFactory, canonical_event
 
 
 def _ingest(team, *events):
@@ -106,9 +106,7 @@ def test_it_resolves_a_dated_model_name_to_the_catalog_model(team, catalog):
 
 
 def test_it_converts_chutes_costs_to_tao_at_the_price_of_the_time(team, catalog):
-    TaoPrice.objects.create(
-        at=datetime(2026, 11, 20, 10, 0, tzinfo=UTC), usd=Decimal(400), source="t"
-    )
+    TaoPriceFactory(at=datetime(2026, 11, 20, 10, 0, tzinfo=UTC), usd=Decimal(400))
     _ingest(team, canonical_event(provider="chutes", model="deepseek-ai/DeepSeek-V3"))
     event = UsageEvent.objects.get()
     # 5,000 in at $0.35/M + 2,000 out at $1.50/M = $0.00475; at $400 a TAO.
@@ -118,9 +116,7 @@ def test_it_converts_chutes_costs_to_tao_at_the_price_of_the_time(team, catalog)
 
 
 def test_it_leaves_tao_empty_and_flags_it_when_the_tao_price_is_stale(team, catalog):
-    TaoPrice.objects.create(
-        at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC), usd=Decimal(400), source="t"
-    )
+    TaoPriceFactory(at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC), usd=Decimal(400))
     _ingest(team, canonical_event(provider="chutes", model="deepseek-ai/DeepSeek-V3"))
     event = UsageEvent.objects.get()
     assert (event.tao_amount, event.tao_missing) == (None, True)

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from billing.audit_actions import BillingAuditAction
 from billing.ingest.store import ingest_events
-from billing.models import ProviderInvoice, TaoPrice, UsageEvent
+from billing.models import ProviderInvoice, UsageEvent
 from billing.reports.invoices import (
     NO_USAGE,
     NOT_INVOICED,
@@ -21,7 +21,7 @@ from billing.reports.invoices import (
 )
 from dashboard.models import AuditEvent
 from routing.models import Provider
-from tests.factories import ProviderFactory, canonical_event
+from tests.factories import ProviderFactory, TaoPriceFactory, canonical_event
 
 # Thursday Dec 10, noon in New York: November is over, December is under way.
 NOW = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
@@ -35,10 +35,7 @@ NOT_EDITORS = ["ops", "viewer"]
 QUERIES = 10
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 @pytest.fixture
@@ -487,7 +484,7 @@ def _ingest_month(team, other_team, catalog):
     ]
     chutes_times = [datetime(2026, 11, 2, 12, tzinfo=UTC), datetime(2026, 11, 20, 12, tzinfo=UTC)]
     for number, moment in enumerate(chutes_times):
-        TaoPrice.objects.create(at=moment - timedelta(minutes=1), usd=Decimal("412.5"), source="t")
+        TaoPriceFactory(at=moment - timedelta(minutes=1), usd=Decimal("412.5"))
         events.append(
             canonical_event(
                 id=f"chutes-{number}",

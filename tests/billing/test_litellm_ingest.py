@@ -8,7 +8,7 @@ import pytest
 
 from billing.models import UsageEvent
 
-SAMPLES = Path(__file__).resolve().parent / "samples" / "litellm"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "litellm"
 SAMPLE_NAMES = [
     "anthropic_success",
     "openai_rate_limited_failure",

@@ -2,7 +2,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.core.exceptions import ValidationError
 
 from billing.audit_actions import BillingAuditAction
@@ -18,10 +17,7 @@ OCTOBER, NOVEMBER, DECEMBER = date(2026, 10, 1), date(2026, 11, 1), date(2026, 1
 SONNET_CALL = Decimal("0.045")  # 5,000 input and 2,000 output tokens of Sonnet
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _call(team, id, at, **fields):

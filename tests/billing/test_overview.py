@@ -5,7 +5,6 @@ import pytest
 
 from billing.histogram import bucket_middle, bucket_of
 from billing.ingest.store import ingest_events
-from billing.models import Budget, TaoPrice
 from billing.overview.bundle import build_overview
 from billing.overview.cube import RAW, Filters, load_cube, narrow, options_of, range_of_days
 from billing.overview.histograms import load_histograms
@@ -13,30 +12,24 @@ from billing.overview.month import budget_for
 from billing.overview.tao import mark_spikes, tao_series
 from billing.overview.teams import all_teams_month
 from routing.models import Model, Provider
-from tests.factories import TeamFactory, canonical_event
+from tests.factories import BudgetFactory, TaoPriceFactory, TeamFactory, event_at
 
 # Noon in New York on the 10th: ten days of November elapsed out of thirty.
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
 
 
-def _event(id, at, **overrides):
-    return canonical_event(
-        id=id, timestamp=at.isoformat(), input_tokens=1000, output_tokens=500, **overrides
-    )
-
-
 @pytest.fixture
 def usage(team, catalog):
-    TaoPrice.objects.create(at=datetime(2026, 11, 9, 12, tzinfo=UTC), usd=500, source="test")
-    TaoPrice.objects.create(at=datetime(2026, 11, 10, 13, tzinfo=UTC), usd=400, source="test")
+    TaoPriceFactory(at=datetime(2026, 11, 9, 12, tzinfo=UTC), usd=500)
+    TaoPriceFactory(at=datetime(2026, 11, 10, 13, tzinfo=UTC), usd=400)
     # Sonnet: 1000 input at $3/M + 500 output at $15/M = $0.0105; Llama: $0.0003.
     events = [
-        _event("a", datetime(2026, 11, 9, 15, tzinfo=UTC), quality_score=0.8),
-        _event("b", datetime(2026, 11, 9, 16, tzinfo=UTC), status="error"),
-        _event("c", datetime(2026, 11, 10, 13, 30, tzinfo=UTC), quality_score=0.6, **LLAMA),
+        event_at("a", datetime(2026, 11, 9, 15, tzinfo=UTC), quality_score=0.8),
+        event_at("b", datetime(2026, 11, 9, 16, tzinfo=UTC), status="error"),
+        event_at("c", datetime(2026, 11, 10, 13, 30, tzinfo=UTC), quality_score=0.6, **LLAMA),
         # 23:00 on October 31st in New York: in the window, not in November.
-        _event("d", datetime(2026, 11, 1, 3, tzinfo=UTC)),
+        event_at("d", datetime(2026, 11, 1, 3, tzinfo=UTC)),
     ]
     ingest_events(team, events, now=NOW)
 
@@ -74,7 +67,7 @@ def test_it_forecasts_the_month_at_its_pace(team, usage):
 
 
 def test_it_names_the_day_the_forecast_crosses_the_budget(team, usage):
-    Budget.objects.create(team=team, amount_usd=Decimal("0.04"))
+    BudgetFactory(team=team, amount_usd=Decimal("0.04"))
     month = _overview(team).month
     # $0.00213 a day from $0.0213 on the 10th passes $0.04 on day 19.
     assert month.crossing_day == date(2026, 11, 19)
@@ -89,8 +82,8 @@ def test_it_has_no_forecast_for_a_month_that_is_over(team, usage):
 
 
 def test_it_prefers_the_month_s_own_budget_over_the_recurring_one(team):
-    Budget.objects.create(team=team, amount_usd=100)
-    Budget.objects.create(team=team, month=date(2026, 11, 1), amount_usd=250)
+    BudgetFactory(team=team, amount_usd=100)
+    BudgetFactory(team=team, month=date(2026, 11, 1), amount_usd=250)
     filters = Filters(date(2026, 11, 1), date(2026, 11, 10))
     assert budget_for(team, date(2026, 11, 1), filters).amount_usd == 250
     assert budget_for(team, date(2026, 12, 1), filters).amount_usd == 100
@@ -98,8 +91,8 @@ def test_it_prefers_the_month_s_own_budget_over_the_recurring_one(team):
 
 def test_it_compares_a_provider_filter_with_that_provider_s_budget(team, catalog):
     chutes = Provider.objects.get(slug="chutes")
-    Budget.objects.create(team=team, amount_usd=100)
-    Budget.objects.create(team=team, provider=chutes, amount_usd=40)
+    BudgetFactory(team=team, amount_usd=100)
+    BudgetFactory(team=team, provider=chutes, amount_usd=40)
     month = date(2026, 11, 1)
     narrowed = Filters(month, date(2026, 11, 10), provider="chutes")
     assert budget_for(team, month, narrowed).amount_usd == 40
@@ -124,7 +117,7 @@ def test_it_prices_the_range_at_the_baseline(team, usage):
 def test_it_leaves_unpriced_usage_out_of_savings(team, usage):
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     team.save()
-    ingest_events(team, [_event("u", NOW - timedelta(hours=1), model="not-in-catalog")], now=NOW)
+    ingest_events(team, [event_at("u", NOW - timedelta(hours=1), model="not-in-catalog")], now=NOW)
     assert _overview(team).savings[-1].cumulative_baseline_usd == Decimal("0.0420")
 
 
@@ -135,8 +128,8 @@ def test_it_reads_the_latest_tao_price_and_its_day_change(team, usage):
 
 
 def test_it_reads_p95_from_the_merged_histograms(team, catalog):
-    events = [_event(f"t{n}", NOW - timedelta(hours=1), latency_ms=100) for n in range(19)]
-    events.append(_event("slow", NOW - timedelta(hours=1), latency_ms=9000))
+    events = [event_at(f"t{n}", NOW - timedelta(hours=1), latency_ms=100) for n in range(19)]
+    events.append(event_at("slow", NOW - timedelta(hours=1), latency_ms=9000))
     ingest_events(team, events, now=NOW)
     timings = _overview(team).timings
     assert timings.latency_ms(0.95) == bucket_middle(bucket_of(100))
@@ -159,9 +152,9 @@ def test_it_offers_what_the_range_holds_as_filter_options(team, usage):
 
 
 def test_it_computes_the_same_cube_from_raw_events(team, catalog):
-    TaoPrice.objects.create(at=NOW - timedelta(days=3), usd=400, source="test")
+    TaoPriceFactory(at=NOW - timedelta(days=3), usd=400)
     events = [
-        _event(
+        event_at(
             f"r{n}",
             NOW - timedelta(hours=7 * n),
             latency_ms=50 * (n + 1),
@@ -187,10 +180,10 @@ def test_it_computes_the_same_cube_from_raw_events(team, catalog):
 def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     team, catalog, django_assert_num_queries
 ):
-    ingest_events(team, [_event(f"q{n}", NOW - timedelta(hours=n)) for n in range(200)], now=NOW)
+    ingest_events(team, [event_at(f"q{n}", NOW - timedelta(hours=n)) for n in range(200)], now=NOW)
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     for hours in range(0, 72, 6):
-        TaoPrice.objects.create(at=NOW - timedelta(hours=hours), usd=400 + hours, source="test")
+        TaoPriceFactory(at=NOW - timedelta(hours=hours), usd=400 + hours)
     # The cube, the histograms, the budget, the baseline price, the TAO series, the latest TAO
     # and its day-ago.
     with django_assert_num_queries(7):
@@ -226,8 +219,8 @@ def test_it_marks_a_fall_as_well(team):
 def test_it_sums_each_team_s_own_month_for_the_all_teams_view(team, usage, catalog):
     tokyo = TeamFactory(slug="tokyo", time_zone="Asia/Tokyo")
     # 23:00 UTC on October 31st is November 1st in Tokyo.
-    ingest_events(tokyo, [_event("k", datetime(2026, 10, 31, 23, tzinfo=UTC))], now=NOW)
-    Budget.objects.create(team=tokyo, amount_usd=Decimal("0.03"))
+    ingest_events(tokyo, [event_at("k", datetime(2026, 10, 31, 23, tzinfo=UTC))], now=NOW)
+    BudgetFactory(team=tokyo, amount_usd=Decimal("0.03"))
     months = {m.team.slug: m for m in all_teams_month([team, tokyo], NOW)}
     assert months[team.slug].spend_usd == Decimal("0.0213")
     assert months["tokyo"].spend_usd == Decimal("0.0105")
@@ -247,7 +240,7 @@ def test_it_draws_one_tao_price_an_hour_beyond_two_weeks_but_keeps_spikes(team):
     start = datetime(2026, 10, 1, tzinfo=UTC)
     for n in range(20 * 24 * 4):
         usd = 150 if n == 1000 else 100
-        TaoPrice.objects.create(at=start + timedelta(minutes=15 * n), usd=usd, source="test")
+        TaoPriceFactory(at=start + timedelta(minutes=15 * n), usd=usd)
     points = tao_series(start, start + timedelta(days=20))
     spikes = [p for p in points if p.spike_pct is not None]
     hours = {p.at.replace(minute=0) for p in points}
@@ -258,6 +251,6 @@ def test_it_draws_one_tao_price_an_hour_beyond_two_weeks_but_keeps_spikes(team):
 
 
 def test_it_holds_chutes_to_the_team_s_tao_budget(team, usage):
-    Budget.objects.create(team=team, amount_usd=100, amount_tao=Decimal("0.5"))
+    BudgetFactory(team=team, amount_usd=100, amount_tao=Decimal("0.5"))
     assert _overview(team, provider="chutes").month.budget_tao == Decimal("0.5")
     assert _overview(team, provider="chutes").month.budget_usd is None

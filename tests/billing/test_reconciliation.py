@@ -11,12 +11,12 @@ from django.urls import reverse
 
 from billing.ingest.scores import record_scores
 from billing.ingest.store import ingest_events
-from billing.models import TaoPrice, TeamModelPrice, UsageDailyRollup, UsageEvent, UsageRollup
+from billing.models import TeamModelPrice, UsageDailyRollup, UsageEvent, UsageRollup
 from billing.reprice import reprice_events
 from billing.rollups import DAY_KEY, KEY, SUMS, raw_aggregates, rebuild_rollups
 from dashboard.models import Team
 from routing.models import Model
-from tests.factories import ModelPriceFactory
+from tests.factories import ModelPriceFactory, TaoPriceFactory
 
 START = datetime(2026, 11, 10, tzinfo=UTC)
 ROUTES = [
@@ -107,7 +107,7 @@ def _totals_by(queryset, key: list[str]) -> dict:
 def history(team, catalog):
     for hour in range(0, 4 * 24):
         usd = Decimal(400) + Decimal(hour % 7)
-        TaoPrice.objects.create(at=START + timedelta(hours=hour), usd=usd, source="test")
+        TaoPriceFactory(at=START + timedelta(hours=hour), usd=usd)
     rng = random.Random(20261126)
     events = _random_events(rng, 400)
     for start in range(0, len(events), 100):

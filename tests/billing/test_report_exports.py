@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.db import connection
 from django.db.models import Sum
 from django.http import StreamingHttpResponse
@@ -20,17 +19,14 @@ from billing.models import UsageEvent
 from billing.reports.exports import CSV_COLUMNS, FOCUS_COLUMNS, plain
 from billing.reports.month_report import month_report
 from dashboard.models import Role
-from tests.factories import MembershipFactory, TeamFactory, canonical_event
+from tests.factories import MembershipFactory, TeamFactory, event_at
 
 NOW = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
 NOVEMBER = date(2026, 11, 1)
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
 
 
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _url(team, name="report_csv", month="2026-11", query=""):
@@ -44,21 +40,15 @@ def _download(client, url) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def _event(id, at, **overrides):
-    return canonical_event(
-        id=id, timestamp=at.isoformat(), input_tokens=1000, output_tokens=500, **overrides
-    )
-
-
 @pytest.fixture
 def usage(team, catalog):
     events = [
-        _event("a", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.0000001")),
-        _event("b", datetime(2026, 11, 10, 16, tzinfo=UTC), cost_usd=Decimal("2.5")),
-        _event("c", datetime(2026, 11, 10, 17, tzinfo=UTC), status="error", task_type="qa"),
-        _event("d", datetime(2026, 11, 11, 15, tzinfo=UTC), **LLAMA),
+        event_at("a", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.0000001")),
+        event_at("b", datetime(2026, 11, 10, 16, tzinfo=UTC), cost_usd=Decimal("2.5")),
+        event_at("c", datetime(2026, 11, 10, 17, tzinfo=UTC), status="error", task_type="qa"),
+        event_at("d", datetime(2026, 11, 11, 15, tzinfo=UTC), **LLAMA),
         # October in New York (23:00 on the 31st): not in the November file.
-        _event("e", datetime(2026, 11, 1, 3, tzinfo=UTC), cost_usd=Decimal(7)),
+        event_at("e", datetime(2026, 11, 1, 3, tzinfo=UTC), cost_usd=Decimal(7)),
     ]
     assert ingest_events(team, events, now=NOW).rejected == []
 
@@ -118,7 +108,7 @@ def test_its_total_equals_the_page_total(client, viewer_user, team, usage):
 def test_it_exports_every_team_the_user_may_read_with_all_teams(client, finance_user, team, usage):
     tokyo = TeamFactory(slug="tokyo", name="Tokyo", time_zone="Asia/Tokyo")
     MembershipFactory(team=tokyo, user=finance_user, role=Role.VIEWER)
-    ingest_events(tokyo, [_event("t", datetime(2026, 11, 10, 15, tzinfo=UTC))], now=NOW)
+    ingest_events(tokyo, [event_at("t", datetime(2026, 11, 10, 15, tzinfo=UTC))], now=NOW)
     client.force_login(finance_user)
     response = client.get(_url(team, query="?teams=all"))
     assert response["Content-Disposition"] == 'attachment; filename="all-teams-2026-11.csv"'
@@ -153,7 +143,7 @@ def test_it_gives_charge_and_billing_periods_in_the_team_zone_across_daylight_sa
     client, viewer_user, team, catalog
 ):
     # New York leaves daylight saving at 02:00 on November 1st.
-    ingest_events(team, [_event("a", datetime(2026, 11, 1, 12, tzinfo=UTC))], now=NOW)
+    ingest_events(team, [event_at("a", datetime(2026, 11, 1, 12, tzinfo=UTC))], now=NOW)
     client.force_login(viewer_user)
     [row] = _download(client, _url(team, "report_focus_csv"))
     # The team's local midnights (New York, across the end of daylight saving) in UTC.

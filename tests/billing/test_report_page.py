@@ -4,43 +4,32 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
-from billing.models import Budget
 from billing.reports.month_report import month_report
 from billing.reports.views import report_context
 from dashboard.models import Role
-from tests.factories import MembershipFactory, TeamFactory, canonical_event
+from tests.factories import BudgetFactory, MembershipFactory, TeamFactory, event_at
 
 # Mid-December in New York: the last full month is November.
 NOW = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
 MINI = {"provider": "openai", "model": "gpt-5-mini"}
 
 
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _url(team, month="2026-11", name="report", query=""):
     return reverse(name, kwargs={"team": team.slug, "month": month}) + query
 
 
-def _event(id, at, **overrides):
-    return canonical_event(
-        id=id, timestamp=at.isoformat(), input_tokens=1000, output_tokens=500, **overrides
-    )
-
-
 @pytest.fixture
 def usage(team, catalog):
     events = [
-        _event("oct", datetime(2026, 10, 10, 15, tzinfo=UTC), cost_usd=Decimal("2")),
-        _event("nov-1", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("2.5")),
-        _event("nov-2", datetime(2026, 11, 11, 15, tzinfo=UTC), cost_usd=Decimal("1.25"), **MINI),
+        event_at("oct", datetime(2026, 10, 10, 15, tzinfo=UTC), cost_usd=Decimal("2")),
+        event_at("nov-1", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("2.5")),
+        event_at("nov-2", datetime(2026, 11, 11, 15, tzinfo=UTC), cost_usd=Decimal("1.25"), **MINI),
     ]
     assert ingest_events(team, events, now=NOW).rejected == []
 
@@ -190,7 +179,7 @@ def test_it_shows_the_total_exactly_and_against_the_month_before(client, viewer_
 
 
 def test_it_shows_spend_against_the_budget(client, viewer_user, team, usage):
-    Budget.objects.create(team=team, amount_usd=Decimal(5))
+    BudgetFactory(team=team, amount_usd=Decimal(5))
     client.force_login(viewer_user)
     content = client.get(_url(team)).content.decode()
     assert "75.0%" in content
@@ -206,7 +195,7 @@ def test_it_marks_a_model_new_since_the_month_before(client, viewer_user, team, 
 
 
 def test_it_calls_out_unpriced_usage(client, viewer_user, team, catalog):
-    ingest_events(team, [_event("a", datetime(2026, 11, 10, 15, tzinfo=UTC), model="x")], now=NOW)
+    ingest_events(team, [event_at("a", datetime(2026, 11, 10, 15, tzinfo=UTC), model="x")], now=NOW)
     client.force_login(viewer_user)
     content = client.get(_url(team)).content.decode()
     assert "1,500 tokens" in content
@@ -242,7 +231,7 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
 ):
     client.force_login(viewer_user)
     many = [
-        _event(f"more-{n}", datetime(2026, 11, 1 + n % 28, 15, tzinfo=UTC), task_type=f"t{n}")
+        event_at(f"more-{n}", datetime(2026, 11, 1 + n % 28, 15, tzinfo=UTC), task_type=f"t{n}")
         for n in range(60)
     ]
     ingest_events(team, many, now=NOW)

@@ -11,12 +11,12 @@ from django.db.models import Count, Q, Sum
 from billing.costing import cost_of
 from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
 from billing.ingest.store import ingest_events
-from billing.models import Budget, ModelPrice, Status, TaoPrice, UsageEvent
+from billing.models import ModelPrice, Status, UsageEvent
 from billing.reports.figures import MonthReport
 from billing.reports.month_report import MonthNotAvailable, month_report, parse_month
 from dashboard.models import Team
 from routing.models import Model
-from tests.factories import TeamFactory, canonical_event
+from tests.factories import BudgetFactory, TaoPriceFactory, TeamFactory, event_at
 
 NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
 OCTOBER, NOVEMBER, DECEMBER = date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)
@@ -24,12 +24,6 @@ LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
 MINI = {"provider": "openai", "model": "gpt-5-mini"}
 BILLIONTH = Decimal("1e-9")
 TOKENS = ["input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens"]
-
-
-def _event(id, at, **overrides):
-    return canonical_event(
-        id=id, timestamp=at.isoformat(), input_tokens=1000, output_tokens=500, **overrides
-    )
 
 
 def _local(team, day, hour, minute=0):
@@ -142,10 +136,10 @@ def test_it_puts_calls_either_side_of_midnight_in_their_local_month(catalog, zon
     last = after - timedelta(days=1)
     _ingest(
         team,
-        _event("late-on-the-last-day-before", _local(team, before_first, 23, 30)),
-        _event("early-on-the-first", _local(team, month, 0, 30)),
-        _event("late-on-the-last-day", _local(team, last, 23, 30)),
-        _event("early-on-the-next-first", _local(team, after, 0, 30)),
+        event_at("late-on-the-last-day-before", _local(team, before_first, 23, 30)),
+        event_at("early-on-the-first", _local(team, month, 0, 30)),
+        event_at("late-on-the-last-day", _local(team, last, 23, 30)),
+        event_at("early-on-the-next-first", _local(team, after, 0, 30)),
         now=_local(team, after, 1),
     )
     report = month_report(team, month, now=_local(team, after, 1))
@@ -157,7 +151,7 @@ def test_it_puts_calls_either_side_of_midnight_in_their_local_month(catalog, zon
 def test_it_counts_the_evening_of_the_31st_in_tokyo_in_november_though_utc_says_october(catalog):
     team = TeamFactory(time_zone="Asia/Tokyo")
     # 00:30 on November 1st in Tokyo is 15:30 on October 31st in UTC.
-    _ingest(team, _event("a", datetime(2026, 10, 31, 15, 30, tzinfo=UTC)))
+    _ingest(team, event_at("a", datetime(2026, 10, 31, 15, 30, tzinfo=UTC)))
     assert month_report(team, NOVEMBER, now=NOW).totals.figures.requests == 1
     assert month_report(team, OCTOBER, now=NOW).totals.figures.requests == 0
 
@@ -169,13 +163,13 @@ def test_it_counts_the_evening_of_the_31st_in_tokyo_in_november_though_utc_says_
 def two_months(team, catalog):
     _ingest(
         team,
-        _event("oct-sonnet", datetime(2026, 10, 10, 15, tzinfo=UTC), cost_usd=Decimal("2.00")),
-        _event(
+        event_at("oct-sonnet", datetime(2026, 10, 10, 15, tzinfo=UTC), cost_usd=Decimal("2.00")),
+        event_at(
             "oct-mini", datetime(2026, 10, 11, 15, tzinfo=UTC), cost_usd=Decimal("1.00"), **MINI
         ),
-        _event("nov-sonnet-1", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("2.50")),
-        _event("nov-sonnet-2", datetime(2026, 11, 11, 15, tzinfo=UTC), cost_usd=Decimal("0.50")),
-        _event(
+        event_at("nov-sonnet-1", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("2.50")),
+        event_at("nov-sonnet-2", datetime(2026, 11, 11, 15, tzinfo=UTC), cost_usd=Decimal("0.50")),
+        event_at(
             "nov-llama",
             datetime(2026, 11, 12, 15, tzinfo=UTC),
             cost_usd=Decimal("0.25"),
@@ -214,7 +208,7 @@ def test_it_keeps_a_line_gone_since_the_month_before_at_the_end(two_months):
 
 
 def test_it_breaks_down_by_task_type_with_a_label_for_none(team, catalog):
-    _ingest(team, _event("a", datetime(2026, 11, 10, 15, tzinfo=UTC), task_type=None))
+    _ingest(team, event_at("a", datetime(2026, 11, 10, 15, tzinfo=UTC), task_type=None))
     line = month_report(team, NOVEMBER, now=NOW).by_task_type[0]
     assert (line.key, line.label) == ("", "(none)")
 
@@ -223,16 +217,16 @@ def test_it_breaks_down_by_task_type_with_a_label_for_none(team, catalog):
 
 
 def test_it_holds_the_month_to_its_own_budget_over_the_recurring_one(team, two_months):
-    Budget.objects.create(team=team, month=None, amount_usd=Decimal(100))
-    Budget.objects.create(team=team, month=NOVEMBER, amount_usd=Decimal(13), amount_tao=2)
-    Budget.objects.create(team=team, month=OCTOBER, amount_usd=Decimal(1))
+    BudgetFactory(team=team, month=None, amount_usd=Decimal(100))
+    BudgetFactory(team=team, month=NOVEMBER, amount_usd=Decimal(13), amount_tao=2)
+    BudgetFactory(team=team, month=OCTOBER, amount_usd=Decimal(1))
     report = month_report(team, NOVEMBER, now=NOW)
     assert (report.budget_usd, report.budget_tao) == (Decimal(13), Decimal(2))
     assert report.totals.used_pct == Decimal(25)
 
 
 def test_it_ignores_provider_and_task_type_budgets(team, two_months):
-    Budget.objects.create(team=team, task_type="extraction", amount_usd=Decimal(5))
+    BudgetFactory(team=team, task_type="extraction", amount_usd=Decimal(5))
     assert month_report(team, NOVEMBER, now=NOW).budget_usd is None
 
 
@@ -249,9 +243,9 @@ def test_it_measures_savings_against_the_baseline_price_of_each_day(team, catalo
     )
     _ingest(
         team,
-        _event("early", datetime(2026, 11, 10, 15, tzinfo=UTC)),
-        _event("late", datetime(2026, 11, 20, 15, tzinfo=UTC)),
-        _event("unpriced", datetime(2026, 11, 20, 16, tzinfo=UTC), model="no-such-model"),
+        event_at("early", datetime(2026, 11, 10, 15, tzinfo=UTC)),
+        event_at("late", datetime(2026, 11, 20, 15, tzinfo=UTC)),
+        event_at("unpriced", datetime(2026, 11, 20, 16, tzinfo=UTC), model="no-such-model"),
     )
     savings = month_report(team, NOVEMBER, now=NOW).savings
     old, new = ModelPrice.objects.filter(model=mini).order_by("effective_from")
@@ -272,9 +266,10 @@ def test_it_shows_no_savings_without_a_baseline_model(team, two_months):
 
 
 def test_it_values_tao_at_the_usd_it_cost_when_used(team, catalog):
-    TaoPrice.objects.create(at=datetime(2026, 11, 10, 14, 30, tzinfo=UTC), usd=400, source="t")
+    TaoPriceFactory(at=datetime(2026, 11, 10, 14, 30, tzinfo=UTC), usd=400)
     _ingest(
-        team, _event("a", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.8"), **LLAMA)
+        team,
+        event_at("a", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.8"), **LLAMA),
     )
     report = month_report(team, NOVEMBER, now=NOW)
     assert report.totals.figures.tao_amount == Decimal("0.002")
@@ -285,9 +280,9 @@ def test_it_values_tao_at_the_usd_it_cost_when_used(team, catalog):
 def test_it_calls_out_unpriced_models_with_their_tokens(team, catalog):
     _ingest(
         team,
-        _event("a", datetime(2026, 11, 10, 15, tzinfo=UTC), provider="chutes", model="new/Model"),
-        _event("b", datetime(2026, 11, 10, 16, tzinfo=UTC), provider="chutes", model="new/Model"),
-        _event("c", datetime(2026, 11, 10, 17, tzinfo=UTC)),
+        event_at("a", datetime(2026, 11, 10, 15, tzinfo=UTC), provider="chutes", model="new/Model"),
+        event_at("b", datetime(2026, 11, 10, 16, tzinfo=UTC), provider="chutes", model="new/Model"),
+        event_at("c", datetime(2026, 11, 10, 17, tzinfo=UTC)),
     )
     report = month_report(team, NOVEMBER, now=NOW)
     [line] = report.unpriced
@@ -297,10 +292,10 @@ def test_it_calls_out_unpriced_models_with_their_tokens(team, catalog):
 
 def test_it_lists_the_months_cost_disagreements_of_its_teams_only(team, other_team, catalog):
     # Sonnet's catalog cost of these calls is $0.0105.
-    _ingest(team, _event("nov", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.02")))
-    _ingest(team, _event("oct", datetime(2026, 10, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.03")))
+    _ingest(team, event_at("nov", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.02")))
+    _ingest(team, event_at("oct", datetime(2026, 10, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.03")))
     _ingest(
-        other_team, _event("x", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.04"))
+        other_team, event_at("x", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("0.04"))
     )
     [row] = month_report(team, NOVEMBER, now=NOW).disagreements
     assert (row.model_name, row.requests) == ("claude-sonnet-4-5", 1)
@@ -314,8 +309,8 @@ def test_it_reports_several_teams_each_in_its_own_month(team, catalog):
     tokyo = TeamFactory(slug="tokyo", name="Tokyo", time_zone="Asia/Tokyo")
     # 23:00 on October 31st in New York; 08:00 on November 1st in Tokyo.
     moment = datetime(2026, 11, 1, 3, tzinfo=UTC)
-    _ingest(team, _event("a", moment, cost_usd=Decimal("1")))
-    _ingest(tokyo, _event("a", moment, cost_usd=Decimal("2")))
+    _ingest(team, event_at("a", moment, cost_usd=Decimal("1")))
+    _ingest(tokyo, event_at("a", moment, cost_usd=Decimal("2")))
     report = month_report([team, tokyo], NOVEMBER, now=NOW)
     assert [(line.key, line.figures.cost_usd) for line in report.by_team] == [
         ("maven", Decimal(0)),
@@ -326,11 +321,11 @@ def test_it_reports_several_teams_each_in_its_own_month(team, catalog):
 
 
 def test_it_sums_the_teams_budgets_only_when_every_team_has_one(team, other_team):
-    Budget.objects.create(team=team, amount_usd=Decimal(10))
+    BudgetFactory(team=team, amount_usd=Decimal(10))
     report = month_report([team, other_team], NOVEMBER, now=NOW)
     assert report.budget_usd is None
     assert report.notes
-    Budget.objects.create(team=other_team, amount_usd=Decimal(5))
+    BudgetFactory(team=other_team, amount_usd=Decimal(5))
     assert month_report([team, other_team], NOVEMBER, now=NOW).budget_usd == Decimal(15)
 
 
@@ -338,10 +333,10 @@ def test_it_sums_the_teams_budgets_only_when_every_team_has_one(team, other_team
 
 
 def test_it_comes_back_the_same_from_its_snapshot(demo):
-    Budget.objects.create(team=demo, amount_usd=Decimal(50), amount_tao=Decimal("0.25"))
+    BudgetFactory(team=demo, amount_usd=Decimal(50), amount_tao=Decimal("0.25"))
     _ingest(
         demo,
-        _event("x", datetime(2026, 11, 2, 15, tzinfo=UTC), cost_usd=Decimal("9")),
+        event_at("x", datetime(2026, 11, 2, 15, tzinfo=UTC), cost_usd=Decimal("9")),
         now=DEMO_NOW,
     )
     report = month_report(demo, NOVEMBER, now=DEMO_NOW)
@@ -377,7 +372,7 @@ def test_it_says_whether_the_month_was_still_running(team):
 def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     demo, other_team, django_assert_num_queries
 ):
-    Budget.objects.create(team=demo, amount_usd=Decimal(50))
+    BudgetFactory(team=demo, amount_usd=Decimal(50))
     # The days of both months, the budgets, the baseline prices, the disagreements, the
     # team prices.
     with django_assert_num_queries(5):

@@ -4,10 +4,9 @@ from decimal import Decimal
 import pytest
 
 from billing.ingest.store import ingest_events
-from billing.models import TaoPrice
 from billing.simulate import simulate
 from routing.models import Model
-from tests.factories import canonical_event
+from tests.factories import TaoPriceFactory, canonical_event
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -25,7 +24,7 @@ SONNET = _rules("anthropic", "claude-sonnet-4-5")
 def traffic(team, catalog):
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     team.save()
-    TaoPrice.objects.create(at=NOW - timedelta(hours=1), usd=Decimal(400), source="test")
+    TaoPriceFactory(at=NOW - timedelta(hours=1), usd=Decimal(400))
     events = [
         canonical_event(
             id=f"e{n}",

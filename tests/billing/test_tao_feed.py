@@ -13,8 +13,9 @@ from billing import tasks
 from billing.models import TaoPrice
 from billing.tao_feed import FeedError, parse_quote, poll_tao_price
 from dashboard.models import JobRun
+from tests.factories import TaoPriceFactory
 
-SAMPLES = Path("/work/shared/samples/prices")
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "prices"
 SIMPLE_URL = (
     "https://api.coingecko.com/api/v3/simple/price"
     "?ids=bittensor&vs_currencies=usd&include_24hr_change=true&include_last_updated_at=true"
@@ -172,7 +173,7 @@ def test_it_logs_a_bad_primary_answer_and_stores_nothing_from_it(db, feed, caplo
 
 @pytest.mark.parametrize("usd", [121, 3.9], ids=["6x-up", "below-a-fifth"])
 def test_it_rejects_a_jump_of_more_than_five_times_the_last_price(db, feed, caplog, usd):
-    TaoPrice.objects.create(at=NOW - timedelta(hours=1), usd=Decimal(20), source="coingecko")
+    TaoPriceFactory(at=NOW - timedelta(hours=1), usd=Decimal(20), source="coingecko")
     feed.get(SIMPLE_URL).respond(200, json=_simple(usd))
     feed.get(CHART_URL).respond(200, json={"prices": [[1795565400000, usd]]})
     result = poll_tao_price(now=NOW)
@@ -182,13 +183,13 @@ def test_it_rejects_a_jump_of_more_than_five_times_the_last_price(db, feed, capl
 
 
 def test_it_accepts_exactly_five_times_the_last_price(db, feed):
-    TaoPrice.objects.create(at=NOW - timedelta(hours=1), usd=Decimal(20), source="coingecko")
+    TaoPriceFactory(at=NOW - timedelta(hours=1), usd=Decimal(20), source="coingecko")
     feed.get(SIMPLE_URL).respond(200, json=_simple(100))
     assert poll_tao_price(now=NOW).created
 
 
 def test_it_compares_only_with_a_price_from_the_last_week(db, feed):
-    TaoPrice.objects.create(at=NOW - timedelta(days=8), usd=Decimal(20), source="import")
+    TaoPriceFactory(at=NOW - timedelta(days=8), usd=Decimal(20), source="import")
     feed.get(SIMPLE_URL).respond(200, json=_simple(146.21))
     assert poll_tao_price(now=NOW).created
 

@@ -14,7 +14,7 @@ from billing.ingest.store import ingest_events
 from billing.models import CostSource, TeamModelPrice, UsageEvent
 from dashboard.models import AuditEvent
 from routing.models import Model
-from tests.billing.conftest import NOW
+from tests.conftest import NOW
 from tests.factories import canonical_event
 
 # canonical_event(): claude-sonnet-4-5, 5,000 input and 2,000 output tokens; list price $3/$15,

@@ -8,10 +8,10 @@ import pytest
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
-from billing.models import TaoPrice, UsageEvent
+from billing.models import UsageEvent
 from dashboard.models import Role
-from tests.billing.conftest import NOW
-from tests.factories import MembershipFactory, canonical_event
+from tests.conftest import NOW
+from tests.factories import MembershipFactory, TaoPriceFactory, canonical_event
 
 ROLES = ["admin", "ops", "finance", "viewer"]
 
@@ -418,7 +418,7 @@ def test_the_detail_shows_both_costs_and_the_price_used(client, catalog, viewer_
 
 
 def test_the_detail_shows_the_tao_rate_used(client, catalog, viewer_user, team):
-    TaoPrice.objects.create(at=NOW - timedelta(days=6, minutes=5), usd=Decimal("400"), source="t")
+    TaoPriceFactory(at=NOW - timedelta(days=6, minutes=5), usd=Decimal("400"))
     timestamp = (NOW - timedelta(days=6)).isoformat()
     _ingest(
         team,

@@ -8,12 +8,6 @@ from tests.factories import ModelPriceFactory
 OUR_APPS = ["dashboard", "routing", "billing"]
 
 
-@pytest.fixture
-def superuser_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "x"))
-    return client
-
-
 @pytest.mark.parametrize(
     "model",
     [m for app in OUR_APPS for m in apps.get_app_config(app).get_models()],

@@ -20,12 +20,6 @@ from routing.audit_actions import RoutingAuditAction
 from tests.factories import ProxyTokenFactory
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def _url(team, **query):
     url = reverse("audit", kwargs={"team": team.slug})
     return url + ("?" + "&".join(f"{key}={value}" for key, value in query.items()) if query else "")

@@ -13,13 +13,19 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from billing.catalog import load_catalog
 from billing.ingest.store import ingest_events
-from billing.models import Alert, AlertKind, AlertRule, Budget
+from billing.models import Alert, AlertKind
 from dashboard.models import Role
 from dashboard.tokens import token_create
 from routing.models import Model
 from routing.publish import publish_routing
 from routing.rules import rule_save
-from tests.factories import MembershipFactory, ProviderKeyFactory, canonical_event
+from tests.factories import (
+    AlertRuleFactory,
+    BudgetFactory,
+    MembershipFactory,
+    ProviderKeyFactory,
+    canonical_event,
+)
 
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
 
@@ -110,7 +116,7 @@ def world(db, team, admin_user, client):
             ],
             now=NOW,
         )
-        alert_rule = AlertRule.objects.create(team=team, kind=AlertKind.ERROR_RATE, name="Errors")
+        alert_rule = AlertRuleFactory(team=team, kind=AlertKind.ERROR_RATE, name="Errors")
         alert = Alert.objects.create(
             rule=alert_rule,
             team=team,
@@ -118,7 +124,7 @@ def world(db, team, admin_user, client):
             subject="anthropic error rate 12.5%",
             details={"provider": "anthropic"},
         )
-        budget = Budget.objects.create(team=team, amount_usd=100)
+        budget = BudgetFactory(team=team, amount_usd=100)
         key = ProviderKeyFactory(team=team)
         token, secret = token_create(
             team=team, name="all", scopes=["usage:write", "routes:read", "keys:read"]

@@ -1,13 +1,6 @@
-import pytest
 from django.urls import reverse
 
 from dashboard.models import Membership, Role
-
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
 
 
 def _url(name, team, **kwargs):

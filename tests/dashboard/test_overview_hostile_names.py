@@ -9,13 +9,11 @@ from decimal import Decimal, InvalidOperation
 from html import unescape
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
-from billing.models import TaoPrice
 from dashboard.overview_charts.registry import CHARTS
-from tests.factories import canonical_event
+from tests.factories import TaoPriceFactory, canonical_event
 
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
 LINK = 'm<a href="https://evil.example/p">L</a>'
@@ -25,10 +23,7 @@ BOLD_PROVIDER = "<b>x</b>"
 SPLITS = ["provider", "model", "task_type"]
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 @pytest.fixture
@@ -121,6 +116,6 @@ def test_chart_csvs_mark_names_as_text_and_keep_negative_numbers(
     rows = _csv(client, team, "quality")
     assert {row[0] for row in rows[1:]} == {"'" + FORMULA, LINK}
     assert {row[1] for row in rows[1:]} == {BOLD_PROVIDER, "'@sum(1+1)"}
-    TaoPrice.objects.create(at=NOW - timedelta(hours=3), usd=400, source="t")
-    TaoPrice.objects.create(at=NOW - timedelta(hours=2), usd=300, source="t")
+    TaoPriceFactory(at=NOW - timedelta(hours=3), usd=400)
+    TaoPriceFactory(at=NOW - timedelta(hours=2), usd=300)
     assert [r[2] for r in _csv(client, team, "tao-price", "?range=7d")[1:]] == ["", "-25.00"]

@@ -6,28 +6,29 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.catalog import load_catalog
 from billing.histogram import bucket_middle, bucket_of
 from billing.ingest.store import ingest_events
-from billing.models import Budget, TaoPrice
 from dashboard.charts import PROVIDER_COLOURS
 from dashboard.models import Role
 from dashboard.overview_charts.registry import CHARTS
 from routing.models import Model
-from tests.factories import MembershipFactory, TeamFactory, canonical_event
+from tests.factories import (
+    BudgetFactory,
+    MembershipFactory,
+    TaoPriceFactory,
+    TeamFactory,
+    canonical_event,
+)
 
 NOW = datetime(2026, 11, 10, 17, 0, tzinfo=UTC)
 ROLES = ["admin", "ops", "finance", "viewer"]
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _usage(team, count=3, **overrides):
@@ -42,7 +43,7 @@ def _usage(team, count=3, **overrides):
 def _mixed_usage(team):
     """Sonnet on three days; Llama on the 10th: three calls at 400 ms and one failed."""
     for hours in range(0, 48, 2):
-        TaoPrice.objects.create(at=NOW - timedelta(hours=hours), usd=400 - hours, source="t")
+        TaoPriceFactory(at=NOW - timedelta(hours=hours), usd=400 - hours)
     _usage(team)
     llama = [
         canonical_event(
@@ -119,7 +120,7 @@ def test_it_draws_every_chart_for_mixed_usage(client, viewer_user, team):
     _mixed_usage(team)
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     team.save()
-    Budget.objects.create(team=team, amount_usd=1, amount_tao=Decimal("0.001"))
+    BudgetFactory(team=team, amount_usd=1, amount_tao=Decimal("0.001"))
     figures = _figures(_page(client, viewer_user, team).content.decode())
     assert set(figures) == set(CHARTS)
 
@@ -225,7 +226,7 @@ def test_it_draws_the_target_share_band(client, viewer_user, team):
 
 def test_it_shows_budget_use_and_the_forecast_crossing(client, viewer_user, team):
     _usage(team, count=3)
-    Budget.objects.create(team=team, amount_usd=Decimal("0.20"))
+    BudgetFactory(team=team, amount_usd=Decimal("0.20"))
     page = _page(client, viewer_user, team).content.decode()
     # Three Sonnet calls at $0.045 in November so far: $0.135 of $0.20.
     assert "67.5%" in page
@@ -246,16 +247,16 @@ def test_it_draws_the_forecast_dashed_to_month_end(client, viewer_user, team):
 def test_it_marks_tao_spikes_in_the_price_chart(client, viewer_user, team):
     client.force_login(viewer_user)
     _usage(team, count=1)
-    TaoPrice.objects.create(at=NOW - timedelta(hours=3), usd=400, source="t")
-    TaoPrice.objects.create(at=NOW - timedelta(hours=2), usd=460, source="t")
+    TaoPriceFactory(at=NOW - timedelta(hours=3), usd=400)
+    TaoPriceFactory(at=NOW - timedelta(hours=2), usd=460)
     rows = _csv(client, team, "tao-price", "?range=7d")
     assert [r[2] for r in rows[1:]] == ["", "15.00"]
 
 
 def test_it_values_the_month_s_tao_at_today_s_price(client, viewer_user, team):
     load_catalog()
-    TaoPrice.objects.create(at=NOW - timedelta(days=1, minutes=30), usd=500, source="t")
-    TaoPrice.objects.create(at=NOW - timedelta(hours=1), usd=250, source="t")
+    TaoPriceFactory(at=NOW - timedelta(days=1, minutes=30), usd=500)
+    TaoPriceFactory(at=NOW - timedelta(hours=1), usd=250)
     event = canonical_event(id="c", timestamp=(NOW - timedelta(days=1)).isoformat(), **LLAMA)
     ingest_events(team, [event], now=NOW)
     client.force_login(viewer_user)
@@ -352,7 +353,7 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
 def test_it_lists_every_team_s_month_for_people_in_several_teams(client, viewer_user, team):
     other = TeamFactory(slug="pantheon", name="Pantheon")
     MembershipFactory(team=other, user=viewer_user, role=Role.FINANCE)
-    Budget.objects.create(team=other, amount_usd=500)
+    BudgetFactory(team=other, amount_usd=500)
     _usage(team, count=2)
     client.force_login(viewer_user)
     page = client.get(reverse("home")).content.decode()

@@ -1,20 +1,15 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from billing.bench.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _alive(pid: int) -> bool:
@@ -39,7 +34,7 @@ def test_run_demo_serves_the_app_and_ctrl_c_stops_everything(tmp_path):
     subprocess.run(  # noqa: S603
         [python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
     )
-    port = _free_port()
+    port = free_port()
     demo = subprocess.Popen(  # noqa: S603
         [python, "manage.py", "run_demo", "--port", str(port)],
         cwd=ROOT,

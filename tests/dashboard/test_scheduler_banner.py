@@ -6,9 +6,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import AlertKind, AlertRule
+from billing.models import AlertKind
 from dashboard.models import JobRun, Role
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import AlertRuleFactory, MembershipFactory, UserFactory
 
 BANNER = 'data-testid="scheduler-banner"'
 
@@ -26,7 +26,7 @@ def _page(client, user, team):
 
 @pytest.fixture
 def enabled_rule(team):
-    return AlertRule.objects.create(team=team, kind=AlertKind.ERROR_RATE, name="errors")
+    return AlertRuleFactory(team=team, kind=AlertKind.ERROR_RATE, name="errors")
 
 
 def test_it_warns_admins_when_alerts_were_not_evaluated_lately(client, admin_user, team):
@@ -43,7 +43,7 @@ def test_it_warns_admins_when_alerts_never_ran_but_rules_exist(
 
 
 def test_it_stays_quiet_when_nothing_ran_and_no_rule_is_enabled(client, admin_user, team):
-    AlertRule.objects.create(team=team, kind=AlertKind.ERROR_RATE, name="off", enabled=False)
+    AlertRuleFactory(team=team, kind=AlertKind.ERROR_RATE, name="off", enabled=False)
     assert BANNER not in _page(client, admin_user, team)
 
 

@@ -6,12 +6,6 @@ from django.urls import reverse
 from tests.factories import ModelFactory
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_it_saves_name_time_zone_and_baseline(admin_client, team):
     baseline = ModelFactory(name="claude-sonnet-4-5")
     url = reverse("team_settings", kwargs={"team": team.slug})

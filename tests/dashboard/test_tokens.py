@@ -11,12 +11,6 @@ NON_ADMIN_ROLES = ["ops", "finance", "viewer"]
 
 
 @pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def proxy_token(team):
     return ProxyTokenFactory(team=team, name="litellm-prod")
 
@@ -271,12 +265,6 @@ def test_it_refuses_a_token_of_another_team_by_id(admin_client, team, other_team
 
 
 # The admin
-
-
-@pytest.fixture
-def superuser_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "x"))
-    return client
 
 
 def test_the_admin_cannot_add_tokens(superuser_client):

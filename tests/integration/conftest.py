@@ -17,14 +17,11 @@ for anything left in its process group, embedded beat included.
 """
 
 import os
-import signal
 import subprocess
 import sys
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlencode
 from uuid import uuid4
 
 import pytest
@@ -34,10 +31,8 @@ from django.db import connection
 from kombu import Exchange, Queue
 from kombu.utils.url import maybe_sanitize_url
 
+from billing.bench.processes import database_url, log_tail, start_logged, stop_group
 from dashboard.celery import app
-
-STOP_SECONDS = 10
-LOG_TAIL_CHARS = 4000
 
 
 @dataclass
@@ -56,39 +51,22 @@ class Worker:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        with suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=STOP_SECONDS)
-        # The leader is gone or stuck; whatever is left of its group (embedded beat) goes too.
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        stop_group(self.process)
 
     def _fail(self, message: str) -> None:
-        log = self.log.read_text(errors="replace")[-LOG_TAIL_CHARS:]
-        pytest.fail(f"{message}\nWorker log (last {LOG_TAIL_CHARS} chars):\n{log}", pytrace=False)
+        pytest.fail(message + log_tail(self.log, "Worker log"), pytrace=False)
 
 
 @pytest.fixture
 def worker_database_url(transactional_db) -> str:
     """DATABASE_URL of the test database, for dashboard.env.database_from_url in the worker."""
     database = connection.settings_dict
-    if connection.vendor == "sqlite":
-        if connection.creation.is_in_memory_db(database["NAME"]):
-            pytest.skip(
-                "the test database is SQLite in memory, which a worker process cannot open: "
-                "set DATABASE_URL to PostgreSQL"
-            )
-        return f"sqlite:///{database['NAME']}"
-    user = quote(database["USER"], safe="")
-    if database["PASSWORD"]:
-        user += ":" + quote(database["PASSWORD"], safe="")
-    host = database["HOST"] + (f":{database['PORT']}" if database["PORT"] else "")
-    query = urlencode(database["OPTIONS"])
-    return f"postgresql://{user}@{host}/{quote(database['NAME'], safe='')}" + (
-        f"?{query}" if query else ""
-    )
+    if connection.vendor == "sqlite" and connection.creation.is_in_memory_db(database["NAME"]):
+        pytest.skip(
+            "the test database is SQLite in memory, which a worker process cannot open: "
+            "set DATABASE_URL to PostgreSQL"
+        )
+    return database_url(database)
 
 
 @pytest.fixture
@@ -138,15 +116,7 @@ def celery_worker(worker_database_url, redis_broker, tmp_path):
             f"integration-{uuid4().hex[:8]}@%h",
             *args,
         ]
-        with log.open("wb") as output:
-            process = subprocess.Popen(  # noqa: S603
-                command,
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = start_logged(command, log=log, cwd=settings.BASE_DIR, env=env)
         workers.append(Worker(process, log))
         return workers[-1]
 

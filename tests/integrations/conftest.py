@@ -11,7 +11,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from integrations.litellm import llm_spend
 
 DASHBOARD = "https://spend.example.com"
-SAMPLES = Path("/work/shared/samples/litellm")
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "litellm"
 
 
 def sample(name: str) -> dict:

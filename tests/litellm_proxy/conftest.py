@@ -14,9 +14,10 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
 
-from tests.litellm_proxy.dashboard import DashboardProcess, database_url
-from tests.litellm_proxy.fake_upstream import FakeUpstream
-from tests.litellm_proxy.proxy import LiteLLMProxy, missing_proxy_modules
+from billing.bench.dashboard_process import DashboardProcess
+from billing.bench.fake_upstream import FakeUpstream
+from billing.bench.litellm_proxy import LiteLLMProxy, missing_proxy_modules
+from billing.bench.processes import database_url
 
 
 @pytest.fixture(scope="session")

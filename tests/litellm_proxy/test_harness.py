@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.litellm_proxy.fake_upstream import FakeUpstream, Usage
-from tests.litellm_proxy.proxy import (
+from billing.bench.fake_upstream import FakeUpstream, Usage
+from billing.bench.litellm_proxy import (
     LiteLLMProxy,
     anthropic_deployment,
     openai_deployment,

@@ -32,6 +32,10 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from billing.bench.dashboard_process import DashboardProcess
+from billing.bench.fake_upstream import FakeUpstream, Usage
+from billing.bench.litellm_proxy import LiteLLMProxy
+from billing.bench.processes import database_url
 from billing.models import UsageEvent
 from dashboard.models import ProxyToken, Role
 from integrations.litellm import llm_spend
@@ -47,9 +51,6 @@ from tests.factories import (
     TeamFactory,
     UserFactory,
 )
-from tests.litellm_proxy.dashboard import DashboardProcess, database_url
-from tests.litellm_proxy.fake_upstream import FakeUpstream, Usage
-from tests.litellm_proxy.proxy import LiteLLMProxy
 
 pytestmark = pytest.mark.litellm_proxy
 

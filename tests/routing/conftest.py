@@ -1,7 +1,7 @@
 import pytest
 
-from billing.catalog import load_catalog
-from routing.models import Model
+from dashboard.tokens import token_create
+from routing.models import Model, Provider
 
 
 @pytest.fixture(autouse=True)
@@ -11,8 +11,8 @@ def no_real_dns(dns):
 
 
 @pytest.fixture
-def catalog(db):
-    load_catalog()
+def chutes(catalog):
+    return Provider.objects.get(slug="chutes")
 
 
 @pytest.fixture
@@ -28,3 +28,8 @@ def deepseek(catalog):
 @pytest.fixture
 def sonnet(catalog):
     return Model.objects.get(provider__slug="anthropic", name="claude-sonnet-4-5")
+
+
+@pytest.fixture
+def routes_token(team):
+    return token_create(team=team, name="proxy", scopes=["routes:read"])[1]

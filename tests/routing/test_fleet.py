@@ -4,7 +4,6 @@ publish."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -15,12 +14,6 @@ from routing.rules import rule_save
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 ROLES = ["admin", "ops", "finance", "viewer"]
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

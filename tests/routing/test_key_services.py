@@ -29,20 +29,8 @@ SECRET = "cpk_0123456789abcdefghijklmnopqrstuvwxyzab12"
 
 
 @pytest.fixture
-def chutes(catalog):
-    return Provider.objects.get(slug="chutes")
-
-
-@pytest.fixture
 def key(team, chutes, admin_user):
     return key_add(team=team, provider=chutes, label="prod", secret=SECRET, user=admin_user)
-
-
-@pytest.fixture
-def catalog(db):
-    from billing.catalog import load_catalog
-
-    load_catalog()
 
 
 def test_it_stores_the_secret_encrypted_and_reads_it_back(key):

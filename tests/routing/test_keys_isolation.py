@@ -4,19 +4,12 @@ import pytest
 import respx
 from django.urls import reverse
 
-from billing.catalog import load_catalog
-from routing.models import Provider, ProviderKey
+from routing.models import ProviderKey
 from tests.factories import ProviderKeyFactory
 
 ROLES = ["admin", "ops", "finance", "viewer"]
 MANAGERS = ["admin", "ops"]
 NEW_SECRET = "cpk_zyxwvutsrqponmlkjihgfedcba9876543210cd34"
-
-
-@pytest.fixture
-def chutes(db):
-    load_catalog()
-    return Provider.objects.get(slug="chutes")
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ import respx
 from django.db import connection
 from django.urls import reverse
 
-from billing.catalog import load_catalog
 from dashboard.models import AuditEvent
-from routing.models import Provider, ProviderKey
+from routing.models import ProviderKey
 
 RANDOM_PART = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
 SECRET = "cpk_" + RANDOM_PART
@@ -26,20 +25,8 @@ def assert_no_secret(text: str) -> None:
 
 
 @pytest.fixture
-def chutes(db):
-    load_catalog()
-    return Provider.objects.get(slug="chutes")
-
-
-@pytest.fixture
 def superuser(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "x")
-
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from billing.catalog import load_catalog
 from routing.keys import key_revoke, key_rotate
 from routing.models import Provider, ProviderKey
 from tests.factories import ProviderKeyFactory
@@ -14,18 +13,6 @@ from tests.factories import ProviderKeyFactory
 SECRET = "cpk_0123456789abcdefghijklmnopqrstuvwxyzab12"
 NEW_SECRET = "cpk_zyxwvutsrqponmlkjihgfedcba9876543210cd34"
 CHUTES_MODELS = "https://llm.chutes.ai/v1/models"
-
-
-@pytest.fixture
-def chutes(db):
-    load_catalog()
-    return Provider.objects.get(slug="chutes")
-
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
 
 
 @pytest.fixture

@@ -24,11 +24,6 @@ def _get(client, url, token, **headers):
 
 
 @pytest.fixture
-def routes_token(team):
-    return token_create(team=team, name="proxy", scopes=["routes:read"])[1]
-
-
-@pytest.fixture
 def published(team, admin_user, llama, sonnet):
     rule_save(
         team=team,

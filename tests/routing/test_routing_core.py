@@ -201,11 +201,6 @@ def _get(client, url, token, **headers):
     return client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}", **headers)
 
 
-@pytest.fixture
-def routes_token(team):
-    return token_create(team=team, name="proxy", scopes=["routes:read"])[1]
-
-
 def test_the_routes_api_serves_the_latest_version(client, team, admin_user, draft, routes_token):
     publish_routing(team=team, user=admin_user, comment="first")
     answer = _get(client, "/api/v1/routes", routes_token)

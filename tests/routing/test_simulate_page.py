@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.urls import reverse
 
 from billing.ingest.store import ingest_events
@@ -15,10 +14,7 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ROLES = ["admin", "ops", "finance", "viewer"]
 
 
-@pytest.fixture(autouse=True)
-def frozen_now():
-    with time_machine.travel(NOW, tick=False):
-        yield NOW
+pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 @pytest.fixture

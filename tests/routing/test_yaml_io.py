@@ -4,7 +4,6 @@ import pytest
 import yaml
 from django.core.exceptions import ValidationError
 
-from billing.catalog import load_catalog
 from routing.models import RoutingRule
 from routing.yaml_io import export_routing_yaml, import_routing_yaml
 
@@ -24,10 +23,7 @@ routing:
       - {provider: openai, model: gpt-5-mini}
 """
 
-
-@pytest.fixture(autouse=True)
-def catalog(db):
-    load_catalog()
+pytestmark = pytest.mark.usefixtures("catalog")
 
 
 def test_it_creates_draft_rules_from_the_seed_shape(team, admin_user):

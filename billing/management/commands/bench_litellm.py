@@ -7,12 +7,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from billing.bench import litellm as bl
+from billing.bench.fake_upstream import FakeUpstream
+from billing.bench.litellm_proxy import missing_proxy_modules
+from billing.bench.sink import Sink
 from billing.catalog import load_catalog
 from dashboard.progress import ProgressBar
 from dashboard.tokens import token_create
-from tests.litellm_proxy.fake_upstream import FakeUpstream
-from tests.litellm_proxy.proxy import missing_proxy_modules
-from tests.litellm_proxy.sink import Sink
 
 TARGET_ADDED_P50_MS = 1.0
 TARGET_THROUGHPUT = 0.95

@@ -7,33 +7,18 @@ and Fernet keys (provider keys), so what the test process wrote, it reads.
 """
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from contextlib import suppress
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import httpx
 from django.conf import settings
 
-from tests.litellm_proxy.proxy import free_port
+from billing.bench.processes import free_port, log_tail, start_logged, stop_group
 
 START_SECONDS = 60
-STOP_SECONDS = 10
-
-
-def database_url(database: dict) -> str:
-    """A DATABASE_URL for dashboard.env.database_from_url naming this connection's database."""
-    user = quote(database["USER"] or "", safe="")
-    if database["PASSWORD"]:
-        user += ":" + quote(database["PASSWORD"], safe="")
-    host = (database["HOST"] or "127.0.0.1") + (f":{database['PORT']}" if database["PORT"] else "")
-    query = urlencode(database.get("OPTIONS") or {})
-    return f"postgresql://{user}@{host}/{quote(database['NAME'], safe='')}" + (
-        f"?{query}" if query else ""
-    )
 
 
 class DashboardProcess:
@@ -73,15 +58,7 @@ class DashboardProcess:
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
             "--timeout", "120", "--graceful-timeout", "5", "--log-level", "warning",
         ]  # fmt: skip
-        with self.log.open("wb") as output:
-            self.process = subprocess.Popen(  # noqa: S603
-                command,
-                cwd=settings.BASE_DIR,
-                env=self.env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_logged(command, log=self.log, cwd=settings.BASE_DIR, env=self.env)
         deadline = time.monotonic() + START_SECONDS
         while True:
             if self.process.poll() is not None:
@@ -102,20 +79,8 @@ class DashboardProcess:
 
     def stop(self) -> None:
         """SIGTERM (gunicorn's graceful stop), then SIGKILL to anything left in its group."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=STOP_SECONDS)
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        if self.process is not None:
+            stop_group(self.process)
 
     def log_tail(self, chars: int = 4000) -> str:
-        if self.log is None or not self.log.exists():
-            return ""
-        return (
-            f"\nDashboard log (last {chars} chars):\n"
-            + self.log.read_text(errors="replace")[-chars:]
-        )
+        return log_tail(self.log, "Dashboard log", chars)

@@ -15,8 +15,6 @@ config, and its tail is in every failure message.
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,8 @@ from pathlib import Path
 
 import httpx
 import yaml
+
+from billing.bench.processes import free_port, kill_group, log_tail, start_logged, stop_group
 
 # Modules the proxy imports at start (fastapi, uvicorn...) that `litellm` alone does not bring:
 # `litellm[proxy]` does not resolve from our index, so the dev group names them one by one.
@@ -51,8 +51,6 @@ PROXY_MODULES = [
     "soundfile",
 ]
 START_SECONDS = 90
-STOP_SECONDS = 10
-LOG_TAIL_CHARS = 4000
 # Variables of ours or of the machine that the proxy would act on: LiteLLM reads DATABASE_URL
 # (Prisma) and REDIS_*; provider keys would leak into deployments that name none.
 SCRUBBED_PREFIXES = ("DATABASE_", "REDIS_", "OPENAI_", "ANTHROPIC_", "LITELLM_", "GENERIC_LOGGER")
@@ -66,12 +64,6 @@ class ProxyError(RuntimeError):
 def missing_proxy_modules() -> list[str]:
     """The proxy's runtime modules that are not installed (empty when it can run)."""
     return [name for name in PROXY_MODULES if find_spec(name) is None]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_config(
@@ -168,15 +160,7 @@ class LiteLLMProxy:
             "--num_workers", "1",
         ]  # fmt: skip
         self._launched_at = time.monotonic()
-        with self.log.open("wb") as output:
-            self.process = subprocess.Popen(  # noqa: S603
-                command,
-                cwd=self.config.parent,
-                env=self.env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_logged(command, log=self.log, cwd=self.config.parent, env=self.env)
         return self
 
     def wait_healthy(self, timeout: float = START_SECONDS) -> "LiteLLMProxy":
@@ -204,30 +188,16 @@ class LiteLLMProxy:
 
     def stop(self) -> None:
         """SIGTERM (uvicorn's graceful shutdown, loggers' shutdown hooks), then SIGKILL."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=STOP_SECONDS)
-        self._kill_group()
+        if self.process is not None:
+            stop_group(self.process)
 
     def kill_9(self) -> None:
         """As a crash: SIGKILL to the whole process group, no shutdown hook runs."""
-        if self.process is None:
-            return
-        self._kill_group()
+        if self.process is not None:
+            kill_group(self.process)
 
-    def _kill_group(self) -> None:
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
-        if self.log is None or not self.log.exists():
-            return ""
-        text = self.log.read_text(errors="replace")[-chars:]
-        return f"\nProxy log {self.log} (last {chars} chars):\n{text}"
+    def log_tail(self, chars: int = 4000) -> str:
+        return log_tail(self.log, f"Proxy log {self.log}", chars)
 
     def __enter__(self) -> "LiteLLMProxy":
         return self.start()
