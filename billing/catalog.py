@@ -37,7 +37,7 @@ class CatalogLoadResult:
 
 
 @transaction.atomic
-def load_catalog() -> CatalogLoadResult:
+def catalog_load() -> CatalogLoadResult:
     """Add the seed providers, models and prices that are missing; never changes existing rows."""
     result = CatalogLoadResult()
     providers = {}

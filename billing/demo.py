@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import TaoPrice, UsageEvent
 
 DEMO_SOURCE = "demo"
@@ -178,7 +178,7 @@ def demo_tao_prices(start: datetime, end: datetime) -> int:
     return len(rows)
 
 
-def seed_demo_usage(team, profile: DemoProfile, *, days: int, now: datetime, progress=None) -> int:
+def demo_usage_seed(team, profile: DemoProfile, *, days: int, now: datetime, progress=None) -> int:
     """Land the demo days the team does not have yet; returns how many events were added."""
     latest = (
         UsageEvent.objects.filter(team=team, event_id__startswith="demo-")
@@ -200,7 +200,7 @@ def seed_demo_usage(team, profile: DemoProfile, *, days: int, now: datetime, pro
             if datetime.fromisoformat(e["timestamp"]) <= now
         ]
         if len(pending) >= BATCH or step == total_days - 1:
-            added += ingest_events(team, pending, now=now).accepted
+            added += usage_ingest(team, pending, now=now).accepted
             pending = []
         if progress:
             progress(step + 1, total_days)

@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from billing.costing import PRICED_COLUMNS, PriceBook, TaoBook, price_event, priced_columns
 from billing.models import UsageEvent
-from billing.rollups import rebuild_rollups
+from billing.rollups import rollups_rebuild
 
 CHUNK = 2_000
 
@@ -20,7 +20,7 @@ class RepriceResult:
     rollups: int = 0
 
 
-def reprice_events(*, since: datetime, team=None, model=None, progress=None) -> RepriceResult:
+def usage_reprice(*, since: datetime, team=None, model=None, progress=None) -> RepriceResult:
     """Recompute catalog costs (and what follows from them) for events from `since` on.
 
     Each event records the price row it was priced with (a list price or the team's own).
@@ -46,7 +46,7 @@ def reprice_events(*, since: datetime, team=None, model=None, progress=None) -> 
             result.changed += len(changed)
             if progress:
                 progress(result.examined, total)
-        result.rollups = rebuild_rollups(team=team, since=since)
+        result.rollups = rollups_rebuild(team=team, since=since)
     return result
 
 

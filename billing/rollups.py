@@ -86,7 +86,7 @@ def increments_for(rows: list[dict]) -> dict[tuple, dict]:
     return totals
 
 
-def add_to_rollups(increments: dict[tuple, dict], zone: ZoneInfo) -> None:
+def rollups_add(increments: dict[tuple, dict], zone: ZoneInfo) -> None:
     """Add to the hourly rows and to the team-day rows (days in `zone`), creating missing ones.
 
     One upsert per chunk of keys; keys go in sorted order, so concurrent batches lock rows in
@@ -137,7 +137,9 @@ def _upsert(model, key: list[str], rows: dict[tuple, dict], *, add: bool) -> Non
             )
 
 
-def refresh_daily(team, days: set[date] | None = None, *, from_day: date | None = None) -> int:
+def daily_rollups_refresh(
+    team, days: set[date] | None = None, *, from_day: date | None = None
+) -> int:
     """Recompute the team's day rows from its hourly rows: those days, from a day on, or all.
 
     Rows are replaced by an upsert (not only deleted and inserted) so that a batch ingested
@@ -229,7 +231,7 @@ def _rollup_from_aggregate(row: dict) -> UsageRollup:
     return UsageRollup(**values)
 
 
-def rebuild_rollups(*, team=None, since: datetime | None = None, progress=None) -> int:
+def rollups_rebuild(*, team=None, since: datetime | None = None, progress=None) -> int:
     """Recompute rollups from raw events, a day at a time; returns how many rows were written."""
     events = UsageEvent.objects.all()
     rollups = UsageRollup.objects.all()
@@ -255,7 +257,7 @@ def rebuild_rollups(*, team=None, since: datetime | None = None, progress=None) 
                 progress(step + 1, days)
         for each in [team] if team is not None else Team.objects.all():
             local_since = since.astimezone(each.zone).date() if since is not None else None
-            refresh_daily(each, from_day=local_since)
+            daily_rollups_refresh(each, from_day=local_since)
     return written
 
 
@@ -270,4 +272,4 @@ def rollups_for_hours(team, hours: set[datetime]) -> None:
             UsageRollup.objects.bulk_create(
                 [_rollup_from_aggregate(row) for row in raw_aggregates(events)]
             )
-    refresh_daily(team, {hour.astimezone(team.zone).date() for hour in hours})
+    daily_rollups_refresh(team, {hour.astimezone(team.zone).date() for hour in hours})

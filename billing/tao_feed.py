@@ -62,7 +62,7 @@ class PollResult:
         return f"{text} (after {failures})" if failures else text
 
 
-def poll_tao_price(*, now: datetime | None = None) -> PollResult:
+def tao_price_poll(*, now: datetime | None = None) -> PollResult:
     """Store TAO/USD from TAO_PRICE_URL, or from TAO_PRICE_FALLBACK_URL when that fails.
 
     An answer that is no price (not JSON, no price field, not a positive finite number, or
@@ -213,7 +213,7 @@ class ImportSummary:
     rejections: list[tuple[int, str]] = field(default_factory=list)
 
 
-def import_tao_prices(
+def tao_prices_import(
     path,
     *,
     source: str = "import",

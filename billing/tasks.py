@@ -8,4 +8,4 @@ from dashboard.jobs import recorded_run
 def poll_tao_price() -> None:
     """Store TAO/USD from the configured source; a bad or missing answer is recorded, not raised."""
     with recorded_run("poll_tao_price") as run:
-        run.detail = tao_feed.poll_tao_price().summary()
+        run.detail = tao_feed.tao_price_poll().summary()

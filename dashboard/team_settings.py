@@ -6,7 +6,7 @@ team's days are billing's daily rollups, grouped in the team's zone.
 
 from django.db import transaction
 
-from billing.rollups import refresh_daily
+from billing.rollups import daily_rollups_refresh
 from dashboard.forms import TeamSettingsForm
 from dashboard.models import Team
 
@@ -17,4 +17,4 @@ def team_settings_save(*, team: Team, form: TeamSettingsForm) -> None:
     with transaction.atomic():
         form.save()
         if "time_zone" in form.changed_data:
-            refresh_daily(team)
+            daily_rollups_refresh(team)

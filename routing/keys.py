@@ -198,7 +198,7 @@ def _redact(message: str, secret: str) -> str:
 
 
 @sensitive_variables()
-def probe_key(provider: Provider, secret: str) -> TestOutcome:
+def key_probe(provider: Provider, secret: str) -> TestOutcome:
     if not provider.base_url:
         return TestOutcome(
             KeyTestResult.UNREACHABLE, f"{provider.name} has no base URL to test against."
@@ -236,7 +236,7 @@ def probe_key(provider: Provider, secret: str) -> TestOutcome:
 @sensitive_variables()
 def key_test(*, key: ProviderKey, user) -> ProviderKey:
     """Call the provider with the key and keep the result on the key."""
-    outcome = probe_key(key.provider, decrypt(key.secret_encrypted))
+    outcome = key_probe(key.provider, decrypt(key.secret_encrypted))
     key.last_test_result, key.last_test_message = outcome.result, outcome.message[:500]
     key.last_tested_at, key.last_tested_by = timezone.now(), user
     key.save(
@@ -296,7 +296,7 @@ def keys_for_proxy(*, token: ProxyToken, keys: list[ProviderKey] | None = None) 
 
 
 @transaction.atomic
-def reencrypt_all(progress=None) -> int:
+def keys_reencrypt(progress=None) -> int:
     """Every stored secret encrypted again under the first configured key."""
     keys = list(ProviderKey.objects.only("pk", "secret_encrypted"))
     for number, key in enumerate(keys, start=1):

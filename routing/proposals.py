@@ -46,7 +46,7 @@ def spread(weights: list[int], total: int) -> list[int]:
     return result
 
 
-def propose_without(snapshot: list[dict], *, provider: str, model: str = "") -> Proposal:
+def proposal_without(snapshot: list[dict], *, provider: str, model: str = "") -> Proposal:
     """The snapshot with the provider (or its one model) taken out of every rule's targets."""
     after, stuck = [], []
     for rule in snapshot:
@@ -76,11 +76,11 @@ def propose_without(snapshot: list[dict], *, provider: str, model: str = "") -> 
     return Proposal(snapshot, after, snapshot_diff(snapshot, after), stuck)
 
 
-def propose_for_team(team, *, provider: str, model: str = "") -> Proposal:
-    return propose_without(draft_snapshot(team), provider=provider, model=model)
+def proposal_for_team(team, *, provider: str, model: str = "") -> Proposal:
+    return proposal_without(draft_snapshot(team), provider=provider, model=model)
 
 
-def apply_to_draft(*, team, user, proposal: Proposal) -> int:
+def proposal_apply(*, team, user, proposal: Proposal) -> int:
     """Save the proposal's changed rules into the team's draft (never publishes); how many."""
     before = {rule["task_type"]: rule for rule in proposal.before}
     changed = [rule for rule in proposal.after if before.get(rule["task_type"]) != rule]

@@ -74,7 +74,7 @@ def _next_version(team, snapshot, user, comment, rollback_of=None) -> RoutingVer
     )
 
 
-def publish_routing(*, team, user, comment: str) -> RoutingVersion:
+def routing_publish(*, team, user, comment: str) -> RoutingVersion:
     problems = publish_problems(team)
     if problems:
         raise ValidationError(problems)
@@ -90,7 +90,7 @@ def publish_routing(*, team, user, comment: str) -> RoutingVersion:
     return version
 
 
-def rollback_routing(*, version: RoutingVersion, user, comment: str = "") -> RoutingVersion:
+def routing_rollback(*, version: RoutingVersion, user, comment: str = "") -> RoutingVersion:
     """Publish an old snapshot again, as a new version; the draft is left as it is."""
     team = version.team
     with transaction.atomic():

@@ -18,8 +18,8 @@ from routing.forms import PublishForm, RuleForm, TryRouteForm, VersionDiffForm
 from routing.models import Model, RoutingRule, RoutingVersion
 from routing.publish import (
     latest_version,
-    publish_routing,
-    rollback_routing,
+    routing_publish,
+    routing_rollback,
     snapshot_diff,
     unpublished_changes,
 )
@@ -90,7 +90,7 @@ def routing_page(request, team):
     problems = []
     if form is not None and form.is_valid():
         try:
-            version = publish_routing(
+            version = routing_publish(
                 team=team, user=request.user, comment=form.cleaned_data["comment"]
             )
         except ValidationError as error:
@@ -279,7 +279,7 @@ def version_rollback(request, team, number):
         return redirect("routing_versions", team=team.slug)
     if request.method == "POST":
         comment = request.POST.get("comment", "")[:500]
-        new = rollback_routing(version=version, user=request.user, comment=comment)
+        new = routing_rollback(version=version, user=request.user, comment=comment)
         messages.success(
             request, f"Published version {new.number}: the rules of version {number} again."
         )

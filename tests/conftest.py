@@ -5,7 +5,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from billing.catalog import load_catalog
+from billing.catalog import catalog_load
 from billing.costing import PriceBook
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
@@ -43,7 +43,7 @@ def frozen_now(clock):
 @pytest.fixture
 def catalog(db):
     """The seed catalog: providers, models and list prices."""
-    load_catalog()
+    catalog_load()
 
 
 @pytest.fixture

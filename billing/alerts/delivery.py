@@ -104,7 +104,7 @@ class DeliveryResult:
             self.failed += 1
 
 
-def send_due_notifications(
+def notifications_send_due(
     now: datetime | None = None,
     *,
     limit: int = 50,
@@ -120,14 +120,14 @@ def send_due_notifications(
             result.out_of_time = True
             break
         moment = now or timezone.now()
-        claimed = claim_due_notifications(moment, limit=1)
+        claimed = notifications_claim_due(moment, limit=1)
         if not claimed:
             break
-        result.count(deliver_notification(claimed[0], now=moment, slow_teams=result.slow_teams))
+        result.count(notification_deliver(claimed[0], now=moment, slow_teams=result.slow_teams))
     return result
 
 
-def claim_due_notifications(now: datetime, *, limit: int) -> list[AlertNotification]:
+def notifications_claim_due(now: datetime, *, limit: int) -> list[AlertNotification]:
     """Claim up to `limit` due rows for one worker; never a row under another live claim."""
     due = AlertNotification.objects.filter(
         Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT),
@@ -146,12 +146,12 @@ def claim_due_notifications(now: datetime, *, limit: int) -> list[AlertNotificat
     )
 
 
-def deliver_notification(
+def notification_deliver(
     notification: AlertNotification, *, now: datetime, slow_teams: set | None = None
 ) -> str:
     """Post the webhook, then send the email, and record the outcome; returns the new status.
 
-    `notification` must come from claim_due_notifications: the outcome is written under its claim.
+    `notification` must come from notifications_claim_due: the outcome is written under its claim.
     A team in `slow_teams` (its webhook timed out earlier in this run) has its webhook row put
     off to the next run, without counting an attempt; a timeout here adds the team to it.
     """

@@ -265,20 +265,20 @@ class RuleRun:
         }
 
 
-def evaluate_rule(rule: AlertRule, *, now: datetime) -> EvaluationResult:
+def alert_rule_evaluate(rule: AlertRule, *, now: datetime) -> EvaluationResult:
     """One rule at one moment, in its own transaction."""
     with transaction.atomic():
         return RuleRun(rule, now).run()
 
 
-def evaluate_alerts(now: datetime | None = None) -> EvaluationResult:
+def alerts_evaluate(now: datetime | None = None) -> EvaluationResult:
     """Evaluate every enabled rule; a rule that fails is logged and the others still run."""
     now = now or timezone.now()
     result = EvaluationResult()
     rules = AlertRule.objects.filter(enabled=True).select_related("team").order_by("id")
     for rule in rules:
         try:
-            result.add(evaluate_rule(rule, now=now))
+            result.add(alert_rule_evaluate(rule, now=now))
         except Exception as error:
             logger.exception("Alert rule %s (%s) failed", rule.id, rule.kind)
             result.rules += 1

@@ -245,7 +245,7 @@ WHAT_TO_DO = {
     AlertKind.TAO_PRICE_STALE: (
         "Until a price arrives, new usage at TAO-billed providers is stored without a TAO "
         "amount. Check that the Celery worker and beat run, and that the TAO price source "
-        "answers; import_tao_prices can fill a gap by hand."
+        "answers; tao_prices_import can fill a gap by hand."
     ),
     AlertKind.BUDGET_THRESHOLD: (
         "Review where the month's spend goes on the overview. Raise the budget if the spend "

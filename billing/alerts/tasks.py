@@ -4,8 +4,8 @@ are the ones they had before billing's packages (beat and queued messages find t
 from celery import shared_task
 from django.db import transaction
 
-from billing.alerts.delivery import send_due_notifications
-from billing.alerts.evaluation import evaluate_alerts as evaluate
+from billing.alerts.delivery import notifications_send_due
+from billing.alerts.evaluation import alerts_evaluate
 from dashboard.jobs import recorded_run
 
 
@@ -17,7 +17,7 @@ class RulesFailed(Exception):
 def evaluate_alerts() -> str:
     """One pass over every enabled alert rule; its summary lands in the job run's detail."""
     with recorded_run("evaluate_alerts") as run:
-        result = evaluate()
+        result = alerts_evaluate()
         run.detail = result.summary
         if result.notifications:
             # Send what was just queued now, not at the next minute's delivery run.
@@ -38,4 +38,4 @@ def evaluate_alerts() -> str:
 )
 def send_alert_notifications() -> None:
     with recorded_run("send_alert_notifications") as run:
-        run.detail = str(send_due_notifications())
+        run.detail = str(notifications_send_due())

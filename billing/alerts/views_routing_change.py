@@ -10,7 +10,7 @@ from billing.alerts.messages import ROUTING_KINDS
 from billing.models import Alert
 from billing.views_simulate import simulation_context
 from dashboard.access import get_membership_for_page
-from routing.proposals import apply_to_draft, propose_for_team
+from routing.proposals import proposal_apply, proposal_for_team
 from routing.rules import StaleEdit
 
 PROJECTION_DAYS = 7
@@ -29,11 +29,11 @@ def alert_routing_change(request, team, alert_id):
     if alert.rule.kind not in ROUTING_KINDS or not provider:
         return render(request, "billing/alert_action.html", context | {"not_routing": True})
     model = alert.details.get("model", "")
-    proposal = propose_for_team(team, provider=provider, model=model)
+    proposal = proposal_for_team(team, provider=provider, model=model)
     status = 200
     if request.method == "POST" and proposal.changed:
         try:
-            changed = apply_to_draft(team=team, user=request.user, proposal=proposal)
+            changed = proposal_apply(team=team, user=request.user, proposal=proposal)
         except (StaleEdit, ValidationError) as error:
             messages.error(request, f"The draft could not take this change: {_reason(error)}")
             status = 409

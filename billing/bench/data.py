@@ -24,7 +24,7 @@ from billing.costing import TAO_QUANTUM, PriceBook, TaoBook
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, UPPER_BOUNDS
 from billing.ingest.store import COLUMNS
 from billing.models import CostSource, Status, TaoPrice, UsageEvent, UsageRollup
-from billing.rollups import KEY, SUMS, hour_of, rebuild_rollups, refresh_daily
+from billing.rollups import KEY, SUMS, daily_rollups_refresh, hour_of, rollups_rebuild
 from routing.models import Currency, Model
 
 BENCH_SOURCE = "bench"
@@ -129,9 +129,9 @@ def fill_usage(
     started = time.perf_counter()
     if connection.vendor == "postgresql":
         rollups = build_rollups(team, start=start, end=end)
-        refresh_daily(team)
+        daily_rollups_refresh(team)
     else:
-        rollups = rebuild_rollups(team=team)
+        rollups = rollups_rebuild(team=team)
     return FillResult(written, rollups, events_seconds, time.perf_counter() - started)
 
 
@@ -448,7 +448,7 @@ def _create_rows(rows: Iterable[tuple]) -> int:
 
 
 def build_rollups(team, *, start: datetime, end: datetime) -> int:
-    """PostgreSQL: the rows rebuild_rollups would write, by one INSERT ... SELECT per UTC day.
+    """PostgreSQL: the rows rollups_rebuild would write, by one INSERT ... SELECT per UTC day.
 
     Histogram buckets come from width_bucket over the floors of UPPER_BOUNDS: for whole
     milliseconds, "above a bound" and "above its floor" are the same test.

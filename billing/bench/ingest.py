@@ -24,7 +24,7 @@ from django.db import connection, transaction
 
 from billing.bench.processes import database_url
 from billing.ingest.events import event_from_json
-from billing.ingest.store import event_rows, store_events
+from billing.ingest.store import event_rows, usage_store
 from billing.models import UsageEvent, UsageRollup
 from dashboard.models import Team
 from dashboard.tokens import token_create
@@ -107,7 +107,7 @@ def raw_copy_rate(team: Team, events: list[dict], batch: int) -> Rate:
     started = time.perf_counter()
     for start in range(0, len(rows), batch):
         with transaction.atomic():
-            store_events(rows[start : start + batch])
+            usage_store(rows[start : start + batch])
     return Rate(len(rows), time.perf_counter() - started)
 
 

@@ -42,7 +42,7 @@ from billing.models import ModelPrice, Status, UsageEvent
 from integrations.litellm import llm_spend
 from routing.keys import key_add
 from routing.models import Model, Provider, ProxyInstance, RoutingRule
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 
 PLUGIN = Path(settings.BASE_DIR) / "integrations/litellm/llm_spend.py"
 BENCH_TEAM = "bench-litellm-plugin"
@@ -265,7 +265,7 @@ def plugin_team(upstream: FakeUpstream) -> PluginSetup:
     RoutingRule.objects.create(
         team=team, task_type="*", targets=[{"model_id": model.id, "weight": 100}]
     )
-    version = publish_routing(team=team, user=None, comment="bench_litellm")
+    version = routing_publish(team=team, user=None, comment="bench_litellm")
     return PluginSetup(team=team, version=version.number)
 
 

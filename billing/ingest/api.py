@@ -7,8 +7,8 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from billing.ingest.payload import MAX_BODY_BYTES, PayloadError, gunzip, parse_items
-from billing.ingest.scores import record_scores
-from billing.ingest.store import ingest_events
+from billing.ingest.scores import scores_record
+from billing.ingest.store import usage_ingest
 from dashboard.api import DATABASE_ERRORS, ApiError, authenticate_proxy, database_unavailable
 from dashboard.models import Scope
 
@@ -92,5 +92,5 @@ def _read_stream(stream, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-usage = _proxy_endpoint(ingest_events)
-scores = _proxy_endpoint(record_scores)
+usage = _proxy_endpoint(usage_ingest)
+scores = _proxy_endpoint(scores_record)

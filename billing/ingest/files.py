@@ -1,6 +1,6 @@
 """Importing usage events from a file: JSON Lines or CSV, gzipped or not, streamed in batches.
 
-Validation, dedupe, pricing and rollups are ingest_events' job. This module reads the rows,
+Validation, dedupe, pricing and rollups are usage_ingest's job. This module reads the rows,
 turns CSV text into the JSON values the validator expects, sorts rows by team and writes the
 rejected ones beside the file.
 """
@@ -23,7 +23,7 @@ from django.core.validators import slug_re
 
 from billing.ingest.events import CANONICAL_FIELDS
 from billing.ingest.payload import loads
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from dashboard.models import Team
 
 CSV_COLUMNS = [*CANONICAL_FIELDS, "team"]
@@ -83,7 +83,7 @@ class ImportSummary:
 class Row:
     line: int
     raw: object  # what the rejected file shows as "row"
-    item: object = None  # the JSON value handed to ingest_events
+    item: object = None  # the JSON value handed to usage_ingest
     errors: dict = field(default_factory=dict)
     raw_is_json: bool = False  # raw is a JSON line's own text, written back as it was
 
@@ -94,13 +94,13 @@ class Row:
         return NOT_UTF8.sub(lambda match: f"\\u{ord(match[0]):04x}", self.raw)
 
 
-def import_usage_file(
+def usage_file_import(
     path, *, team: Team | None = None, progress: Callable[[int, int], None] | None = None
 ) -> ImportSummary:
-    """Import every row of a JSON Lines or CSV file, gzipped or not, through ingest_events.
+    """Import every row of a JSON Lines or CSV file, gzipped or not, through usage_ingest.
 
     Without `team` each row names its team's slug in a "team" field; with it a row may only
-    name that team. Rows go to ingest_events in batches of BATCH_SIZE per team, so a row
+    name that team. Rows go to usage_ingest in batches of BATCH_SIZE per team, so a row
     imported before is a duplicate. Rejected rows go to <path>.rejected.jsonl, and a stale one
     is removed when none is. `progress(done, total)` counts bytes of the file as stored.
     Raises ImportFileError when the file cannot be imported; batches sent before a read error
@@ -330,7 +330,7 @@ class _RejectedFile:
 
 
 class _Batches:
-    """Rows waiting per team until a batch is full, then sent to ingest_events and counted."""
+    """Rows waiting per team until a batch is full, then sent to usage_ingest and counted."""
 
     def __init__(self, team: Team | None, rejected: _RejectedFile, summary: ImportSummary):
         self.team, self.rejected, self.summary = team, rejected, summary
@@ -376,7 +376,7 @@ class _Batches:
 
     def _send(self, team: Team) -> None:
         rows = self.pending.pop(team.slug)
-        result = ingest_events(team, [row.item for row in rows])
+        result = usage_ingest(team, [row.item for row in rows])
         self._count(team, accepted=result.accepted, duplicates=result.duplicates)
         for rejection in result.rejected:
             row = rows[rejection["index"]]

@@ -50,7 +50,7 @@ def _read_score(index: int, item) -> tuple[dict | None, dict[str, str]]:
         return None, {"score": UNREADABLE}
 
 
-def record_scores(team, items: list) -> IngestResult:
+def scores_record(team, items: list) -> IngestResult:
     """Attach each score to the team's event. The same score again is a duplicate."""
     result = IngestResult()
     valid: dict[str, tuple[int, dict]] = {}

@@ -12,7 +12,7 @@ from billing.costing import PriceBook, TaoBook, price_event, priced_columns
 from billing.ingest.events import EventIn, event_from_json
 from billing.ingest.payload import LineError
 from billing.models import UsageEvent
-from billing.rollups import add_to_rollups, increments_for
+from billing.rollups import increments_for, rollups_add
 
 logger = logging.getLogger(__name__)
 # The error of an item whose reading failed in a way validation did not foresee.
@@ -64,7 +64,7 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
-def ingest_events(team, items: list, *, now: datetime | None = None) -> IngestResult:
+def usage_ingest(team, items: list, *, now: datetime | None = None) -> IngestResult:
     """Store the valid events of a batch and roll them up; report the rest per index.
 
     An event id seen before for the team, or earlier in the same batch, is a duplicate and
@@ -90,9 +90,9 @@ def ingest_events(team, items: list, *, now: datetime | None = None) -> IngestRe
         return result
     rows = event_rows(team, events, now=now)
     with transaction.atomic():
-        inserted = store_events(rows)
+        inserted = usage_store(rows)
         new_rows = [row for row in rows if row["event_id"] in inserted]
-        add_to_rollups(increments_for(new_rows), team.zone)
+        rollups_add(increments_for(new_rows), team.zone)
     result.accepted = len(new_rows)
     result.duplicates += len(rows) - len(new_rows)
     return result
@@ -144,7 +144,7 @@ def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
     return rows
 
 
-def store_events(rows: list[dict]) -> set[str]:
+def usage_store(rows: list[dict]) -> set[str]:
     """Insert the rows, skipping ids the team already has; returns the ids inserted."""
     if connection.vendor == "postgresql":
         return _copy_insert(rows)

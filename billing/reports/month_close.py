@@ -162,7 +162,7 @@ def _carried(closes: dict[date, MonthClose], closed_month: date, before: date) -
     return carried
 
 
-def close_month(
+def month_close(
     *, team: Team, month: date, user, report: dict, exports: dict | None = None, now=None
 ) -> MonthClose:
     """Freeze the month's report, its export rows and the adjustments it carries.
@@ -204,7 +204,7 @@ def close_month(
     return close
 
 
-def reopen_month(*, team: Team, month: date, user, reason: str, now=None) -> MonthClose:
+def month_reopen(*, team: Team, month: date, user, reason: str, now=None) -> MonthClose:
     """Let a closed month move again (an admin's decision, with a reason, audited)."""
     now = now or timezone.now()
     reason = reason.strip()

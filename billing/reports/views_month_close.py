@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from billing.reports.exports import csv_rows, focus_rows
-from billing.reports.month_close import close_month, reopen_month, standing_close
+from billing.reports.month_close import month_close, month_reopen, standing_close
 from billing.reports.month_report import MonthNotAvailable, month_report, parse_month
 from dashboard.access import get_membership_for_user
 
@@ -30,7 +30,7 @@ def report_close(request, team, month):
         report = month_report([team], first)
         exports = {"csv": list(csv_rows([team], first)), "focus": list(focus_rows([team], first))}
         try:
-            close_month(
+            month_close(
                 team=team,
                 month=first,
                 user=request.user,
@@ -70,7 +70,7 @@ def report_reopen(request, team, month):
     errors = []
     if request.method == "POST":
         try:
-            reopen_month(team=team, month=first, user=request.user, reason=reason)
+            month_reopen(team=team, month=first, user=request.user, reason=reason)
         except ValidationError as error:
             errors = error.messages
         else:

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import Alert, AlertKind
 from routing.models import Model, RoutingRule, RoutingVersion
 from routing.rules import rule_save
@@ -40,7 +40,7 @@ def draft(team, ops_user, catalog):
         canonical_event(id=f"e{n}", timestamp=(NOW - timedelta(hours=n)).isoformat())
         for n in range(5)
     ]
-    ingest_events(team, events, now=NOW)
+    usage_ingest(team, events, now=NOW)
 
 
 def _alert(team, kind=AlertKind.ERROR_RATE, **details):

@@ -12,9 +12,9 @@ from billing.alerts.delivery import (
     CLAIM_TIMEOUT,
     MAX_ATTEMPTS,
     backoff_after,
-    claim_due_notifications,
-    deliver_notification,
-    send_due_notifications,
+    notification_deliver,
+    notifications_claim_due,
+    notifications_send_due,
 )
 from billing.alerts.tasks import send_alert_notifications
 from billing.models import Alert, AlertKind, AlertNotification, NotificationStatus
@@ -85,7 +85,7 @@ def webhook_ok(respx_mock):
 
 def test_it_sends_a_due_notification_and_marks_it_sent(team, mailoutbox):
     row = make_notification(team)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     row = reloaded(row)
     assert len(mailoutbox) == 1
     assert (row.status, row.sent_at, row.attempts) == (NotificationStatus.SENT, NOW, 1)
@@ -97,7 +97,7 @@ def test_it_sends_the_text_and_html_with_the_stored_subject_and_recipients(
 ):
     settings.DEFAULT_FROM_EMAIL = "LLM Spend <alerts@example.com>"
     make_notification(team)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     message = mailoutbox[0]
     assert message.subject == SUBJECT
     assert message.recipients() == ["ops@example.com", "cfo@example.com"]
@@ -109,7 +109,7 @@ def test_it_sends_the_text_and_html_with_the_stored_subject_and_recipients(
 
 def test_it_shows_no_recipient_the_others_addresses(team, mailoutbox):
     make_notification(team)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     headers = mailoutbox[0].message()
     assert headers["To"] == "undisclosed-recipients:;"
     assert "ops@example.com" not in headers.as_string()
@@ -117,7 +117,7 @@ def test_it_shows_no_recipient_the_others_addresses(team, mailoutbox):
 
 def test_it_marks_the_alert_notified(team, mailoutbox):
     row = make_notification(team)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     assert Alert.objects.get(pk=row.alert_id).last_notified_at == NOW
 
 
@@ -125,21 +125,21 @@ def test_it_never_moves_the_alerts_last_notified_at_back(team, mailoutbox):
     row = make_notification(team)
     later = NOW + timedelta(minutes=5)
     Alert.objects.filter(pk=row.alert_id).update(last_notified_at=later)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     assert Alert.objects.get(pk=row.alert_id).last_notified_at == later
 
 
 def test_a_second_run_sends_nothing(team, mailoutbox):
     make_notification(team)
-    send_due_notifications(NOW)
-    result = send_due_notifications(NOW + timedelta(minutes=1))
+    notifications_send_due(NOW)
+    result = notifications_send_due(NOW + timedelta(minutes=1))
     assert len(mailoutbox) == 1
     assert result.sent == 0
 
 
 def test_it_sends_nothing_before_the_notification_is_due(team, mailoutbox):
     row = make_notification(team, next_attempt_at=NOW + timedelta(minutes=1))
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     assert mailoutbox == []
     assert reloaded(row).status == NotificationStatus.PENDING
 
@@ -147,7 +147,7 @@ def test_it_sends_nothing_before_the_notification_is_due(team, mailoutbox):
 def test_it_sends_at_most_the_limit_per_run(team, mailoutbox):
     for _ in range(3):
         make_notification(team)
-    result = send_due_notifications(NOW, limit=2)
+    result = notifications_send_due(NOW, limit=2)
     assert (result.sent, len(mailoutbox)) == (2, 2)
     assert AlertNotification.objects.filter(status=NotificationStatus.PENDING).count() == 1
 
@@ -157,7 +157,7 @@ def test_it_sends_at_most_the_limit_per_run(team, mailoutbox):
 
 def test_a_failing_smtp_server_leaves_it_pending_for_a_later_attempt(team, failing_smtp):
     row = make_notification(team)
-    result = send_due_notifications(NOW)
+    result = notifications_send_due(NOW)
     row = reloaded(row)
     assert result.retrying == 1
     assert (row.status, row.attempts) == (NotificationStatus.PENDING, 1)
@@ -171,7 +171,7 @@ def test_a_failing_smtp_server_leaves_it_pending_for_a_later_attempt(team, faili
 def test_a_refused_smtp_connection_leaves_it_pending(team, settings):
     settings.EMAIL_BACKEND = "tests.billing.test_alert_delivery.RefusingBackend"
     row = make_notification(team)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     row = reloaded(row)
     assert (row.status, row.attempts) == (NotificationStatus.PENDING, 1)
     assert "ConnectionRefusedError" in row.last_error
@@ -179,9 +179,9 @@ def test_a_refused_smtp_connection_leaves_it_pending(team, settings):
 
 def test_it_is_not_retried_before_its_backoff(team, failing_smtp, settings, mailoutbox):
     row = make_notification(team)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    send_due_notifications(NOW + timedelta(seconds=59))
+    notifications_send_due(NOW + timedelta(seconds=59))
     assert mailoutbox == []
     assert reloaded(row).attempts == 1
 
@@ -190,10 +190,10 @@ def test_it_is_sent_exactly_once_when_the_smtp_server_is_back(
     team, failing_smtp, settings, mailoutbox
 ):
     row = make_notification(team)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    send_due_notifications(NOW + timedelta(minutes=1))
-    send_due_notifications(NOW + timedelta(minutes=2))
+    notifications_send_due(NOW + timedelta(minutes=1))
+    notifications_send_due(NOW + timedelta(minutes=2))
     row = reloaded(row)
     assert len(mailoutbox) == 1
     assert (row.status, row.attempts) == (NotificationStatus.SENT, 2)
@@ -206,7 +206,7 @@ def test_the_backoff_doubles_up_to_an_hour():
 
 def test_the_last_allowed_failure_marks_it_failed(team, failing_smtp):
     row = make_notification(team, attempts=MAX_ATTEMPTS - 1)
-    result = send_due_notifications(NOW)
+    result = notifications_send_due(NOW)
     row = reloaded(row)
     assert result.failed == 1
     assert (row.status, row.attempts) == (NotificationStatus.FAILED, MAX_ATTEMPTS)
@@ -215,13 +215,13 @@ def test_the_last_allowed_failure_marks_it_failed(team, failing_smtp):
 
 def test_a_failed_notification_is_not_tried_again(team, mailoutbox):
     make_notification(team, status=NotificationStatus.FAILED, attempts=MAX_ATTEMPTS)
-    send_due_notifications(NOW + timedelta(days=1))
+    notifications_send_due(NOW + timedelta(days=1))
     assert mailoutbox == []
 
 
 def test_nothing_to_send_to_fails_at_once(team, mailoutbox):
     row = make_notification(team, recipients=[])
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     row = reloaded(row)
     assert row.status == NotificationStatus.FAILED
     assert row.last_error == "No recipients and no webhook: nothing to send."
@@ -232,8 +232,8 @@ def test_nothing_to_send_to_fails_at_once(team, mailoutbox):
 
 def test_a_second_worker_does_not_get_a_claimed_row(team):
     make_notification(team)
-    first = claim_due_notifications(NOW, limit=10)
-    second = claim_due_notifications(NOW + timedelta(seconds=30), limit=10)
+    first = notifications_claim_due(NOW, limit=10)
+    second = notifications_claim_due(NOW + timedelta(seconds=30), limit=10)
     assert len(first) == 1
     assert second == []
 
@@ -241,26 +241,26 @@ def test_a_second_worker_does_not_get_a_claimed_row(team):
 def test_two_workers_claim_different_rows(team):
     make_notification(team)
     make_notification(team)
-    first = claim_due_notifications(NOW, limit=1)
-    second = claim_due_notifications(NOW, limit=1)
+    first = notifications_claim_due(NOW, limit=1)
+    second = notifications_claim_due(NOW, limit=1)
     assert {row.pk for row in first}.isdisjoint(row.pk for row in second)
     assert first[0].claim_token != second[0].claim_token
 
 
 def test_a_claim_older_than_the_timeout_is_taken_over(team):
     make_notification(team)
-    [stale] = claim_due_notifications(NOW, limit=1)
-    [taken] = claim_due_notifications(NOW + CLAIM_TIMEOUT + timedelta(seconds=1), limit=1)
+    [stale] = notifications_claim_due(NOW, limit=1)
+    [taken] = notifications_claim_due(NOW + CLAIM_TIMEOUT + timedelta(seconds=1), limit=1)
     assert taken.pk == stale.pk
     assert taken.claim_token != stale.claim_token
 
 
 def test_a_worker_whose_claim_was_taken_over_does_not_record_its_outcome(team, mailoutbox):
     make_notification(team)
-    [stale] = claim_due_notifications(NOW, limit=1)
+    [stale] = notifications_claim_due(NOW, limit=1)
     later = NOW + CLAIM_TIMEOUT + timedelta(seconds=1)
-    [taken] = claim_due_notifications(later, limit=1)
-    deliver_notification(stale, now=later)
+    [taken] = notifications_claim_due(later, limit=1)
+    notification_deliver(stale, now=later)
     row = reloaded(taken)
     assert row.status == NotificationStatus.PENDING
     assert row.claim_token == taken.claim_token
@@ -268,8 +268,8 @@ def test_a_worker_whose_claim_was_taken_over_does_not_record_its_outcome(team, m
 
 def test_a_run_skips_rows_another_worker_is_sending(team, mailoutbox):
     make_notification(team)
-    claim_due_notifications(NOW, limit=1)
-    result = send_due_notifications(NOW + timedelta(minutes=1))
+    notifications_claim_due(NOW, limit=1)
+    result = notifications_send_due(NOW + timedelta(minutes=1))
     assert (result.sent, mailoutbox) == (0, [])
 
 
@@ -279,7 +279,7 @@ def test_a_run_skips_rows_another_worker_is_sending(team, mailoutbox):
 def test_it_posts_the_webhook_as_a_slack_message(team, mailoutbox, webhook_ok, settings):
     settings.SITE_URL = "https://spend.example.com"
     make_notification(team, webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     payload = json.loads(webhook_ok.calls.last.request.content)
     assert payload["text"] == f"{SUBJECT}\nhttps://spend.example.com/t/maven/alerts/"
     assert payload["blocks"][0]["type"] == "section"
@@ -288,14 +288,14 @@ def test_it_posts_the_webhook_as_a_slack_message(team, mailoutbox, webhook_ok, s
 
 def test_it_escapes_slack_markup_in_the_subject(team, webhook_ok):
     make_notification(team, subject="p95 > 10 s & rising", recipients=[], webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     payload = json.loads(webhook_ok.calls.last.request.content)
     assert payload["text"].startswith("p95 &gt; 10 s &amp; rising")
 
 
 def test_with_no_recipients_it_only_posts_the_webhook(team, mailoutbox, webhook_ok):
     row = make_notification(team, recipients=[], webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     assert webhook_ok.call_count == 1
     assert mailoutbox == []
     assert reloaded(row).status == NotificationStatus.SENT
@@ -306,7 +306,7 @@ def test_a_failing_webhook_leaves_it_pending_without_sending_the_email(
 ):
     respx_mock.post(WEBHOOK).mock(return_value=httpx.Response(500))
     row = make_notification(team, webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     row = reloaded(row)
     assert (row.status, row.attempts) == (NotificationStatus.PENDING, 1)
     assert row.last_error == "Webhook not posted: HTTP 500."
@@ -317,8 +317,8 @@ def test_after_a_webhook_failure_the_retry_sends_the_email_once(team, mailoutbox
     route = respx_mock.post(WEBHOOK)
     route.side_effect = [httpx.Response(503), httpx.Response(200)]
     row = make_notification(team, webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
-    send_due_notifications(NOW + timedelta(minutes=1))
+    notifications_send_due(NOW)
+    notifications_send_due(NOW + timedelta(minutes=1))
     assert route.call_count == 2
     assert len(mailoutbox) == 1
     assert reloaded(row).status == NotificationStatus.SENT
@@ -328,9 +328,9 @@ def test_when_only_the_email_fails_the_retry_repeats_the_webhook_not_the_email(
     team, failing_smtp, settings, mailoutbox, webhook_ok
 ):
     make_notification(team, webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    send_due_notifications(NOW + timedelta(minutes=1))
+    notifications_send_due(NOW + timedelta(minutes=1))
     assert webhook_ok.call_count == 2
     assert len(mailoutbox) == 1
 
@@ -345,7 +345,7 @@ def test_when_only_the_email_fails_the_retry_repeats_the_webhook_not_the_email(
 def test_an_unreachable_webhook_leaves_it_pending(team, respx_mock, error, expected):
     respx_mock.post(WEBHOOK).mock(side_effect=error)
     row = make_notification(team, recipients=[], webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     row = reloaded(row)
     assert (row.status, row.last_error) == (NotificationStatus.PENDING, expected)
 
@@ -353,7 +353,7 @@ def test_an_unreachable_webhook_leaves_it_pending(team, respx_mock, error, expec
 def test_an_unexpected_error_keeps_the_webhook_url_out_of_the_error(team, respx_mock):
     respx_mock.post(WEBHOOK).mock(side_effect=ValueError(f"cannot post to {WEBHOOK}"))
     row = make_notification(team, recipients=[], webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     row = reloaded(row)
     assert row.status == NotificationStatus.PENDING
     assert "s3cr3t" not in row.last_error
@@ -373,7 +373,7 @@ def test_it_never_posts_to_an_internal_address(team, respx_mock, dns, mailoutbox
     dns["hooks.slack.example"] = ["10.0.0.5"]  # a name that resolves inside, at send time
     anything = respx_mock.route().respond(200)
     row = make_notification(team, webhook_url=url)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     row = reloaded(row)
     assert not anything.called
     assert (row.status, row.failed_part) == (NotificationStatus.PENDING, "webhook")
@@ -385,14 +385,14 @@ def test_it_does_not_follow_a_webhook_redirect(team, respx_mock):
     respx_mock.post(WEBHOOK).respond(307, headers={"Location": "http://127.0.0.1:8000/"})
     inside = respx_mock.route(host="127.0.0.1").respond(200)
     row = make_notification(team, recipients=[], webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     assert not inside.called
     assert reloaded(row).last_error == "Webhook not posted: HTTP 307."
 
 
 def test_it_records_which_part_failed_and_when(team, failing_smtp, webhook_ok):
     row = make_notification(team, webhook_url=WEBHOOK)
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     row = reloaded(row)
     assert (row.failed_part, row.last_attempt_at) == ("email", NOW)
 
@@ -400,7 +400,7 @@ def test_it_records_which_part_failed_and_when(team, failing_smtp, webhook_ok):
 def test_a_run_stops_claiming_when_its_time_is_spent(team, mailoutbox):
     rows = [make_notification(team) for _ in range(3)]
     seconds = iter([0, 10, 46])  # start, before the 1st row, before the 2nd row
-    result = send_due_notifications(NOW, budget_seconds=45, clock=lambda: next(seconds))
+    result = notifications_send_due(NOW, budget_seconds=45, clock=lambda: next(seconds))
     assert len(mailoutbox) == 1
     assert result.out_of_time
     later = [reloaded(row) for row in rows[1:]]
@@ -413,8 +413,8 @@ def test_the_rows_left_at_the_time_limit_go_out_in_the_next_run(team, mailoutbox
     make_notification(team)
     make_notification(team)
     seconds = iter([0, 10, 46])
-    send_due_notifications(NOW, budget_seconds=45, clock=lambda: next(seconds))
-    send_due_notifications(NOW + timedelta(minutes=1))
+    notifications_send_due(NOW, budget_seconds=45, clock=lambda: next(seconds))
+    notifications_send_due(NOW + timedelta(minutes=1))
     assert len(mailoutbox) == 2
 
 
@@ -427,7 +427,7 @@ def test_a_team_whose_webhook_times_out_does_not_hold_up_other_teams(
     other = make_notification(
         other_team, recipients=[], webhook_url="https://chat.rival.example/hook"
     )
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     assert slow.call_count == 1
     assert other_hook.call_count == 1
     assert reloaded(other).status == NotificationStatus.SENT
@@ -437,7 +437,7 @@ def test_a_team_whose_webhook_times_out_does_not_hold_up_other_teams(
 
 def test_a_subject_with_line_breaks_is_sent_on_one_line(team, mailoutbox):
     make_notification(team, subject="Rule\r\nBcc: victim@example.com")
-    send_due_notifications(NOW)
+    notifications_send_due(NOW)
     assert mailoutbox[0].subject == "Rule Bcc: victim@example.com"
     assert "victim@example.com" not in mailoutbox[0].bcc
 
@@ -462,7 +462,7 @@ def test_the_task_records_an_unexpected_error_and_raises_it_for_a_retry(db, monk
     def database_gone(**kwargs):
         raise OperationalError("server closed the connection")
 
-    monkeypatch.setattr("billing.alerts.tasks.send_due_notifications", database_gone)
+    monkeypatch.setattr("billing.alerts.tasks.notifications_send_due", database_gone)
     with pytest.raises(OperationalError):
         send_alert_notifications()
     run = JobRun.objects.get(name="send_alert_notifications")

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.alerts.evaluation import evaluate_alerts
+from billing.alerts.evaluation import alerts_evaluate
 from billing.alerts.rules import alert_rule_save
 from billing.audit_actions import BillingAuditAction
 from billing.models import (
@@ -50,7 +50,7 @@ def spike(clock, root, ops_user, admin_user, rival_ops):
         webhook_url="https://hooks.slack.example/services/T0/B0/s3cr3t",
         cooldown_minutes=30,
     )
-    evaluate_alerts()
+    alerts_evaluate()
     return Alert.objects.get()
 
 
@@ -72,7 +72,7 @@ def _audiences():
 def _reminded_after_cooldown(clock):
     AlertNotification.objects.all().delete()
     clock.shift(timedelta(minutes=31))
-    evaluate_alerts()
+    alerts_evaluate()
     return _audiences()
 
 

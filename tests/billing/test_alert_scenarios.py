@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from billing.alerts.evaluation import evaluate_alerts
+from billing.alerts.evaluation import alerts_evaluate
 from billing.alerts.tasks import evaluate_alerts as evaluate_alerts_task
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import (
     Alert,
     AlertKind,
@@ -42,7 +42,7 @@ def spend(team, at, usd, *, name, count=1, **fields):
         canonical_event(id=f"{name}-{n}", timestamp=at.isoformat(), cost_usd=float(each), **fields)
         for n in range(count)
     ]
-    ingest_events(team, events, now=at + timedelta(minutes=1))
+    usage_ingest(team, events, now=at + timedelta(minutes=1))
 
 
 def calls(team, at, count, *, name, errors=0, **fields):
@@ -55,7 +55,7 @@ def calls(team, at, count, *, name, errors=0, **fields):
         )
         for n in range(count)
     ]
-    ingest_events(team, events, now=at + timedelta(minutes=1))
+    usage_ingest(team, events, now=at + timedelta(minutes=1))
 
 
 def open_keys():
@@ -79,19 +79,19 @@ def test_it_fires_a_tao_spike_once(clock, tao_climb):
     AlertRuleFactory(
         kind=AlertKind.TAO_PRICE_SPIKE, params={"threshold_pct": 10, "window_minutes": 60}
     )
-    evaluate_alerts()
+    alerts_evaluate()
     clock.shift(timedelta(minutes=2))
-    evaluate_alerts()
+    alerts_evaluate()
     assert notified() == [("fired", "TAO up 14.2% in 1 h: $146.20 -> $166.95")]
     assert open_keys() == ["tao_price_spike:up:60"]
 
 
 def test_it_resolves_a_tao_spike_quietly_when_the_price_recovers(clock, tao_climb):
     AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE)
-    evaluate_alerts()
+    alerts_evaluate()
     clock.shift(timedelta(minutes=10))
     TaoPriceFactory(at=timezone.now(), usd=Decimal("150.00"))
-    result = evaluate_alerts()
+    result = alerts_evaluate()
     assert result.resolved == 1
     assert Alert.objects.get().state == AlertState.RESOLVED
     assert [event for event, _ in notified()] == ["fired"]
@@ -99,10 +99,10 @@ def test_it_resolves_a_tao_spike_quietly_when_the_price_recovers(clock, tao_clim
 
 def test_it_tells_of_the_recovery_when_the_rule_asks(clock, tao_climb):
     AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE, notify_on_resolve=True)
-    evaluate_alerts()
+    alerts_evaluate()
     clock.shift(timedelta(minutes=10))
     TaoPriceFactory(at=timezone.now(), usd=Decimal("150.00"))
-    evaluate_alerts()
+    alerts_evaluate()
     event, subject = notified()[-1]
     assert (event, subject) == ("resolved", "Resolved: TAO up 14.2% in 1 h: $146.20 -> $166.95")
     assert "after firing for 10 min" in AlertNotification.objects.last().text_body
@@ -110,17 +110,17 @@ def test_it_tells_of_the_recovery_when_the_rule_asks(clock, tao_climb):
 
 def test_it_ignores_a_rise_when_watching_for_falls(clock, tao_climb):
     AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE, params={"direction": "down"})
-    assert evaluate_alerts().fired == 0
+    assert alerts_evaluate().fired == 0
 
 
 def test_it_fires_on_a_stale_feed_and_resolves_when_a_price_arrives(clock, db):
     TaoPriceFactory(at=datetime(2026, 5, 14, 15, 13, tzinfo=UTC), usd=Decimal("146.20"))
     AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE, params={"minutes": 30})
-    evaluate_alerts()
+    alerts_evaluate()
     assert notified() == [("fired", "No TAO price for 47 min (last $146.20 at 15:13 UTC)")]
     TaoPriceFactory(at=NOW + timedelta(minutes=1), usd=Decimal("147.00"))
     clock.shift(timedelta(minutes=2))
-    assert evaluate_alerts().resolved == 1
+    assert alerts_evaluate().resolved == 1
 
 
 # --- Budgets ------------------------------------------------------------------------------
@@ -130,11 +130,11 @@ def test_it_fires_each_budget_threshold_once(clock, team, catalog):
     BudgetFactory(team=team, amount_usd=Decimal(1500))
     AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team, cooldown_minutes=60)
     spend(team, NOW - timedelta(hours=2), "1204.37", name="a")
-    evaluate_alerts()
+    alerts_evaluate()
     clock.shift(timedelta(minutes=1))
-    evaluate_alerts()
+    alerts_evaluate()
     clock.shift(timedelta(hours=3))
-    evaluate_alerts()
+    alerts_evaluate()
     assert notified() == [
         ("fired", "Team Maven at 50% of its May budget: $1,204 of $1,500"),
         ("fired", "Team Maven at 80% of its May budget: $1,204 of $1,500"),
@@ -145,10 +145,10 @@ def test_it_fires_the_100_threshold_when_spend_gets_there(clock, team, catalog):
     BudgetFactory(team=team, amount_usd=Decimal(1500))
     AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team)
     spend(team, NOW - timedelta(hours=2), "1204.37", name="a")
-    evaluate_alerts()
+    alerts_evaluate()
     spend(team, NOW + timedelta(minutes=30), 400, name="b")
     clock.shift(timedelta(hours=1))
-    result = evaluate_alerts()
+    result = alerts_evaluate()
     assert (result.fired, result.still_firing) == (1, 2)
     assert notified()[-1] == ("fired", "Team Maven at 100% of its May budget: $1,604 of $1,500")
 
@@ -159,7 +159,7 @@ def test_it_holds_tao_spend_to_the_tao_budget(clock, team, catalog):
     AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team, params={"currency": "tao"})
     # $300 at $400 a TAO: 0.75 TAO, 75% of the TAO budget (and 30% of the dollars).
     spend(team, NOW - timedelta(hours=2), 300, name="a", count=3, **LLAMA)
-    evaluate_alerts()
+    alerts_evaluate()
     assert notified() == [
         ("fired", "Team Maven at 50% of its May TAO budget: 0.75 TAO of 1 TAO"),
     ]
@@ -171,7 +171,7 @@ def test_it_names_the_day_the_forecast_passes_the_budget(clock, team, catalog):
     AlertRuleFactory(kind=AlertKind.BUDGET_FORECAST, team=team)
     # $700 in 14 days of 31: $50 a day ends the month at $1,550, past $1,400 on the 29th.
     spend(team, NOW - timedelta(hours=2), 700, name="a")
-    evaluate_alerts()
+    alerts_evaluate()
     alert = Alert.objects.get()
     assert alert.subject == (
         "Team Maven on course to pass its May budget on May 29: $1,550 of $1,400 forecast"
@@ -185,10 +185,10 @@ def test_it_keeps_budget_months_in_the_team_time_zone(team, catalog):
     AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team)
     # 22:00 on April 30th in New York, already May 1st in UTC.
     spend(team, datetime(2026, 5, 1, 2, tzinfo=UTC), 90, name="april")
-    evaluate_alerts(now=datetime(2026, 5, 1, 3, tzinfo=UTC))
+    alerts_evaluate(now=datetime(2026, 5, 1, 3, tzinfo=UTC))
     # 00:30 on May 1st in New York.
     spend(team, datetime(2026, 5, 1, 4, 30, tzinfo=UTC), 60, name="may")
-    result = evaluate_alerts(now=datetime(2026, 5, 1, 5, tzinfo=UTC))
+    result = alerts_evaluate(now=datetime(2026, 5, 1, 5, tzinfo=UTC))
     assert (result.fired, result.resolved) == (1, 2)
     assert open_keys() == [f"budget_threshold:{budget.id}:2026-05:50:usd"]
     assert [subject for _, subject in notified()] == [
@@ -206,9 +206,9 @@ def test_it_changes_nothing_when_evaluated_twice_at_the_same_moment(clock, team,
     AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team)
     AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, cooldown_minutes=0)
     spend(team, NOW - timedelta(minutes=20), 90, name="a", count=60, status="error", **GPT)
-    evaluate_alerts()
+    alerts_evaluate()
     before = list(Alert.objects.order_by("id").values())
-    result = evaluate_alerts()
+    result = alerts_evaluate()
     assert (result.fired, result.resolved, result.notifications) == (0, 0, 0)
     assert list(Alert.objects.order_by("id").values()) == before
     assert AlertNotification.objects.count() == 3
@@ -221,21 +221,21 @@ def failing_openai(team, catalog):
 
 def test_it_reminds_of_a_still_firing_error_rate_after_the_cooldown(clock, team, failing_openai):
     AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, cooldown_minutes=30)
-    evaluate_alerts()
+    alerts_evaluate()
     clock.shift(timedelta(minutes=15))
-    evaluate_alerts()
+    alerts_evaluate()
     clock.shift(timedelta(minutes=15))
-    evaluate_alerts()
+    alerts_evaluate()
     first = "openai error rate 12.5% over the last 60 min (25 of 200 calls)"
     assert notified() == [("fired", first), ("fired", f"Still firing: {first}")]
 
 
 def test_it_does_not_remind_of_an_acknowledged_alert(clock, team, failing_openai, ops_user):
     AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, cooldown_minutes=30)
-    evaluate_alerts()
+    alerts_evaluate()
     Alert.objects.update(state=AlertState.ACKNOWLEDGED, acknowledged_by=ops_user)
     clock.shift(timedelta(minutes=40))
-    result = evaluate_alerts()
+    result = alerts_evaluate()
     assert (result.still_firing, result.notifications) == (1, 0)
     assert Alert.objects.get().state == AlertState.ACKNOWLEDGED
 
@@ -243,7 +243,7 @@ def test_it_does_not_remind_of_an_acknowledged_alert(clock, team, failing_openai
 def test_it_needs_the_minimum_of_calls_for_an_error_rate(clock, team, catalog):
     AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, params={"min_requests": 50})
     calls(team, NOW - timedelta(minutes=10), 49, name="a", errors=49, **GPT)
-    assert evaluate_alerts().fired == 0
+    assert alerts_evaluate().fired == 0
 
 
 # --- Provider health ----------------------------------------------------------------------
@@ -253,7 +253,7 @@ def test_it_fires_a_slow_provider_with_its_routing_target(clock, team, catalog):
     AlertRuleFactory(kind=AlertKind.LATENCY_P95, team=team, params={"threshold_ms": 10000})
     calls(team, NOW - timedelta(minutes=30), 60, name="slow", latency_ms=15000, **GPT)
     calls(team, NOW - timedelta(minutes=30), 60, name="fast", latency_ms=800, **LLAMA)
-    evaluate_alerts()
+    alerts_evaluate()
     alert = Alert.objects.get()
     assert alert.dedupe_key == "latency_p95:openai"
     assert (alert.details["provider"], alert.details["models"]) == ("openai", {"gpt-5-mini": 60})
@@ -263,7 +263,7 @@ def test_it_fires_a_slow_provider_with_its_routing_target(clock, team, catalog):
 def test_it_fires_a_quality_drop_for_one_model(clock, team, catalog):
     AlertRuleFactory(kind=AlertKind.QUALITY_DROP, team=team, params={"model": "gpt-5-mini"})
     calls(team, NOW - timedelta(hours=3), 40, name="poor", quality_score=0.5, **GPT)
-    evaluate_alerts()
+    alerts_evaluate()
     alert = Alert.objects.get()
     assert alert.dedupe_key == "quality_drop:openai/gpt-5-mini"
     assert (alert.details["provider"], alert.details["model"]) == ("openai", "gpt-5-mini")
@@ -274,7 +274,7 @@ def test_it_fires_a_quality_drop_for_one_model(clock, team, catalog):
 
 def test_a_disabled_rule_does_nothing(clock, team, failing_openai):
     AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team, enabled=False)
-    result = evaluate_alerts()
+    result = alerts_evaluate()
     assert (result.rules, Alert.objects.count()) == (0, 0)
 
 
@@ -290,7 +290,7 @@ def test_it_sends_to_the_chosen_roles_and_the_extra_emails(
         recipient_roles=[Role.OPS, Role.ADMIN],
         extra_emails=["oncall@example.com", "OPS-user@example.com"],
     )
-    evaluate_alerts()
+    alerts_evaluate()
     assert AlertNotification.objects.get().recipients == [
         "admin-user@example.com",
         "oncall@example.com",
@@ -302,7 +302,7 @@ def test_it_sends_global_alerts_to_superusers_and_extra_emails(clock, tao_climb)
     UserFactory(username="root", is_superuser=True)
     MembershipFactory(user=UserFactory(username="member"), role=Role.ADMIN)
     AlertRuleFactory(kind=AlertKind.TAO_PRICE_SPIKE, extra_emails=["treasury@example.com"])
-    evaluate_alerts()
+    alerts_evaluate()
     assert AlertNotification.objects.get().recipients == [
         "root@example.com",
         "treasury@example.com",
@@ -333,7 +333,7 @@ def test_it_applies_a_provider_budget_to_that_provider_only(clock, team, catalog
     AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team)
     spend(team, NOW - timedelta(hours=1), 9, name="gpt", **GPT)
     spend(team, NOW - timedelta(hours=1), 6, name="llama", **LLAMA)
-    evaluate_alerts()
+    alerts_evaluate()
     assert notified() == [
         ("fired", "Team Maven at 50% of its May budget for Chutes (Bittensor SN64): $6 of $10")
     ]
@@ -341,7 +341,7 @@ def test_it_applies_a_provider_budget_to_that_provider_only(clock, team, catalog
 
 def test_it_links_an_error_rate_alert_to_a_prepared_routing_change(clock, team, failing_openai):
     AlertRuleFactory(kind=AlertKind.ERROR_RATE, team=team)
-    evaluate_alerts()
+    alerts_evaluate()
     alert = Alert.objects.get()
     notification = AlertNotification.objects.get()
     url = f"/t/{team.slug}/alerts/{alert.pk}/routing-change/"

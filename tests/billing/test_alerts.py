@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.alerts.conditions_money import budget_months, thresholds_of
-from billing.alerts.evaluation import RuleRun, conditions_of, evaluate_alerts
+from billing.alerts.evaluation import RuleRun, alerts_evaluate, conditions_of
 from billing.alerts.messages import duration, fired_message, usd
 from billing.alerts.params import params_of
 from billing.alerts.tasks import RulesFailed
@@ -50,7 +50,7 @@ def test_it_refuses_nonsense_params(params):
 def test_a_broken_rule_does_not_stop_the_others(db):
     AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE, params={"minutes": "soon"})
     AlertRuleFactory(kind=AlertKind.TAO_PRICE_STALE)
-    result = evaluate_alerts(now=NOW)
+    result = alerts_evaluate(now=NOW)
     assert (result.rules, result.fired) == (2, 1)
     assert "minutes must be a number" in result.failed[0]
 
@@ -77,11 +77,11 @@ def test_it_tells_of_a_threshold_only_once_a_month_even_if_it_comes_back(team, c
     budget = BudgetFactory(team=team, amount_usd=Decimal(100))
     AlertRuleFactory(kind=AlertKind.BUDGET_THRESHOLD, team=team, params={"currency": "usd"})
     spend(team, NOW - timedelta(hours=1), 60, name="a")
-    evaluate_alerts(now=NOW)
+    alerts_evaluate(now=NOW)
     Budget.objects.filter(id=budget.id).update(amount_usd=1000)
-    evaluate_alerts(now=NOW + timedelta(minutes=1))
+    alerts_evaluate(now=NOW + timedelta(minutes=1))
     Budget.objects.filter(id=budget.id).update(amount_usd=100)
-    result = evaluate_alerts(now=NOW + timedelta(minutes=2))
+    result = alerts_evaluate(now=NOW + timedelta(minutes=2))
     assert (result.fired, result.notifications) == (1, 0)
     assert AlertNotification.objects.count() == 1
 
@@ -175,7 +175,7 @@ def test_an_alert_another_evaluator_opened_first_is_left_to_it(stale_rule):
 
 
 def test_an_alert_resolved_twice_is_told_of_once(stale_rule):
-    evaluate_alerts(now=NOW)
+    alerts_evaluate(now=NOW)
     first, second = Alert.objects.get(), Alert.objects.get()
     RuleRun(stale_rule, NOW).resolve(first)
     RuleRun(stale_rule, NOW).resolve(second)

@@ -6,14 +6,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.alerts.evaluation import evaluate_alerts
+from billing.alerts.evaluation import alerts_evaluate
 from billing.alerts.params import params_of
 from billing.alerts.rules import params_in_words
 from billing.models import Alert, AlertKind, AlertNotification, AlertRule
 from dashboard.models import Role
 from routing.fleet import heartbeat_record, heartbeat_values
 from routing.models import Model
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 from tests.billing.test_alert_scenarios import open_keys
 from tests.factories import AlertRuleFactory, MembershipFactory, UserFactory
@@ -33,8 +33,8 @@ def routing(team, catalog, clock):
         targets=[{"model_id": llama.pk, "weight": 100}],
         fallbacks=[],
     )
-    publish_routing(team=team, user=None, comment="first")
-    return lambda: publish_routing(team=team, user=None, comment="next")
+    routing_publish(team=team, user=None, comment="first")
+    return lambda: routing_publish(team=team, user=None, comment="next")
 
 
 @pytest.fixture
@@ -57,13 +57,13 @@ def every_minute(clock, team, minutes, **report):
 def test_it_fires_when_a_proxy_goes_quiet_and_resolves_when_it_reports(clock, team, routing, rule):
     beat(team)
     clock.shift(10 * MINUTE)
-    assert evaluate_alerts().fired == 0
+    assert alerts_evaluate().fired == 0
     clock.shift(MINUTE)
-    evaluate_alerts()
+    alerts_evaluate()
     assert open_keys() == ["proxy_stale:p-1:unseen"]
     assert AlertNotification.objects.get().subject == "Proxy p-1 on proxy-1 not seen for 11 min"
     beat(team)
-    assert evaluate_alerts().resolved == 1
+    assert alerts_evaluate().resolved == 1
 
 
 def test_it_fires_when_a_proxy_stays_behind_a_publish(clock, team, routing, rule):
@@ -71,20 +71,20 @@ def test_it_fires_when_a_proxy_stays_behind_a_publish(clock, team, routing, rule
     clock.shift(MINUTE)
     routing()
     every_minute(clock, team, 5)
-    assert evaluate_alerts().fired == 0
+    assert alerts_evaluate().fired == 0
     every_minute(clock, team, 1)
-    evaluate_alerts()
+    alerts_evaluate()
     assert open_keys() == ["proxy_stale:p-1:behind"]
     assert Alert.objects.get().subject == "Proxy p-1 on proxy-1 still on v1, not v2, after 6 min"
     beat(team, routing_version=2)
-    assert evaluate_alerts().resolved == 1
+    assert alerts_evaluate().resolved == 1
 
 
 def test_the_behind_alert_says_why_the_proxy_did_not_apply_it(clock, team, routing, rule):
     beat(team)
     routing()
     every_minute(clock, team, 6, routing_error="model group 'default' has no deployment")
-    evaluate_alerts()
+    alerts_evaluate()
     assert "It says: model group 'default' has no deployment" in Alert.objects.get().summary
 
 
@@ -93,7 +93,7 @@ def test_a_proxy_that_applies_the_publish_in_time_raises_nothing(clock, team, ro
     routing()
     every_minute(clock, team, 1)
     every_minute(clock, team, 10, routing_version=2)
-    assert evaluate_alerts().fired == 0
+    assert alerts_evaluate().fired == 0
 
 
 def test_it_fires_when_the_spool_grows_for_15_minutes(clock, team, routing, rule):
@@ -102,16 +102,16 @@ def test_it_fires_when_the_spool_grows_for_15_minutes(clock, team, routing, rule
         clock.shift(MINUTE)
         beat(team, spool_depth=depth * 100)
     # Growing since the first rise, 15 minutes ago: not more than 15 yet.
-    assert evaluate_alerts().fired == 0
+    assert alerts_evaluate().fired == 0
     clock.shift(MINUTE)
     beat(team, spool_depth=1700)
-    evaluate_alerts()
+    alerts_evaluate()
     assert open_keys() == ["proxy_stale:p-1:spool"]
     assert Alert.objects.get().subject == (
         "Proxy p-1 on proxy-1 spool growing for 16 min (1,700 calls waiting)"
     )
     beat(team, spool_depth=900)
-    assert evaluate_alerts().resolved == 1
+    assert alerts_evaluate().resolved == 1
 
 
 def test_each_proxy_has_its_own_alert(clock, team, routing, rule):
@@ -119,29 +119,29 @@ def test_each_proxy_has_its_own_alert(clock, team, routing, rule):
     beat(team, "p-2")
     clock.shift(11 * MINUTE)
     beat(team, "p-3")
-    evaluate_alerts()
+    alerts_evaluate()
     assert open_keys() == ["proxy_stale:p-1:unseen", "proxy_stale:p-2:unseen"]
 
 
 def test_a_proxy_gone_for_a_day_is_forgotten(clock, team, routing, rule):
     beat(team)
     clock.shift(11 * MINUTE)
-    evaluate_alerts()
+    alerts_evaluate()
     clock.shift(timedelta(hours=24))
-    assert evaluate_alerts().resolved == 1
+    assert alerts_evaluate().resolved == 1
     assert open_keys() == []
 
 
 def test_another_team_s_proxies_are_not_this_rule_s(clock, team, other_team, routing, rule):
     beat(other_team)
     clock.shift(30 * MINUTE)
-    assert evaluate_alerts().fired == 0
+    assert alerts_evaluate().fired == 0
 
 
 def test_the_email_links_to_the_fleet_panel(clock, team, routing, rule, settings):
     beat(team)
     clock.shift(11 * MINUTE)
-    evaluate_alerts()
+    alerts_evaluate()
     notification = AlertNotification.objects.get()
     assert notification.recipients == ["ops@example.com"]
     assert f"{settings.SITE_URL}/t/maven/routing/#fleet" in notification.text_body

@@ -7,7 +7,7 @@ import pytest
 from billing.bench.data import BENCH_SOURCE, fill_usage, tao_amount
 from billing.costing import TAO_QUANTUM, PriceBook, TaoBook, price_event, priced_columns
 from billing.models import TaoPrice, UsageEvent, UsageRollup
-from billing.rollups import KEY, SUMS, rebuild_rollups
+from billing.rollups import KEY, SUMS, rollups_rebuild
 
 END = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 START = END - timedelta(days=3)
@@ -46,7 +46,7 @@ def test_it_gives_every_event_its_own_bench_id(filled):
 def test_its_rollups_equal_what_rebuild_rollups_writes(team, filled):
     result, _ = filled
     written = _rollups(team)
-    assert result.rollups == len(written) == rebuild_rollups(team=team)
+    assert result.rollups == len(written) == rollups_rebuild(team=team)
     assert written == _rollups(team)
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import UsageEvent, UsageRollup
 from routing.models import Model
 from tests.factories import ModelFactory, ModelPriceFactory, canonical_event
@@ -19,7 +19,7 @@ def _run(*args) -> str:
 
 
 def test_reprice_prices_calls_of_a_model_added_later(team, catalog):
-    ingest_events(team, [canonical_event(provider="chutes", model="Qwen/Qwen3-32B")])
+    usage_ingest(team, [canonical_event(provider="chutes", model="Qwen/Qwen3-32B")])
     model = ModelFactory(
         provider=Model.objects.get(name="deepseek-ai/DeepSeek-V3").provider, name="Qwen/Qwen3-32B"
     )
@@ -32,7 +32,7 @@ def test_reprice_prices_calls_of_a_model_added_later(team, catalog):
 
 
 def test_reprice_leaves_calls_before_since_alone(team, catalog):
-    ingest_events(team, [canonical_event(timestamp="2026-10-20T10:00:00Z")])
+    usage_ingest(team, [canonical_event(timestamp="2026-10-20T10:00:00Z")])
     sonnet = Model.objects.get(name="claude-sonnet-4-5")
     ModelPriceFactory(model=sonnet, effective_from=date(2026, 10, 1), input_per_mtok=Decimal(1))
     _run("reprice", "--since", "2026-11-01")
@@ -50,7 +50,7 @@ def test_reprice_refuses_an_unknown_team(db):
 
 
 def test_rebuild_rollups_restores_deleted_rollups(team, catalog):
-    ingest_events(team, [canonical_event(id="a"), canonical_event(id="b")])
+    usage_ingest(team, [canonical_event(id="a"), canonical_event(id="b")])
     before = list(UsageRollup.objects.values("hour", "requests", "cost_usd", "lat_17"))
     UsageRollup.objects.all().delete()
     output = _run("rebuild_rollups", "--team", "maven")

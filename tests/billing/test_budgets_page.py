@@ -5,8 +5,8 @@ import pytest
 from django.urls import reverse
 
 from billing.audit_actions import BillingAuditAction
-from billing.catalog import load_catalog
-from billing.ingest.store import ingest_events
+from billing.catalog import catalog_load
+from billing.ingest.store import usage_ingest
 from billing.models import Budget
 from dashboard.models import AuditEvent
 from routing.models import Provider
@@ -36,7 +36,7 @@ def _page(client, user, team) -> str:
 
 def _spend(team, usd, timestamp, event_id, **overrides):
     event = canonical_event(id=event_id, timestamp=timestamp, cost_usd=usd, **overrides)
-    ingest_events(team, [event], now=NOW)
+    usage_ingest(team, [event], now=NOW)
 
 
 def _post_new(client, user, team, **fields):
@@ -357,7 +357,7 @@ def test_it_marks_the_thresholds_reached(client, viewer_user, team):
 
 
 def test_it_shows_tao_used_against_the_tao_amount(client, viewer_user, team):
-    load_catalog()
+    catalog_load()
     TaoPriceFactory(at=datetime(2026, 11, 2, 11, 55, tzinfo=UTC), usd=400)
     budget = BudgetFactory(team=team, amount_tao=Decimal("0.1"))
     chutes = {"provider": "chutes", "model": "deepseek-ai/DeepSeek-V3"}

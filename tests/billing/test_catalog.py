@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from billing.catalog import catalog_rows, load_catalog
+from billing.catalog import catalog_load, catalog_rows
 from billing.catalog_seed import SEED_DATE, seed_prices
 from billing.models import ModelPrice
 from routing.models import Model, Provider
@@ -17,7 +17,7 @@ SEED_FILE = Path(__file__).resolve().parents[1] / "data/seed/research_2026-02-11
 
 
 def test_load_catalog_adds_the_seed_providers_models_and_prices(db):
-    load_catalog()
+    catalog_load()
     sonnet = ModelPrice.objects.get(model__name="claude-sonnet-4-5")
     assert (sonnet.input_per_mtok, sonnet.output_per_mtok) == (Decimal("3"), Decimal("15"))
     assert sonnet.effective_from == SEED_DATE
@@ -25,21 +25,21 @@ def test_load_catalog_adds_the_seed_providers_models_and_prices(db):
 
 
 def test_load_catalog_bills_chutes_in_tao(db):
-    load_catalog()
+    catalog_load()
     assert Provider.objects.get(slug="chutes").billing_currency == "TAO"
 
 
 def test_load_catalog_twice_adds_nothing(db):
-    load_catalog()
-    result = load_catalog()
+    catalog_load()
+    result = catalog_load()
     assert (result.providers_created, result.models_created, result.prices_created) == (0, 0, 0)
     assert ModelPrice.objects.count() == len(seed_prices())
 
 
 def test_load_catalog_never_overwrites_a_price_ops_changed(db):
-    load_catalog()
+    catalog_load()
     Provider.objects.filter(slug="chutes").update(base_url="https://chutes.internal/v1")
-    load_catalog()
+    catalog_load()
     assert Provider.objects.get(slug="chutes").base_url == "https://chutes.internal/v1"
 
 
@@ -73,7 +73,7 @@ def test_the_catalog_uses_the_price_in_force_on_the_day(db):
 
 
 def test_the_catalog_page_lists_models_with_prices(client, viewer_user):
-    load_catalog()
+    catalog_load()
     client.force_login(viewer_user)
     page = client.get(reverse("catalog")).content.decode()
     assert "Claude Sonnet 4.5" in page
@@ -94,7 +94,7 @@ def test_the_catalog_page_explains_an_empty_catalog(client, viewer_user):
 
 
 def test_the_provider_filter_answers_htmx_with_the_table_alone(client, viewer_user):
-    load_catalog()
+    catalog_load()
     client.force_login(viewer_user)
     response = client.get(reverse("catalog"), {"provider": "chutes"}, HTTP_HX_REQUEST="true")
     page = response.content.decode()

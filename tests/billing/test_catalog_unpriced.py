@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.queries import cost_disagreements, unpriced_usage
 from dashboard.models import Team
 from routing.models import Provider
@@ -12,7 +12,7 @@ from tests.factories import ModelFactory, ModelPriceFactory, canonical_event
 
 
 def _ingest(team, *events):
-    result = ingest_events(team, list(events), now=NOW)
+    result = usage_ingest(team, list(events), now=NOW)
     assert result.accepted == len(events), result.rejected
 
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
+from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
 from billing.models import TaoPrice, UsageEvent, UsageRollup
 
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
@@ -12,7 +12,7 @@ NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 @pytest.fixture
 def demo_week(team, catalog):
     demo_tao_prices(NOW - timedelta(days=8), NOW)
-    seed_demo_usage(team, DemoProfile(300), days=7, now=NOW)
+    demo_usage_seed(team, DemoProfile(300), days=7, now=NOW)
     return UsageEvent.objects.filter(team=team)
 
 
@@ -63,12 +63,12 @@ def test_demo_tao_prices_have_a_spike_of_more_than_10_percent_in_an_hour(catalog
 
 def test_seeding_again_adds_nothing_and_keeps_the_rollups(team, demo_week):
     rollups = list(UsageRollup.objects.order_by("id").values())
-    assert seed_demo_usage(team, DemoProfile(300), days=7, now=NOW) == 0
+    assert demo_usage_seed(team, DemoProfile(300), days=7, now=NOW) == 0
     assert list(UsageRollup.objects.order_by("id").values()) == rollups
 
 
 def test_seeding_later_tops_up_the_days_since(team, demo_week):
     before = demo_week.count()
-    added = seed_demo_usage(team, DemoProfile(300), days=7, now=NOW + timedelta(days=1))
+    added = demo_usage_seed(team, DemoProfile(300), days=7, now=NOW + timedelta(days=1))
     assert added > 0
     assert demo_week.count() == before + added

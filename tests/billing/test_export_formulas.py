@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from billing.csv_output import cell_text, spreadsheet_safe
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import MonthClose
 from tests.factories import canonical_event
 
@@ -36,7 +36,7 @@ def hostile(team, catalog):
         ),
         canonical_event(id="c", timestamp=at, provider=AT_SUM, model="ok", cost_usd=Decimal(2)),
     ]
-    assert ingest_events(team, events, now=NOW).rejected == []
+    assert usage_ingest(team, events, now=NOW).rejected == []
 
 
 def _download(client, team, name="report_csv") -> list[dict]:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from billing.ingest.events import CANONICAL_FIELDS
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import UsageEvent
 from dashboard.models import Team
 from dashboard.tokens import token_create
@@ -129,7 +129,7 @@ scores = st.fixed_dictionaries(
 def test_scores_never_fail_and_count_every_item(client, catalog, batch):
     team = Team.objects.create(slug=f"fuzz-{uuid.uuid4().hex[:12]}", name="Fuzz")
     _, token = token_create(team=team, name="fuzz", scopes=["usage:write"])
-    ingest_events(team, [canonical_event(id="a"), canonical_event(id="b")])
+    usage_ingest(team, [canonical_event(id="a"), canonical_event(id="b")])
     response = client.post(
         "/api/v1/scores",
         _json(batch),

@@ -157,10 +157,10 @@ def test_it_rejects_a_row_without_a_team_when_no_team_option_is_given(tmp_path, 
 
 def test_it_sends_ingest_events_batches_per_team(tmp_path, team, monkeypatch):
     sizes = []
-    ingest = importing.ingest_events
+    ingest = importing.usage_ingest
     monkeypatch.setattr(importing, "BATCH_SIZE", 2)
     monkeypatch.setattr(
-        importing, "ingest_events", lambda t, items: sizes.append(len(items)) or ingest(t, items)
+        importing, "usage_ingest", lambda t, items: sizes.append(len(items)) or ingest(t, items)
     )
     _import(_jsonl(tmp_path, *(canonical_event(id=f"e-{n}") for n in range(5))), "--team", "maven")
     assert sizes == [2, 2, 1]

@@ -7,14 +7,14 @@ from django.utils import timezone
 
 from billing.ingest.events import event_from_json
 from billing.ingest.payload import loads
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import UsageEvent, UsageRollup
 from routing.models import Model
 from tests.factories import ModelPriceFactory, TaoPriceFactory, canonical_event
 
 
 def _ingest(team, *events):
-    return ingest_events(team, list(events))
+    return usage_ingest(team, list(events))
 
 
 def test_it_stores_a_canonical_event_priced_from_the_catalog(team, catalog):

@@ -8,7 +8,7 @@ from django.db.models import Sum
 from django.urls import reverse
 
 from billing.audit_actions import BillingAuditAction
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import ProviderInvoice, UsageEvent
 from billing.reports.invoices import (
     NO_USAGE,
@@ -494,8 +494,8 @@ def _ingest_month(team, other_team, catalog):
                 cost_usd=Decimal("0.33"),
             )
         )
-    ingest_events(team, events, now=NOW)
-    ingest_events(other_team, [canonical_event(id="rival", cost_usd=Decimal("100"))], now=NOW)
+    usage_ingest(team, events, now=NOW)
+    usage_ingest(other_team, [canonical_event(id="rival", cost_usd=Decimal("100"))], now=NOW)
 
 
 def _event_sums(team, provider):
@@ -586,7 +586,7 @@ def test_the_page_reads_a_fixed_number_of_queries(
         event = canonical_event(
             id=f"e-{number}", provider=f"unbilled-{number}", cost_usd=Decimal(1)
         )
-        ingest_events(team, [event], now=NOW)
+        usage_ingest(team, [event], now=NOW)
     client.force_login(finance_user)
     url = _url("report_invoices", team)
     with django_assert_num_queries(QUERIES):

@@ -5,9 +5,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from billing.audit_actions import BillingAuditAction
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import MonthClose
-from billing.reports.month_close import adjustments_for, close_month, provider_totals, reopen_month
+from billing.reports.month_close import adjustments_for, month_close, month_reopen, provider_totals
 from dashboard.models import AuditEvent
 from tests.factories import canonical_event
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _call(team, id, at, **fields):
-    ingest_events(team, [canonical_event(id=id, timestamp=at.isoformat(), **fields)], now=NOW)
+    usage_ingest(team, [canonical_event(id=id, timestamp=at.isoformat(), **fields)], now=NOW)
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def october(team, catalog):
 
 
 def _close(team, user, month):
-    return close_month(team=team, month=month, user=user, report={"total": "frozen"})
+    return month_close(team=team, month=month, user=user, report={"total": "frozen"})
 
 
 def test_closing_freezes_the_month_s_totals_per_provider(team, finance_user, october):
@@ -91,8 +91,8 @@ def test_an_open_month_before_breaks_the_chain(team, finance_user, october):
 def test_reopening_needs_a_reason_and_is_audited(team, finance_user, admin_user, october):
     _close(team, finance_user, OCTOBER)
     with pytest.raises(ValidationError, match="Say why"):
-        reopen_month(team=team, month=OCTOBER, user=admin_user, reason=" ")
-    reopen_month(team=team, month=OCTOBER, user=admin_user, reason="Invoice credit")
+        month_reopen(team=team, month=OCTOBER, user=admin_user, reason=" ")
+    month_reopen(team=team, month=OCTOBER, user=admin_user, reason="Invoice credit")
     event = AuditEvent.objects.get(action=BillingAuditAction.MONTH_REOPENED)
     assert (event.actor, event.detail["reason"]) == (admin_user, "Invoice credit")
 
@@ -100,7 +100,7 @@ def test_reopening_needs_a_reason_and_is_audited(team, finance_user, admin_user,
 def test_a_reopened_month_moves_again_and_closes_anew(team, finance_user, admin_user, october):
     _close(team, finance_user, OCTOBER)
     _call(team, "late", datetime(2026, 10, 30, 15, tzinfo=UTC))
-    reopen_month(team=team, month=OCTOBER, user=admin_user, reason="late usage")
+    month_reopen(team=team, month=OCTOBER, user=admin_user, reason="late usage")
     assert adjustments_for(team, NOVEMBER) == []
     again = _close(team, finance_user, OCTOBER)
     assert again.snapshot["totals"]["anthropic"]["requests"] == "3"

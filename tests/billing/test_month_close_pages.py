@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import MonthClose, ProviderInvoice
 from routing.models import Provider
 from tests.factories import canonical_event
@@ -26,7 +26,7 @@ def _url(team, name="report", month="2026-11"):
 
 def _call(team, id, at, usd):
     event = canonical_event(id=id, timestamp=at.isoformat(), cost_usd=Decimal(usd))
-    assert ingest_events(team, [event], now=NOW).rejected == []
+    assert usage_ingest(team, [event], now=NOW).rejected == []
 
 
 @pytest.fixture

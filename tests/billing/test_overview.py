@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from billing.histogram import bucket_middle, bucket_of
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.overview.bundle import build_overview
 from billing.overview.cube import RAW, Filters, load_cube, narrow, options_of, range_of_days
 from billing.overview.histograms import load_histograms
@@ -31,7 +31,7 @@ def usage(team, catalog):
         # 23:00 on October 31st in New York: in the window, not in November.
         event_at("d", datetime(2026, 11, 1, 3, tzinfo=UTC)),
     ]
-    ingest_events(team, events, now=NOW)
+    usage_ingest(team, events, now=NOW)
 
 
 def _overview(team, days=30, **narrowing):
@@ -117,7 +117,7 @@ def test_it_prices_the_range_at_the_baseline(team, usage):
 def test_it_leaves_unpriced_usage_out_of_savings(team, usage):
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     team.save()
-    ingest_events(team, [event_at("u", NOW - timedelta(hours=1), model="not-in-catalog")], now=NOW)
+    usage_ingest(team, [event_at("u", NOW - timedelta(hours=1), model="not-in-catalog")], now=NOW)
     assert _overview(team).savings[-1].cumulative_baseline_usd == Decimal("0.0420")
 
 
@@ -130,7 +130,7 @@ def test_it_reads_the_latest_tao_price_and_its_day_change(team, usage):
 def test_it_reads_p95_from_the_merged_histograms(team, catalog):
     events = [event_at(f"t{n}", NOW - timedelta(hours=1), latency_ms=100) for n in range(19)]
     events.append(event_at("slow", NOW - timedelta(hours=1), latency_ms=9000))
-    ingest_events(team, events, now=NOW)
+    usage_ingest(team, events, now=NOW)
     timings = _overview(team).timings
     assert timings.latency_ms(0.95) == bucket_middle(bucket_of(100))
     assert timings.latency_ms(0.99) == bucket_middle(bucket_of(9000))
@@ -166,7 +166,7 @@ def test_it_computes_the_same_cube_from_raw_events(team, catalog):
         )
         for n in range(40)
     ]
-    ingest_events(team, events, now=NOW)
+    usage_ingest(team, events, now=NOW)
     first, last = date(2026, 10, 20), date(2026, 11, 10)
     assert load_cube(team, first, last) == load_cube(team, first, last, source=RAW)
     for by in ["provider", "model", "task_type"]:
@@ -180,7 +180,7 @@ def test_it_computes_the_same_cube_from_raw_events(team, catalog):
 def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     team, catalog, django_assert_num_queries
 ):
-    ingest_events(team, [event_at(f"q{n}", NOW - timedelta(hours=n)) for n in range(200)], now=NOW)
+    usage_ingest(team, [event_at(f"q{n}", NOW - timedelta(hours=n)) for n in range(200)], now=NOW)
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     for hours in range(0, 72, 6):
         TaoPriceFactory(at=NOW - timedelta(hours=hours), usd=400 + hours)
@@ -219,7 +219,7 @@ def test_it_marks_a_fall_as_well(team):
 def test_it_sums_each_team_s_own_month_for_the_all_teams_view(team, usage, catalog):
     tokyo = TeamFactory(slug="tokyo", time_zone="Asia/Tokyo")
     # 23:00 UTC on October 31st is November 1st in Tokyo.
-    ingest_events(tokyo, [event_at("k", datetime(2026, 10, 31, 23, tzinfo=UTC))], now=NOW)
+    usage_ingest(tokyo, [event_at("k", datetime(2026, 10, 31, 23, tzinfo=UTC))], now=NOW)
     BudgetFactory(team=tokyo, amount_usd=Decimal("0.03"))
     months = {m.team.slug: m for m in all_teams_month([team, tokyo], NOW)}
     assert months[team.slug].spend_usd == Decimal("0.0213")

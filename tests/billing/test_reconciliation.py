@@ -9,11 +9,11 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from billing.ingest.scores import record_scores
-from billing.ingest.store import ingest_events
+from billing.ingest.scores import scores_record
+from billing.ingest.store import usage_ingest
 from billing.models import TeamModelPrice, UsageDailyRollup, UsageEvent, UsageRollup
-from billing.reprice import reprice_events
-from billing.rollups import DAY_KEY, KEY, SUMS, raw_aggregates, rebuild_rollups
+from billing.reprice import usage_reprice
+from billing.rollups import DAY_KEY, KEY, SUMS, raw_aggregates, rollups_rebuild
 from dashboard.models import Team
 from routing.models import Model
 from tests.factories import ModelPriceFactory, TaoPriceFactory
@@ -111,7 +111,7 @@ def history(team, catalog):
     rng = random.Random(20261126)
     events = _random_events(rng, 400)
     for start in range(0, len(events), 100):
-        assert ingest_events(team, events[start : start + 100]).rejected == []
+        assert usage_ingest(team, events[start : start + 100]).rejected == []
     return rng, events
 
 
@@ -121,7 +121,7 @@ def test_rollups_equal_raw_events_after_ingest(history):
 
 def test_rollups_equal_raw_events_after_duplicates_are_sent_again(team, history):
     rng, events = history
-    result = ingest_events(team, rng.sample(events, 150))
+    result = usage_ingest(team, rng.sample(events, 150))
     assert (result.accepted, result.duplicates) == (0, 150)
     _assert_reconciled()
 
@@ -132,7 +132,7 @@ def test_rollups_equal_raw_events_after_late_scores(team, history):
         {"event_id": event["id"], "score": rng.randint(0, 100) / 100, "evaluator": "judge"}
         for event in rng.sample(events, 120)
     ]
-    assert record_scores(team, scores).accepted > 0
+    assert scores_record(team, scores).accepted > 0
     _assert_reconciled()
 
 
@@ -144,7 +144,7 @@ def test_rollups_equal_raw_events_after_repricing(team, history):
         input_per_mtok=Decimal("2.5"),
         cached_input_per_mtok=Decimal("0.25"),
     )
-    result = reprice_events(since=START, team=team)
+    result = usage_reprice(since=START, team=team)
     assert result.changed > 0
     _assert_reconciled()
 
@@ -159,7 +159,7 @@ def test_rollups_equal_raw_events_after_repricing_with_a_team_price(team, histor
         output_per_mtok=Decimal("0.2"),
         reason="contract 42",
     )
-    result = reprice_events(since=START, team=team, model=deepseek)
+    result = usage_reprice(since=START, team=team, model=deepseek)
     assert result.changed > 0
     assert UsageEvent.objects.filter(team_price__isnull=False).exists()
     _assert_reconciled()
@@ -168,14 +168,14 @@ def test_rollups_equal_raw_events_after_repricing_with_a_team_price(team, histor
 def test_rebuilding_rollups_gives_the_rollups_ingest_built(team, history):
     before = _rollup_totals()
     days_before = _totals_by(UsageDailyRollup.objects.values(*DAY_KEY, *SUMS), DAY_KEY)
-    rebuild_rollups(team=team)
+    rollups_rebuild(team=team)
     assert _rollup_totals() == before
     assert _totals_by(UsageDailyRollup.objects.values(*DAY_KEY, *SUMS), DAY_KEY) == days_before
 
 
 def test_rebuilding_from_a_day_on_keeps_the_days_reconciled(team, history):
     UsageDailyRollup.objects.filter(team=team).update(requests=0)
-    rebuild_rollups(team=team, since=START + timedelta(days=1, hours=5))
+    rollups_rebuild(team=team, since=START + timedelta(days=1, hours=5))
     stale = UsageDailyRollup.objects.filter(team=team, day__gte=date(2026, 11, 11))
     assert not stale.filter(requests=0).exists()
 

@@ -13,8 +13,8 @@ from django.db.models import Sum
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
-from billing.ingest.store import ingest_events
+from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
+from billing.ingest.store import usage_ingest
 from billing.models import UsageEvent
 from billing.reports.exports import CSV_COLUMNS, FOCUS_COLUMNS, plain
 from billing.reports.month_report import month_report
@@ -50,7 +50,7 @@ def usage(team, catalog):
         # October in New York (23:00 on the 31st): not in the November file.
         event_at("e", datetime(2026, 11, 1, 3, tzinfo=UTC), cost_usd=Decimal(7)),
     ]
-    assert ingest_events(team, events, now=NOW).rejected == []
+    assert usage_ingest(team, events, now=NOW).rejected == []
 
 
 # --- Our CSV ---------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_its_total_equals_the_page_total(client, viewer_user, team, usage):
 def test_it_exports_every_team_the_user_may_read_with_all_teams(client, finance_user, team, usage):
     tokyo = TeamFactory(slug="tokyo", name="Tokyo", time_zone="Asia/Tokyo")
     MembershipFactory(team=tokyo, user=finance_user, role=Role.VIEWER)
-    ingest_events(tokyo, [event_at("t", datetime(2026, 11, 10, 15, tzinfo=UTC))], now=NOW)
+    usage_ingest(tokyo, [event_at("t", datetime(2026, 11, 10, 15, tzinfo=UTC))], now=NOW)
     client.force_login(finance_user)
     response = client.get(_url(team, query="?teams=all"))
     assert response["Content-Disposition"] == 'attachment; filename="all-teams-2026-11.csv"'
@@ -143,7 +143,7 @@ def test_it_gives_charge_and_billing_periods_in_the_team_zone_across_daylight_sa
     client, viewer_user, team, catalog
 ):
     # New York leaves daylight saving at 02:00 on November 1st.
-    ingest_events(team, [event_at("a", datetime(2026, 11, 1, 12, tzinfo=UTC))], now=NOW)
+    usage_ingest(team, [event_at("a", datetime(2026, 11, 1, 12, tzinfo=UTC))], now=NOW)
     client.force_login(viewer_user)
     [row] = _download(client, _url(team, "report_focus_csv"))
     # The team's local midnights (New York, across the end of daylight saving) in UTC.
@@ -169,7 +169,7 @@ def test_its_total_equals_the_page_total_too(client, viewer_user, team, usage):
 @pytest.fixture
 def demo(team, catalog):
     demo_tao_prices(NOW - timedelta(days=45), NOW)
-    seed_demo_usage(team, DemoProfile(40), days=40, now=NOW)
+    demo_usage_seed(team, DemoProfile(40), days=40, now=NOW)
     return team
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.reports.month_report import month_report
 from billing.reports.views import report_context
 from dashboard.models import Role
@@ -31,7 +31,7 @@ def usage(team, catalog):
         event_at("nov-1", datetime(2026, 11, 10, 15, tzinfo=UTC), cost_usd=Decimal("2.5")),
         event_at("nov-2", datetime(2026, 11, 11, 15, tzinfo=UTC), cost_usd=Decimal("1.25"), **MINI),
     ]
-    assert ingest_events(team, events, now=NOW).rejected == []
+    assert usage_ingest(team, events, now=NOW).rejected == []
 
 
 # --- Who may read it -------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_it_marks_a_model_new_since_the_month_before(client, viewer_user, team, 
 
 
 def test_it_calls_out_unpriced_usage(client, viewer_user, team, catalog):
-    ingest_events(team, [event_at("a", datetime(2026, 11, 10, 15, tzinfo=UTC), model="x")], now=NOW)
+    usage_ingest(team, [event_at("a", datetime(2026, 11, 10, 15, tzinfo=UTC), model="x")], now=NOW)
     client.force_login(viewer_user)
     content = client.get(_url(team)).content.decode()
     assert "1,500 tokens" in content
@@ -234,7 +234,7 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
         event_at(f"more-{n}", datetime(2026, 11, 1 + n % 28, 15, tzinfo=UTC), task_type=f"t{n}")
         for n in range(60)
     ]
-    ingest_events(team, many, now=NOW)
+    usage_ingest(team, many, now=NOW)
     # Session, user, membership; the month's standing close; the report's days, budgets and
     # disagreements (no baseline model, so no prices); the closes before it (for
     # adjustments); the invoices and the providers they name; the reportable teams; the

@@ -9,8 +9,8 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from billing.costing import cost_of
-from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
-from billing.ingest.store import ingest_events
+from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
+from billing.ingest.store import usage_ingest
 from billing.models import ModelPrice, Status, UsageEvent
 from billing.reports.figures import MonthReport
 from billing.reports.month_report import MonthNotAvailable, month_report, parse_month
@@ -31,7 +31,7 @@ def _local(team, day, hour, minute=0):
 
 
 def _ingest(team, *events, now=NOW):
-    result = ingest_events(team, list(events), now=now)
+    result = usage_ingest(team, list(events), now=now)
     assert result.rejected == []
 
 
@@ -62,7 +62,7 @@ def demo(team, catalog):
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     team.save()
     demo_tao_prices(DEMO_NOW - timedelta(days=7), DEMO_NOW)
-    seed_demo_usage(team, DemoProfile(60), days=6, now=DEMO_NOW)
+    demo_usage_seed(team, DemoProfile(60), days=6, now=DEMO_NOW)
     return team
 
 

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.simulate import simulate
 from routing.models import Model
 from tests.factories import TaoPriceFactory, canonical_event
@@ -35,7 +35,7 @@ def traffic(team, catalog):
         )
         for n in range(100)
     ]
-    ingest_events(team, events, now=NOW)
+    usage_ingest(team, events, now=NOW)
 
 
 def test_it_projects_the_monthly_cost_of_a_config_on_real_traffic(team, traffic):

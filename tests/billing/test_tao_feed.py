@@ -11,7 +11,7 @@ import respx
 
 from billing import tasks
 from billing.models import TaoPrice
-from billing.tao_feed import FeedError, parse_quote, poll_tao_price
+from billing.tao_feed import FeedError, parse_quote, tao_price_poll
 from dashboard.models import JobRun
 from tests.factories import TaoPriceFactory
 
@@ -56,7 +56,7 @@ def chart_fallback(feed):
 
 def test_it_stores_the_primary_price_with_its_source_and_time(db, feed):
     feed.get(SIMPLE_URL).respond(200, content=_sample("coingecko_simple_price_bittensor.json"))
-    result = poll_tao_price(now=NOW)
+    result = tao_price_poll(now=NOW)
     point = TaoPrice.objects.get()
     assert (point.usd, point.at, point.source) == (Decimal("146.21"), SIMPLE_AT, "coingecko")
     assert result.stored == point and result.created
@@ -110,27 +110,27 @@ def test_it_refuses_an_answer_that_is_no_price(body, reason):
 
 def test_it_never_dates_a_point_in_the_future(db, feed):
     feed.get(SIMPLE_URL).respond(200, json=_simple(146.21, at=int(NOW.timestamp()) + 3600))
-    poll_tao_price(now=NOW)
+    tao_price_poll(now=NOW)
     assert TaoPrice.objects.get().at == NOW
 
 
 def test_it_dates_a_point_without_a_time_now(db, feed):
     feed.get(SIMPLE_URL).respond(200, json={"usd": 146.21})
-    poll_tao_price(now=NOW)
+    tao_price_poll(now=NOW)
     assert TaoPrice.objects.get().at == NOW
 
 
 def test_it_names_another_provider_by_its_host(db, feed, settings):
     settings.TAO_PRICE_URL = "https://prices.example.com/tao"
     feed.get("https://prices.example.com/tao").respond(200, json={"price": "146.21"})
-    poll_tao_price(now=NOW)
+    tao_price_poll(now=NOW)
     assert TaoPrice.objects.get().source == "prices.example.com"
 
 
 def test_it_waits_as_long_as_the_timeout_setting(db, feed, settings):
     settings.TAO_PRICE_TIMEOUT_SECONDS = 3
     route = feed.get(SIMPLE_URL).respond(200, json=_simple(146.21))
-    poll_tao_price(now=NOW)
+    tao_price_poll(now=NOW)
     assert route.calls.last.request.extensions["timeout"]["read"] == 3
 
 
@@ -141,7 +141,7 @@ def test_it_waits_as_long_as_the_timeout_setting(db, feed, settings):
 )
 def test_it_uses_the_fallback_when_the_primary_is_down(db, feed, chart_fallback, failure):
     feed.get(SIMPLE_URL).mock(side_effect=[failure])
-    result = poll_tao_price(now=NOW)
+    result = tao_price_poll(now=NOW)
     point = TaoPrice.objects.get()
     assert (point.usd, point.at, point.source) == (
         Decimal("146.21"),
@@ -165,7 +165,7 @@ def test_it_logs_a_bad_primary_answer_and_stores_nothing_from_it(db, feed, caplo
     feed.get(SIMPLE_URL).respond(200, content=body)
     fallback = feed.get(CHART_URL).respond(503)
     with caplog.at_level(logging.WARNING, logger="billing.tao_feed"):
-        poll_tao_price(now=NOW)
+        tao_price_poll(now=NOW)
     assert not TaoPrice.objects.exists()
     assert reason in caplog.text and "coingecko" in caplog.text
     assert fallback.called
@@ -176,7 +176,7 @@ def test_it_rejects_a_jump_of_more_than_five_times_the_last_price(db, feed, capl
     TaoPriceFactory(at=NOW - timedelta(hours=1), usd=Decimal(20), source="coingecko")
     feed.get(SIMPLE_URL).respond(200, json=_simple(usd))
     feed.get(CHART_URL).respond(200, json={"prices": [[1795565400000, usd]]})
-    result = poll_tao_price(now=NOW)
+    result = tao_price_poll(now=NOW)
     assert TaoPrice.objects.count() == 1
     assert "more than 5x away from the last stored price $20" in caplog.text
     assert len(result.reasons) == 2
@@ -185,18 +185,18 @@ def test_it_rejects_a_jump_of_more_than_five_times_the_last_price(db, feed, capl
 def test_it_accepts_exactly_five_times_the_last_price(db, feed):
     TaoPriceFactory(at=NOW - timedelta(hours=1), usd=Decimal(20), source="coingecko")
     feed.get(SIMPLE_URL).respond(200, json=_simple(100))
-    assert poll_tao_price(now=NOW).created
+    assert tao_price_poll(now=NOW).created
 
 
 def test_it_compares_only_with_a_price_from_the_last_week(db, feed):
     TaoPriceFactory(at=NOW - timedelta(days=8), usd=Decimal(20), source="import")
     feed.get(SIMPLE_URL).respond(200, json=_simple(146.21))
-    assert poll_tao_price(now=NOW).created
+    assert tao_price_poll(now=NOW).created
 
 
 def test_it_stores_the_fallback_when_the_primary_answer_is_rejected(db, feed, chart_fallback):
     feed.get(SIMPLE_URL).respond(200, json=_simple(0))
-    result = poll_tao_price(now=NOW)
+    result = tao_price_poll(now=NOW)
     assert result.stored.source == "coingecko-market-chart"
     assert "usd is not positive" in result.summary()
 
@@ -204,7 +204,7 @@ def test_it_stores_the_fallback_when_the_primary_answer_is_rejected(db, feed, ch
 def test_it_stores_nothing_and_says_why_when_both_sources_fail(db, feed):
     feed.get(SIMPLE_URL).mock(side_effect=httpx.ConnectError("refused"))
     feed.get(CHART_URL).respond(502)
-    result = poll_tao_price(now=NOW)
+    result = tao_price_poll(now=NOW)
     assert result.stored is None and not TaoPrice.objects.exists()
     assert result.reasons == [
         "coingecko: unreachable (ConnectError: refused)",
@@ -214,8 +214,8 @@ def test_it_stores_nothing_and_says_why_when_both_sources_fail(db, feed):
 
 def test_it_stores_the_same_answer_once(db, feed):
     feed.get(SIMPLE_URL).respond(200, json=_simple(146.21))
-    poll_tao_price(now=NOW)
-    second = poll_tao_price(now=NOW + timedelta(minutes=5))
+    tao_price_poll(now=NOW)
+    second = tao_price_poll(now=NOW + timedelta(minutes=5))
     assert TaoPrice.objects.count() == 1
     assert not second.created
     assert second.summary().startswith("already had TAO $146.21")

@@ -10,7 +10,7 @@ from django.urls import reverse
 from billing.audit_actions import BillingAuditAction
 from billing.catalog import team_price_add
 from billing.costing import PriceBook
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import CostSource, TeamModelPrice, UsageEvent
 from dashboard.models import AuditEvent
 from routing.models import Model
@@ -42,7 +42,7 @@ def _team_price(team, model, day=date(2026, 11, 1), **fields):
 
 
 def _ingest(team, *events):
-    result = ingest_events(team, list(events), now=NOW)
+    result = usage_ingest(team, list(events), now=NOW)
     assert result.accepted == len(events), result.rejected
 
 

@@ -134,7 +134,7 @@ def test_it_answers_503_with_retry_after_when_the_database_is_down(client, catal
 
 
 def test_it_writes_nothing_when_the_database_fails_halfway(client, catalog, usage_token):
-    with mock.patch("billing.ingest.store.add_to_rollups", side_effect=OperationalError("lost")):
+    with mock.patch("billing.ingest.store.rollups_add", side_effect=OperationalError("lost")):
         response = _post(client, [canonical_event()], usage_token)
     assert response.status_code == 503
     assert not UsageEvent.objects.exists()

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from billing.models import UsageEvent
 from dashboard.models import Role
 from tests.conftest import NOW
@@ -22,7 +22,7 @@ def _frozen(frozen_now):
 
 
 def _ingest(team, *events):
-    result = ingest_events(team, list(events), now=NOW)
+    result = usage_ingest(team, list(events), now=NOW)
     assert result.accepted == len(events), result.rejected
 
 

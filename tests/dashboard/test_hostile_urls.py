@@ -11,13 +11,13 @@ import time_machine
 from django import forms
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from billing.catalog import load_catalog
-from billing.ingest.store import ingest_events
+from billing.catalog import catalog_load
+from billing.ingest.store import usage_ingest
 from billing.models import Alert, AlertKind
 from dashboard.models import Role
 from dashboard.tokens import token_create
 from routing.models import Model
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 from tests.factories import (
     AlertRuleFactory,
@@ -97,7 +97,7 @@ def world(db, team, admin_user, client):
     admin_user.save()
     MembershipFactory(team=team, role=Role.OPS)
     with time_machine.travel(NOW, tick=False):
-        load_catalog()
+        catalog_load()
         sonnet = Model.objects.get(name="claude-sonnet-4-5")
         llama = Model.objects.get(name="unsloth/Llama-3.3-70B-Instruct")
         rule = rule_save(
@@ -107,8 +107,8 @@ def world(db, team, admin_user, client):
             targets=[{"model_id": sonnet.pk, "weight": 100}, {"model_id": llama.pk, "weight": 0}],
             fallbacks=[],
         )
-        publish_routing(team=team, user=admin_user, comment="first")
-        ingest_events(
+        routing_publish(team=team, user=admin_user, comment="first")
+        usage_ingest(
             team,
             [
                 canonical_event(id=f"e{n}", timestamp=(NOW - timedelta(hours=n)).isoformat())

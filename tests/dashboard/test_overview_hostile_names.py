@@ -11,7 +11,7 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from dashboard.overview_charts.registry import CHARTS
 from tests.factories import TaoPriceFactory, canonical_event
 
@@ -45,7 +45,7 @@ def hostile(team):
         for n in range(2)
         for i in range(4)
     ]
-    assert ingest_events(team, events, now=NOW).rejected == []
+    assert usage_ingest(team, events, now=NOW).rejected == []
 
 
 def _page(client, team, by) -> str:

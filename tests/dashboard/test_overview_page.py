@@ -8,9 +8,9 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from billing.catalog import load_catalog
+from billing.catalog import catalog_load
 from billing.histogram import bucket_middle, bucket_of
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from dashboard.charts import PROVIDER_COLOURS
 from dashboard.models import Role
 from dashboard.overview_charts.registry import CHARTS
@@ -32,12 +32,12 @@ pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 def _usage(team, count=3, **overrides):
-    load_catalog()
+    catalog_load()
     events = [
         canonical_event(id=f"e{n}", timestamp=(NOW - timedelta(days=n)).isoformat(), **overrides)
         for n in range(count)
     ]
-    ingest_events(team, events, now=NOW)
+    usage_ingest(team, events, now=NOW)
 
 
 def _mixed_usage(team):
@@ -57,7 +57,7 @@ def _mixed_usage(team):
         for n in range(3)
     ]
     failed = canonical_event(id="lx", timestamp=NOW.isoformat(), status="error", **LLAMA)
-    ingest_events(team, [*llama, failed], now=NOW)
+    usage_ingest(team, [*llama, failed], now=NOW)
 
 
 def _page(client, user, team, query="", **headers):
@@ -254,11 +254,11 @@ def test_it_marks_tao_spikes_in_the_price_chart(client, viewer_user, team):
 
 
 def test_it_values_the_month_s_tao_at_today_s_price(client, viewer_user, team):
-    load_catalog()
+    catalog_load()
     TaoPriceFactory(at=NOW - timedelta(days=1, minutes=30), usd=500)
     TaoPriceFactory(at=NOW - timedelta(hours=1), usd=250)
     event = canonical_event(id="c", timestamp=(NOW - timedelta(days=1)).isoformat(), **LLAMA)
-    ingest_events(team, [event], now=NOW)
+    usage_ingest(team, [event], now=NOW)
     client.force_login(viewer_user)
     last = _csv(client, team, "tao-value")[-1]
     _, tao, when_used, at_today = last
@@ -310,9 +310,9 @@ def test_it_answers_an_htmx_filter_change_with_the_body_alone(client, viewer_use
 
 
 def test_it_shows_an_empty_chart_when_the_range_has_no_usage(client, viewer_user, team):
-    load_catalog()
+    catalog_load()
     old = canonical_event(id="old", timestamp=(NOW - timedelta(days=40)).isoformat())
-    ingest_events(team, [old], now=NOW)
+    usage_ingest(team, [old], now=NOW)
     page = _page(client, viewer_user, team, "?range=7d").content.decode()
     assert "No usage in this range" in page
     assert "No usage yet" not in page

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from dashboard.tokens import token_create
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 from tests.factories import ModelPriceFactory
 
@@ -90,7 +90,7 @@ def published(team, admin_user):
         targets=[{"model_id": model.pk, "weight": 100}],
         fallbacks=[],
     )
-    publish_routing(team=team, user=admin_user, comment="first")
+    routing_publish(team=team, user=admin_user, comment="first")
     _, token = token_create(team=team, name="proxy", scopes=["routes:read"])
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 

@@ -15,16 +15,16 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from billing.alerts.evaluation import evaluate_alerts
+from billing.alerts.evaluation import alerts_evaluate
 from billing.alerts.rules import alert_rules_add_recommended
-from billing.catalog import load_catalog
-from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
-from billing.ingest.store import ingest_events
+from billing.catalog import catalog_load
+from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
+from billing.ingest.store import usage_ingest
 from billing.models import Alert, AlertKind, AlertState, Budget
 from dashboard.jobs import recorded_run
 from dashboard.models import Role
 from routing.models import Model, Provider, RoutingRule
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 from tests.factories import MembershipFactory, UserFactory, canonical_event
 
@@ -43,10 +43,10 @@ OVER_TEN_DOLLARS = [
 @pytest.fixture
 def demo_month(teams):
     """Maven with twenty days of demo usage up to NOW, and TAO prices for them."""
-    load_catalog()
+    catalog_load()
     maven, _ = teams
     demo_tao_prices(NOW - timedelta(days=21), NOW)
-    seed_demo_usage(maven, DemoProfile(60), days=20, now=NOW)
+    demo_usage_seed(maven, DemoProfile(60), days=20, now=NOW)
     return maven
 
 
@@ -56,7 +56,7 @@ def over_budget(demo_month):
     Budget.objects.create(team=demo_month, amount_usd=Decimal(10))
     alert_rules_add_recommended(team=demo_month, actor=UserFactory(username="ana"))
     with time_machine.travel(NOW, tick=False):
-        evaluate_alerts(now=NOW)
+        alerts_evaluate(now=NOW)
     return demo_month
 
 
@@ -69,14 +69,14 @@ def at_now():
 def test_a_finance_member_adds_a_budget_and_sees_this_month_against_it(
     page, page_errors, sign_in, teams, member_of_both
 ):
-    load_catalog()
+    catalog_load()
     maven, _ = teams
     # Forty Sonnet calls of 5,000 tokens in and 2,000 out: $0.045 each, $1.80 in all.
     calls = [
         canonical_event(id=f"call-{n}", timestamp=f"2026-11-{1 + n // 4:02d}T15:00:00Z")
         for n in range(40)
     ]
-    ingest_events(maven, calls, now=NOW)
+    usage_ingest(maven, calls, now=NOW)
     sign_in(member_of_both(Role.FINANCE).username)
 
     with time_machine.travel(NOW, tick=False):
@@ -188,7 +188,7 @@ def _burst_of_chutes_errors(team):
         )
         for n in range(84)
     ]
-    ingest_events(team, calls, now=NOW)
+    usage_ingest(team, calls, now=NOW)
 
 
 def _draft_routing_through_chutes(team, user):
@@ -229,7 +229,7 @@ def chutes_failing(demo_month):
         _burst_of_chutes_errors(demo_month)
         _draft_routing_through_chutes(demo_month, admin)
         alert_rules_add_recommended(team=demo_month, actor=admin)
-        evaluate_alerts(now=NOW)
+        alerts_evaluate(now=NOW)
     return Alert.objects.get(rule__kind=AlertKind.ERROR_RATE)
 
 
@@ -266,7 +266,7 @@ def test_it_saves_screenshots_of_budgets_and_alerts(page, sign_in, demo_month, s
         )
         _burst_of_chutes_errors(maven)
         _draft_routing_through_chutes(maven, admin)
-        publish_routing(team=maven, user=admin, comment="Summaries and completions to Chutes")
+        routing_publish(team=maven, user=admin, comment="Summaries and completions to Chutes")
     sign_in(admin.username)
 
     with time_machine.travel(NOW, tick=False):
@@ -280,7 +280,7 @@ def test_it_saves_screenshots_of_budgets_and_alerts(page, sign_in, demo_month, s
         expect(page.get_by_test_id("rule-row")).to_have_count(7)
         # As beat would: a recorded run, so no "never evaluated" banner shows.
         with recorded_run("evaluate_alerts"):
-            evaluate_alerts(now=NOW)
+            alerts_evaluate(now=NOW)
         page.reload()
         expect(page.get_by_test_id("scheduler-banner")).to_have_count(0)
         shoot(page, "alert-rules")

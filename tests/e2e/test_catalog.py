@@ -5,14 +5,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from billing.catalog import load_catalog
+from billing.catalog import catalog_load
 from routing.models import Model
 from tests.factories import UserFactory
 
 
 @pytest.fixture
 def catalog_page(page, sign_in, transactional_db):
-    load_catalog()
+    catalog_load()
     sign_in(UserFactory(username="maria").username)
     page.goto("/catalog/")
     return page

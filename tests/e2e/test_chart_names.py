@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from billing.ingest.store import ingest_events
+from billing.ingest.store import usage_ingest
 from dashboard.models import Role
 from tests.factories import canonical_event
 
@@ -28,7 +28,7 @@ def hostile(teams):
         )
         for n in range(6)
     ]
-    assert ingest_events(maven, events, now=NOW).rejected == []
+    assert usage_ingest(maven, events, now=NOW).rejected == []
 
 
 def test_the_legend_shows_a_marked_up_model_name_as_text(

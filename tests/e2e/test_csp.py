@@ -18,7 +18,7 @@ from billing.models import Alert, AlertRule
 from dashboard.management.commands.seed_demo import DEMO_PASSWORD
 from dashboard.models import Team
 from routing.models import Provider, ProxyInstance
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from tests.factories import ProviderKeyFactory, ProxyTokenFactory
 
 # Downloads, and links that leave the pages this test walks.
@@ -34,7 +34,7 @@ def demo(transactional_db):
     admin = User.objects.get(username="admin")
     ProviderKeyFactory(team=maven, provider=Provider.objects.get(slug="chutes"), user=admin)
     ProxyTokenFactory(team=maven)
-    version = publish_routing(team=maven, user=admin, comment="again")
+    version = routing_publish(team=maven, user=admin, comment="again")
     # One proxy on the published version, one behind it: the fleet panel polls itself.
     ProxyInstance.objects.create(team=maven, instance_id="proxy-a", routing_version=version.number)
     ProxyInstance.objects.create(team=maven, instance_id="proxy-b", routing_version=1)

@@ -13,8 +13,8 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from billing.catalog import load_catalog
-from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
+from billing.catalog import catalog_load
+from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
 from billing.models import Budget
 from dashboard.models import Role
 from dashboard.overview_charts.registry import CHARTS
@@ -31,10 +31,10 @@ SEVEN_DAYS = "Nov 14, 2026 \u2013 Nov 20, 2026"
 @pytest.fixture
 def maven(teams):
     """Maven with 35 days of demo usage, a baseline, a target share and a budget it overruns."""
-    load_catalog()
+    catalog_load()
     maven, _ = teams
     demo_tao_prices(NOW - timedelta(days=36), NOW)
-    seed_demo_usage(maven, DemoProfile(60), days=35, now=NOW)
+    demo_usage_seed(maven, DemoProfile(60), days=35, now=NOW)
     maven.baseline_model = Model.objects.get(provider__slug="anthropic", name="claude-sonnet-4-5")
     maven.target_share_min, maven.target_share_max = 55, 70
     maven.save()

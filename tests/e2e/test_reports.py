@@ -16,12 +16,12 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from billing.catalog import load_catalog
-from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
-from billing.ingest.store import ingest_events
+from billing.catalog import catalog_load
+from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
+from billing.ingest.store import usage_ingest
 from billing.models import Budget, MonthClose, ProviderInvoice
 from billing.reports.exports import csv_rows, focus_rows
-from billing.reports.month_close import close_month
+from billing.reports.month_close import month_close
 from billing.reports.month_report import month_report
 from dashboard.models import Role
 from routing.models import Model, Provider
@@ -34,9 +34,9 @@ NOVEMBER = "/t/maven/reports/2026-11/"
 
 
 def _seed(team, days):
-    load_catalog()
+    catalog_load()
     demo_tao_prices(NOW - timedelta(days=days + 1), NOW)
-    seed_demo_usage(team, DemoProfile(60), days=days, now=NOW)
+    demo_usage_seed(team, DemoProfile(60), days=days, now=NOW)
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def _download(page, test_id) -> list[dict]:
 def _late_call(team, id, day, usd):
     """One Sonnet call, mid-morning in New York, on a day already reported."""
     event = canonical_event(id=id, timestamp=f"{day.isoformat()}T15:00:00Z", cost_usd=usd)
-    assert ingest_events(team, [event], now=NOW).rejected == []
+    assert usage_ingest(team, [event], now=NOW).rejected == []
 
 
 def test_a_finance_member_downloads_csvs_that_add_up_to_the_page(finance_page, page_errors):
@@ -196,7 +196,7 @@ def _invoices(team, month, finance):
 def _close_september_with_a_late_call(team, finance):
     september = date(2026, 9, 1)
     when = datetime(2026, 10, 2, 14, 0, tzinfo=UTC)
-    close_month(
+    month_close(
         team=team,
         month=september,
         user=finance,

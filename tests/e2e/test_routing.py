@@ -4,11 +4,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from billing.catalog import load_catalog
+from billing.catalog import catalog_load
 from dashboard.models import Role
 from dashboard.tokens import token_create
 from routing.models import Model, RoutingRule
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 
 WEIGHTS_90 = "Weights add up to 90; they must add up to 100."
@@ -17,7 +17,7 @@ WEIGHTS_90 = "Weights add up to 90; they must add up to 100."
 @pytest.fixture
 def models(transactional_db):
     """The seed catalog; returns the two models the tests route to."""
-    load_catalog()
+    catalog_load()
     return {
         "claude": Model.objects.get(provider__slug="anthropic", name="claude-sonnet-4-5"),
         "llama": Model.objects.get(provider__slug="chutes", name="unsloth/Llama-3.3-70B-Instruct"),
@@ -222,11 +222,11 @@ def test_the_fleet_panel_converges_live_after_a_publish(
     maven, _ = teams
     viewer = member_of_both(Role.VIEWER)
     default_rule(maven, viewer, models["claude"])
-    publish_routing(team=maven, user=None, comment="first")
+    routing_publish(team=maven, user=None, comment="first")
     default_rule_v2 = RoutingRule.objects.get(team=maven)
     default_rule_v2.targets = [{"model_id": models["llama"].pk, "weight": 100}]
     default_rule_v2.save()
-    publish_routing(team=maven, user=None, comment="second")
+    routing_publish(team=maven, user=None, comment="second")
     _, token = token_create(team=maven, name="proxy", scopes=["routes:read"])
     for name, version in (("proxy-a", 2), ("proxy-b", 1)):
         beat = {"instance_id": name, "host": name, "routing_version": version}

@@ -11,13 +11,13 @@ import respx
 import time_machine
 from playwright.sync_api import expect
 
-from billing.catalog import load_catalog
-from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
+from billing.catalog import catalog_load
+from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
 from dashboard.invitations import invitation_send
 from dashboard.models import Membership, Role
 from routing.keys import key_add, key_test
 from routing.models import Model, Provider
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
@@ -25,7 +25,7 @@ SCREENSHOT_NOW = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
 
 
 def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactional_db, shoot):
-    load_catalog()
+    catalog_load()
     maven, rival = teams
     admin = UserFactory(username="ana", email="ana@maven.example")
     MembershipFactory(team=maven, user=admin, role=Role.ADMIN)
@@ -53,7 +53,7 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
         shoot(page, "members")
         # Two days of demo usage, as seed_demo makes it, for the usage explorer.
         demo_tao_prices(SCREENSHOT_NOW - timedelta(days=3), SCREENSHOT_NOW)
-        seed_demo_usage(maven, DemoProfile(120), days=2, now=SCREENSHOT_NOW)
+        demo_usage_seed(maven, DemoProfile(120), days=2, now=SCREENSHOT_NOW)
         page.goto("/t/maven/usage/?range=custom&start=2026-11-01&end=2026-11-02")
         expect(page.locator("main tbody tr").first).to_be_visible()
         shoot(page, "usage")
@@ -109,7 +109,7 @@ def test_it_saves_screenshots_of_the_main_pages(page, sign_in, teams, transactio
                 ],
                 fallbacks=[deepseek.pk],
             )
-            publish_routing(team=maven, user=admin, comment="Pilot: 80% of summaries to Chutes")
+            routing_publish(team=maven, user=admin, comment="Pilot: 80% of summaries to Chutes")
             rule_save(
                 team=maven,
                 user=admin,

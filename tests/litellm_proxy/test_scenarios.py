@@ -41,7 +41,7 @@ from dashboard.models import ProxyToken, Role
 from integrations.litellm import llm_spend
 from routing.keys import key_rotate
 from routing.models import Model, ProviderKey, ProxyInstance, RoutingRule, RoutingVersion
-from routing.publish import latest_version, publish_routing, rollback_routing
+from routing.publish import latest_version, routing_publish, routing_rollback
 from routing.rules import rule_save
 from tests.factories import (
     MembershipFactory,
@@ -126,7 +126,7 @@ class Stack:
             team=self.team, user=self.user, task_type=task_type, targets=targets, fallbacks=[],
             rule=rule,
         )  # fmt: skip
-        return publish_routing(team=self.team, user=self.user, comment=f"{task_type} {weights}")
+        return routing_publish(team=self.team, user=self.user, comment=f"{task_type} {weights}")
 
     def instance(self) -> ProxyInstance | None:
         """The running proxy's heartbeat row (a restarted proxy is a new instance)."""
@@ -296,7 +296,7 @@ def test_a_published_split_is_followed_live_and_so_are_a_change_and_a_rollback(s
     stack.send(["summarization"] * 1000)
     second = split(upstream)
 
-    rollback = rollback_routing(version=eighty_twenty, user=stack.user)
+    rollback = routing_rollback(version=eighty_twenty, user=stack.user)
     wait_applied(stack, rollback)
     upstream.reset()
     stack.send(["summarization"] * 1000)

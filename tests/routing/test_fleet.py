@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from routing.models import ProxyInstance
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
@@ -25,9 +25,9 @@ def version(team, admin_user, llama, clock):
         targets=[{"model_id": llama.pk, "weight": 100}],
         fallbacks=[],
     )
-    publish_routing(team=team, user=admin_user, comment="first")
+    routing_publish(team=team, user=admin_user, comment="first")
     clock.shift(timedelta(minutes=1))
-    return publish_routing(team=team, user=admin_user, comment="second")
+    return routing_publish(team=team, user=admin_user, comment="second")
 
 
 def proxy(team, instance_id, *, seen=timedelta(seconds=5), **fields):

@@ -17,11 +17,11 @@ from routing.encryption import decrypt, encrypt
 from routing.keys import (
     format_warnings,
     key_add,
+    key_probe,
     key_revoke,
     key_rotate,
     key_test,
     mask_of,
-    probe_key,
 )
 from routing.models import Provider, ProviderKey
 
@@ -127,7 +127,7 @@ def test_a_provider_on_an_internal_address_is_not_called(key, admin_user, base_u
 @respx.mock
 def test_anthropic_keys_are_tested_with_anthropics_headers(catalog):
     route = respx.get("https://api.anthropic.com/v1/models").respond(200, json={"data": []})
-    probe_key(Provider.objects.get(slug="anthropic"), "sk-ant-secret")
+    key_probe(Provider.objects.get(slug="anthropic"), "sk-ant-secret")
     headers = route.calls.last.request.headers
     assert (headers["x-api-key"], headers["anthropic-version"]) == ("sk-ant-secret", "2023-06-01")
 
@@ -135,7 +135,7 @@ def test_anthropic_keys_are_tested_with_anthropics_headers(catalog):
 @respx.mock
 def test_openrouter_keys_are_tested_where_a_key_is_required(catalog):
     route = respx.get("https://openrouter.ai/api/v1/key").respond(200, json={"data": {}})
-    assert probe_key(Provider.objects.get(slug="openrouter"), "sk-or-x").result == "ok"
+    assert key_probe(Provider.objects.get(slug="openrouter"), "sk-or-x").result == "ok"
     assert route.called
 
 

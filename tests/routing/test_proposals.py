@@ -1,7 +1,7 @@
 import pytest
 
 from routing.models import Model, RoutingRule, RoutingVersion
-from routing.proposals import apply_to_draft, propose_for_team, propose_without, spread
+from routing.proposals import proposal_apply, proposal_for_team, proposal_without, spread
 from routing.rules import rule_save
 
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
@@ -28,7 +28,7 @@ def test_spread_shares_in_whole_numbers_that_add_up():
 
 def test_it_moves_a_target_s_weight_to_the_other_targets_in_proportion():
     snapshot = [_rule("summarization", [(LLAMA, 60), (DEEPSEEK, 20), (SONNET, 20)])]
-    proposal = propose_without(snapshot, provider="anthropic")
+    proposal = proposal_without(snapshot, provider="anthropic")
     assert proposal.after[0]["targets"] == [LLAMA | {"weight": 75}, DEEPSEEK | {"weight": 25}]
     [change] = proposal.changes
     assert change.startswith("~ summarization: ") and "→" in change
@@ -36,27 +36,27 @@ def test_it_moves_a_target_s_weight_to_the_other_targets_in_proportion():
 
 def test_it_moves_only_the_named_model_of_a_provider():
     snapshot = [_rule("code", [(LLAMA, 50), (DEEPSEEK, 50)])]
-    proposal = propose_without(snapshot, provider="chutes", model=LLAMA["model"])
+    proposal = proposal_without(snapshot, provider="chutes", model=LLAMA["model"])
     assert proposal.after[0]["targets"] == [DEEPSEEK | {"weight": 100}]
 
 
 def test_it_falls_back_to_the_first_unaffected_fallback_when_the_target_was_alone():
     snapshot = [_rule("extraction", [(LLAMA, 100)], fallbacks=[DEEPSEEK, SONNET])]
-    proposal = propose_without(snapshot, provider="chutes")
+    proposal = proposal_without(snapshot, provider="chutes")
     assert proposal.after[0]["targets"] == [SONNET | {"weight": 100}]
     assert proposal.after[0]["fallbacks"] == [DEEPSEEK]
 
 
 def test_it_reports_a_rule_with_nowhere_else_to_go():
     snapshot = [_rule("*", [(SONNET, 100)])]
-    proposal = propose_without(snapshot, provider="anthropic")
+    proposal = proposal_without(snapshot, provider="anthropic")
     assert proposal.stuck == ["*"]
     assert not proposal.changed
 
 
 def test_it_leaves_rules_without_the_target_alone():
     snapshot = [_rule("*", [(SONNET, 100)]), _rule("code", [(LLAMA, 80), (MINI, 20)])]
-    proposal = propose_without(snapshot, provider="openai")
+    proposal = proposal_without(snapshot, provider="openai")
     assert proposal.after[0] is snapshot[0]
     assert len(proposal.changes) == 1
 
@@ -80,8 +80,8 @@ def draft(team, ops_user, llama, deepseek, sonnet):
 
 
 def test_applying_a_proposal_changes_the_draft_but_publishes_nothing(team, ops_user, draft, llama):
-    proposal = propose_for_team(team, provider="anthropic")
-    assert apply_to_draft(team=team, user=ops_user, proposal=proposal) == 1
+    proposal = proposal_for_team(team, provider="anthropic")
+    assert proposal_apply(team=team, user=ops_user, proposal=proposal) == 1
     rule = RoutingRule.objects.get(team=team, task_type="summarization")
     assert rule.targets == [{"model_id": llama.pk, "weight": 100}]
     assert RoutingRule.objects.get(team=team, task_type="*").targets[0]["weight"] == 100
@@ -89,8 +89,8 @@ def test_applying_a_proposal_changes_the_draft_but_publishes_nothing(team, ops_u
 
 
 def test_applying_keeps_fallbacks_as_model_ids(team, ops_user, draft, deepseek):
-    proposal = propose_for_team(team, provider="chutes")
-    apply_to_draft(team=team, user=ops_user, proposal=proposal)
+    proposal = proposal_for_team(team, provider="chutes")
+    proposal_apply(team=team, user=ops_user, proposal=proposal)
     rule = RoutingRule.objects.get(team=team, task_type="summarization")
     sonnet = Model.objects.get(name="claude-sonnet-4-5")
     assert rule.targets == [{"model_id": sonnet.pk, "weight": 100}]

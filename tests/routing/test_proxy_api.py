@@ -12,7 +12,7 @@ from dashboard.tokens import token_create
 from routing.audit_actions import RoutingAuditAction
 from routing.keys import key_revoke, key_rotate
 from routing.models import Provider, ProxyInstance
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 from tests.factories import ProviderKeyFactory
 
@@ -32,7 +32,7 @@ def published(team, admin_user, llama, sonnet):
         targets=[{"model_id": llama.pk, "weight": 100}],
         fallbacks=[sonnet.pk],
     )
-    return publish_routing(team=team, user=admin_user, comment="first")
+    return routing_publish(team=team, user=admin_user, comment="first")
 
 
 # --- Routes -------------------------------------------------------------------------------

@@ -4,15 +4,15 @@ import pytest
 import yaml
 from django.core.exceptions import ValidationError
 
-from billing.catalog import load_catalog
+from billing.catalog import catalog_load
 from dashboard.models import AuditEvent
 from dashboard.tokens import token_create
 from routing.litellm_config import litellm_config
 from routing.models import Model
 from routing.publish import (
     publish_problems,
-    publish_routing,
-    rollback_routing,
+    routing_publish,
+    routing_rollback,
     snapshot_diff,
     unpublished_changes,
 )
@@ -22,7 +22,7 @@ from routing.rules import StaleEdit, check_rule, rule_save
 
 @pytest.fixture
 def models(db):
-    load_catalog()
+    catalog_load()
     return {m.name: m for m in Model.objects.all()}
 
 
@@ -134,18 +134,18 @@ def test_publishing_needs_a_default_rule(team, admin_user, llama):
     _save(team, admin_user, "summarization", [{"model_id": llama.pk, "weight": 100}])
     assert "default rule" in publish_problems(team)[0]
     with pytest.raises(ValidationError):
-        publish_routing(team=team, user=admin_user, comment="first")
+        routing_publish(team=team, user=admin_user, comment="first")
 
 
 def test_publishing_numbers_versions_and_audits(team, admin_user, draft):
-    first = publish_routing(team=team, user=admin_user, comment="first")
-    second = publish_routing(team=team, user=admin_user, comment="again")
+    first = routing_publish(team=team, user=admin_user, comment="first")
+    second = routing_publish(team=team, user=admin_user, comment="again")
     assert (first.number, second.number) == (1, 2)
     assert AuditEvent.objects.filter(action="routing.published").count() == 2
 
 
 def test_a_published_version_does_not_change_with_the_draft(team, admin_user, draft, sonnet):
-    version = publish_routing(team=team, user=admin_user, comment="first")
+    version = routing_publish(team=team, user=admin_user, comment="first")
     _save(team, admin_user, "summarization", [{"model_id": sonnet.pk, "weight": 100}], rule=draft)
     version.refresh_from_db()
     assert version.snapshot[1]["targets"][0]["model"] == "unsloth/Llama-3.3-70B-Instruct"
@@ -153,44 +153,44 @@ def test_a_published_version_does_not_change_with_the_draft(team, admin_user, dr
 
 
 def test_rollback_publishes_the_old_snapshot_as_a_new_version(team, admin_user, draft, sonnet):
-    first = publish_routing(team=team, user=admin_user, comment="first")
+    first = routing_publish(team=team, user=admin_user, comment="first")
     _save(team, admin_user, "summarization", [{"model_id": sonnet.pk, "weight": 100}], rule=draft)
-    publish_routing(team=team, user=admin_user, comment="second")
-    third = rollback_routing(version=first, user=admin_user)
+    routing_publish(team=team, user=admin_user, comment="second")
+    third = routing_rollback(version=first, user=admin_user)
     assert (third.number, third.snapshot, third.rollback_of) == (3, first.snapshot, first)
     assert AuditEvent.objects.filter(action="routing.rolled_back").exists()
 
 
 def test_the_diff_says_what_changed(team, admin_user, draft, sonnet):
-    old = publish_routing(team=team, user=admin_user, comment="first").snapshot
+    old = routing_publish(team=team, user=admin_user, comment="first").snapshot
     _save(team, admin_user, "summarization", [{"model_id": sonnet.pk, "weight": 100}], rule=draft)
-    new = publish_routing(team=team, user=admin_user, comment="second").snapshot
+    new = routing_publish(team=team, user=admin_user, comment="second").snapshot
     [line] = snapshot_diff(old, new)
     assert "chutes/unsloth/Llama-3.3-70B-Instruct 80%" in line
     assert "anthropic/claude-sonnet-4-5 100%" in line
 
 
 def test_resolution_splits_ids_by_weight(team, admin_user, draft):
-    rules = publish_routing(team=team, user=admin_user, comment="x").snapshot
+    rules = routing_publish(team=team, user=admin_user, comment="x").snapshot
     picks = Counter(resolve_route(rules, "summarization", f"req-{n}")[0][0] for n in range(100_000))
     assert 19_000 <= picks["anthropic"] <= 21_000
 
 
 def test_resolution_is_stable_for_a_request_id(team, admin_user, draft):
-    rules = publish_routing(team=team, user=admin_user, comment="x").snapshot
+    rules = routing_publish(team=team, user=admin_user, comment="x").snapshot
     assert resolve_route(rules, "summarization", "req-7") == resolve_route(
         rules, "summarization", "req-7"
     )
 
 
 def test_unknown_task_types_use_the_default_rule(team, admin_user, draft):
-    rules = publish_routing(team=team, user=admin_user, comment="x").snapshot
+    rules = routing_publish(team=team, user=admin_user, comment="x").snapshot
     assert resolve_route(rules, "poetry", "req-1") == [("anthropic", "claude-sonnet-4-5")]
 
 
 def test_fallbacks_follow_the_pick(team, admin_user, llama, sonnet):
     _save(team, admin_user, "*", [{"model_id": llama.pk, "weight": 100}], fallbacks=[sonnet.pk])
-    rules = publish_routing(team=team, user=admin_user, comment="x").snapshot
+    rules = routing_publish(team=team, user=admin_user, comment="x").snapshot
     assert resolve_route(rules, "*", "r") == [
         ("chutes", "unsloth/Llama-3.3-70B-Instruct"),
         ("anthropic", "claude-sonnet-4-5"),
@@ -202,7 +202,7 @@ def _get(client, url, token, **headers):
 
 
 def test_the_routes_api_serves_the_latest_version(client, team, admin_user, draft, routes_token):
-    publish_routing(team=team, user=admin_user, comment="first")
+    routing_publish(team=team, user=admin_user, comment="first")
     answer = _get(client, "/api/v1/routes", routes_token)
     body = answer.json()
     assert (body["version"], body["comment"]) == (1, "first")
@@ -217,17 +217,17 @@ def test_the_routes_api_serves_the_latest_version(client, team, admin_user, draf
 def test_the_routes_api_answers_304_for_the_same_etag(
     client, team, admin_user, draft, routes_token
 ):
-    publish_routing(team=team, user=admin_user, comment="first")
+    routing_publish(team=team, user=admin_user, comment="first")
     etag = _get(client, "/api/v1/routes", routes_token)["ETag"]
     again = _get(client, "/api/v1/routes", routes_token, HTTP_IF_NONE_MATCH=etag)
     assert (again.status_code, again.content) == (304, b"")
 
 
 def test_a_new_version_changes_the_etag(client, team, admin_user, draft, sonnet, routes_token):
-    publish_routing(team=team, user=admin_user, comment="first")
+    routing_publish(team=team, user=admin_user, comment="first")
     etag = _get(client, "/api/v1/routes", routes_token)["ETag"]
     _save(team, admin_user, "summarization", [{"model_id": sonnet.pk, "weight": 100}], rule=draft)
-    publish_routing(team=team, user=admin_user, comment="second")
+    routing_publish(team=team, user=admin_user, comment="second")
     assert _get(client, "/api/v1/routes", routes_token, HTTP_IF_NONE_MATCH=etag).status_code == 200
 
 
@@ -249,7 +249,7 @@ def test_the_litellm_config_has_weights_groups_and_fallbacks(team, admin_user, l
         "summarization",
         [{"model_id": llama.pk, "weight": 80}, {"model_id": sonnet.pk, "weight": 20}],
     )
-    rules = publish_routing(team=team, user=admin_user, comment="x").snapshot
+    rules = routing_publish(team=team, user=admin_user, comment="x").snapshot
     config = litellm_config(rules)
     chutes = config["model_list"][1]
     assert chutes == {
@@ -284,7 +284,7 @@ def test_the_yaml_endpoint_loads_in_a_real_litellm_router(
         [{"model_id": llama.pk, "weight": 100}],
         fallbacks=[sonnet.pk],
     )
-    publish_routing(team=team, user=admin_user, comment="x")
+    routing_publish(team=team, user=admin_user, comment="x")
     config = yaml.safe_load(_get(client, "/api/v1/routes/litellm.yaml", routes_token).content)
     router = litellm.Router(model_list=config["model_list"], **config["router_settings"])
     picks = Counter(

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from routing.models import RoutingRule, RoutingVersion
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 
 ROLES = ["admin", "ops", "finance", "viewer"]
@@ -285,7 +285,7 @@ def test_it_publishes_version_1_and_the_banner_goes(client, admin_user, team, de
 def test_it_lists_a_change_made_after_publishing(
     client, admin_user, team, default_rule, llama, deepseek
 ):
-    publish_routing(team=team, user=admin_user, comment="first")
+    routing_publish(team=team, user=admin_user, comment="first")
     client.force_login(admin_user)
     url = _url("routing_rule_edit", team, rule_id=default_rule.pk)
     client.post(url, _rule_data(targets=[(llama, 50), (deepseek, 50)], revision=1))
@@ -300,7 +300,7 @@ def test_it_lists_a_change_made_after_publishing(
 def test_it_resolves_a_request_with_the_published_rules(
     client, viewer_user, admin_user, team, default_rule
 ):
-    publish_routing(team=team, user=admin_user, comment="first")
+    routing_publish(team=team, user=admin_user, comment="first")
     client.force_login(viewer_user)
     query = {"task_type": "summarize", "request_id": "req-1"}
     response = client.get(_url("routing_try", team), query, HTTP_HX_REQUEST="true")

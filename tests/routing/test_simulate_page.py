@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from billing.ingest.store import ingest_events
-from routing.publish import publish_routing
+from billing.ingest.store import usage_ingest
+from routing.publish import routing_publish
 from routing.rules import rule_save
 from tests.factories import canonical_event
 
@@ -31,7 +31,7 @@ def traffic(team, sonnet):
         )
         for n in range(100)
     ]
-    ingest_events(team, events, now=NOW)
+    usage_ingest(team, events, now=NOW)
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def sonnet_published_llama_draft(team, admin_user, llama, sonnet):
         targets=[{"model_id": sonnet.pk, "weight": 100}],
         fallbacks=[],
     )
-    publish_routing(team=team, user=admin_user, comment="all sonnet")
+    routing_publish(team=team, user=admin_user, comment="all sonnet")
     rule_save(
         team=team,
         user=admin_user,

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from routing.models import RoutingVersion
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 
 ROLES = ["admin", "ops", "finance", "viewer"]
@@ -19,7 +19,7 @@ def two_versions(team, admin_user, llama, deepseek):
         targets=[{"model_id": llama.pk, "weight": 70}, {"model_id": deepseek.pk, "weight": 30}],
         fallbacks=[],
     )
-    first = publish_routing(team=team, user=admin_user, comment="first")
+    first = routing_publish(team=team, user=admin_user, comment="first")
     rule_save(
         team=team,
         user=admin_user,
@@ -28,7 +28,7 @@ def two_versions(team, admin_user, llama, deepseek):
         fallbacks=[],
         rule=rule,
     )
-    second = publish_routing(team=team, user=admin_user, comment="half and half")
+    second = routing_publish(team=team, user=admin_user, comment="half and half")
     return first, second
 
 

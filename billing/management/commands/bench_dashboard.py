@@ -12,7 +12,7 @@ from billing.bench.overview import (
     same_figures,
     timed,
 )
-from billing.catalog import load_catalog
+from billing.catalog import catalog_load
 from billing.models import UsageEvent
 from billing.overview.cube import RAW, ROLLUPS
 from dashboard.models import Team
@@ -54,7 +54,7 @@ class Command(BaseCommand):
         say = self.stdout.write
         if connection.vendor != "postgresql":
             say(self.style.WARNING("Not PostgreSQL: the targets are for PostgreSQL; figures only."))
-        load_catalog()
+        catalog_load()
         bench_team = _bench_team(team)
         now = timezone.now()
         if reuse and UsageEvent.objects.filter(team=bench_team).count() == events:
@@ -76,7 +76,7 @@ class Command(BaseCommand):
         range_days = min(days, 90)
         query = f"range={range_days}d"
         if not same_figures(bench_team, days=range_days, now=now):
-            raise CommandError("Rollups and raw events disagree: run rebuild_rollups first.")
+            raise CommandError("Rollups and raw events disagree: run rollups_rebuild first.")
         say(f"Timing the overview of the last {range_days} days")
         client, url = page_client(bench_team)
         page = timed(

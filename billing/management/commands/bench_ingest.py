@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.bench import ingest as bench
-from billing.catalog import load_catalog
+from billing.catalog import catalog_load
 
 BENCH_TEAMS = [
     "bench-raw",
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             bench.require_postgresql()
         except RuntimeError as error:
             raise CommandError(str(error)) from None
-        load_catalog()
+        catalog_load()
         start = datetime.now(UTC) - timedelta(days=2)
         canonical = bench.canonical_events(events, start)
         say = self.stdout.write

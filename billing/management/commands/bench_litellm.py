@@ -10,7 +10,7 @@ from billing.bench import litellm as bl
 from billing.bench.fake_upstream import FakeUpstream
 from billing.bench.litellm_proxy import missing_proxy_modules
 from billing.bench.sink import Sink
-from billing.catalog import load_catalog
+from billing.catalog import catalog_load
 from dashboard.progress import ProgressBar
 from dashboard.tokens import token_create
 
@@ -55,7 +55,7 @@ class Command(BaseCommand):
             sink = stack.enter_context(Sink())
             dashboard = plugin = None
             if postgresql:
-                load_catalog()
+                catalog_load()
                 dashboard = bl.dashboard_process(work)
                 stack.callback(dashboard.stop)
                 dashboard.start()

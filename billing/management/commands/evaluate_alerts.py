@@ -2,7 +2,7 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.alerts.evaluation import evaluate_alerts
+from billing.alerts.evaluation import alerts_evaluate
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, now, **options):
-        result = evaluate_alerts(now=moment_option(now))
+        result = alerts_evaluate(now=moment_option(now))
         style = self.style.ERROR if result.failed else self.style.SUCCESS
         self.stdout.write(style(result.summary))
         if result.failed:

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing.ingest.files import ImportFileError
 from billing.models import TaoPrice
-from billing.tao_feed import TIME_COLUMNS, USD_COLUMNS, import_tao_prices
+from billing.tao_feed import TIME_COLUMNS, USD_COLUMNS, tao_prices_import
 from dashboard.progress import ProgressBar
 
 
@@ -12,7 +12,7 @@ class Command(BaseCommand):
         f"({', '.join(TIME_COLUMNS)}: ISO 8601 with an offset, epoch seconds or milliseconds, "
         f"or a date for midnight UTC) and a price column ({', '.join(USD_COLUMNS)}). "
         "Points already stored for the same time and source stay as they are. "
-        "Example: import_tao_prices tao.csv --source coingecko-history"
+        "Example: tao_prices_import tao.csv --source coingecko-history"
     )
 
     def add_arguments(self, parser):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         if not source or len(source) > max_length:
             raise CommandError(f"--source must be 1 to {max_length} characters.")
         try:
-            summary = import_tao_prices(
+            summary = tao_prices_import(
                 file, source=source, progress=ProgressBar(self.stdout, "Importing")
             )
         except ImportFileError as error:

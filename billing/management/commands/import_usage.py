@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.ingest.files import Counts, ImportFileError, import_usage_file
+from billing.ingest.files import Counts, ImportFileError, usage_file_import
 from dashboard.cli import team_option
 from dashboard.progress import ProgressBar
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, file, team, **options):
         team_obj = team_option(team)
         try:
-            summary = import_usage_file(
+            summary = usage_file_import(
                 file, team=team_obj, progress=ProgressBar(self.stdout, "Importing")
             )
         except ImportFileError as error:

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from billing.rollups import rebuild_rollups
+from billing.rollups import rollups_rebuild
 from dashboard.cli import day_option, team_option
 from dashboard.progress import ProgressBar
 
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args, team, since, **options):
         start = day_option(since, "--since")
         team_obj = team_option(team)
-        written = rebuild_rollups(
+        written = rollups_rebuild(
             team=team_obj, since=start, progress=ProgressBar(self.stdout, "Rebuilding")
         )
         self.stdout.write(self.style.SUCCESS(f"Rebuilt {written:,} rollup rows."))

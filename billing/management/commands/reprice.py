@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.catalog import model_from_label
-from billing.reprice import reprice_events
+from billing.reprice import usage_reprice
 from dashboard.cli import day_option, team_option
 from dashboard.progress import ProgressBar
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"No catalog model is called {model!r}: write it as provider/model."
                 )
-        result = reprice_events(
+        result = usage_reprice(
             since=start,
             team=team_obj,
             model=model_obj,

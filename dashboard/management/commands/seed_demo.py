@@ -7,14 +7,14 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.alerts.rules import alert_rules_add_recommended
-from billing.catalog import load_catalog
-from billing.demo import DemoProfile, demo_tao_prices, seed_demo_usage
+from billing.catalog import catalog_load
+from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
 from billing.models import AlertRule, Budget, UsageRollup
 from dashboard.models import Role, Team
 from dashboard.progress import ProgressBar
 from dashboard.teams import member_set_role
 from routing.models import Model, RoutingRule
-from routing.publish import publish_routing
+from routing.publish import routing_publish
 from routing.rules import rule_save
 
 DEMO_PASSWORD = "spend-demo"  # noqa: S105 - printed on purpose: this is the local demo
@@ -68,7 +68,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, days, **options):
-        self.stdout.write(f"Catalog: {load_catalog()}.")
+        self.stdout.write(f"Catalog: {catalog_load()}.")
         teams = {}
         for slug, name, tz, (provider, model), _ in DEMO_TEAMS:
             teams[slug], created = Team.objects.get_or_create(
@@ -112,7 +112,7 @@ class Command(BaseCommand):
                     targets=[{"model_id": _model(p, m).pk, "weight": w} for p, m, w in targets],
                     fallbacks=[_model(p, m).pk for p, m in fallbacks],
                 )
-            publish_routing(team=team, user=admin, comment="Demo: 60-70% of requests to Chutes")
+            routing_publish(team=team, user=admin, comment="Demo: 60-70% of requests to Chutes")
         self.stdout.write("Routing: a published version for each demo team.")
 
     def _seed_budgets(self, teams):
@@ -145,7 +145,7 @@ class Command(BaseCommand):
         self.stdout.write(f"TAO prices: {added:,} demo points added.")
         for slug, *_, per_weekday in DEMO_TEAMS:
             bar = ProgressBar(self.stdout, f"Usage for {teams[slug].name:<9}")
-            count = seed_demo_usage(
+            count = demo_usage_seed(
                 teams[slug], DemoProfile(per_weekday), days=days, now=now, progress=bar
             )
             self.stdout.write(f"  {count:,} demo events added for {teams[slug].name}.")

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dashboard.progress import ProgressBar
 from routing.encryption import SecretUnreadable, uses_local_key_file
-from routing.keys import reencrypt_all
+from routing.keys import keys_reencrypt
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
                 "FIELD_ENCRYPTION_KEYS is not set: using the local key file, nothing to rotate to."
             )
         try:
-            count = reencrypt_all(progress=ProgressBar(self.stdout, "Re-encrypting"))
+            count = keys_reencrypt(progress=ProgressBar(self.stdout, "Re-encrypting"))
         except SecretUnreadable as error:
             raise CommandError(f"{error} Nothing was changed.") from None
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted {count:,} provider keys."))
