@@ -4,7 +4,16 @@ from django.utils import timezone
 
 from billing.catalog import is_backdated
 from billing.models import ModelPrice, Status, TeamModelPrice
-from billing.queries import Cursor, UsageChoices, UsageFilters, time_bounds
+from billing.queries import (
+    DEFAULT_SORT,
+    EXPORT_SORT,
+    USAGE_SORTS,
+    Cursor,
+    UsageChoices,
+    UsageFilters,
+    UsageSort,
+    time_bounds,
+)
 from dashboard.access import is_site_staff
 from dashboard.forms import DayField
 from routing.models import Model, Provider
@@ -136,6 +145,7 @@ RANGE_CHOICES = [
     ("custom", "Custom dates"),
 ]
 DEFAULT_RANGE = "7d"
+SORT_CHOICES = [(key, sort.label) for key, sort in USAGE_SORTS.items()]
 
 
 class UsageFilterForm(forms.Form):
@@ -160,6 +170,14 @@ class UsageFilterForm(forms.Form):
     )
     unpriced = forms.BooleanField(label="Unpriced only", required=False)
     disagreement = forms.BooleanField(label="Cost disagreement only", required=False)
+    request_id = forms.CharField(
+        label="Request id",
+        required=False,
+        max_length=255,
+        widget=forms.TextInput(attrs={"placeholder": "id or its beginning"}),
+        error_messages={"max_length": "A request id has at most 255 characters."},
+    )
+    sort = forms.ChoiceField(label="Sort", choices=SORT_CHOICES)
     # Set by the Older/Newer links, never by the form: changing a filter starts at the newest.
     before = forms.CharField(required=False, widget=forms.HiddenInput)
     after = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -171,10 +189,17 @@ class UsageFilterForm(forms.Form):
             data["range"] = "custom"
         elif not data.get("range"):
             data["range"] = DEFAULT_RANGE
+        # A CSV asked for without a sort lists the calls oldest first, as it always did.
+        self.sort_sent = bool(data.get("sort"))
+        if not self.sort_sent:
+            data["sort"] = DEFAULT_SORT
         super().__init__(data)
         self.fields["provider"].choices = _choices("All providers", choices.providers)
         self.fields["model"].choices = _choices("All models", choices.models)
         self.fields["task_type"].choices = _choices("All task types", choices.task_types)
+
+    def clean_sort(self) -> UsageSort:
+        return USAGE_SORTS[self.cleaned_data["sort"]]
 
     def clean_before(self):
         return self._cursor("before")
@@ -183,11 +208,11 @@ class UsageFilterForm(forms.Form):
         return self._cursor("after")
 
     def _cursor(self, name):
-        text = self.cleaned_data[name]
-        if not text:
+        text, sort = self.cleaned_data[name], self.cleaned_data.get("sort")
+        if not text or sort is None:
             return None
         try:
-            return Cursor.parse(text)
+            return Cursor.parse(text, sort)
         except ValueError:
             raise ValidationError(
                 "This page link is broken: start again from the newest."
@@ -220,7 +245,12 @@ class UsageFilterForm(forms.Form):
             route_version=data["route_version"],
             unpriced_only=data["unpriced"],
             disagreement_only=data["disagreement"],
+            request_id=data["request_id"],
         )
+
+    def export_sort(self) -> UsageSort:
+        """The CSV's order: the page's sort when one is sent, else oldest first."""
+        return self.cleaned_data["sort"] if self.sort_sent else USAGE_SORTS[EXPORT_SORT]
 
 
 def _choices(everything: str, values: list[str]) -> list[tuple[str, str]]:

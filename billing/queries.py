@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import BooleanField, ExpressionWrapper, Max, Q, Sum
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Max, Q, Sum
 
 from billing.models import CostSource, UsageEvent, UsageRollup
 from routing.models import Model, Provider
@@ -15,8 +15,15 @@ PAGE_SIZE = 50
 PRESET_RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PRESET_RANGES["90d"] = timedelta(days=90)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Bounded so that any match is a valid datetime (before year 5000) and a 64-bit id.
-CURSOR_PATTERN = re.compile(r"^(\d{1,17})_(\d{1,18})$")
+# A cursor's value by sort column, bounded so that any match is a valid datetime (before
+# year 5000), a cost that fits USD_DIGITS or a latency that fits its column; then a 64-bit id.
+CURSOR_VALUES = {
+    "occurred_at": r"\d{1,17}",
+    "cost_usd": r"-?\d{1,12}(?:\.\d{1,12})?",
+    "latency_ms": r"\d{1,10}",
+}
+NULL_CURSOR_VALUE = "null"
+MAX_LATENCY_MS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,8 @@ class UsageFilters:
     route_version: int | None = None
     unpriced_only: bool = False
     disagreement_only: bool = False
+    # The proxy's event id, or its beginning.
+    request_id: str = ""
 
 
 def time_bounds(
@@ -46,33 +55,125 @@ def time_bounds(
 
 
 @dataclass(frozen=True)
-class Cursor:
-    """A position in the newest-first order: (occurred_at, id) of an event."""
+class UsageSort:
+    """One order of the explorer: a column and direction, ties broken by id the same way.
 
-    occurred_at: datetime
+    Calls without a value (unpriced, or no latency reported) come last in both directions.
+    """
+
+    label: str
+    field: str
+    descending: bool
+    nullable: bool
+    # What the pager calls the pages toward the top and toward the bottom of the list.
+    previous_label: str
+    next_label: str
+
+    def ordering(self, *, reverse: bool = False) -> list:
+        descending = self.descending != reverse
+        if self.nullable:
+            nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
+            value = F(self.field).desc(**nulls) if descending else F(self.field).asc(**nulls)
+        else:
+            # Plain, so the (team, occurred_at) index serves the order on PostgreSQL too.
+            value = f"-{self.field}" if descending else self.field
+        return [value, "-pk" if descending else "pk"]
+
+    def below(self, cursor: "Cursor") -> Q:
+        """The events after `cursor` in this order."""
+        return self._beyond(cursor, "lt" if self.descending else "gt", nulls_beyond=True)
+
+    def above(self, cursor: "Cursor") -> Q:
+        """The events before `cursor` in this order."""
+        return self._beyond(cursor, "gt" if self.descending else "lt", nulls_beyond=False)
+
+    def _beyond(self, cursor: "Cursor", op: str, *, nulls_beyond: bool) -> Q:
+        field, value = self.field, cursor.value
+        pk_beyond = Q(**{f"pk__{op}": cursor.pk})
+        if value is None:
+            null = Q(**{f"{field}__isnull": True})
+            return null & pk_beyond if nulls_beyond else ~null | pk_beyond
+        beyond = Q(**{f"{field}__{op}": value}) | Q(**{field: value}) & pk_beyond
+        if self.nullable and nulls_beyond:
+            return beyond | Q(**{f"{field}__isnull": True})
+        # The redundant bound on the column alone lets an index on it do the work.
+        return Q(**{f"{field}__{op}e": value}) & beyond
+
+
+USAGE_SORTS = {
+    "newest": UsageSort("Newest first", "occurred_at", True, False, "Newer", "Older"),
+    "oldest": UsageSort("Oldest first", "occurred_at", False, False, "Older", "Newer"),
+    "cost_desc": UsageSort("Most expensive first", "cost_usd", True, True, "Previous", "Next"),
+    "cost_asc": UsageSort("Cheapest first", "cost_usd", False, True, "Previous", "Next"),
+    "latency_desc": UsageSort("Slowest first", "latency_ms", True, True, "Previous", "Next"),
+    "latency_asc": UsageSort("Fastest first", "latency_ms", False, True, "Previous", "Next"),
+}
+DEFAULT_SORT = "newest"
+EXPORT_SORT = "oldest"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in one of the explorer's orders: (value of the sorted column, id) of an event.
+
+    Written as `<value>_<id>`: a time in microseconds since 1970, a cost, a latency, or `null`.
+    """
+
+    value: datetime | Decimal | int | None
     pk: int
 
     def __str__(self):
-        return f"{(self.occurred_at - EPOCH) // timedelta(microseconds=1)}_{self.pk}"
+        if self.value is None:
+            text = NULL_CURSOR_VALUE
+        elif isinstance(self.value, datetime):
+            text = str((self.value - EPOCH) // timedelta(microseconds=1))
+        elif isinstance(self.value, Decimal):
+            text = format(self.value, "f")
+        else:
+            text = str(self.value)
+        return f"{text}_{self.pk}"
 
     @classmethod
-    def parse(cls, text: str) -> "Cursor":
-        match = CURSOR_PATTERN.match(text)
-        if not match:
+    def parse(cls, text: str, sort: UsageSort) -> "Cursor":
+        pattern = rf"^({NULL_CURSOR_VALUE}|{CURSOR_VALUES[sort.field]})_(\d{{1,18}})$"
+        match = re.match(pattern, text)
+        if not match or (match[1] == NULL_CURSOR_VALUE and not sort.nullable):
             raise ValueError(f"not a page cursor: {text!r}")
-        return cls(EPOCH + timedelta(microseconds=int(match[1])), int(match[2]))
+        pk = int(match[2])
+        if match[1] == NULL_CURSOR_VALUE:
+            return cls(None, pk)
+        if sort.field == "occurred_at":
+            return cls(EPOCH + timedelta(microseconds=int(match[1])), pk)
+        if sort.field == "cost_usd":
+            return cls(Decimal(match[1]), pk)
+        if int(match[1]) > MAX_LATENCY_MS:
+            raise ValueError(f"not a page cursor: {text!r}")
+        return cls(int(match[1]), pk)
 
     @classmethod
-    def of(cls, event: UsageEvent) -> "Cursor":
-        return cls(event.occurred_at, event.pk)
+    def of(cls, event: UsageEvent, sort: UsageSort) -> "Cursor":
+        return cls(getattr(event, sort.field), event.pk)
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """All the calls the filters match, not only the page's."""
+
+    calls: int
+    cost_usd: Decimal | None
+    tao: Decimal | None
+    unpriced: int
 
 
 @dataclass
 class UsagePage:
     events: list[UsageEvent]
-    older: Cursor | None
-    newer: Cursor | None
-    # Whether this is a page away from the newest, reached through a cursor.
+    totals: UsageTotals
+    sort: UsageSort
+    # Cursors of the pages toward the top and the bottom of the list, when there are such.
+    previous: Cursor | None = None
+    next: Cursor | None = None
+    # Whether this is a page away from the top, reached through a cursor.
     paged: bool = False
 
     @property
@@ -126,52 +227,75 @@ def _filtered_events(team, filters: UsageFilters):
         events = events.filter(cost_source=CostSource.UNPRICED)
     if filters.disagreement_only:
         events = events.filter(cost_disagreement=True)
+    if filters.request_id:
+        events = events.filter(event_id__startswith=filters.request_id)
     return events
 
 
-def usage_events(*, team, filters: UsageFilters):
-    """Every event the filters match, for the explorer's CSV download."""
-    return _filtered_events(team, filters)
+def usage_events(*, team, filters: UsageFilters, sort: UsageSort):
+    """Every event the filters match in the sort's order, for the explorer's CSV download."""
+    return _filtered_events(team, filters).order_by(*sort.ordering())
+
+
+def usage_totals(events) -> UsageTotals:
+    """How many calls `events` holds and what they cost, in one aggregate query."""
+    return UsageTotals(
+        **events.aggregate(
+            calls=Count("pk"),
+            cost_usd=Sum("cost_usd"),
+            tao=Sum("tao_amount"),
+            unpriced=Count("pk", filter=Q(cost_source=CostSource.UNPRICED)),
+        )
+    )
 
 
 def usage_page(
-    *, team, filters: UsageFilters, before: Cursor | None = None, after: Cursor | None = None
+    *,
+    team,
+    filters: UsageFilters,
+    sort: UsageSort = USAGE_SORTS[DEFAULT_SORT],
+    before: Cursor | None = None,
+    after: Cursor | None = None,
 ) -> UsagePage:
-    """One page of events, newest first, read by keyset on (occurred_at, id): never a COUNT.
+    """One page of events in the sort's order, read by keyset on (sorted value, id), and the
+    totals of all of them.
 
-    `before` gives the page of events older than the cursor, `after` the page newer than it.
+    `before` gives the page below the cursor, `after` the page above it (the names are those
+    of the newest-first order: older and newer).
     """
-    events = (
-        _filtered_events(team, filters)
-        .defer("metadata", "quality_comment")
-        .annotate(is_demo=ExpressionWrapper(Q(metadata__demo=True), output_field=BooleanField()))
+    matching = _filtered_events(team, filters)
+    totals = usage_totals(matching)
+    events = matching.defer("metadata", "quality_comment").annotate(
+        is_demo=ExpressionWrapper(Q(metadata__demo=True), output_field=BooleanField())
     )
     if after is not None:
-        # The redundant bound on occurred_at alone lets the (team, occurred_at) index do the work.
-        events = events.filter(occurred_at__gte=after.occurred_at).filter(
-            Q(occurred_at__gt=after.occurred_at) | Q(pk__gt=after.pk)
-        )
-        rows = list(events.order_by("occurred_at", "pk")[: PAGE_SIZE + 1])
+        events = events.filter(sort.above(after)).order_by(*sort.ordering(reverse=True))
+        rows = list(events[: PAGE_SIZE + 1])
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE][::-1]
         if not rows:
-            return UsagePage([], older=None, newer=None, paged=True)
+            return UsagePage([], totals, sort, paged=True)
         return UsagePage(
-            rows, older=Cursor.of(rows[-1]), newer=Cursor.of(rows[0]) if more else None, paged=True
+            rows,
+            totals,
+            sort,
+            previous=Cursor.of(rows[0], sort) if more else None,
+            next=Cursor.of(rows[-1], sort),
+            paged=True,
         )
     if before is not None:
-        events = events.filter(occurred_at__lte=before.occurred_at).filter(
-            Q(occurred_at__lt=before.occurred_at) | Q(pk__lt=before.pk)
-        )
-    rows = list(events.order_by("-occurred_at", "-pk")[: PAGE_SIZE + 1])
+        events = events.filter(sort.below(before))
+    rows = list(events.order_by(*sort.ordering())[: PAGE_SIZE + 1])
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     if not rows:
-        return UsagePage([], older=None, newer=None, paged=before is not None)
+        return UsagePage([], totals, sort, paged=before is not None)
     return UsagePage(
         rows,
-        older=Cursor.of(rows[-1]) if more else None,
-        newer=Cursor.of(rows[0]) if before is not None else None,
+        totals,
+        sort,
+        previous=Cursor.of(rows[0], sort) if before is not None else None,
+        next=Cursor.of(rows[-1], sort) if more else None,
         paged=before is not None,
     )
 

@@ -31,6 +31,7 @@ def usage_explorer(request, team):
         page = usage_page(
             team=team,
             filters=form.filters(zone=team.zone, now=timezone.now()),
+            sort=form.cleaned_data["sort"],
             before=form.cleaned_data["before"],
             after=form.cleaned_data["after"],
         )
@@ -51,15 +52,16 @@ def usage_explorer(request, team):
 @login_required
 @require_GET
 def usage_csv(request, team):
-    """The calls the explorer's filters match, one per row, as CSV (the filters' errors as the
-    explorer shows them)."""
+    """The calls the explorer's filters match, one per row in its sort's order, as CSV (the
+    filters' errors as the explorer shows them)."""
     membership = get_membership_for_user(request, team)
     team = membership.team
     form = UsageFilterForm(request.GET, choices=usage_choices(team))
     if not form.is_valid():
         return usage_explorer(request, team.slug)
     now = timezone.now()
-    events = usage_events(team=team, filters=form.filters(zone=team.zone, now=now))
+    filters = form.filters(zone=team.zone, now=now)
+    events = usage_events(team=team, filters=filters, sort=form.export_sort())
     response = StreamingHttpResponse(
         csv_lines(usage_rows(events)), content_type="text/csv; charset=utf-8"
     )

@@ -171,10 +171,10 @@ USAGE_FIELDS = [
 
 
 def usage_rows(events) -> Iterator[list]:
-    """The header, then one row per event of `events` (a queryset), oldest first, read in
-    chunks so memory stays flat however many there are."""
+    """The header, then one row per event of `events` (an ordered queryset) in its order, read
+    in chunks so memory stays flat however many there are."""
     yield USAGE_COLUMNS
-    rows = events.order_by("occurred_at", "pk").values_list(*USAGE_FIELDS)
+    rows = events.values_list(*USAGE_FIELDS)
     for row in rows.iterator(chunk_size=EXPORT_CHUNK):
         yield [_utc(cell) if isinstance(cell, datetime) else cell for cell in row]
 

@@ -3,6 +3,7 @@ import io
 import re
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.urls import reverse
@@ -298,6 +299,11 @@ def test_it_keeps_the_filters_in_the_page_links(client, catalog, viewer_user, te
         ({"route_version": "seven"}, "Enter a routing version number"),
         ({"route_version": "0"}, "Enter a routing version number"),
         ({"route_version": str(2**31)}, "Enter a routing version number"),
+        ({"sort": "price"}, "Select a valid choice"),
+        ({"sort": "cost_desc", "before": "cheap_1"}, "This page link is broken"),
+        ({"sort": "latency_asc", "after": "9999999999_1"}, "This page link is broken"),
+        ({"sort": "newest", "before": "null_1"}, "This page link is broken"),
+        ({"request_id": "x" * 256}, "A request id has at most 255 characters"),
     ],
 )
 def test_it_refuses_bad_filters_with_a_message(client, catalog, viewer_user, team, params, message):
@@ -473,9 +479,9 @@ def test_the_page_reads_a_fixed_number_of_queries(
     )
     client.force_login(viewer_user)
     url, _ = _url(team)
-    # Session, user, membership, choices, one page of events, the switcher's teams, catalog
-    # rights, and the session saved (with its savepoint) for the team it now remembers.
-    with django_assert_num_queries(9):
+    # Session, user, membership, choices, the totals, one page of events, the switcher's teams,
+    # catalog rights, and the session saved (with its savepoint) for the team it now remembers.
+    with django_assert_num_queries(10):
         assert client.get(url).status_code == 200
 
 
@@ -524,3 +530,175 @@ def test_the_csv_refuses_bad_filters_as_the_explorer_does(client, catalog, viewe
 def test_the_csv_is_hidden_from_outsiders(client, catalog, outsider, team):
     client.force_login(outsider)
     assert client.get(reverse("usage_csv", kwargs={"team": team.slug})).status_code == 404
+
+
+def test_it_totals_every_matching_call_not_only_the_page(client, catalog, viewer_user, team):
+    _ingest(team, *(canonical_event(id=f"e{n}", cost_usd=0.01) for n in range(60)))
+    _ingest(team, canonical_event(id="other", provider="openai", model="gpt-5.2", cost_usd=5))
+    client.force_login(viewer_user)
+    page = _page(client, team, provider="anthropic")
+    assert len(_shown_ids(page)) == 50
+    assert "<strong>60 calls</strong> · <strong>$0.600000</strong>" in page
+
+
+def test_it_totals_tao_when_calls_have_a_tao_amount(client, catalog, viewer_user, team):
+    TaoPriceFactory(at=NOW - timedelta(days=6, minutes=5), usd=Decimal("400"))
+    timestamp = (NOW - timedelta(days=6)).isoformat()
+    chutes = {"provider": "chutes", "model": "deepseek-ai/DeepSeek-V3", "timestamp": timestamp}
+    _ingest(team, canonical_event(id="a", **chutes), canonical_event(id="b", **chutes))
+    client.force_login(viewer_user)
+    tao = sum(UsageEvent.objects.values_list("tao_amount", flat=True))
+    assert f"<strong>{tao:.8f}</strong> TAO" in _page(client, team)
+
+
+def test_it_says_unpriced_calls_are_not_in_the_total(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="odd", model="mystery-model"), canonical_event(id="ok"))
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    assert "<strong>2 calls</strong>" in page
+    assert "1 unpriced, not in the total" in page
+
+
+def test_it_shows_every_cost_with_six_decimals(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="a", cost_usd=0.045), canonical_event(id="b", cost_usd=1.5))
+    client.force_login(viewer_user)
+    page = _page(client, team)
+    assert "Cost (USD, 6 decimals)" in page
+    assert "$0.045000<br>" in page
+    assert "$1.500000<br>" in page
+    assert "<strong>$1.545000</strong>" in page
+
+
+def _ingest_sortable(team):
+    """120 calls: costs and latencies in ties, a third unpriced, a quarter without a latency."""
+    start = NOW - timedelta(days=2)
+    events = []
+    for n in range(120):
+        overrides = {"model": "mystery-model"} if n % 3 == 0 else {"cost_usd": (n % 2 + 1) / 100}
+        events.append(
+            canonical_event(
+                id=f"e{n}",
+                timestamp=(start + timedelta(seconds=n // 3)).isoformat(),
+                latency_ms=None if n % 4 == 0 else 100 * (n % 3 + 1),
+                **overrides,
+            )
+        )
+    _ingest(team, *events)
+
+
+def _in_order(team, field, descending) -> list[int]:
+    """The team's event ids sorted by `field`, ties by id the same way, calls without it last."""
+    events = list(UsageEvent.objects.filter(team=team))
+    present = [event for event in events if getattr(event, field) is not None]
+    missing = [event for event in events if getattr(event, field) is None]
+    present.sort(key=lambda event: (getattr(event, field), event.pk), reverse=descending)
+    missing.sort(key=lambda event: event.pk, reverse=descending)
+    return [event.pk for event in present + missing]
+
+
+SORTS = [
+    ("newest", "occurred_at", True),
+    ("oldest", "occurred_at", False),
+    ("cost_desc", "cost_usd", True),
+    ("cost_asc", "cost_usd", False),
+    ("latency_desc", "latency_ms", True),
+    ("latency_asc", "latency_ms", False),
+]
+
+
+@pytest.mark.parametrize(("sort", "field", "descending"), SORTS)
+def test_each_sort_walks_every_event_once_down_the_pages(
+    client, catalog, viewer_user, team, sort, field, descending
+):
+    _ingest_sortable(team)
+    client.force_login(viewer_user)
+    url, seen = f"{_url(team)[0]}?sort={sort}", []
+    while url:
+        page = client.get(url).content.decode()
+        seen += _shown_ids(page)
+        url = _link(page, "next")
+    assert seen == _in_order(team, field, descending)
+
+
+@pytest.mark.parametrize(("sort", "field", "descending"), SORTS)
+def test_each_sort_walks_back_up_the_pages(
+    client, catalog, viewer_user, team, sort, field, descending
+):
+    _ingest_sortable(team)
+    client.force_login(viewer_user)
+    first = _page(client, team, sort=sort)
+    last = client.get(_link(client.get(_link(first, "next")).content.decode(), "next"))
+    middle = client.get(_link(last.content.decode(), "prev")).content.decode()
+    top = client.get(_link(middle, "prev")).content.decode()
+    assert _shown_ids(middle) == _in_order(team, field, descending)[50:100]
+    assert _shown_ids(top) == _shown_ids(first)
+    assert _link(top, "prev") is None
+
+
+def test_it_names_the_page_links_for_the_sort(client, catalog, viewer_user, team):
+    _ingest_sortable(team)
+    client.force_login(viewer_user)
+    assert "Older →</a>" in _page(client, team)
+    assert "Next →</a>" in _page(client, team, sort="cost_desc")
+
+
+def test_it_keeps_the_sort_in_the_page_links(client, catalog, viewer_user, team):
+    _ingest_sortable(team)
+    client.force_login(viewer_user)
+    assert "sort=latency_asc" in _link(_page(client, team, sort="latency_asc"), "next")
+
+
+def test_it_shows_the_sort_in_use_beside_the_totals(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event())
+    client.force_login(viewer_user)
+    page = _page(client, team, sort="latency_desc")
+    assert '<option value="latency_desc" selected>Slowest first</option>' in page
+    assert '<span class="muted">· slowest first</span>' in page
+
+
+def test_it_finds_a_call_by_its_exact_request_id(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="req-abc"), canonical_event(id="req-xyz"))
+    client.force_login(viewer_user)
+    assert set(_shown_ids(_page(client, team, request_id="req-abc"))) == _ids_of(team, "req-abc")
+
+
+def test_it_finds_calls_by_the_beginning_of_their_request_id(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="chatcmpl-1a"), canonical_event(id="chatcmpl-1b"))
+    _ingest(team, canonical_event(id="x-chatcmpl-1"))
+    client.force_login(viewer_user)
+    page = _page(client, team, request_id="chatcmpl-1")
+    assert set(_shown_ids(page)) == _ids_of(team, "chatcmpl-1a", "chatcmpl-1b")
+
+
+def test_it_keeps_a_request_id_it_refuses_in_the_box(client, catalog, viewer_user, team):
+    client.force_login(viewer_user)
+    url, params = _url(team, request_id="<b>" + "x" * 300)
+    page = client.get(url, params).content.decode()
+    assert "A request id has at most 255 characters." in page
+    assert 'value="&lt;b&gt;xxx' in page
+
+
+def test_the_csv_follows_the_sort_it_is_given(client, catalog, viewer_user, team):
+    _ingest(
+        team,
+        canonical_event(id="cheap", cost_usd=0.01),
+        canonical_event(id="dear", cost_usd=0.5),
+        canonical_event(id="odd", model="mystery-model"),
+    )
+    client.force_login(viewer_user)
+    assert [row[0] for row in _csv(client, team, sort="cost_desc")[1:]] == ["dear", "cheap", "odd"]
+
+
+def test_the_csv_finds_calls_by_request_id(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="req-1"), canonical_event(id="other"))
+    client.force_login(viewer_user)
+    assert [row[0] for row in _csv(client, team, request_id="req")[1:]] == ["req-1"]
+
+
+def test_the_csv_link_keeps_the_filters_and_the_sort(client, catalog, viewer_user, team):
+    _ingest(team, canonical_event(id="req-1"))
+    client.force_login(viewer_user)
+    page = _page(client, team, request_id="req", status="success")
+    link = re.search(r'<a href="([^"]+)" download data-testid="usage-csv"', page)[1]
+    query = parse_qs(urlsplit(link.replace("&amp;", "&")).query)
+    assert query == {"request_id": ["req"], "status": ["success"], "sort": ["newest"]}
