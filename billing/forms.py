@@ -178,7 +178,7 @@ class UsageFilterForm(forms.Form):
         error_messages={"max_length": "A request id has at most 255 characters."},
     )
     sort = forms.ChoiceField(label="Sort", choices=SORT_CHOICES)
-    # Set by the Older/Newer links, never by the form: changing a filter starts at the newest.
+    # Set by the pager's links, never by the form: changing a filter starts at the top.
     before = forms.CharField(required=False, widget=forms.HiddenInput)
     after = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -215,7 +215,7 @@ class UsageFilterForm(forms.Form):
             return Cursor.parse(text, sort)
         except ValueError:
             raise ValidationError(
-                "This page link is broken: start again from the newest."
+                "This page link is broken: start again from the first page."
             ) from None
 
     def clean(self):
