@@ -29,6 +29,14 @@ from dashboard.charts import (
 # Each percentile's line style; p95 is shown, the others one legend click away.
 LATENCY_PERCENTILES = [("p50", "dot"), ("p95", "solid"), ("p99", "dash")]
 TTFT_PERCENTILES = [("p50", "dot"), ("p95", "solid")]
+# Quality from pale (0, worst) to dark blue (1, best): one hue, so it reads for colour-blind eyes.
+QUALITY_COLOURSCALE = [
+    [0.0, "#f7fbff"],
+    [0.25, "#c6dbef"],
+    [0.5, "#6baed6"],
+    [0.75, "#2171b5"],
+    [1.0, "#08306b"],
+]
 
 
 class LatencyRow(NamedTuple):
@@ -249,8 +257,12 @@ def _quality_heatmap(rows: list[QualityRow]) -> dict:
         "texttemplate": "%{text}",
         "zmin": 0,
         "zmax": 1,
-        "colorscale": "RdYlGn",
-        "colorbar": {"title": {"text": "Quality"}},
+        "colorscale": QUALITY_COLOURSCALE,
+        "colorbar": {
+            "title": {"text": "Quality<br>(darker is better)"},
+            "tickvals": [0, 0.5, 1],
+            "ticktext": ["0 worst", "0.5", "1 best"],
+        },
         "hovertemplate": "%{y} on %{x}<br>quality %{z:.3f}<br>%{customdata[0]:,} scored"
         "%{customdata[1]}<extra></extra>",
     }
