@@ -44,17 +44,18 @@ class LatencyRow(NamedTuple):
     day: str
     label: str  # the provider, model or task type, as the page is split
     timed_requests: int
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
+    # The middle of the histogram bucket each percentile falls in: within ±19% of the exact ms.
+    p50_bucket_middle_ms: float | None
+    p95_bucket_middle_ms: float | None
+    p99_bucket_middle_ms: float | None
 
 
 class TtftRow(NamedTuple):
     day: str
     label: str
     timed_requests: int
-    ttft_p50_ms: float | None
-    ttft_p95_ms: float | None
+    ttft_p50_bucket_middle_ms: float | None
+    ttft_p95_bucket_middle_ms: float | None
 
 
 class ErrorRateRow(NamedTuple):
@@ -79,18 +80,18 @@ def latency(overview: Overview, by: str) -> Chart:
             day=day.isoformat(),
             label=label,
             timed_requests=histogram.timed,
-            p50_ms=ms(histogram.latency_ms(0.50)),
-            p95_ms=ms(histogram.latency_ms(0.95)),
-            p99_ms=ms(histogram.latency_ms(0.99)),
+            p50_bucket_middle_ms=ms(histogram.latency_ms(0.50)),
+            p95_bucket_middle_ms=ms(histogram.latency_ms(0.95)),
+            p99_bucket_middle_ms=ms(histogram.latency_ms(0.99)),
         )
         for (day, label), histogram in overview.histograms.items()
         if histogram.timed
     ]
-    suffix, per_unit = axis_unit([r.p99_ms for r in rows])
+    suffix, per_unit = axis_unit([r.p99_bucket_middle_ms for r in rows])
     data = []
     for name, dash in LATENCY_PERCENTILES:
         data += _timing_traces(
-            [(r.day, r.label, getattr(r, f"{name}_ms")) for r in rows],
+            [(r.day, r.label, getattr(r, f"{name}_bucket_middle_ms")) for r in rows],
             name=name,
             dash=dash,
             per_unit=per_unit,
@@ -102,7 +103,7 @@ def latency(overview: Overview, by: str) -> Chart:
         f"Latency by {DIMENSION_LABELS[by]}",
         suffix,
         "timings",
-        ["day", by, "timed_requests", "p50_ms", "p95_ms", "p99_ms"],
+        ["day", by, *LatencyRow._fields[2:]],
         rows,
         {
             "data": data,
@@ -128,17 +129,17 @@ def ttft(overview: Overview, by: str) -> Chart:
             day=day.isoformat(),
             label=label,
             timed_requests=histogram.ttft_timed,
-            ttft_p50_ms=ms(histogram.ttft_ms(0.5)),
-            ttft_p95_ms=ms(histogram.ttft_ms(0.95)),
+            ttft_p50_bucket_middle_ms=ms(histogram.ttft_ms(0.5)),
+            ttft_p95_bucket_middle_ms=ms(histogram.ttft_ms(0.95)),
         )
         for (day, label), histogram in overview.histograms.items()
         if histogram.ttft_timed
     ]
-    suffix, per_unit = axis_unit([r.ttft_p95_ms for r in rows])
+    suffix, per_unit = axis_unit([r.ttft_p95_bucket_middle_ms for r in rows])
     data = []
     for name, dash in TTFT_PERCENTILES:
         data += _timing_traces(
-            [(r.day, r.label, getattr(r, f"ttft_{name}_ms")) for r in rows],
+            [(r.day, r.label, getattr(r, f"ttft_{name}_bucket_middle_ms")) for r in rows],
             name=name,
             dash=dash,
             per_unit=per_unit,
@@ -149,7 +150,7 @@ def ttft(overview: Overview, by: str) -> Chart:
         f"Time to first token by {DIMENSION_LABELS[by]}",
         suffix,
         "streamed calls with a time to first token",
-        ["day", by, "timed_requests", "ttft_p50_ms", "ttft_p95_ms"],
+        ["day", by, *TtftRow._fields[2:]],
         rows,
         {
             "data": data,

@@ -158,7 +158,14 @@ def test_it_draws_exactly_the_latency_csv_rows(client, viewer_user, team):
     _mixed_usage(team)
     figure = _figures(_page(client, viewer_user, team).content.decode())["latency"]
     rows = _csv(client, team, "latency")
-    assert rows[0] == ["day", "provider", "timed_requests", "p50_ms", "p95_ms", "p99_ms"]
+    assert rows[0] == [
+        "day",
+        "provider",
+        "timed_requests",
+        "p50_bucket_middle_ms",
+        "p95_bucket_middle_ms",
+        "p99_bucket_middle_ms",
+    ]
     p95 = [t for t in figure["data"] if t["name"].endswith(" p95")]
     drawn = sorted(
         (x, t["name"].removesuffix(" p95"), y)
