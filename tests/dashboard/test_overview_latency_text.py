@@ -37,25 +37,24 @@ def test_it_says_which_bucket_a_latency_was_read_from(ms, bounds):
     assert latency_bounds(ms) == bounds
 
 
-@pytest.mark.usefixtures("frozen_now")
-def test_the_p95_tile_is_approximate_with_its_bucket_on_hover(client, viewer_user, team):
+@pytest.fixture
+def one_call_page(frozen_now, client, viewer_user, team) -> str:
+    """The overview after one call of 1800 ms: the bucket from 1.28 s to 1.81 s."""
     catalog_load()
     usage_ingest(team, [canonical_event(id="a", timestamp=NOW.isoformat())], now=NOW)
     client.force_login(viewer_user)
-    page = client.get(reverse("overview", kwargs={"team": team.slug})).content.decode()
-    # One call of 1800 ms: the bucket from 1.28 s to 1.81 s.
+    return client.get(reverse("overview", kwargs={"team": team.slug})).content.decode()
+
+
+def test_the_p95_tile_is_approximate_with_its_bucket_on_hover(one_call_page):
+    page = one_call_page
     assert (
         '<dd title="p95 between 1.28 s and 1.81 s: read from latency buckets">≈1.5 s</dd>' in page
     )
 
 
-@pytest.mark.usefixtures("frozen_now")
-def test_the_latency_chart_is_in_seconds_with_the_bucket_on_hover(client, viewer_user, team):
-    catalog_load()
-    usage_ingest(team, [canonical_event(id="a", timestamp=NOW.isoformat())], now=NOW)
-    client.force_login(viewer_user)
-    page = client.get(reverse("overview", kwargs={"team": team.slug})).content.decode()
-    section = page.split('data-chart="latency"', 1)[1].split("</section>", 1)[0]
+def test_the_latency_chart_is_in_seconds_with_the_bucket_on_hover(one_call_page):
+    section = one_call_page.split('data-chart="latency"', 1)[1].split("</section>", 1)[0]
     figure = json.loads(unescape(section.split('data-plotly="', 1)[1].split('"', 1)[0]))
     p95 = next(trace for trace in figure["data"] if trace["name"].endswith(" p95"))
     assert figure["layout"]["yaxis"]["ticksuffix"] == " s"
