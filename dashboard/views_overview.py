@@ -13,6 +13,7 @@ from billing.overview.cube import Filters, load_cube, options_of, team_has_usage
 from dashboard.access import get_membership_for_user
 from dashboard.forms import OverviewFilterForm
 from dashboard.fragments import wants_fragment
+from dashboard.overview_charts.latency_text import latency_reading
 from dashboard.overview_charts.registry import CHARTS, build_charts
 
 
@@ -47,6 +48,7 @@ def overview(request, team):
         "totals": overview.totals,
         "filters": overview.filters,
         "charts": charts,
+        "p95_latency": latency_reading(overview.latency_p95),
         "query": request.GET.urlencode(),
         "has_usage": bool(overview.cube) or team_has_usage(team),
     }

@@ -25,27 +25,37 @@ from dashboard.charts import (
     provider_colour,
     series_colour,
 )
+from dashboard.overview_charts.latency_text import axis_unit, latency_reading
 
 # Each percentile's line style; p95 is shown, the others one legend click away.
 LATENCY_PERCENTILES = [("p50", "dot"), ("p95", "solid"), ("p99", "dash")]
 TTFT_PERCENTILES = [("p50", "dot"), ("p95", "solid")]
+# Quality from pale (0, worst) to dark blue (1, best): one hue, so it reads for colour-blind eyes.
+QUALITY_COLOURSCALE = [
+    [0.0, "#f7fbff"],
+    [0.25, "#c6dbef"],
+    [0.5, "#6baed6"],
+    [0.75, "#2171b5"],
+    [1.0, "#08306b"],
+]
 
 
 class LatencyRow(NamedTuple):
     day: str
     label: str  # the provider, model or task type, as the page is split
     timed_requests: int
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
+    # The middle of the histogram bucket each percentile falls in: within ±19% of the exact ms.
+    p50_bucket_middle_ms: float | None
+    p95_bucket_middle_ms: float | None
+    p99_bucket_middle_ms: float | None
 
 
 class TtftRow(NamedTuple):
     day: str
     label: str
     timed_requests: int
-    ttft_p50_ms: float | None
-    ttft_p95_ms: float | None
+    ttft_p50_bucket_middle_ms: float | None
+    ttft_p95_bucket_middle_ms: float | None
 
 
 class ErrorRateRow(NamedTuple):
@@ -70,39 +80,46 @@ def latency(overview: Overview, by: str) -> Chart:
             day=day.isoformat(),
             label=label,
             timed_requests=histogram.timed,
-            p50_ms=ms(histogram.latency_ms(0.50)),
-            p95_ms=ms(histogram.latency_ms(0.95)),
-            p99_ms=ms(histogram.latency_ms(0.99)),
+            p50_bucket_middle_ms=ms(histogram.latency_ms(0.50)),
+            p95_bucket_middle_ms=ms(histogram.latency_ms(0.95)),
+            p99_bucket_middle_ms=ms(histogram.latency_ms(0.99)),
         )
         for (day, label), histogram in overview.histograms.items()
         if histogram.timed
     ]
+    suffix, per_unit = axis_unit([r.p99_bucket_middle_ms for r in rows])
     data = []
     for name, dash in LATENCY_PERCENTILES:
-        hover = f"%{{fullData.name}}<br>%{{x|%Y-%m-%d}}<br>{name} %{{y:,.0f}} ms<extra></extra>"
-        data += grouped_traces(
-            [(r.day, r.label, getattr(r, f"{name}_ms"), None) for r in rows],
-            base=line_base(hover, dash=dash) | {"visible": True if name == "p95" else "legendonly"},
-            name_suffix=f" {name}",
-            colour=series_colour,
+        data += _timing_traces(
+            [(r.day, r.label, getattr(r, f"{name}_bucket_middle_ms")) for r in rows],
+            name=name,
+            dash=dash,
+            per_unit=per_unit,
+            buckets="latency",
+            visible=True if name == "p95" else "legendonly",
         )
     return Chart(
         "latency",
         f"Latency by {DIMENSION_LABELS[by]}",
-        "ms",
+        suffix,
         "timings",
-        ["day", by, "timed_requests", "p50_ms", "p95_ms", "p99_ms"],
+        ["day", by, *LatencyRow._fields[2:]],
         rows,
         {
             "data": data,
             "layout": layout(
-                {"title": {"text": "Latency (ms)"}, "ticksuffix": " ms", "rangemode": "tozero"},
+                {
+                    "title": {"text": f"Latency ({suffix})"},
+                    "ticksuffix": f" {suffix}",
+                    "rangemode": "tozero",
+                },
                 x_title=day_axis_title(overview.team.time_zone),
                 days=[r.day for r in rows],
             ),
         },
-        note="p95 shown; click p50 or p99 in the legend to add them. From the hourly "
-        "histograms: each figure is within ±19% of the exact value.",
+        note="p95 shown; click p50 or p99 in the legend to add them. Read from the hourly "
+        "histograms' buckets: each figure is within ±19% of the exact value (hover for the "
+        "bucket).",
     )
 
 
@@ -112,42 +129,60 @@ def ttft(overview: Overview, by: str) -> Chart:
             day=day.isoformat(),
             label=label,
             timed_requests=histogram.ttft_timed,
-            ttft_p50_ms=ms(histogram.ttft_ms(0.5)),
-            ttft_p95_ms=ms(histogram.ttft_ms(0.95)),
+            ttft_p50_bucket_middle_ms=ms(histogram.ttft_ms(0.5)),
+            ttft_p95_bucket_middle_ms=ms(histogram.ttft_ms(0.95)),
         )
         for (day, label), histogram in overview.histograms.items()
         if histogram.ttft_timed
     ]
+    suffix, per_unit = axis_unit([r.ttft_p95_bucket_middle_ms for r in rows])
     data = []
     for name, dash in TTFT_PERCENTILES:
-        hover = (
-            f"%{{fullData.name}}<br>%{{x|%Y-%m-%d}}<br>TTFT {name} %{{y:,.0f}} ms<extra></extra>"
-        )
-        data += grouped_traces(
-            [(r.day, r.label, getattr(r, f"ttft_{name}_ms"), None) for r in rows],
-            base=line_base(hover, dash=dash),
-            name_suffix=f" {name}",
-            colour=series_colour,
+        data += _timing_traces(
+            [(r.day, r.label, getattr(r, f"ttft_{name}_bucket_middle_ms")) for r in rows],
+            name=name,
+            dash=dash,
+            per_unit=per_unit,
+            buckets="time-to-first-token",
         )
     return Chart(
         "ttft",
         f"Time to first token by {DIMENSION_LABELS[by]}",
-        "ms",
+        suffix,
         "streamed calls with a time to first token",
-        ["day", by, "timed_requests", "ttft_p50_ms", "ttft_p95_ms"],
+        ["day", by, *TtftRow._fields[2:]],
         rows,
         {
             "data": data,
             "layout": layout(
                 {
-                    "title": {"text": "Time to first token (ms)"},
-                    "ticksuffix": " ms",
+                    "title": {"text": f"Time to first token ({suffix})"},
+                    "ticksuffix": f" {suffix}",
                     "rangemode": "tozero",
                 },
                 x_title=day_axis_title(overview.team.time_zone),
                 days=[r.day for r in rows],
             ),
         },
+    )
+
+
+def _timing_traces(
+    points, *, name: str, dash: str, per_unit: int, buckets: str, visible: bool | str = True
+) -> list[dict]:
+    """One line per label of (day, label, ms) points, in the axis unit, the bucket on hover."""
+    hover = (
+        f"%{{fullData.name}}<br>%{{x|%Y-%m-%d}}<br>{name} %{{customdata[0]}}"
+        "<br>%{customdata[1]}<extra></extra>"
+    )
+    return grouped_traces(
+        [
+            (day, label, value / per_unit, list(latency_reading(value, buckets)))
+            for day, label, value in points
+        ],
+        base=line_base(hover, dash=dash) | {"visible": visible},
+        name_suffix=f" {name}",
+        colour=series_colour,
     )
 
 
@@ -249,8 +284,12 @@ def _quality_heatmap(rows: list[QualityRow]) -> dict:
         "texttemplate": "%{text}",
         "zmin": 0,
         "zmax": 1,
-        "colorscale": "RdYlGn",
-        "colorbar": {"title": {"text": "Quality"}},
+        "colorscale": QUALITY_COLOURSCALE,
+        "colorbar": {
+            "title": {"text": "Quality<br>(darker is better)"},
+            "tickvals": [0, 0.5, 1],
+            "ticktext": ["0 worst", "0.5", "1 best"],
+        },
         "hovertemplate": "%{y} on %{x}<br>quality %{z:.3f}<br>%{customdata[0]:,} scored"
         "%{customdata[1]}<extra></extra>",
     }
