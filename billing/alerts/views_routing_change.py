@@ -46,9 +46,7 @@ def alert_routing_change(request, team, alert_id):
             )
             return redirect("routing", team=team.slug)
     context |= {
-        "target": f"{provider}/{alert.details['model']}"
-        if alert.details.get("model")
-        else provider,
+        "target": _target(change.scope, alert.details.get("model", "")),
         "change": change,
         "proposal": change.proposal,
         "days": PROJECTION_DAYS,
@@ -60,6 +58,13 @@ def alert_routing_change(request, team, alert_id):
         )
         context["cost_change"] = cost_change(context["sim"], change.base, live=change.live)
     return render(request, "billing/alert_action.html", context, status=status)
+
+
+def _target(scope, model: str) -> str:
+    """What the change moves traffic away from, as the page names it."""
+    if scope.from_evidence:
+        return ", ".join(f"{scope.provider}/{name}" for name in scope.calls)
+    return f"{scope.provider}/{model}" if model else scope.provider
 
 
 def _reason(error) -> str:
