@@ -15,7 +15,7 @@ from billing.alerts.messages import ROUTING_KINDS
 from billing.costing import PriceBook, cost_of
 from billing.ingest.events import TOKEN_FIELDS
 from billing.models import Alert, AlertState
-from billing.simulate import TaskMix, latest_tao_usd, project, task_mix
+from billing.simulate import DAYS_IN_MONTH, TaskMix, latest_tao_usd, project, task_mix
 from routing.models import Model
 from routing.proposals import (
     Proposal,
@@ -166,12 +166,23 @@ class Pricer:
         return sorted((r for r in refs if self.price(r) is not None), key=ref_key)
 
 
-def _tokens_for(mix: TaskMix, task_types: list[str]) -> dict[str, int]:
+def _monthly_tokens(mix: TaskMix, task_type: str) -> dict[str, int] | None:
+    """The tokens a month of the rule's traffic needs (None when the window has none)."""
+    task_types = list(mix.tokens) if task_type == "*" else [task_type]
     tokens = dict.fromkeys(TOKEN_FIELDS, 0)
-    for task_type in task_types:
-        for name, count in mix.tokens.get(task_type, {}).items():
-            tokens[name] += count
-    return tokens if any(tokens.values()) else MILLION_EACH
+    for name in task_types:
+        for field_name, count in mix.tokens.get(name, {}).items():
+            tokens[field_name] += int(count * DAYS_IN_MONTH / mix.days)
+    return tokens if any(tokens.values()) else None
+
+
+def _default_destination(groups: list[list[dict]], cost: dict, unhealthy) -> str:
+    """The cheapest healthy ref of the first group that has one (unpriced ones last)."""
+    for group in groups:
+        healthy = [ref for ref in group if _healthy(ref, unhealthy)]
+        if healthy:
+            return ref_key(min(healthy, key=lambda ref: _sort_cost(cost[ref_key(ref)])))
+    return next((ref_key(ref) for group in groups for ref in group), "")
 
 
 def rule_choices(
@@ -184,49 +195,54 @@ def rule_choices(
     unhealthy: list[tuple[str, str]],
 ) -> list[RuleChoice]:
     """Each rule in scope with its destinations; the default is the cheapest healthy remaining
-    target (then fallback), priced on the rule's own tokens of the window."""
+    target (then fallback), priced on a month of the rule's own traffic."""
     rules = {rule["task_type"]: rule for rule in base}
     priced = pricer.priced_refs()
     result = []
     for task_type, models in sorted(by_rule.items()):
         rule = rules[task_type]
         remaining = remaining_refs(rule, provider=provider, models=models)
-        tokens = _tokens_for(mix, list(mix.tokens) if task_type == "*" else [task_type])
-        cost = {ref_key(r): pricer.cost(r, tokens) for r in remaining}
-        targets = [r for r in remaining if any(ref_key(t) == ref_key(r) for t in rule["targets"])]
-        fallbacks = [r for r in remaining if r not in targets]
-        default = ""
-        for group in (targets, fallbacks):
-            healthy = [r for r in group if _healthy(r, unhealthy)]
-            if healthy:
-                cheapest = min(healthy, key=lambda r: _sort_cost(cost[ref_key(r)]))
-                default = ref_key(cheapest)
-                break
-        if not default and remaining:
-            default = ref_key(remaining[0])
-        failing_keys = {f"{provider}/{m}" for m in models}
-        choices = [(ref_key(r), _choice_label(r, rule, cost[ref_key(r)])) for r in remaining]
-        choices += [
-            (ref_key(r), f"{ref_key(r)} (any priced model)")
-            for r in priced
-            if r not in remaining and ref_key(r) not in failing_keys
+        failing = [{"provider": provider, "model": name} for name in models]
+        others = [r for r in priced if r not in remaining and r not in failing]
+        monthly = _monthly_tokens(mix, task_type)
+        tokens = monthly or MILLION_EACH
+        cost = {ref_key(r): pricer.cost(r, tokens) for r in [*remaining, *others]}
+        targets = [r for r in remaining if _is_target(r, rule)]
+        fallbacks = [r for r in remaining if not _is_target(r, rule)]
+        roles = [(r, "the rule's target") for r in targets]
+        roles += [(r, "the rule's fallback") for r in fallbacks]
+        roles += [(r, "any priced model") for r in others]
+        choices = [
+            (ref_key(r), _choice_label(r, role, cost[ref_key(r)], per_month=bool(monthly)))
+            for r, role in roles
         ]
-        freed = sum(
-            t["weight"]
-            for t in rule["targets"]
-            if t["provider"] == provider and t["model"] in models
-        )
+        default = _default_destination([targets, fallbacks], cost, unhealthy)
+        freed = sum(t["weight"] for t in rule["targets"] if not _is_remaining(t, remaining))
         result.append(RuleChoice(task_type, sorted(models), freed, choices, default))
     return result
+
+
+def _is_target(ref: dict, rule: dict) -> bool:
+    return any(ref_key(target) == ref_key(ref) for target in rule["targets"])
+
+
+def _is_remaining(target: dict, remaining: list[dict]) -> bool:
+    return any(ref_key(target) == ref_key(ref) for ref in remaining)
 
 
 def _sort_cost(cost: Decimal | None) -> tuple[int, Decimal]:
     return (1, Decimal(0)) if cost is None else (0, cost)
 
 
-def _choice_label(ref: dict, rule: dict, cost: Decimal | None) -> str:
-    role = "target" if any(ref_key(t) == ref_key(ref) for t in rule["targets"]) else "fallback"
-    return f"{ref_key(ref)} (the rule's {role}{', unpriced' if cost is None else ''})"
+def _choice_label(ref: dict, role: str, cost: Decimal | None, *, per_month: bool) -> str:
+    if cost is None:
+        return f"{ref_key(ref)} ({role}, unpriced)"
+    unit = (
+        "a month if it took all of the rule's traffic"
+        if per_month
+        else "per 1M input + 1M output tokens"
+    )
+    return f"{ref_key(ref)} ({role}, ${cost.quantize(Decimal('0.01'))} {unit})"
 
 
 class DestinationForm(forms.Form):
