@@ -280,3 +280,19 @@ def test_a_finance_member_sees_but_may_not_apply_the_choice(
     page = client.get(_url(team, deepseek_failing), {"to-code_completion": MINI_KEY})
     assert page.status_code == 200 and "Put this change in the draft" not in page.content.decode()
     assert client.post(_url(team, deepseek_failing)).status_code == 403
+
+
+def test_the_default_skips_a_target_with_an_open_alert_of_its_own(
+    client, ops_user, team, deepseek_failing
+):
+    rule = AlertRuleFactory(team=team, kind=AlertKind.LATENCY_P95, name="Slow")
+    Alert.objects.create(
+        rule=rule,
+        team=team,
+        dedupe_key="latency_p95:openai",
+        subject="openai slow",
+        details={"provider": "openai", "model": ""},
+    )
+    client.force_login(ops_user)
+    client.post(_url(team, deepseek_failing))
+    assert _targets(team, "code_completion") == [("claude-sonnet-4-5", 75), ("gpt-5-mini", 25)]
