@@ -37,6 +37,9 @@ class Target:
     latency: list[int] = field(default_factory=lambda: [0] * len(LATENCY_FIELDS))
     models: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     task_types: set[str] = field(default_factory=set)
+    # Evidence for a routing change: calls and failed calls per model, then per task type.
+    calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    failed_calls: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -84,7 +87,19 @@ def window_targets(rule: AlertRule, params: dict, now: datetime) -> list[Target]
         target.models[row["model_name"]] += row["s_requests"] or 0
         if row["task_type"]:
             target.task_types.add(row["task_type"])
+        _count(target.calls, row["model_name"], row["task_type"], row["s_requests"])
+        _count(target.failed_calls, row["model_name"], row["task_type"], row["s_errors"])
     return [targets[key] for key in sorted(targets)]
+
+
+def _count(counts: dict[str, dict[str, int]], model: str, task_type: str, number) -> None:
+    if number:
+        by_task = counts.setdefault(model, {})
+        by_task[task_type] = by_task.get(task_type, 0) + number
+
+
+def _sorted_counts(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    return {model: dict(sorted(by_task.items())) for model, by_task in sorted(counts.items())}
 
 
 def _target_condition(rule, kind, target, params, now, subject, summary, numbers) -> Condition:
@@ -93,6 +108,8 @@ def _target_condition(rule, kind, target, params, now, subject, summary, numbers
         "model": target.model,
         "task_types": sorted(target.task_types),
         "models": dict(sorted(target.models.items())),
+        "calls": _sorted_counts(target.calls),
+        "failed_calls": _sorted_counts(target.failed_calls),
         "window_minutes": params["window_minutes"],
         "window_start": (now - timedelta(minutes=params["window_minutes"])).isoformat(),
     } | numbers

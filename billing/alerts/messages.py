@@ -290,6 +290,8 @@ LABELS = {
     "model": "Model",
     "task_types": "Task types",
     "models": "Calls per model",
+    "calls": "Calls per model and task type",
+    "failed_calls": "Failed calls per model and task type",
     "window_minutes": "Window (minutes)",
     "window_start": "Window start",
     "requests": "Calls",
@@ -338,6 +340,13 @@ LABELS = {
 }
 
 
+def _count_text(count) -> str:
+    """A count, or counts per task type (the calls of one model) as "task 12 · other 3"."""
+    if isinstance(count, dict):
+        return " · ".join(f"{task or '(no task type)'} {n:,}" for task, n in count.items())
+    return f"{count:,}"
+
+
 def facts_of(details: dict) -> list[tuple[str, str]]:
     """The details of an alert as label/value rows for the email."""
     rows = []
@@ -345,7 +354,7 @@ def facts_of(details: dict) -> list[tuple[str, str]]:
         if value in ("", None, [], {}):
             continue
         if isinstance(value, dict):
-            value = ", ".join(f"{name}: {count:,}" for name, count in value.items())
+            value = ", ".join(f"{name}: {_count_text(count)}" for name, count in value.items())
         elif isinstance(value, list):
             value = ", ".join(str(item) for item in value)
         rows.append((LABELS.get(key, key.replace("_", " ").capitalize()), str(value)))

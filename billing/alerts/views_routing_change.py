@@ -7,10 +7,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from billing.alerts.messages import ROUTING_KINDS
+from billing.alerts.routing_change import cost_change, routing_change_prepare
 from billing.models import Alert
 from billing.views_simulate import simulation_context
 from dashboard.access import get_membership_for_page
-from routing.proposals import proposal_apply, proposal_for_team
+from routing.proposals import DraftDiffers, proposal_apply
 from routing.rules import StaleEdit
 
 PROJECTION_DAYS = 7
@@ -28,13 +29,13 @@ def alert_routing_change(request, team, alert_id):
     context = {"team": team, "alert": alert, "may_edit": may_edit, "active_section": "routing"}
     if alert.rule.kind not in ROUTING_KINDS or not provider:
         return render(request, "billing/alert_action.html", context | {"not_routing": True})
-    model = alert.details.get("model", "")
-    proposal = proposal_for_team(team, provider=provider, model=model)
-    status = 200
-    if request.method == "POST" and proposal.changed:
+    submitted = request.POST if request.method == "POST" else (request.GET or None)
+    change = routing_change_prepare(team=team, alert=alert, data=submitted, days=PROJECTION_DAYS)
+    status = 400 if change.form.is_bound and not change.form.is_valid() else 200
+    if request.method == "POST" and status == 200 and change.proposal.changed:
         try:
-            changed = proposal_apply(team=team, user=request.user, proposal=proposal)
-        except (StaleEdit, ValidationError) as error:
+            changed = proposal_apply(team=team, user=request.user, proposal=change.proposal)
+        except (StaleEdit, ValidationError, DraftDiffers) as error:
             messages.error(request, f"The draft could not take this change: {_reason(error)}")
             status = 409
         else:
@@ -45,18 +46,33 @@ def alert_routing_change(request, team, alert_id):
             )
             return redirect("routing", team=team.slug)
     context |= {
-        "target": f"{provider}/{model}" if model else provider,
-        "proposal": proposal,
+        "target": _target(change.scope, alert.details.get("model", "")),
+        "change": change,
+        "proposal": change.proposal,
         "days": PROJECTION_DAYS,
     }
-    if proposal.changed:
+    if change.proposal.changed:
+        chosen = "Live with this change" if change.live else "Draft with this change"
         context |= simulation_context(
-            team, rules=proposal.after, chosen="Draft with this change", days=PROJECTION_DAYS
+            team, rules=change.proposal.after, chosen=chosen, days=PROJECTION_DAYS
         )
+        context["cost_change"] = cost_change(context["sim"], change.base, live=change.live)
     return render(request, "billing/alert_action.html", context, status=status)
+
+
+def _target(scope, model: str) -> str:
+    """What the change moves traffic away from, as the page names it."""
+    if scope.from_evidence:
+        return ", ".join(f"{scope.provider}/{name}" for name in scope.calls)
+    return f"{scope.provider}/{model}" if model else scope.provider
 
 
 def _reason(error) -> str:
     if isinstance(error, StaleEdit):
         return "someone changed the same rule meanwhile; reload this page to start from theirs."
+    if isinstance(error, DraftDiffers):
+        return (
+            f"the draft has unpublished edits to {error}; publish or discard them first, "
+            "or make this change by hand on the Routing page."
+        )
     return "; ".join(error.messages)

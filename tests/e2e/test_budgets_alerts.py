@@ -223,11 +223,12 @@ def _admin(team):
 
 @pytest.fixture
 def chutes_failing(demo_month):
-    """Chutes failing 15.9% of the last hour's calls, routed to by the draft, and the alert."""
+    """Chutes failing 15.9% of the last hour's calls, routed to by the live version; the alert."""
     admin = _admin(demo_month)
     with time_machine.travel(NOW, tick=False):
         _burst_of_chutes_errors(demo_month)
         _draft_routing_through_chutes(demo_month, admin)
+        routing_publish(team=demo_month, user=admin, comment="Summaries and completions to Chutes")
         alert_rules_add_recommended(team=demo_month, actor=admin)
         alerts_evaluate(now=NOW)
     return Alert.objects.get(rule__kind=AlertKind.ERROR_RATE)
@@ -238,16 +239,29 @@ def test_an_ops_member_puts_the_routing_change_in_the_draft(
 ):
     sign_in(member_of_both(Role.OPS).username)
     page.goto(f"/t/maven/alerts/{chutes_failing.pk}/routing-change/")
+    # Only Llama in summaries failed: code completion's DeepSeek at Chutes keeps its traffic.
+    expect(page.get_by_test_id("scope")).to_contain_text(
+        "Scoped to chutes/unsloth/Llama-3.3-70B-Instruct in summarization"
+    )
+    expect(page.get_by_test_id("diff-lines").locator("li")).to_have_count(1)
+    # Llama's 70% of summaries to Sonnet; moving all of Chutes would have cost far more.
+    expect(page.get_by_test_id("cost-change")).to_have_text(
+        "Monthly cost: $44.63 live → $62.35 with this change: +$17.72 (+39.7%) a month"
+    )
 
     with page.expect_navigation() as done:
         page.get_by_role("button", name="Put this change in the draft").click()
 
     assert done.value.status == 200
     expect(page).to_have_url(re.compile(r"/t/maven/routing/$"))
-    expect(page.get_by_role("status")).to_contain_text("2 draft rules changed.")
+    expect(page.get_by_role("status")).to_contain_text("1 draft rule changed.")
     summaries = RoutingRule.objects.get(task_type="summarization")
     assert summaries.targets == [
         {"model_id": Model.objects.get(name="claude-sonnet-4-5").pk, "weight": 100}
+    ]
+    completions = RoutingRule.objects.get(task_type="code_completion")
+    assert completions.targets == [
+        {"model_id": Model.objects.get(name="deepseek-ai/DeepSeek-V3").pk, "weight": 100}
     ]
 
 
@@ -292,5 +306,6 @@ def test_it_saves_screenshots_of_budgets_and_alerts(page, sign_in, demo_month, s
         page.get_by_role("link", name=re.compile(r"^chutes error rate 15\.9%")).click()
         page.get_by_role("link", name="Prepare a routing change away from chutes…").click()
         expect(page.get_by_test_id("proposal")).to_contain_text("move traffic away from chutes")
+        expect(page.get_by_test_id("cost-change")).to_contain_text("Monthly cost: $")
         expect(page.get_by_test_id("simulate-costs")).to_be_visible()
         shoot(page, "alert-routing-change")

@@ -1,7 +1,17 @@
 import pytest
 
 from routing.models import Model, RoutingRule, RoutingVersion
-from routing.proposals import proposal_apply, proposal_for_team, proposal_without, spread
+from routing.proposals import (
+    DraftDiffers,
+    failing_by_rule,
+    proposal_apply,
+    proposal_base,
+    proposal_for_team,
+    proposal_without,
+    remaining_refs,
+    spread,
+)
+from routing.publish import routing_publish
 from routing.rules import rule_save
 
 LLAMA = {"provider": "chutes", "model": "unsloth/Llama-3.3-70B-Instruct"}
@@ -95,3 +105,73 @@ def test_applying_keeps_fallbacks_as_model_ids(team, ops_user, draft, deepseek):
     sonnet = Model.objects.get(name="claude-sonnet-4-5")
     assert rule.targets == [{"model_id": sonnet.pk, "weight": 100}]
     assert rule.fallbacks == [deepseek.pk]
+
+
+def test_failing_calls_find_the_rule_that_routes_their_task_type():
+    snapshot = [
+        _rule("*", [(DEEPSEEK, 100)]),
+        _rule("code", [(DEEPSEEK, 50), (MINI, 50)]),
+        _rule("summarization", [(LLAMA, 100)]),
+    ]
+    calls = {DEEPSEEK["model"]: ["code", "chat"], LLAMA["model"]: ["code"]}
+    # "chat" has no rule of its own, so the default routes it; Llama is no target of "code".
+    assert failing_by_rule(snapshot, provider="chutes", calls=calls) == {
+        "code": {DEEPSEEK["model"]},
+        "*": {DEEPSEEK["model"]},
+    }
+
+
+def test_a_scoped_proposal_moves_only_the_named_model_in_the_named_rules():
+    snapshot = [
+        _rule("code", [(DEEPSEEK, 50), (LLAMA, 25), (MINI, 25)]),
+        _rule("extraction", [(DEEPSEEK, 100)], fallbacks=[SONNET]),
+    ]
+    proposal = proposal_without(
+        snapshot, provider="chutes", only={"code": {DEEPSEEK["model"]}}, destinations={"code": MINI}
+    )
+    assert proposal.after[0]["targets"] == [LLAMA | {"weight": 25}, MINI | {"weight": 75}]
+    assert proposal.after[1] is snapshot[1]
+
+
+def test_a_destination_that_was_a_fallback_becomes_a_target():
+    snapshot = [_rule("code", [(DEEPSEEK, 60), (LLAMA, 40)], fallbacks=[SONNET, MINI])]
+    proposal = proposal_without(
+        snapshot,
+        provider="chutes",
+        only={"code": {DEEPSEEK["model"]}},
+        destinations={"code": SONNET},
+    )
+    assert proposal.after[0]["targets"] == [LLAMA | {"weight": 40}, SONNET | {"weight": 60}]
+    assert proposal.after[0]["fallbacks"] == [MINI]
+
+
+def test_remaining_refs_are_the_other_targets_then_the_fallbacks():
+    rule = _rule("code", [(DEEPSEEK, 60), (LLAMA, 40)], fallbacks=[DEEPSEEK, SONNET])
+    assert remaining_refs(rule, provider="chutes", models={DEEPSEEK["model"]}) == [LLAMA, SONNET]
+
+
+def test_a_proposal_starts_from_the_live_version_once_one_is_published(team, ops_user, draft):
+    assert proposal_base(team) == (proposal_for_team(team, provider="x").before, False)
+    version = routing_publish(team=team, user=ops_user, comment="")
+    assert proposal_base(team) == (version.snapshot, True)
+
+
+def test_applying_refuses_when_the_draft_edited_a_rule_it_changes(
+    team, ops_user, draft, llama, sonnet
+):
+    routing_publish(team=team, user=ops_user, comment="")
+    base, _ = proposal_base(team)
+    rule_save(
+        team=team,
+        user=ops_user,
+        task_type="summarization",
+        targets=[{"model_id": sonnet.pk, "weight": 100}],
+        fallbacks=[],
+        rule=RoutingRule.objects.get(team=team, task_type="summarization"),
+    )
+    proposal = proposal_without(base, provider="chutes")
+    with pytest.raises(DraftDiffers) as refused:
+        proposal_apply(team=team, user=ops_user, proposal=proposal)
+    assert refused.value.task_types == ["summarization"]
+    rule = RoutingRule.objects.get(team=team, task_type="summarization")
+    assert rule.targets == [{"model_id": sonnet.pk, "weight": 100}]
