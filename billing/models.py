@@ -558,6 +558,27 @@ class AlertEmailReceipt(models.Model):
         return f"{self.recipient}: {self.merge_key}"
 
 
+class AlertDelivery(models.TextChoices):
+    EMAIL = "email", "Email at once"
+    DIGEST = "digest", "In the daily digest"
+    NONE = "none", "Not at all"
+
+
+class AlertPreference(models.Model):
+    """How one person hears of alerts, per group of kinds (billing.alerts.preferences); a group
+    not chosen, or no row at all, means email at once."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_preference"
+    )
+    deliveries = models.JSONField(default=dict, blank=True)
+    # The daily digest covers notifications queued after this; moved forward as it is sent.
+    digest_sent_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Alert preferences of {self.user}"
+
+
 class MonthClose(models.Model):
     """A team month closed by finance: the report as it stood, frozen. Reopening (an admin)
     keeps the row and marks it reopened; closing again adds a new one."""

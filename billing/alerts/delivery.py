@@ -58,6 +58,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from billing.alerts import messages as words
+from billing.alerts.preferences import recipients_emailed_now
 from billing.models import (
     Alert,
     AlertEmailReceipt,
@@ -196,12 +197,11 @@ def send_email(notification: AlertNotification) -> None:
     global alert's teams, overlapping rules) gets one email covering them all, from whichever
     row is sent first; the others leave that person out (AlertEmailReceipt)."""
     if not notification.merge_key:
-        _send_message(
-            notification.subject,
-            notification.text_body,
-            notification.html_body,
-            [*notification.recipients],
-        )
+        recipients = recipients_emailed_now(notification.alert.rule.kind, notification.recipients)
+        if recipients:
+            _send_message(
+                notification.subject, notification.text_body, notification.html_body, recipients
+            )
         return
     for recipients, subject, text, html in _emails_of(notification):
         # The receipts and the send commit together: a send that fails leaves nobody marked
@@ -236,7 +236,10 @@ def _emails_of(notification: AlertNotification) -> list[tuple[list[str], str, st
             merge_key=notification.merge_key, recipient__in=notification.recipients
         ).values_list("recipient", flat=True)
     )
-    untold = [email for email in notification.recipients if email not in told]
+    untold = recipients_emailed_now(
+        notification.alert.rule.kind,
+        [email for email in notification.recipients if email not in told],
+    )
     if not untold:
         return []
     rows = list(
