@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.mail import EmailMessage
 
 from billing.alerts.delivery import (
     notification_deliver,
@@ -152,6 +153,25 @@ def test_a_failed_send_leaves_the_person_to_the_next_row(tao_move, boss, mailout
     assert notification_deliver(first, now=NOW) == NotificationStatus.PENDING
     monkeypatch.undo()
     notification_deliver(second, now=NOW)
+    assert len(_emails_to(mailoutbox, "boss@example.com")) == 1
+
+
+def test_a_worker_sending_while_another_is_mid_send_leaves_the_person_out(
+    tao_move, boss, mailoutbox, monkeypatch
+):
+    _tao_rules()
+    alerts_evaluate()
+    first, second = _claimed_by_two_workers()
+    real_send, waiting = EmailMessage.send, [second]
+
+    def send_and_let_the_other_worker_in(message, *args, **kwargs):
+        # The second worker delivers while the first is inside its send.
+        while waiting:
+            notification_deliver(waiting.pop(), now=NOW)
+        return real_send(message, *args, **kwargs)
+
+    monkeypatch.setattr(EmailMessage, "send", send_and_let_the_other_worker_in)
+    notification_deliver(first, now=NOW)
     assert len(_emails_to(mailoutbox, "boss@example.com")) == 1
 
 
