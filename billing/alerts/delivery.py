@@ -17,6 +17,11 @@ sends them.
   therefore repeats at most the webhook. An email is never sent twice because the webhook failed.
   The price: when the email fails after the webhook went through, the retry posts the webhook
   again (a chat message may repeat; an email does not).
+- Once per person. Rows of one event share a merge_key (a global alert's teams, overlapping
+  rules at one moment). A person on several gets one email, from the first of them sent, merged
+  from every row listing them; a receipt unique per event and address, written in the
+  transaction that sends, makes the other rows (and other workers) leave that person out.
+  Each person's preferences (billing.alerts.preferences) may hold their email back.
 - Retry. A failure (SMTP error, refused connection, timeout, a webhook answering non-2xx or not
   at all) keeps the row pending with attempts + 1, a short last_error and next_attempt_at pushed
   back 1, 2, 4, 8 ... minutes (at most 60). The MAX_ATTEMPTS-th failure marks the row failed,
@@ -249,12 +254,12 @@ def _emails_of(notification: AlertNotification) -> list[tuple[list[str], str, st
     )
     groups: dict[tuple, list[str]] = {}
     for email in untold:
-        listing = tuple(row for row in rows if email in row.recipients) or (notification,)
-        groups.setdefault(tuple(row.pk for row in listing), []).append(email)
+        listing = tuple(row.pk for row in rows if email in row.recipients)
+        groups.setdefault(listing, []).append(email)
     in_several_teams = _in_several_teams(untold)
     emails = []
     for pks, recipients in groups.items():
-        listing = [row for row in rows if row.pk in pks] or [notification]
+        listing = [row for row in rows if row.pk in pks]
         if len(listing) == 1:
             row = listing[0]
             subject, text, html = row.subject, row.text_body, row.html_body
