@@ -5,7 +5,9 @@ from billing.costing import PriceBook
 from billing.models import (
     Alert,
     AlertAcknowledgement,
+    AlertEmailReceipt,
     AlertNotification,
+    AlertPreference,
     AlertRule,
     Budget,
     ModelPrice,
@@ -169,6 +171,17 @@ class AlertAcknowledgementAdmin(ReadOnlyAdmin):
 class AlertNotificationAdmin(ReadOnlyAdmin):
     list_display = ["subject", "event", "status", "attempts", "sent_at"]
     list_filter = ["status", "event"]
+
+
+@admin.register(AlertEmailReceipt)
+class AlertEmailReceiptAdmin(ReadOnlyAdmin):
+    list_display = ["recipient", "merge_key", "sent_at"]
+    search_fields = ["recipient"]
+
+
+@admin.register(AlertPreference)
+class AlertPreferenceAdmin(ReadOnlyAdmin):
+    list_display = ["user", "deliveries", "digest_sent_until"]
 
 
 @admin.register(MonthClose)

@@ -512,6 +512,9 @@ class AlertNotification(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Rows of one event (a global alert's teams, overlapping rules at one moment) share it:
+    # a person on several of them gets one email (AlertEmailReceipt).
+    merge_key = models.CharField(max_length=200, blank=True, db_index=True)
 
     class Meta:
         ordering = ["created_at"]
@@ -531,6 +534,49 @@ class AlertNotification(models.Model):
         if self.failed_part:
             return f"{DeliveryPart(self.failed_part).label} delivery failed"
         return "Delivery failed"
+
+
+class AlertEmailReceipt(models.Model):
+    """One person told of one event (a merge_key): written in the transaction that sends the
+    email, so a second row of the event, or a second worker, leaves that person out."""
+
+    merge_key = models.CharField(max_length=200)
+    recipient = models.CharField(max_length=254)
+    notification = models.ForeignKey(
+        AlertNotification, on_delete=models.CASCADE, related_name="receipts"
+    )
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merge_key", "recipient"], name="alertemailreceipt_once_per_person"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.recipient}: {self.merge_key}"
+
+
+class AlertDelivery(models.TextChoices):
+    EMAIL = "email", "Email at once"
+    DIGEST = "digest", "In the daily digest"
+    NONE = "none", "Not at all"
+
+
+class AlertPreference(models.Model):
+    """How one person hears of alerts, per group of kinds (billing.alerts.preferences); a group
+    not chosen, or no row at all, means email at once."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_preference"
+    )
+    deliveries = models.JSONField(default=dict, blank=True)
+    # The daily digest covers notifications queued after this; moved forward as it is sent.
+    digest_sent_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Alert preferences of {self.user}"
 
 
 class MonthClose(models.Model):

@@ -5,6 +5,7 @@ scores endpoints under /api/v1/. Included at the site root by dashboard.urls."""
 from django.urls import URLPattern, URLResolver, include, path
 
 from billing import views_budgets, views_catalog, views_simulate, views_team_prices, views_usage
+from billing.alerts import views_preferences
 from billing.ingest import api
 
 team_patterns: list[URLPattern | URLResolver] = [
@@ -37,5 +38,10 @@ api_patterns: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("t/<slug:team>/", include(team_patterns)),
     path("catalog/", include(catalog_patterns)),
+    path(
+        "account/notifications/",
+        views_preferences.notification_preferences,
+        name="notification_preferences",
+    ),
     path("api/v1/", include(api_patterns)),
 ]

@@ -81,6 +81,8 @@ def scheduled_jobs(environ: Mapping[str, str] = os.environ) -> list[ScheduledJob
             has_work="billing.alerts.rules.any_rule_enabled",
         ),
         job("send_alert_notifications", "billing.delivery_tasks.send_alert_notifications", 60),
+        # Hourly: each person's digest goes out once a day, an hour at most after it is due.
+        job("send_alert_digests", "billing.alert_tasks.send_alert_digests", 3600),
         job("poll_tao_price", "billing.tasks.poll_tao_price", 300),
     ]
 

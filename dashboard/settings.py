@@ -146,13 +146,15 @@ STORAGES = {
     },
 }
 
-# Email: SMTP when EMAIL_HOST is set, the console otherwise.
+# Email: SMTP when EMAIL_HOST is set; otherwise one log line per email while DEBUG (the demo),
+# the whole message on the console when not.
 EMAIL_HOST = env_str("EMAIL_HOST")
-EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend"
-    if EMAIL_HOST
-    else "django.core.mail.backends.console.EmailBackend"
-)
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+elif DEBUG:
+    EMAIL_BACKEND = "dashboard.mail.OneLineEmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
@@ -223,6 +225,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Celery's line per task received, succeeded and scheduled (every minute): shown only when
+    # something fails, or with CELERY_TASK_LOG_LEVEL=INFO.
+    "loggers": {
+        name: {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")}
+        for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+    },
 }
 
 if (

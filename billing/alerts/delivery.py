@@ -17,6 +17,11 @@ sends them.
   therefore repeats at most the webhook. An email is never sent twice because the webhook failed.
   The price: when the email fails after the webhook went through, the retry posts the webhook
   again (a chat message may repeat; an email does not).
+- Once per person. Rows of one event share a merge_key (a global alert's teams, overlapping
+  rules at one moment). A person on several gets one email, from the first of them sent, merged
+  from every row listing them; a receipt unique per event and address, written in the
+  transaction that sends, makes the other rows (and other workers) leave that person out.
+  Each person's preferences (billing.alerts.preferences) may hold their email back.
 - Retry. A failure (SMTP error, refused connection, timeout, a webhook answering non-2xx or not
   at all) keeps the row pending with attempts + 1, a short last_error and next_attempt_at pushed
   back 1, 2, 4, 8 ... minutes (at most 60). The MAX_ATTEMPTS-th failure marks the row failed,
@@ -52,10 +57,21 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
-from billing.models import Alert, AlertNotification, DeliveryPart, NotificationStatus
+from billing.alerts import messages as words
+from billing.alerts.preferences import recipients_emailed_now
+from billing.models import (
+    Alert,
+    AlertEmailReceipt,
+    AlertNotification,
+    DeliveryPart,
+    NotificationStatus,
+)
+from dashboard.models import Membership
 from dashboard.outbound import AddressRefused, public_request
 
 logger = logging.getLogger(__name__)
@@ -182,18 +198,112 @@ def notification_deliver(
 
 
 def send_email(notification: AlertNotification) -> None:
+    """Its recipients, each told once per event: a person on several rows of the event (a
+    global alert's teams, overlapping rules) gets one email covering them all, from whichever
+    row is sent first; the others leave that person out (AlertEmailReceipt)."""
+    if not notification.merge_key:
+        recipients = recipients_emailed_now(notification.alert.rule.kind, notification.recipients)
+        if recipients:
+            _send_message(
+                notification.subject, notification.text_body, notification.html_body, recipients
+            )
+        return
+    for recipients, subject, text, html in _emails_of(notification):
+        # The receipts and the send commit together: a send that fails leaves nobody marked
+        # told, and a second worker sending the same event to the same person waits for this
+        # transaction, then finds the receipt (the unique constraint) and leaves them out.
+        with transaction.atomic():
+            AlertEmailReceipt.objects.bulk_create(
+                [
+                    AlertEmailReceipt(
+                        merge_key=notification.merge_key, recipient=email, notification=notification
+                    )
+                    for email in recipients
+                ],
+                ignore_conflicts=True,
+            )
+            mine = sorted(
+                AlertEmailReceipt.objects.filter(
+                    merge_key=notification.merge_key,
+                    notification=notification,
+                    recipient__in=recipients,
+                ).values_list("recipient", flat=True)
+            )
+            if mine:
+                _send_message(subject, text, html, mine)
+
+
+def _emails_of(notification: AlertNotification) -> list[tuple[list[str], str, str, str]]:
+    """The recipients not yet told of the event, grouped by the rows of the event that list
+    them, each group with its email: the row's own, or one merged from its rows."""
+    told = set(
+        AlertEmailReceipt.objects.filter(
+            merge_key=notification.merge_key, recipient__in=notification.recipients
+        ).values_list("recipient", flat=True)
+    )
+    untold = recipients_emailed_now(
+        notification.alert.rule.kind,
+        [email for email in notification.recipients if email not in told],
+    )
+    if not untold:
+        return []
+    rows = list(
+        AlertNotification.objects.filter(merge_key=notification.merge_key)
+        .select_related("alert__rule", "alert__team", "team")
+        .order_by("pk")
+    )
+    groups: dict[tuple, list[str]] = {}
+    for email in untold:
+        listing = tuple(row.pk for row in rows if email in row.recipients)
+        groups.setdefault(listing, []).append(email)
+    in_several_teams = _in_several_teams(untold)
+    emails = []
+    for pks, recipients in groups.items():
+        listing = [row for row in rows if row.pk in pks]
+        if len(listing) == 1:
+            row = listing[0]
+            subject, text, html = row.subject, row.text_body, row.html_body
+        else:
+            merged = words.merged_message(listing)
+            subject, text, html = merged.subject, merged.text, merged.html
+        teams = {row.team_id for row in listing}
+        single_team = listing[0].team if len(teams) == 1 and None not in teams else None
+        # The team is named where it matters: for someone who is in several teams.
+        tagged = [email for email in recipients if email in in_several_teams]
+        plain = [email for email in recipients if email not in in_several_teams]
+        if single_team is not None and tagged:
+            emails.append((tagged, f"{subject} (team {single_team.name})", text, html))
+            recipients = plain
+        if recipients:
+            emails.append((recipients, subject, text, html))
+    return emails
+
+
+def _in_several_teams(emails: list[str]) -> set[str]:
+    memberships = (
+        Membership.objects.annotate(email=Lower("user__email"))
+        .filter(email__in=emails, user__is_active=True)
+        .values_list("email", "team_id")
+    )
+    teams: dict[str, set] = {}
+    for email, team_id in memberships:
+        teams.setdefault(email, set()).add(team_id)
+    return {email for email, found in teams.items() if len(found) > 1}
+
+
+def _send_message(subject: str, text: str, html: str, recipients: list[str]) -> None:
     """One message to every recipient, each in Bcc: no recipient learns another's address
     (a rule's outside addresses, the superusers of a global alert)."""
     message = EmailMultiAlternatives(
         # A line break in a header is refused outright; one stray newline must not lose the alert.
-        subject=" ".join(notification.subject.splitlines()),
-        body=notification.text_body,
+        subject=" ".join(subject.splitlines()),
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        bcc=list(notification.recipients),
+        bcc=recipients,
         headers={"To": UNDISCLOSED},
     )
-    if notification.html_body:
-        message.attach_alternative(notification.html_body, "text/html")
+    if html:
+        message.attach_alternative(html, "text/html")
     try:
         message.send()
     except (smtplib.SMTPException, OSError) as error:

@@ -241,7 +241,15 @@ class RuleRun:
             webhook_url=self.rule.webhook_url if own else "",
             next_attempt_at=self.now,
             created_at=self.now,
+            merge_key=self._merge_key(alert, event, again),
         )
+
+    def _merge_key(self, alert: Alert, event: str, again: bool) -> str:
+        """The same for every row of one event: a global rule's alerts of a kind at one moment
+        are one event whatever their rule; a team rule's, per team and condition."""
+        scope = f"team:{self.rule.team_id}:{alert.dedupe_key}" if self.rule.team_id else "global"
+        step = "again" if again else event
+        return f"{step}:{self.rule.kind}:{scope}:{self.now.isoformat()}"[:200]
 
     @property
     def recipients(self) -> list[str]:

@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
 from billing.alerts.params import DEFAULT_PARAMS, GLOBAL_KINDS
+from billing.alerts.preferences import KIND_GROUPS
 from billing.alerts.rules import CURRENCIES, DIRECTIONS
-from billing.models import AlertKind, AlertRule, AlertState
+from billing.models import AlertDelivery, AlertKind, AlertRule, AlertState
 from dashboard.models import Role
 from dashboard.outbound import AddressRefused, check_public_url
 from routing.models import Provider
@@ -360,3 +361,18 @@ class AlertRuleForm(forms.Form):
             "cooldown_minutes": data["cooldown_minutes"],
             "notify_on_resolve": data["notify_on_resolve"],
         }
+
+
+class AlertPreferenceForm(forms.Form):
+    """One choice per group of alert kinds: email at once, the daily digest, or nothing."""
+
+    def __init__(self, *args, deliveries: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        deliveries = deliveries or {}
+        for group, (label, _) in KIND_GROUPS.items():
+            self.fields[group] = forms.ChoiceField(
+                label=label,
+                choices=AlertDelivery.choices,
+                initial=deliveries.get(group, AlertDelivery.EMAIL),
+                widget=forms.RadioSelect,
+            )

@@ -72,6 +72,11 @@ def clock(moment: datetime, zone) -> str:
     return f"{moment.astimezone(zone or UTC):%H:%M %Z}"
 
 
+def moment(at: datetime, zone) -> str:
+    """2026-05-14 09:13 UTC, or 2026-05-14 05:13 EDT in a team's zone: a time in an email body."""
+    return f"{at.astimezone(zone or UTC):%Y-%m-%d %H:%M %Z}"
+
+
 def month_name(month: date) -> str:
     return f"{month:%B}"
 
@@ -91,7 +96,7 @@ def tao_spike_text(
     )
     summary = (
         f"TAO/USD moved {direction} {pct(abs(move))} within {span(minutes)}, from "
-        f"{usd(from_usd)} at {clock(from_at, zone)} to {usd(to_usd)} at {clock(to_at, zone)}. "
+        f"{usd(from_usd)} at {moment(from_at, zone)} to {usd(to_usd)} at {moment(to_at, zone)}. "
         f"The rule fires on a move of {threshold_pct(threshold)} or more."
     )
     return subject, summary
@@ -106,7 +111,7 @@ def tao_stale_text(*, age, limit_minutes, last_usd, last_at, zone) -> tuple[str,
         )
     subject = f"No TAO price for {duration(age)} (last {usd(last_usd)} at {clock(last_at, zone)})"
     summary = (
-        f"The latest TAO/USD price, {usd(last_usd)}, is from {clock(last_at, zone)}: "
+        f"The latest TAO/USD price, {usd(last_usd)}, is from {moment(last_at, zone)}: "
         f"{duration(age)} ago, more than the {duration(timedelta(minutes=limit_minutes))} "
         "this rule allows."
     )
@@ -214,7 +219,7 @@ def proxy_stale_text(
     if reason == "unseen":
         subject = f"Proxy {name} not seen for {duration(age)}"
         summary = (
-            f"The LiteLLM proxy {name} last reported at {clock(since, zone)}, {duration(age)} "
+            f"The LiteLLM proxy {name} last reported at {moment(since, zone)}, {duration(age)} "
             "ago. Its calls may not be shipped, and it does not take new routes or keys."
         )
         return subject, summary
@@ -223,14 +228,14 @@ def proxy_stale_text(
         subject = f"Proxy {name} still on {runs}, not v{published_version}, after {duration(age)}"
         summary = (
             f"Routing v{published_version} was published {duration(age)} ago (since "
-            f"{clock(since, zone)} for this proxy), and {name} still runs {runs}."
+            f"{moment(since, zone)} for this proxy), and {name} still runs {runs}."
         )
         if routing_error:
             summary += f" It says: {routing_error[:300]}"
         return subject, summary
     subject = f"Proxy {name} spool growing for {duration(age)} ({spool_depth:,} calls waiting)"
     summary = (
-        f"The spool of {name} has grown since {clock(since, zone)} and holds {spool_depth:,} "
+        f"The spool of {name} has grown since {moment(since, zone)} and holds {spool_depth:,} "
         "calls not yet shipped to this dashboard: usage figures lag behind until it drains."
     )
     return subject, summary
@@ -347,18 +352,62 @@ def _count_text(count) -> str:
     return f"{count:,}"
 
 
-def facts_of(details: dict) -> list[tuple[str, str]]:
-    """The details of an alert as label/value rows for the email."""
+# Details holding a moment (ISO text in UTC): shown in the reader's zone, with the date.
+MOMENT_KEYS = {"from_at", "to_at", "last_at", "since", "last_seen_at", "window_start"}
+
+
+def facts_of(details: dict, zone=None) -> list[tuple[str, str]]:
+    """The details of an alert as label/value rows for the email, moments in `zone`."""
     rows = []
     for key, value in details.items():
         if value in ("", None, [], {}):
             continue
-        if isinstance(value, dict):
+        if key in MOMENT_KEYS and isinstance(value, str):
+            value = _moment_text(value, zone)
+        elif isinstance(value, dict):
             value = ", ".join(f"{name}: {_count_text(count)}" for name, count in value.items())
         elif isinstance(value, list):
             value = ", ".join(str(item) for item in value)
         rows.append((LABELS.get(key, key.replace("_", " ").capitalize()), str(value)))
     return rows
+
+
+def _moment_text(value: str, zone) -> str:
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment(at if at.tzinfo else at.replace(tzinfo=UTC), zone)
+
+
+def texts_in_zone(alert, zone) -> tuple[str, str]:
+    """A global TAO alert's subject and summary told in a team's zone (they are stored in UTC);
+    any other alert's own, already in its team's zone."""
+    details, kind = alert.details, alert.rule.kind
+    if alert.team_id or zone is None:
+        return alert.subject, alert.summary
+    if kind == AlertKind.TAO_PRICE_SPIKE and {"from_at", "to_at", "move_pct"} <= details.keys():
+        _, summary = tao_spike_text(
+            direction=details["direction"],
+            move=Decimal(details["move_pct"]),
+            minutes=details["window_minutes"],
+            threshold=details["threshold_pct"],
+            from_usd=Decimal(details["from_usd"]),
+            to_usd=Decimal(details["to_usd"]),
+            from_at=datetime.fromisoformat(details["from_at"]),
+            to_at=datetime.fromisoformat(details["to_at"]),
+            zone=zone,
+        )
+        return alert.subject, summary
+    if kind == AlertKind.TAO_PRICE_STALE and {"last_at", "age_minutes"} <= details.keys():
+        return tao_stale_text(
+            age=timedelta(minutes=details["age_minutes"]),
+            limit_minutes=details["limit_minutes"],
+            last_usd=Decimal(details["last_usd"]),
+            last_at=datetime.fromisoformat(details["last_at"]),
+            zone=zone,
+        )
+    return alert.subject, alert.summary
 
 
 def _render(context: dict) -> tuple[str, str]:
@@ -367,28 +416,49 @@ def _render(context: dict) -> tuple[str, str]:
     return text, html
 
 
-def _context(alert, *, event: str, subject: str, team=None) -> dict:
-    """`team`: the team a global alert's email goes to (its times, its alerts page); a team
-    alert's own team otherwise."""
-    team = team or alert.team
+def _prefixed(event: str, again: bool, subject: str) -> str:
+    if event == "resolved":
+        return f"Resolved: {subject}"
+    return f"Still firing: {subject}" if again else subject
+
+
+def _context(alerts, *, event: str, again: bool, teams) -> dict:
+    """One email about `alerts` (one, or several rules' alerts of one event) for the people of
+    `teams` (none: a global rule's own list). Times are in the one team's zone, else in UTC."""
+    alert = alerts[0]
+    team = teams[0] if len(teams) == 1 else None
     zone = team.zone if team is not None else UTC
-    alerts_path = f"/t/{team.slug}/alerts/" if team is not None else ""
+    told = [(each, *texts_in_zone(each, zone)) for each in alerts]
+    subject = _prefixed(event, again, told[0][1])
+    if len(teams) > 1:
+        subject += " (teams " + ", ".join(each.name for each in teams) + ")"
     link = alert.link or "/"
     if team is not None and not alert.team_id:
         link = f"/t/{team.slug}/alerts/{alert.pk}/"
-    return {
+    context = {
         "event": event,
-        "subject": subject,
+        "again": again,
+        "subject": subject[:SUBJECT_LENGTH],
+        "headline": told[0][1],
+        "summary": told[0][2],
         "alert": alert,
-        "rule_name": alert.rule.name,
+        "others": [(each.rule.name, summary) for each, _, summary in told[1:]],
+        "rule_name": ", ".join(dict.fromkeys(each.rule.name for each in alerts)),
         "team_name": team.name if team is not None else "",
+        "teams": [(each.name, f"{settings.SITE_URL}/t/{each.slug}/alerts/") for each in teams]
+        if len(teams) > 1
+        else [],
         "what_to_do": WHAT_TO_DO.get(alert.rule.kind, ""),
-        "facts": facts_of(alert.details),
+        "facts": facts_of(alert.details, zone),
         "link_url": settings.SITE_URL + link,
-        "alerts_url": settings.SITE_URL + alerts_path if alerts_path else "",
+        "alerts_url": f"{settings.SITE_URL}/t/{team.slug}/alerts/" if team is not None else "",
         "routing_change_url": _routing_change_url(alert),
-        "fired_at": f"{alert.fired_at.astimezone(zone):%Y-%m-%d %H:%M %Z}",
+        "fired_at": moment(alert.fired_at, zone),
     }
+    if event == "resolved":
+        context["resolved_at"] = moment(alert.resolved_at, zone)
+        context["fired_for"] = duration(alert.resolved_at - alert.fired_at)
+    return context
 
 
 # Alerts about a provider or model, which a prepared routing change can answer.
@@ -403,20 +473,30 @@ def _routing_change_url(alert) -> str:
     return f"{settings.SITE_URL}/t/{alert.team.slug}/alerts/{alert.pk}/routing-change/"
 
 
+def _message(alerts, *, event: str, again: bool, teams) -> Message:
+    context = _context(alerts, event=event, again=again, teams=teams)
+    return Message(context["subject"], *_render(context))
+
+
 def fired_message(alert, *, again: bool = False, team=None) -> Message:
-    """The email for an alert that fired, or (again) one still firing after the cooldown."""
-    subject = f"Still firing: {alert.subject}" if again else alert.subject
-    context = _context(alert, event="fired", subject=subject, team=team) | {"again": again}
-    return Message(subject[:SUBJECT_LENGTH], *_render(context))
+    """The email for an alert that fired, or (again) one still firing after the cooldown;
+    `team`: the team a global alert's email goes to (its times, its alerts page)."""
+    team = team or alert.team
+    return _message([alert], event="fired", again=again, teams=[team] if team else [])
 
 
 def resolved_message(alert, *, team=None) -> Message:
     """The email for an alert whose condition no longer holds: when, and for how long."""
-    subject = f"Resolved: {alert.subject}"
     team = team or alert.team
-    zone = team.zone if team is not None else UTC
-    context = _context(alert, event="resolved", subject=subject, team=team) | {
-        "resolved_at": f"{alert.resolved_at.astimezone(zone):%Y-%m-%d %H:%M %Z}",
-        "fired_for": duration(alert.resolved_at - alert.fired_at),
-    }
-    return Message(subject[:SUBJECT_LENGTH], *_render(context))
+    return _message([alert], event="resolved", again=False, teams=[team] if team else [])
+
+
+def merged_message(notifications) -> Message:
+    """One email for several outbox rows of one event that reach the same person: a global
+    alert's rows for several teams (listing them, times in UTC) and overlapping rules' rows."""
+    first = notifications[0]
+    alerts = list({row.alert_id: row.alert for row in notifications}.values())
+    teams = list({row.team_id: row.team for row in notifications if row.team_id}.values())
+    teams.sort(key=lambda team: team.name)
+    again = first.subject.startswith("Still firing: ")
+    return _message(alerts, event=first.event, again=again, teams=teams)

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from billing.alerts.delivery import notifications_send_due
 from billing.alerts.evaluation import alerts_evaluate
+from billing.alerts.preferences import digests_send
 from dashboard.jobs import recorded_run
 
 
@@ -39,3 +40,10 @@ def evaluate_alerts() -> str:
 def send_alert_notifications() -> None:
     with recorded_run("send_alert_notifications") as run:
         run.detail = str(notifications_send_due())
+
+
+@shared_task(name="billing.alert_tasks.send_alert_digests")
+def send_alert_digests() -> None:
+    """The daily digest of each person who chose one for some alerts."""
+    with recorded_run("send_alert_digests") as run:
+        run.detail = f"{digests_send()} digests sent"

@@ -47,6 +47,7 @@ URLS = [
     ("member_remove", {"team": "acme", "membership_id": 7}, "/t/acme/members/7/remove/"),
     ("member_role", {"team": "acme", "membership_id": 7}, "/t/acme/members/7/role/"),
     ("members", {"team": "acme"}, "/t/acme/members/"),
+    ("notification_preferences", {}, "/account/notifications/"),
     ("overview", {"team": "acme"}, "/t/acme/"),
     ("overview_csv", {"team": "acme", "chart": "spend"}, "/t/acme/overview/spend.csv"),
     ("report", {"team": "acme", "month": "2026-05"}, "/t/acme/reports/2026-05/"),

@@ -9,11 +9,11 @@ TEAM_LINKS = ["Overview", "Routing", "Keys", "Usage", "Budgets & alerts"]
 ALLOWED = {
     "admin": (
         [*TEAM_LINKS, "Reports", "Audit", "Catalog"],
-        ["Members", "Proxy tokens", "Team prices", "Settings"],
+        ["Members", "Proxy tokens", "Team prices", "Settings", "Notifications"],
     ),
-    "ops": ([*TEAM_LINKS, "Catalog"], ["Members", "Team prices"]),
-    "finance": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices"]),
-    "viewer": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices"]),
+    "ops": ([*TEAM_LINKS, "Catalog"], ["Members", "Team prices", "Notifications"]),
+    "finance": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices", "Notifications"]),
+    "viewer": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices", "Notifications"]),
 }
 EVERY_LINK = set(ALLOWED["admin"][0] + ALLOWED["admin"][1])
 
