@@ -396,3 +396,14 @@ def test_it_shows_the_provider_with_each_model(client, admin_user, team, llama):
     client.force_login(admin_user)
     page = client.get(_url("routing_rule_new", team)).content.decode()
     assert f'<option value="{llama.pk}">chutes · unsloth/Llama-3.3-70B-Instruct</option>' in page
+
+
+def test_row_errors_keep_their_rows_after_a_row_without_a_model(client, admin_user, team, llama):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 0), (llama, 150)])
+    data["target_model"] = ["", llama.pk]
+    page = client.post(_url("routing_rule_new", team), data).content.decode()
+    model_errors = page.split('id="target-0-model-errors"')[1].split("</ul>")[0]
+    weight_errors = page.split('id="target-1-weight-errors"')[1].split("</ul>")[0]
+    assert "Choose a model in every target row, or remove the row." in model_errors
+    assert "Weights are whole numbers from 0 to 100." in weight_errors
