@@ -1,7 +1,7 @@
 from django import forms
 
 from routing.models import Provider
-from routing.rules import RuleCheck, check_rule
+from routing.rules import WEIGHT_ERROR, RuleCheck, check_rule, weight_is_valid
 
 
 def _secret_field(label: str) -> forms.CharField:
@@ -148,6 +148,8 @@ def rule_check_typed(*, team, task_type, targets, fallbacks, rule=None) -> RuleC
         if target["model_id"] is None:
             message = "Choose a model in every target row, or remove the row."
             check.row_error("targets", row, "model", message)
+            if not weight_is_valid(target["weight"]):
+                check.row_error("targets", row, "weight", WEIGHT_ERROR)
     for row, model_id in enumerate(fallbacks):
         if model_id is None:
             message = "Choose a model in every fallback row, or remove the row."

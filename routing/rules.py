@@ -12,6 +12,7 @@ from routing.models import Model, ProviderKey, RoutingRule
 TASK_TYPE = re.compile(r"^(\*|[a-z0-9][a-z0-9_.-]{0,99})$")
 MAX_TARGETS = 20
 MAX_FALLBACKS = 20
+WEIGHT_ERROR = "Weights are whole numbers from 0 to 100."
 
 
 @dataclass
@@ -90,9 +91,9 @@ def check_rule(
         )
         return check
     weights = [target.get("weight") for target in targets]
-    bad_weights = [i for i, w in enumerate(weights) if type(w) is not int or not 0 <= w <= 100]
+    bad_weights = [row for row, weight in enumerate(weights) if not weight_is_valid(weight)]
     for row in bad_weights:
-        check.row_error("targets", row, "weight", "Weights are whole numbers from 0 to 100.")
+        check.row_error("targets", row, "weight", WEIGHT_ERROR)
     if targets and not bad_weights and sum(weights) != 100:
         check.error("targets", f"Weights add up to {sum(weights)}; they must add up to 100.")
     target_ids = [target.get("model_id") for target in targets]
@@ -130,6 +131,10 @@ def check_rule(
                 f"{team.name} has no active {provider.name} key: the proxy cannot call it."
             )
     return check
+
+
+def weight_is_valid(weight) -> bool:
+    return type(weight) is int and 0 <= weight <= 100
 
 
 def _repeats(ids: list) -> list[int]:

@@ -407,3 +407,12 @@ def test_row_errors_keep_their_rows_after_a_row_without_a_model(client, admin_us
     weight_errors = page.split('id="target-1-weight-errors"')[1].split("</ul>")[0]
     assert "Choose a model in every target row, or remove the row." in model_errors
     assert "Weights are whole numbers from 0 to 100." in weight_errors
+
+
+def test_a_bad_weight_is_marked_before_its_model_is_chosen(client, admin_user, team, llama):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 100), (llama, 150)])
+    data["target_model"] = [llama.pk, ""]
+    page = client.post(_url("routing_rule_new", team), data).content.decode()
+    weight_errors = page.split('id="target-1-weight-errors"')[1].split("</ul>")[0]
+    assert "Weights are whole numbers from 0 to 100." in weight_errors
