@@ -1,7 +1,7 @@
 from django import forms
 
 from routing.models import Provider
-from routing.rules import RuleCheck, check_rule
+from routing.rules import WEIGHT_ERROR, RuleCheck, check_rule, weight_is_valid
 
 
 def _secret_field(label: str) -> forms.CharField:
@@ -103,25 +103,57 @@ class RuleForm(forms.Form):
                 self.add_error(name if name in self.fields else None, message)
         return data
 
+    def target_rows(self) -> list[dict]:
+        """The target rows as typed, each with what is wrong with its model and its weight."""
+        return [
+            {
+                **target,
+                "model_errors": self.check.for_row("targets", row, "model"),
+                "weight_errors": self.check.for_row("targets", row, "weight"),
+            }
+            for row, target in enumerate(self.targets)
+        ]
+
+    def fallback_rows(self) -> list[dict]:
+        return [
+            {"model_id": model_id, "model_errors": self.check.for_row("fallbacks", row, "model")}
+            for row, model_id in enumerate(self.fallbacks)
+        ]
+
+    def weight_total(self) -> int:
+        """The typed weights added up, those that are whole numbers."""
+        return sum(t["weight"] for t in self.targets if type(t["weight"]) is int)
+
     def apply(self, action: str) -> None:
         self.targets, self.fallbacks = rows_apply(action, self.targets, self.fallbacks)
 
 
 def rule_check_typed(*, team, task_type, targets, fallbacks, rule=None) -> RuleCheck:
-    """check_rule, after refusing rows whose model is not chosen (check_rule needs ids)."""
-    chosen_targets = [t for t in targets if t["model_id"] is not None]
-    chosen_fallbacks = [f for f in fallbacks if f is not None]
+    """check_rule, after refusing rows whose model is not chosen (check_rule needs ids).
+
+    Row errors are numbered as the rows were typed, unchosen ones included.
+    """
+    chosen_target_rows = [i for i, t in enumerate(targets) if t["model_id"] is not None]
+    chosen_fallback_rows = [i for i, f in enumerate(fallbacks) if f is not None]
     check = check_rule(
         team=team,
         task_type=task_type,
-        targets=chosen_targets,
-        fallbacks=chosen_fallbacks,
+        targets=[targets[i] for i in chosen_target_rows],
+        fallbacks=[fallbacks[i] for i in chosen_fallback_rows],
         rule=rule,
     )
-    if len(chosen_targets) != len(targets):
-        check.error("targets", "Choose a model in every target row, or remove the row.")
-    if len(chosen_fallbacks) != len(fallbacks):
-        check.error("fallbacks", "Choose a model in every fallback row, or remove the row.")
+    check.rows_renumber("targets", chosen_target_rows)
+    check.rows_renumber("fallbacks", chosen_fallback_rows)
+    for row, target in enumerate(targets):
+        if target["model_id"] is None:
+            message = "Choose a model in every target row, or remove the row."
+            check.row_error("targets", row, "model", message)
+            if not weight_is_valid(target["weight"]):
+                check.row_error("targets", row, "weight", WEIGHT_ERROR)
+    for row, model_id in enumerate(fallbacks):
+        if model_id is None:
+            message = "Choose a model in every fallback row, or remove the row."
+            check.row_error("fallbacks", row, "model", message)
     return check
 
 

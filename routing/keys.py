@@ -19,6 +19,9 @@ from routing.encryption import decrypt, encrypt, reencrypt
 from routing.models import KeyTestResult, Provider, ProviderKey
 
 TEST_TIMEOUT_SECONDS = 10
+# The demo's keys start so: fake, and never sent to a provider by the key test.
+DEMO_SECRET_PREFIX = "demo-not-a-real-key-"  # noqa: S105 - a prefix, not a secret
+DEMO_KEY_LABEL = "demo key (fake, never sent)"
 ANTHROPIC_VERSION = "2023-06-01"
 
 # provider slug -> (prefix a key normally starts with, what that looks like)
@@ -199,6 +202,8 @@ def _redact(message: str, secret: str) -> str:
 
 @sensitive_variables()
 def key_probe(provider: Provider, secret: str) -> TestOutcome:
+    if secret.startswith(DEMO_SECRET_PREFIX):
+        return TestOutcome("", "Demo key: not tested; it is fake and never sent.")
     if not provider.base_url:
         return TestOutcome(
             KeyTestResult.UNREACHABLE, f"{provider.name} has no base URL to test against."

@@ -12,15 +12,43 @@ from routing.models import Model, ProviderKey, RoutingRule
 TASK_TYPE = re.compile(r"^(\*|[a-z0-9][a-z0-9_.-]{0,99})$")
 MAX_TARGETS = 20
 MAX_FALLBACKS = 20
+WEIGHT_ERROR = "Weights are whole numbers from 0 to 100."
 
 
 @dataclass
 class RuleCheck:
     errors: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # (list, row index, part) -> what is wrong with that row, e.g. ("targets", 1, "weight")
+    row_errors: dict[tuple[str, int, str], list[str]] = field(default_factory=dict)
 
     def error(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
+
+    def row_error(self, name: str, row: int, part: str, message: str) -> None:
+        """A message about one target or fallback row (part: model or weight), in errors once."""
+        self.row_errors.setdefault((name, row, part), []).append(message)
+        if message not in self.errors.get(name, []):
+            self.error(name, message)
+
+    def rows_renumber(self, name: str, positions: list[int]) -> None:
+        """Row i of what was checked is row positions[i] of what was typed."""
+        self.row_errors = {
+            (n, positions[i] if n == name else i, part): messages
+            for (n, i, part), messages in self.row_errors.items()
+        }
+
+    def for_row(self, name: str, row: int, part: str) -> list[str]:
+        return self.row_errors.get((name, row, part), [])
+
+    @property
+    def rule_errors(self) -> dict[str, list[str]]:
+        """The errors about the rule as a whole, by field, leaving out those about one row."""
+        on_rows = {message for messages in self.row_errors.values() for message in messages}
+        return {
+            name: [message for message in messages if message not in on_rows]
+            for name, messages in self.errors.items()
+        }
 
     @property
     def ok(self) -> bool:
@@ -63,31 +91,37 @@ def check_rule(
         )
         return check
     weights = [target.get("weight") for target in targets]
-    if any(type(weight) is not int or weight < 0 for weight in weights):
-        check.error("targets", "Weights are whole numbers from 0 to 100.")
-    elif targets and sum(weights) != 100:
+    bad_weights = [row for row, weight in enumerate(weights) if not weight_is_valid(weight)]
+    for row in bad_weights:
+        check.row_error("targets", row, "weight", WEIGHT_ERROR)
+    if targets and not bad_weights and sum(weights) != 100:
         check.error("targets", f"Weights add up to {sum(weights)}; they must add up to 100.")
     target_ids = [target.get("model_id") for target in targets]
-    if len(set(target_ids)) != len(target_ids):
-        check.error("targets", "A model is a target twice; merge its weights.")
-    if len(set(fallbacks)) != len(fallbacks):
-        check.error("fallbacks", "A fallback is listed twice.")
-    if set(fallbacks) & set(target_ids):
-        check.error("fallbacks", "A fallback repeats a target: it would be tried twice.")
+    for row in _repeats(target_ids):
+        check.row_error("targets", row, "model", "A model is a target twice; merge its weights.")
+    for row in _repeats(fallbacks):
+        check.row_error("fallbacks", row, "model", "A fallback is listed twice.")
+    for row, model_id in enumerate(fallbacks):
+        if model_id in target_ids:
+            message = "A fallback repeats a target: it would be tried twice."
+            check.row_error("fallbacks", row, "model", message)
     models = Model.objects.select_related("provider").in_bulk([*target_ids, *fallbacks])
     # Prices live in billing; asked through the relation, routing imports nothing of billing.
     priced = set(
         Model.objects.filter(pk__in=list(models), prices__isnull=False).values_list("pk", flat=True)
     )
     for name, ids in (("targets", target_ids), ("fallbacks", fallbacks)):
-        for model_id in ids:
+        for row, model_id in enumerate(ids):
             model = models.get(model_id)
             if model is None:
-                check.error(name, f"Model {model_id} does not exist in the catalog.")
+                message = f"Model {model_id} does not exist in the catalog."
             elif not model.enabled:
-                check.error(name, f"{model} is disabled in the catalog.")
+                message = f"{model} is disabled in the catalog."
             elif model_id not in priced:
-                check.error(name, f"{model} has no price in the catalog: add one first.")
+                message = f"{model} has no price in the catalog: add one first."
+            else:
+                continue
+            check.row_error(name, row, "model", message)
     keyed = set(
         ProviderKey.objects.active().filter(team=team).values_list("provider_id", flat=True)
     )
@@ -97,6 +131,15 @@ def check_rule(
                 f"{team.name} has no active {provider.name} key: the proxy cannot call it."
             )
     return check
+
+
+def weight_is_valid(weight) -> bool:
+    return type(weight) is int and 0 <= weight <= 100
+
+
+def _repeats(ids: list) -> list[int]:
+    """The rows that repeat an id of an earlier row."""
+    return [row for row, model_id in enumerate(ids) if model_id in ids[:row]]
 
 
 def rule_save(

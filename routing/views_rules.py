@@ -237,7 +237,7 @@ def rule_check(request, team, rule_id=None):
     team, rule = _get_rule_for_user(request, team, rule_id)
     form = RuleForm(request.POST, team=team, rule=rule)
     form.is_valid()
-    context = {"check": form.check, "standalone": True}
+    context = {"check": form.check, "form": form, "standalone": True, "rows_oob": True}
     return render(request, "routing/_partials/rule_check.html", context)
 
 

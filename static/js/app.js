@@ -28,3 +28,13 @@ document.addEventListener("htmx:confirm", (event) => {
     event.preventDefault();
   }
 });
+
+// The rule editor's live check swaps in each row's errors: mark the field they are about.
+document.addEventListener("htmx:afterSettle", () => {
+  document.querySelectorAll("[data-errors-for]").forEach((errors) => {
+    const field = document.getElementById(errors.dataset.errorsFor);
+    if (!field) return;
+    if (errors.children.length) field.setAttribute("aria-invalid", "true");
+    else field.removeAttribute("aria-invalid");
+  });
+});

@@ -7,7 +7,8 @@ from django.core.management import CommandError, call_command
 from billing.alerts.rules import recommended_rules
 from billing.models import AlertRule, Budget
 from dashboard.models import Membership, Role, Team
-from routing.models import RoutingVersion
+from routing.models import ProviderKey, RoutingVersion
+from routing.rules import check_rule
 
 
 def _run(*args):
@@ -134,3 +135,16 @@ def test_seed_demo_adds_the_recommended_alert_rules_once(db):
     kinds = set(AlertRule.objects.filter(team=maven).values_list("kind", flat=True))
     assert {"budget_threshold", "budget_forecast", "tao_price_spike"} <= kinds
     assert AlertRule.objects.filter(team=maven).count() == len(recommended_rules())
+
+
+def test_seed_demo_gives_each_demo_team_fake_keys_so_no_rule_warns_of_none(db):
+    _run("seed_demo", "--days", "2")
+    _run("seed_demo", "--days", "2")
+    maven = Team.objects.get(slug="maven")
+    labels = set(ProviderKey.objects.filter(team=maven).values_list("label", flat=True))
+    assert labels == {"demo key (fake, never sent)"}
+    for rule in maven.routing_rules.all():
+        check = check_rule(
+            team=maven, task_type=rule.task_type, targets=rule.targets, fallbacks=rule.fallbacks
+        )
+        assert check.warnings == [], rule.task_type

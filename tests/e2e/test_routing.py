@@ -250,3 +250,35 @@ def test_the_fleet_panel_converges_live_after_a_publish(
     )
     expect(fleet.get_by_test_id("fleet-summary")).to_have_text("All 2 proxies run v2")
     expect(fleet).not_to_have_attribute("hx-trigger", "every 2s")
+
+
+def test_a_bad_weight_is_marked_on_its_row_and_the_total_follows_the_typing(
+    page, page_errors, sign_in, teams, member_of_both, models
+):
+    maven, _ = teams
+    ops = member_of_both(Role.OPS)
+    rule = default_rule(maven, ops, models["claude"])
+    sign_in(ops.username)
+    page.goto(f"/t/maven/routing/rules/{rule.pk}/edit/")
+    total = page.get_by_test_id("weight-total")
+    expect(total).to_have_text("Total: 100%")
+
+    page.get_by_role("button", name="Add target").click()
+    rows = page.get_by_test_id("target-row")
+    expect(rows).to_have_count(2)
+    rows.nth(1).get_by_label("Target model").select_option(str(models["llama"].pk))
+    rows.nth(1).get_by_label("Weight in %").fill("150")
+
+    expect(total).to_have_text("Total: 250% of 100%")
+    expect(rows.nth(1).locator(".row-errors")).to_have_text(
+        ["", "Weights are whole numbers from 0 to 100."]
+    )
+    expect(rows.nth(1).get_by_label("Weight in %")).to_have_attribute("aria-invalid", "true")
+    expect(rows.nth(0).get_by_label("Weight in %")).not_to_have_attribute("aria-invalid", "true")
+
+    rows.nth(0).get_by_label("Weight in %").fill("20")
+    rows.nth(1).get_by_label("Weight in %").fill("80")
+    expect(total).to_have_text("Total: 100%")
+    expect(rows.nth(1).get_by_label("Weight in %")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator(".row-errors li")).to_have_count(0)
+    assert page_errors == []

@@ -86,6 +86,15 @@ def test_a_key_the_provider_accepts_tests_ok(key, admin_user):
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {SECRET}"
 
 
+@respx.mock(assert_all_mocked=True)
+def test_a_demo_key_is_never_sent(team, chutes, admin_user):
+    secret = "demo-not-a-real-key-chutes-maven"
+    key = key_add(team=team, provider=chutes, label="demo", secret=secret, user=admin_user)
+    key_test(key=key, user=admin_user)
+    assert respx.calls.call_count == 0
+    assert key.last_test_message == "Demo key: not tested; it is fake and never sent."
+
+
 @respx.mock
 def test_a_key_the_provider_refuses_tests_rejected_with_its_message(key, admin_user):
     respx.get("https://llm.chutes.ai/v1/models").respond(

@@ -278,5 +278,16 @@ def test_it_redirects_back_with_the_result_without_javascript(admin_client, team
     )
 
 
+def test_it_says_a_demo_key_was_not_tested_without_calling_the_provider(
+    admin_client, team, chutes, admin_user, chutes_api
+):
+    demo = ProviderKeyFactory(
+        team=team, provider=chutes, label="demo", secret="demo-not-a-real-key-x", user=admin_user
+    )
+    page = _test_with_htmx(admin_client, demo).content.decode()
+    assert "Demo key: not tested; it is fake and never sent." in page
+    assert not chutes_api.called
+
+
 def test_it_only_tests_on_post(admin_client, key):
     assert admin_client.get(_url("key_test", key)).status_code == 405

@@ -333,3 +333,86 @@ def test_a_refused_save_shows_each_problem_once(client, admin_user, team, llama,
     data = _rule_data(targets=[(llama, 70), (deepseek, 20)])
     page = client.post(_url("routing_rule_new", team), data).content.decode()
     assert page.count("Weights add up to 90; they must add up to 100.") == 1
+
+
+# Errors on their rows, the running total, providers beside models
+
+
+def test_a_bad_weight_is_marked_on_its_own_row(client, admin_user, team, llama, deepseek):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 100), (deepseek, 150)])
+    page = client.post(_url("routing_rule_new", team), data).content.decode()
+    assert 'value="150" id="target-1-weight" min="0"' in page
+    assert 'aria-describedby="target-1-weight-errors" class="weight" aria-invalid="true">' in page
+    assert (
+        '<ul id="target-1-weight-errors" class="errorlist row-errors" '
+        'data-errors-for="target-1-weight"><li>Weights are whole numbers from 0 to 100.</li></ul>'
+    ) in page
+    assert page.count('aria-invalid="true"') == 1
+
+
+def test_a_repeated_fallback_is_marked_on_its_row(client, admin_user, team, llama, sonnet):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 100)], fallbacks=[sonnet, llama])
+    page = client.post(_url("routing_rule_new", team), data).content.decode()
+    errors = page.split('id="fallback-1-model-errors"')[1].split("</ul>")[0]
+    assert "A fallback repeats a target: it would be tried twice." in errors
+    assert '<select name="fallback_model" id="fallback-1-model"' in page
+
+
+def test_a_rule_level_error_sits_at_the_top_of_the_form(client, admin_user, team, llama, deepseek):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 60), (deepseek, 30)])
+    page = client.post(_url("routing_rule_new", team), data).content.decode()
+    assert page.index("Weights add up to 90") < page.index('data-testid="target-row"')
+    assert 'aria-invalid="true"' not in page
+
+
+def test_the_live_check_sends_each_rows_errors_and_the_total(client, admin_user, team, llama):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, -5)])
+    response = client.post(_url("routing_rule_check_new", team), data, HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    errors = page.split('id="target-0-weight-errors"')[1].split("</ul>")[0]
+    assert 'hx-swap-oob="true"' in errors
+    assert "Weights are whole numbers from 0 to 100." in errors
+    assert 'id="weight-total"' in page
+
+
+def test_it_shows_the_running_weight_total(client, admin_user, team, llama, deepseek):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 60), (deepseek, 30)])
+    page = client.post(_url("routing_rule_new", team), data).content.decode()
+    assert "Total: <strong>90%</strong> of 100%" in page
+
+
+def test_it_shows_the_weight_total_of_a_saved_rule(client, admin_user, team, default_rule):
+    client.force_login(admin_user)
+    page = client.get(_url("routing_rule_edit", team, rule_id=default_rule.pk)).content.decode()
+    assert "Total: <strong>100%</strong></p>" in page
+
+
+def test_it_shows_the_provider_with_each_model(client, admin_user, team, llama):
+    client.force_login(admin_user)
+    page = client.get(_url("routing_rule_new", team)).content.decode()
+    assert f'<option value="{llama.pk}">chutes · unsloth/Llama-3.3-70B-Instruct</option>' in page
+
+
+def test_row_errors_keep_their_rows_after_a_row_without_a_model(client, admin_user, team, llama):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 0), (llama, 150)])
+    data["target_model"] = ["", llama.pk]
+    page = client.post(_url("routing_rule_new", team), data).content.decode()
+    model_errors = page.split('id="target-0-model-errors"')[1].split("</ul>")[0]
+    weight_errors = page.split('id="target-1-weight-errors"')[1].split("</ul>")[0]
+    assert "Choose a model in every target row, or remove the row." in model_errors
+    assert "Weights are whole numbers from 0 to 100." in weight_errors
+
+
+def test_a_bad_weight_is_marked_before_its_model_is_chosen(client, admin_user, team, llama):
+    client.force_login(admin_user)
+    data = _rule_data(targets=[(llama, 100), (llama, 150)])
+    data["target_model"] = [llama.pk, ""]
+    page = client.post(_url("routing_rule_new", team), data).content.decode()
+    weight_errors = page.split('id="target-1-weight-errors"')[1].split("</ul>")[0]
+    assert "Weights are whole numbers from 0 to 100." in weight_errors

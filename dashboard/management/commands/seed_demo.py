@@ -13,7 +13,8 @@ from billing.models import AlertRule, Budget, UsageRollup
 from dashboard.models import Role, Team
 from dashboard.progress import ProgressBar
 from dashboard.teams import member_set_role
-from routing.models import Model, RoutingRule
+from routing.keys import DEMO_KEY_LABEL, DEMO_SECRET_PREFIX, key_add
+from routing.models import Model, Provider, ProviderKey, RoutingRule
 from routing.publish import routing_publish
 from routing.rules import rule_save
 
@@ -91,12 +92,29 @@ class Command(BaseCommand):
             for slug, role in roles.items():
                 if not teams[slug].memberships.filter(user=user).exists():
                     member_set_role(team=teams[slug], user=user, role=role)
+        self._seed_keys(teams)
         self._seed_routing(teams)
         self._seed_usage(teams, days)
         self._seed_budgets(teams)
         self._seed_alert_rules(teams)
         self.stdout.write(self.style.SUCCESS("Demo teams, users and usage are ready."))
         self.stdout.write(demo_logins())
+
+    def _seed_keys(self, teams):
+        """A fake key per demo team for each provider its routes use, so no rule warns of none."""
+        admin = get_user_model().objects.get(username="admin")
+        slugs = {p for _, targets, fallbacks in DEMO_ROUTES for p, *_ in [*targets, *fallbacks]}
+        for team in teams.values():
+            for provider in Provider.objects.filter(slug__in=slugs):
+                if ProviderKey.objects.active().filter(team=team, provider=provider).exists():
+                    continue
+                secret = f"{DEMO_SECRET_PREFIX}{provider.slug}-{team.slug}"
+                key_add(
+                    team=team, provider=provider, label=DEMO_KEY_LABEL, secret=secret, user=admin
+                )
+        self.stdout.write(
+            f"Keys: a fake demo key per provider for each demo team ({DEMO_KEY_LABEL})."
+        )
 
     def _seed_routing(self, teams):
         """A published routing version per demo team, like the mix its demo traffic follows."""
