@@ -202,7 +202,7 @@ def _redact(message: str, secret: str) -> str:
 
 @sensitive_variables()
 def key_probe(provider: Provider, secret: str) -> TestOutcome:
-    if secret.startswith(DEMO_SECRET_PREFIX):
+    if is_demo_secret(secret):
         return TestOutcome("", "Demo key: not tested; it is fake and never sent.")
     if not provider.base_url:
         return TestOutcome(
@@ -258,9 +258,15 @@ def key_test(*, key: ProviderKey, user) -> ProviderKey:
 
 
 def active_keys_for_proxy(team) -> list[ProviderKey]:
-    """The team's active keys, newest first per provider (the proxy uses the first)."""
+    """The team's active keys, newest first per provider (the proxy uses the first). The demo's
+    fake keys are never handed out: a proxy would send them to a provider."""
     keys = ProviderKey.objects.active().filter(team=team).select_related("provider")
-    return list(keys.order_by("provider__slug", "-created_at", "-pk"))
+    keys = keys.order_by("provider__slug", "-created_at", "-pk")
+    return [key for key in keys if not is_demo_secret(decrypt(key.secret_encrypted))]
+
+
+def is_demo_secret(secret: str) -> bool:
+    return secret.startswith(DEMO_SECRET_PREFIX)
 
 
 def keys_etag(keys: list[ProviderKey]) -> str:

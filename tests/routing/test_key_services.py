@@ -15,6 +15,7 @@ from dashboard.models import AuditEvent
 from dashboard.tokens import token_create
 from routing.encryption import decrypt, encrypt
 from routing.keys import (
+    active_keys_for_proxy,
     format_warnings,
     key_add,
     key_probe,
@@ -93,6 +94,14 @@ def test_a_demo_key_is_never_sent(team, chutes, admin_user):
     key_test(key=key, user=admin_user)
     assert respx.calls.call_count == 0
     assert key.last_test_message == "Demo key: not tested; it is fake and never sent."
+
+
+def test_a_demo_key_is_never_handed_to_a_proxy(team, chutes, admin_user):
+    real = key_add(team=team, provider=chutes, label="prod", secret=SECRET, user=admin_user)
+    key_add(
+        team=team, provider=chutes, label="demo", secret="demo-not-a-real-key-x", user=admin_user
+    )
+    assert active_keys_for_proxy(team) == [real]
 
 
 @respx.mock
