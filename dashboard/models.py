@@ -155,6 +155,8 @@ class JobRun(models.Model):
     class Outcome(models.TextChoices):
         RUNNING = "running", "Running"
         OK = "ok", "OK"
+        # It ran without raising but did not do its work (e.g. every price source was down).
+        DEGRADED = "degraded", "Degraded"
         FAILED = "failed", "Failed"
 
     name = models.CharField(max_length=100)
@@ -173,6 +175,11 @@ class JobRun(models.Model):
     @property
     def duration(self) -> timedelta | None:
         return self.finished_at - self.started_at if self.finished_at else None
+
+    def mark_degraded(self, reason: str) -> None:
+        """Say, inside recorded_run, that this run finished without doing its work."""
+        self.outcome = self.Outcome.DEGRADED
+        self.detail = reason
 
 
 class Scope(models.TextChoices):
