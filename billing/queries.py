@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import BooleanField, ExpressionWrapper, Max, Q, Sum
 
-from billing.models import CostSource, UsageEvent, UsageRollup
-from routing.models import Model, Provider
+from billing.models import Budget, CostSource, UsageEvent, UsageRollup
+from routing.models import Model, Provider, RoutingRule
 
 PAGE_SIZE = 50
 PRESET_RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -105,6 +105,15 @@ def usage_choices(team) -> UsageChoices:
         models=sorted({model for _, model, _ in keys}),
         task_types=sorted({task for _, _, task in keys if task}),
     )
+
+
+def known_task_types(team) -> list[str]:
+    """The task types the team has used, routes by a rule, or budgets for: the ones it may name."""
+    used = UsageRollup.objects.filter(team=team).exclude(task_type="").values_list("task_type")
+    ruled = RoutingRule.objects.filter(team=team).exclude(task_type=RoutingRule.DEFAULT_TASK)
+    budgeted = Budget.objects.filter(team=team).exclude(task_type="").values_list("task_type")
+    names = used.order_by().union(ruled.order_by().values_list("task_type"), budgeted.order_by())
+    return sorted(name for (name,) in names)
 
 
 def _filtered_events(team, filters: UsageFilters):

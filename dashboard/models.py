@@ -7,12 +7,19 @@ from django.db import models
 from django.utils import timezone
 
 from dashboard.audit_actions import MAX_ACTION_LENGTH, audit_action_label
+from dashboard.suggestions import did_you_mean
+
+
+def time_zone_names() -> list[str]:
+    """Every IANA zone name this system knows, sorted."""
+    return sorted(zoneinfo.available_timezones())
 
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(
             f"{value!r} is not a time zone; use an Area/City name such as Europe/Berlin."
+            + did_you_mean(value, zoneinfo.available_timezones())
         )
 
 

@@ -312,6 +312,22 @@ def test_delete_removes_the_invoice_and_audits_it(client, finance_user, team, ch
 
 
 @pytest.mark.parametrize(
+    ("typed", "amount"),
+    [("$86.10", "86.10"), ("1,204.50", "1204.50"), ("USD 1,000,000", "1000000"), ("7.5", "7.5")],
+)
+def test_it_reads_an_amount_as_invoices_print_it(
+    client, finance_user, team, anthropic, typed, amount
+):
+    assert _post_new(client, finance_user, team, anthropic, amount=typed).status_code == 302
+    assert str(ProviderInvoice.objects.get().amount.normalize()) == str(Decimal(amount).normalize())
+
+
+def test_it_reads_a_tao_amount_written_with_its_currency(client, finance_user, team, chutes):
+    assert _post_new(client, finance_user, team, chutes, amount="2.5 TAO").status_code == 302
+    assert ProviderInvoice.objects.get().amount == Decimal("2.5")
+
+
+@pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"amount": "-1"}, "The amount cannot be negative."),
@@ -320,6 +336,9 @@ def test_delete_removes_the_invoice_and_audits_it(client, finance_user, team, ch
         ({"amount": "twelve"}, "Enter the amount as a number"),
         ({"amount": ""}, "Enter the invoiced amount."),
         ({"amount": "1e20"}, "The amount is too large."),
+        ({"amount": "1.204,50"}, "“1.204,50” is ambiguous: a comma may mark thousands or decimals"),
+        ({"amount": "86,10"}, "is ambiguous"),
+        ({"amount": "2.5 TAO"}, "The amount is written in TAO but the invoice is in USD."),
         ({"provider": "999999"}, "Choose one of the providers in the list."),
         ({"provider": ""}, "Choose the provider that sent the invoice."),
         ({"currency": "EUR"}, "Select a valid choice."),
