@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import BooleanField, ExpressionWrapper, Max, Q, Sum
 
+from billing.costing import disagrees
 from billing.models import Budget, CostSource, UsageEvent, UsageRollup
 from routing.models import Model, Provider, RoutingRule
 
@@ -267,13 +268,26 @@ class CostDisagreement:
         )
 
 
+def disagreements_over_threshold(rows) -> list[CostDisagreement]:
+    """The rows whose totals are still off by more than the threshold (billing.costing's
+    DISAGREEMENT): calls that agree, summed in, can bring a model's totals back within it."""
+    return [
+        row
+        for row in rows
+        if row.reported_usd is None
+        or row.catalog_usd is None
+        or disagrees(row.reported_usd, row.catalog_usd)
+    ]
+
+
 def cost_disagreements(*, teams) -> list[CostDisagreement]:
     """Models whose proxy-reported cost was more than 5% off the catalog's, by hour rollups.
 
     The totals are those of the rollup rows (team, hour, model, task type, status) that hold
-    a disagreement, so they include the other calls of those rows too.
+    a disagreement, so they include the other calls of those rows too; a model whose totals
+    are within 5% is left out.
     """
-    return [
+    return disagreements_over_threshold(
         CostDisagreement(**row)
         for row in UsageRollup.objects.filter(team__in=teams, disagreement_requests__gt=0)
         .values("provider_name", "model_name")
@@ -283,4 +297,4 @@ def cost_disagreements(*, teams) -> list[CostDisagreement]:
             catalog_usd=Sum("catalog_cost_usd"),
         )
         .order_by("-requests", "provider_name", "model_name")
-    ]
+    )
