@@ -11,7 +11,7 @@ ALLOWED = {
         [*TEAM_LINKS, "Reports", "Audit", "Catalog"],
         ["Members", "Proxy tokens", "Team prices", "Settings"],
     ),
-    "ops": ([*TEAM_LINKS, "Catalog"], ["Members", "Team prices"]),
+    "ops": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices"]),
     "finance": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices"]),
     "viewer": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices"]),
 }
