@@ -448,3 +448,11 @@ def test_it_offers_the_known_task_types(client, finance_user, team):
     page = client.get(_url("budget_new", team)).content.decode()
     assert 'list="id_task_type-options"' in page
     assert '<datalist id="id_task_type-options"><option value="summarization"></datalist>' in page
+
+
+def test_it_escapes_a_task_type_named_by_the_proxy_in_the_offer(client, finance_user, team):
+    RoutingRule.objects.create(team=team, task_type='"><script>x</script>')
+    client.force_login(finance_user)
+    page = client.get(_url("budget_new", team)).content.decode()
+    assert '<option value="&quot;&gt;&lt;script&gt;x&lt;/script&gt;">' in page
+    assert "<script>x" not in page
