@@ -28,17 +28,26 @@ class CatalogLoadResult:
     providers_created: int = 0
     models_created: int = 0
     prices_created: int = 0
+    prices_updated: int = 0
 
     def __str__(self):
-        return (
+        text = (
             f"{self.providers_created} providers, {self.models_created} models and "
             f"{self.prices_created} prices added"
         )
+        if self.prices_updated:
+            text += (
+                f"; {self.prices_updated} seeded prices updated (run `manage.py reprice "
+                f"--since {SEED_DATE.isoformat()}` to price stored calls again)"
+            )
+        return text
 
 
 @transaction.atomic
 def catalog_load() -> CatalogLoadResult:
-    """Add the seed providers, models and prices that are missing; never changes existing rows."""
+    """Add the seed providers, models and prices that are missing, and bring the price rows the
+    seed itself made up to date with it. Never changes providers, models, team prices or a price
+    row staff added."""
     result = CatalogLoadResult()
     providers = {}
     for slug, name, base_url, currency, openai_compatible in PROVIDERS:
@@ -59,18 +68,24 @@ def catalog_load() -> CatalogLoadResult:
             defaults={"display_name": row["display_name"]},
         )
         result.models_created += created
-        _, created = ModelPrice.objects.get_or_create(
-            model=model,
-            effective_from=SEED_DATE,
-            defaults={
-                "input_per_mtok": row["input_per_mtok"],
-                "output_per_mtok": row["output_per_mtok"],
-                "source": row["source"],
-            },
+        seeded = {name: row[name] for name in [*RATE_NAMES, "source"]}
+        price, created = ModelPrice.objects.get_or_create(
+            model=model, effective_from=SEED_DATE, defaults=seeded
         )
         result.prices_created += created
+        if not created and _is_seeded(price, row) and _differs(price, seeded):
+            ModelPrice.objects.filter(pk=price.pk).update(**seeded)
+            result.prices_updated += 1
     PriceBook.forget()
     return result
+
+
+def _is_seeded(price: ModelPrice, row: dict) -> bool:
+    return price.created_by_id is None and price.source.startswith(row["seed_source"])
+
+
+def _differs(price: ModelPrice, fields: dict) -> bool:
+    return any(getattr(price, name) != value for name, value in fields.items())
 
 
 @dataclass

@@ -2,9 +2,10 @@
 
 Section 4, "Current Pricing Comparison (per 1M tokens)", gives input and output USD per
 million tokens; section 1 adds the DeepSeek R1 Distill rate observed via OpenRouter/Chutes.
-The research gives no cached-input or cache-write rates, so none are seeded: until ops add
-a price row with them, those tokens are charged at the input rate. Chutes rates are marked
-approximate ("~") in the research.
+The research gives no cached-input or cache-write rates. For the Anthropic and OpenAI models
+they come from the providers' own price lists instead (CACHE_RATES, each marked with its page
+and the day it was read); the other providers' cached tokens are charged at the input rate.
+Chutes rates are marked approximate ("~") in the research.
 """
 
 from datetime import date
@@ -13,6 +14,25 @@ from decimal import Decimal
 SEED_DATE = date(2026, 2, 11)
 SECTION_4 = "Seed research 2026-02-11, section 4: Current Pricing Comparison (per 1M tokens)"
 SECTION_1 = "Seed research 2026-02-11, section 1: Per-Token Pricing (via OpenRouter/Chutes)"
+
+# Not from the seed research: the providers' price lists, as read on the day given.
+ANTHROPIC_CACHE = (
+    "cache rates not in the research: Anthropic price list, 5m cache writes and cache hits "
+    "(platform.claude.com/docs/en/about-claude/pricing), read 2026-12-05"
+)
+OPENAI_CACHE = (
+    "cache rates not in the research: OpenAI price list, cached input "
+    "(openai.com/api/pricing), read 2026-12-05; no cache-write premium, so writes at input"
+)
+# (provider slug, model) -> cached-input and cache-write USD per million tokens, source.
+# Anthropic: cache hits 0.1x input, 5-minute cache writes 1.25x input.
+# OpenAI: cached input 0.1x input for the GPT-5 family; a cache write is an input token.
+CACHE_RATES = {
+    ("anthropic", "claude-opus-4-5"): ("0.50", "6.25", ANTHROPIC_CACHE),
+    ("anthropic", "claude-sonnet-4-5"): ("0.30", "3.75", ANTHROPIC_CACHE),
+    ("openai", "gpt-5.2"): ("0.175", "1.75", OPENAI_CACHE),
+    ("openai", "gpt-5-mini"): ("0.025", "0.25", OPENAI_CACHE),
+}
 
 PROVIDERS = [
     # slug, name, base URL, billing currency, OpenAI-compatible
@@ -94,15 +114,23 @@ MODELS = [
 
 
 def seed_prices() -> list[dict]:
-    return [
-        {
-            "provider": provider,
-            "model": name,
-            "display_name": display_name,
-            "seed_label": seed_label,
-            "input_per_mtok": Decimal(input_rate),
-            "output_per_mtok": Decimal(output_rate),
-            "source": source,
-        }
-        for provider, name, display_name, seed_label, input_rate, output_rate, source in MODELS
-    ]
+    """Each seeded model's price row; `seed_source` is what every version of the seed wrote
+    first in `source`, so a row the seed made is told from one staff added."""
+    rows = []
+    for provider, name, display_name, seed_label, input_rate, output_rate, source in MODELS:
+        cached, write, cache_source = CACHE_RATES.get((provider, name), (None, None, ""))
+        rows.append(
+            {
+                "provider": provider,
+                "model": name,
+                "display_name": display_name,
+                "seed_label": seed_label,
+                "input_per_mtok": Decimal(input_rate),
+                "output_per_mtok": Decimal(output_rate),
+                "cached_input_per_mtok": None if cached is None else Decimal(cached),
+                "cache_write_per_mtok": None if write is None else Decimal(write),
+                "seed_source": source,
+                "source": f"{source}; {cache_source}" if cache_source else source,
+            }
+        )
+    return rows

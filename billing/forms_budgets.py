@@ -6,6 +6,9 @@ from django import forms
 
 from billing.budgets import BOTH_SCOPES, thresholds_text
 from billing.models import default_thresholds
+from billing.queries import known_task_types
+from dashboard.suggestions import did_you_mean
+from dashboard.widgets import DatalistInput
 from routing.models import Provider
 
 MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -69,8 +72,9 @@ class BudgetForm(forms.Form):
     task_type = forms.CharField(
         max_length=100,
         required=False,
-        help_text="Or only this task type's spend, as the proxy sends it (e.g. summarize). "
-        "Not together with a provider.",
+        widget=DatalistInput(),
+        help_text="Or only this task type's spend, as the proxy sends it (e.g. summarize): one "
+        "the team has used, routes by a rule or budgets for. Not together with a provider.",
     )
     amount_usd = forms.DecimalField(
         label="Amount (USD)",
@@ -95,7 +99,7 @@ class BudgetForm(forms.Form):
         "comma-separated: an alert is sent as spend reaches each one. Empty means 50, 80, 100.",
     )
 
-    def __init__(self, data=None, *, budget=None):
+    def __init__(self, data=None, *, team, budget=None):
         initial = None
         if budget is not None:
             initial = {
@@ -107,6 +111,8 @@ class BudgetForm(forms.Form):
                 "thresholds": thresholds_text(budget.thresholds),
             }
         super().__init__(data, initial=initial)
+        self.known_task_types = known_task_types(team)
+        self.fields["task_type"].widget.options = self.known_task_types
 
     def clean_month(self):
         return parse_month(self.cleaned_data["month"])
@@ -126,8 +132,16 @@ class BudgetForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("provider") is not None and data.get("task_type"):
+        task_type = data.get("task_type")
+        if data.get("provider") is not None and task_type:
             self.add_error("task_type", BOTH_SCOPES)
+        elif task_type and task_type not in self.known_task_types:
+            # A misspelt task type would match no call and never alert.
+            self.add_error(
+                "task_type",
+                f"No call, routing rule or budget of this team has task type “{task_type}”."
+                + did_you_mean(task_type, self.known_task_types),
+            )
         return data
 
 

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Max, Q, Sum
 
-from billing.models import CostSource, UsageEvent, UsageRollup
-from routing.models import Model, Provider
+from billing.costing import disagrees
+from billing.models import Budget, CostSource, UsageEvent, UsageRollup
+from routing.models import Model, Provider, RoutingRule
 
 PAGE_SIZE = 50
 PRESET_RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -208,6 +209,15 @@ def usage_choices(team) -> UsageChoices:
     )
 
 
+def known_task_types(team) -> list[str]:
+    """The task types the team has used, routes by a rule, or budgets for: the ones it may name."""
+    used = UsageRollup.objects.filter(team=team).exclude(task_type="").values_list("task_type")
+    ruled = RoutingRule.objects.filter(team=team).exclude(task_type=RoutingRule.DEFAULT_TASK)
+    budgeted = Budget.objects.filter(team=team).exclude(task_type="").values_list("task_type")
+    names = used.order_by().union(ruled.order_by().values_list("task_type"), budgeted.order_by())
+    return sorted(name for (name,) in names)
+
+
 def _filtered_events(team, filters: UsageFilters):
     events = UsageEvent.objects.filter(team=team)
     if filters.start is not None:
@@ -382,13 +392,26 @@ class CostDisagreement:
         )
 
 
+def disagreements_over_threshold(rows) -> list[CostDisagreement]:
+    """The rows whose totals are still off by more than the threshold (billing.costing's
+    DISAGREEMENT): calls that agree, summed in, can bring a model's totals back within it."""
+    return [
+        row
+        for row in rows
+        if row.reported_usd is None
+        or row.catalog_usd is None
+        or disagrees(row.reported_usd, row.catalog_usd)
+    ]
+
+
 def cost_disagreements(*, teams) -> list[CostDisagreement]:
     """Models whose proxy-reported cost was more than 5% off the catalog's, by hour rollups.
 
     The totals are those of the rollup rows (team, hour, model, task type, status) that hold
-    a disagreement, so they include the other calls of those rows too.
+    a disagreement, so they include the other calls of those rows too; a model whose totals
+    are within 5% is left out.
     """
-    return [
+    return disagreements_over_threshold(
         CostDisagreement(**row)
         for row in UsageRollup.objects.filter(team__in=teams, disagreement_requests__gt=0)
         .values("provider_name", "model_name")
@@ -398,4 +421,4 @@ def cost_disagreements(*, teams) -> list[CostDisagreement]:
             catalog_usd=Sum("catalog_cost_usd"),
         )
         .order_by("-requests", "provider_name", "model_name")
-    ]
+    )

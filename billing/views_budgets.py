@@ -52,7 +52,7 @@ def budgets_page(request, team):
 @login_required
 def budget_edit(request, team, budget_id=None):
     team, budget = _get_budget_for_user(request, team, budget_id)
-    form = BudgetForm(request.POST if request.method == "POST" else None, budget=budget)
+    form = BudgetForm(request.POST if request.method == "POST" else None, team=team, budget=budget)
     if form.is_bound and form.is_valid():
         try:
             saved = budget_save(team=team, user=request.user, data=form.cleaned_data, budget=budget)

@@ -18,7 +18,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "routing.edit": frozenset({Role.ADMIN, Role.OPS}),
     "alerts.manage": frozenset({Role.ADMIN, Role.OPS}),
     "budgets.edit": frozenset({Role.ADMIN, Role.FINANCE}),
-    "reports.view": frozenset({Role.ADMIN, Role.FINANCE, Role.VIEWER}),
+    # Ops reads the reports it answers for; closing months and invoices stay with finance.
+    "reports.view": ALL_ROLES,
     "reports.close": frozenset({Role.ADMIN, Role.FINANCE}),
     "audit.view": frozenset({Role.ADMIN}),
     # A negotiated price is a money matter: finance records it as well as admins.

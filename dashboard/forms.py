@@ -14,8 +14,10 @@ from dashboard.login_throttle import (
     lockout_minutes_left,
     record_login_failure,
 )
-from dashboard.models import Role, Scope, Team, validate_time_zone
-from routing.models import Model
+from dashboard.models import Role, Scope, Team, time_zone_names, validate_time_zone
+from dashboard.suggestions import did_you_mean
+from dashboard.widgets import DatalistInput
+from routing.models import Model, Provider
 
 LOCKED_OUT = "Too many failed sign-in attempts. Try again in %(minutes)d minute(s)."
 
@@ -93,6 +95,23 @@ class TeamSettingsForm(forms.ModelForm):
             "provider"
         )
         self.fields["time_zone"].validators = [validate_time_zone]
+        zone = self.fields["time_zone"]
+        zone.widget = DatalistInput(time_zone_names(), attrs=zone.widget.attrs)
+        # The team's own value stays acceptable even if its provider left the catalog.
+        self.known_providers = sorted(
+            {*Provider.objects.values_list("slug", flat=True), self.instance.target_provider} - {""}
+        )
+        target = self.fields["target_provider"]
+        target.widget = DatalistInput(self.known_providers, attrs=target.widget.attrs)
+
+    def clean_target_provider(self):
+        slug = self.cleaned_data["target_provider"].strip()
+        if slug and slug not in self.known_providers:
+            raise forms.ValidationError(
+                f"“{slug}” is not a provider in the catalog."
+                + did_you_mean(slug, self.known_providers)
+            )
+        return slug
 
     def clean(self):
         cleaned = super().clean()

@@ -14,14 +14,16 @@ from dashboard.schedule import JOBS, ScheduledJob
 
 @contextmanager
 def recorded_run(name: str):
-    """Record a run of the named job: started, finished and whether it raised."""
+    """Record a run of the named job: started, finished, and whether it raised (failed) or
+    said it did not do its work (run.mark_degraded)."""
     run = JobRun.objects.create(name=name)
     try:
         yield run
     except Exception as error:
         _finish(run, JobRun.Outcome.FAILED, f"{type(error).__name__}: {error}")
         raise
-    _finish(run, JobRun.Outcome.OK, run.detail)
+    degraded = run.outcome == JobRun.Outcome.DEGRADED
+    _finish(run, JobRun.Outcome.DEGRADED if degraded else JobRun.Outcome.OK, run.detail)
 
 
 def _finish(run: JobRun, outcome: str, detail: str) -> None:

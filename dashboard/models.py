@@ -7,12 +7,19 @@ from django.db import models
 from django.utils import timezone
 
 from dashboard.audit_actions import MAX_ACTION_LENGTH, audit_action_label
+from dashboard.suggestions import did_you_mean
+
+
+def time_zone_names() -> list[str]:
+    """Every IANA zone name this system knows, sorted."""
+    return sorted(zoneinfo.available_timezones())
 
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(
             f"{value!r} is not a time zone; use an Area/City name such as Europe/Berlin."
+            + did_you_mean(value, zoneinfo.available_timezones())
         )
 
 
@@ -155,6 +162,8 @@ class JobRun(models.Model):
     class Outcome(models.TextChoices):
         RUNNING = "running", "Running"
         OK = "ok", "OK"
+        # It ran without raising but did not do its work (e.g. every price source was down).
+        DEGRADED = "degraded", "Degraded"
         FAILED = "failed", "Failed"
 
     name = models.CharField(max_length=100)
@@ -173,6 +182,11 @@ class JobRun(models.Model):
     @property
     def duration(self) -> timedelta | None:
         return self.finished_at - self.started_at if self.finished_at else None
+
+    def mark_degraded(self, reason: str) -> None:
+        """Say, inside recorded_run, that this run finished without doing its work."""
+        self.outcome = self.Outcome.DEGRADED
+        self.detail = reason
 
 
 class Scope(models.TextChoices):

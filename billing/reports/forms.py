@@ -1,13 +1,50 @@
+import re
 from decimal import Decimal
 
 from django import forms
 
 from billing.models import ProviderInvoice
-from billing.reports.invoices import CURRENCIES, PLACES, USD, amount_plain
+from billing.reports.invoices import CURRENCIES, PLACES, TAO, USD, amount_plain
 from routing.models import Provider
 
 # The column holds 24 digits, 8 of them decimals.
 MAX_AMOUNT = Decimal(10) ** 16
+# A currency written before or after the amount, as invoices print it: $86.10, 2.5 TAO.
+CURRENCY_MARK = re.compile(r"^\s*(US\$|\$|USD|TAO)\s*|\s*(USD|TAO)\s*$", re.IGNORECASE)
+MARK_CURRENCY = {"$": USD, "us$": USD, "usd": USD, "tao": TAO}
+# Commas only between groups of three digits before the point: 1,204.50.
+GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+
+
+def amount_currency_mark(text: str) -> str | None:
+    """The currency an amount is written with ("$86.10" -> USD), or None."""
+    groups = CURRENCY_MARK.findall(text)
+    marks = {MARK_CURRENCY[mark.lower()] for group in groups for mark in group if mark}
+    return marks.pop() if len(marks) == 1 else None
+
+
+def amount_text_plain(text: str) -> str:
+    """ "$1,204.50" -> "1204.50": currency marks and thousands commas dropped, nothing rounded.
+    A comma anywhere else ("1.204,50", "86,10") is refused: it may be a decimal comma."""
+    text = CURRENCY_MARK.sub("", text).strip()
+    if "," not in text:
+        return text
+    if GROUPED.fullmatch(text):
+        return text.replace(",", "")
+    raise forms.ValidationError(
+        f"“{text}” is ambiguous: a comma may mark thousands or decimals. Write a point before "
+        "the decimals and commas only between thousands, e.g. 1,204.50 or 1204.50.",
+        code="ambiguous",
+    )
+
+
+class AmountField(forms.DecimalField):
+    """A decimal typed the way invoices print it: "$86.10", "1,204.50", "2.5 TAO"."""
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = amount_text_plain(value)
+        return super().to_python(value)
 
 
 class ProviderChoiceField(forms.ModelChoiceField):
@@ -24,14 +61,14 @@ class InvoiceForm(forms.Form):
             "invalid_choice": "Choose one of the providers in the list.",
         },
     )
-    amount = forms.DecimalField(
+    amount = AmountField(
         label="Invoiced amount",
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
         error_messages={
             "required": "Enter the invoiced amount.",
             "invalid": "Enter the amount as a number, e.g. 1234.50.",
         },
-        help_text="The invoice's total for the month.",
+        help_text="The invoice's total for the month, e.g. 1,204.50 or $86.10.",
     )
     currency = forms.ChoiceField(
         choices=[("", "The provider's billing currency")] + [(c, c) for c in CURRENCIES],
@@ -77,6 +114,13 @@ class InvoiceForm(forms.Form):
         provider = data.get("provider")
         if not data.get("currency"):
             data["currency"] = provider.billing_currency if provider else USD
+        mark = amount_currency_mark(self.data.get("amount", ""))
+        if mark and mark != data["currency"]:
+            self.add_error(
+                "amount",
+                f"The amount is written in {mark} but the invoice is in {data['currency']}.",
+            )
+            return data
         amount = data.get("amount")
         if amount is not None and _places(amount) > PLACES[data["currency"]]:
             message = (

@@ -20,7 +20,10 @@ from billing.audit_actions import BillingAuditAction
 from billing.ingest.events import TOKEN_FIELDS
 from billing.models import MonthClose, UsageDailyRollup
 from billing.months import last_day_of, month_is_over, month_start, previous_month
+from billing.queries import CostDisagreement
 from billing.reports.exports import frozen_rows
+from billing.reports.figures import MonthReport
+from billing.reports.invoices import InvoiceLine, computed_by_provider, invoice_lines
 from dashboard.audit import audit_record
 from dashboard.models import Team
 
@@ -228,3 +231,23 @@ def month_reopen(*, team: Team, month: date, user, reason: str, now=None) -> Mon
             detail={"reason": reason, "closed_at": close.closed_at.isoformat()},
         )
     return close
+
+
+@dataclass(frozen=True)
+class CloseWarnings:
+    """What finance should see before freezing a month."""
+
+    not_invoiced: list[InvoiceLine]  # providers with a cost this month and no invoice yet
+    disagreements: list[CostDisagreement]
+
+    def __bool__(self) -> bool:
+        return bool(self.not_invoiced or self.disagreements)
+
+
+def month_close_warnings(*, team: Team, month: date, report: MonthReport) -> CloseWarnings:
+    """The month's providers not invoiced yet and its cost disagreements (from `report`)."""
+    lines = invoice_lines(team, month, computed_by_provider(team, month))
+    return CloseWarnings(
+        not_invoiced=[line for line in lines if line.invoice is None],
+        disagreements=report.disagreements,
+    )

@@ -21,7 +21,7 @@ from billing.models import Budget, ModelPrice, TeamModelPrice, UsageRollup
 from billing.months import current_month, last_day_of, next_month, previous_month
 from billing.overview.cube import CubeRow, day_start, whole
 from billing.overview.savings import savings_by_day
-from billing.queries import CostDisagreement
+from billing.queries import CostDisagreement, disagreements_over_threshold
 from billing.reports.day_rows import DayRow, day_rows
 from billing.reports.figures import (
     ZERO,
@@ -247,7 +247,7 @@ def _disagreements(teams, first: date, after: date) -> list[CostDisagreement]:
             hour__gte=day_start(team, first),
             hour__lt=day_start(team, after),
         )
-    return [
+    return disagreements_over_threshold(
         CostDisagreement(**row)
         for row in UsageRollup.objects.filter(hours, disagreement_requests__gt=0)
         .values("provider_name", "model_name")
@@ -257,7 +257,7 @@ def _disagreements(teams, first: date, after: date) -> list[CostDisagreement]:
             catalog_usd=Sum("catalog_cost_usd"),
         )
         .order_by("-requests", "provider_name", "model_name")
-    ]
+    )
 
 
 def _team_prices(teams, this: list[DayRow], first: date, last: date) -> list[TeamPriceLine]:

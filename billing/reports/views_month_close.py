@@ -9,7 +9,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from billing.reports.exports import csv_rows, focus_rows
-from billing.reports.month_close import month_close, month_reopen, standing_close
+from billing.reports.month_close import (
+    month_close,
+    month_close_warnings,
+    month_reopen,
+    standing_close,
+)
 from billing.reports.month_report import MonthNotAvailable, month_report, parse_month
 from dashboard.access import get_membership_for_user
 
@@ -46,11 +51,13 @@ def report_close(request, team, month):
                 "for it shows as an adjustment on the next open month.",
             )
         return redirect("report", team=team.slug, month=month)
+    report = month_report([team], first)
     context = {
         "team": team,
         "month": first,
         "month_slug": month,
-        "total_usd": month_report([team], first).totals.figures.cost_usd,
+        "total_usd": report.totals.figures.cost_usd,
+        "warnings": month_close_warnings(team=team, month=first, report=report),
         "active_section": "reports",
     }
     return render(request, "billing/report_close_confirm.html", context)

@@ -14,6 +14,9 @@ document.addEventListener("change", (event) => {
   if (!form || !form.matches("[data-custom-range]")) return;
   if (field.matches("input[type=date]")) {
     form.elements.namedItem("range").value = "custom";
+    // Both days given: the range applies at once, like every other filter.
+    const days = [...form.querySelectorAll("input[type=date]")];
+    if (days.every((input) => input.value)) form.dispatchEvent(new Event("range-chosen"));
   } else if (field.name === "range" && field.value !== "custom") {
     form.querySelectorAll("input[type=date]").forEach((input) => { input.value = ""; });
   }

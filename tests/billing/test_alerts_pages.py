@@ -618,6 +618,20 @@ def test_it_marks_a_late_job(client, admin_user, team):
     assert late == ["poll_tao_price"]
 
 
+def test_it_shows_a_degraded_job_with_its_reason_not_ok(client, admin_user, team):
+    JobRun.objects.create(
+        name="poll_tao_price",
+        outcome=JobRun.Outcome.DEGRADED,
+        detail="no TAO price stored: coingecko: HTTP 502",
+        finished_at=timezone.now(),
+    )
+    row = _row(
+        _as(client, admin_user).get(_url("alert_jobs", team)).content.decode(), "poll_tao_price"
+    )
+    assert "job-degraded" in row and ">Degraded<" in row and ">OK<" not in row
+    assert "no TAO price stored: coingecko: HTTP 502" in row
+
+
 def test_it_says_when_a_job_never_ran(client, admin_user, team):
     page = _as(client, admin_user).get(_url("alert_jobs", team)).content.decode()
     assert "never" in _row(page, "evaluate_alerts")

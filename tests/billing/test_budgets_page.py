@@ -9,7 +9,7 @@ from billing.catalog import catalog_load
 from billing.ingest.store import usage_ingest
 from billing.models import Budget
 from dashboard.models import AuditEvent
-from routing.models import Provider
+from routing.models import Provider, RoutingRule
 from tests.factories import BudgetFactory, ProviderFactory, TaoPriceFactory, canonical_event
 
 # Tuesday Nov 10, noon in New York: day 10 of a 30-day month.
@@ -420,3 +420,39 @@ def test_a_provider_choice_lists_the_providers(client, finance_user, team):
     page = client.get(_url("budget_new", team)).content.decode()
     assert Provider.objects.count() == 1
     assert ">Anthropic</option>" in page
+
+
+# --- Known task types ------------------------------------------------------------------------
+
+
+def test_it_refuses_a_misspelt_task_type_and_suggests_the_known_one(client, finance_user, team):
+    RoutingRule.objects.create(team=team, task_type="summarization")
+    response = _post_new(client, finance_user, team, task_type="summarisation")
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "Did you mean “summarization”?" in page
+    assert 'value="summarisation"' in page
+    assert not Budget.objects.exists()
+
+
+def test_it_accepts_a_task_type_seen_in_usage(client, finance_user, team, catalog):
+    _spend(team, 1, "2026-11-02T12:00:00Z", "s", task_type="classify")
+    assert _post_new(client, finance_user, team, task_type="classify").status_code == 302
+    assert Budget.objects.get().task_type == "classify"
+
+
+def test_it_offers_the_known_task_types(client, finance_user, team):
+    RoutingRule.objects.create(team=team, task_type="summarization")
+    RoutingRule.objects.create(team=team, task_type=RoutingRule.DEFAULT_TASK)
+    client.force_login(finance_user)
+    page = client.get(_url("budget_new", team)).content.decode()
+    assert 'list="id_task_type-options"' in page
+    assert '<datalist id="id_task_type-options"><option value="summarization"></datalist>' in page
+
+
+def test_it_escapes_a_task_type_named_by_the_proxy_in_the_offer(client, finance_user, team):
+    RoutingRule.objects.create(team=team, task_type='"><script>x</script>')
+    client.force_login(finance_user)
+    page = client.get(_url("budget_new", team)).content.decode()
+    assert '<option value="&quot;&gt;&lt;script&gt;x&lt;/script&gt;">' in page
+    assert "<script>x" not in page

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from billing.catalog import catalog_load, catalog_rows
-from billing.catalog_seed import SEED_DATE, seed_prices
-from billing.models import ModelPrice
+from billing.catalog_seed import SECTION_4, SEED_DATE, seed_prices
+from billing.models import ModelPrice, TeamModelPrice
 from routing.models import Model, Provider
 from tests.factories import ModelFactory, ModelPriceFactory, ProviderFactory, UserFactory
 
@@ -41,6 +41,74 @@ def test_load_catalog_never_overwrites_a_price_ops_changed(db):
     Provider.objects.filter(slug="chutes").update(base_url="https://chutes.internal/v1")
     catalog_load()
     assert Provider.objects.get(slug="chutes").base_url == "https://chutes.internal/v1"
+
+
+@pytest.mark.parametrize(
+    ("model", "cached", "write"),
+    [
+        ("claude-opus-4-5", "0.5", "6.25"),
+        ("claude-sonnet-4-5", "0.3", "3.75"),
+        ("gpt-5.2", "0.175", "1.75"),
+        ("gpt-5-mini", "0.025", "0.25"),
+    ],
+)
+def test_load_catalog_seeds_the_published_cache_rates(db, model, cached, write):
+    catalog_load()
+    price = ModelPrice.objects.get(model__name=model)
+    assert (price.cached_input_per_mtok, price.cache_write_per_mtok) == (
+        Decimal(cached),
+        Decimal(write),
+    )
+    assert "cache rates not in the research" in price.source and "read 2026-12-05" in price.source
+
+
+def test_every_seeded_anthropic_and_openai_model_has_cache_rates():
+    for row in seed_prices():
+        if row["provider"] in ("anthropic", "openai"):
+            assert row["cached_input_per_mtok"] is not None, row["model"]
+            assert row["cache_write_per_mtok"] is not None, row["model"]
+
+
+def _as_first_seeded(model_name):
+    """The seeded row as the seed before cache rates wrote it."""
+    ModelPrice.objects.filter(model__name=model_name).update(
+        cached_input_per_mtok=None, cache_write_per_mtok=None, source=SECTION_4
+    )
+
+
+def test_load_catalog_again_brings_seeded_prices_up_to_date_once(db):
+    catalog_load()
+    _as_first_seeded("claude-sonnet-4-5")
+    result = catalog_load()
+    assert (result.prices_created, result.prices_updated) == (0, 1)
+    assert "1 seeded prices updated" in str(result) and "manage.py reprice" in str(result)
+    sonnet = ModelPrice.objects.get(model__name="claude-sonnet-4-5")
+    assert sonnet.cached_input_per_mtok == Decimal("0.3")
+    assert catalog_load().prices_updated == 0
+
+
+def test_load_catalog_leaves_staff_prices_and_team_prices_alone(db, team, staff_user):
+    catalog_load()
+    sonnet = Model.objects.get(name="claude-sonnet-4-5")
+    ModelPrice.objects.filter(model=sonnet).update(created_by=staff_user)
+    _as_first_seeded("claude-sonnet-4-5")
+    _as_first_seeded("gpt-5.2")
+    ModelPrice.objects.filter(model__name="gpt-5.2").update(source="OpenAI invoice terms")
+    later = ModelPriceFactory(model=sonnet, effective_from=date(2026, 6, 1), source=SECTION_4)
+    own = TeamModelPrice.objects.create(
+        team=team,
+        model=sonnet,
+        effective_from=date(2026, 11, 1),
+        input_per_mtok=Decimal(2),
+        output_per_mtok=Decimal(10),
+        reason="negotiated",
+    )
+    assert catalog_load().prices_updated == 0
+    untouched = ModelPrice.objects.filter(model__name__in=["claude-sonnet-4-5", "gpt-5.2"])
+    assert {price.cached_input_per_mtok for price in untouched} == {None}
+    later.refresh_from_db()
+    own.refresh_from_db()
+    assert (later.input_per_mtok, own.cached_input_per_mtok) == (Decimal(1), None)
 
 
 def _seed_table_rows() -> dict[str, tuple[Decimal, Decimal]]:

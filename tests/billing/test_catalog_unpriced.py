@@ -118,6 +118,16 @@ def test_it_counts_only_the_calls_that_disagree(catalog, team):
     assert row.requests == 1
 
 
+def test_it_leaves_out_a_model_whose_totals_are_within_the_threshold(catalog, team):
+    # One call 10% off and three that agree, all in one hour: the totals are 2.5% off.
+    _ingest(
+        team,
+        canonical_event(id="off", cost_usd=0.0495),
+        *(canonical_event(id=f"ok-{n}", cost_usd=0.045) for n in range(3)),
+    )
+    assert cost_disagreements(teams=Team.objects.all()) == []
+
+
 def test_it_keeps_other_teams_disagreements_out(client, catalog, viewer_user, other_team):
     _ingest(other_team, canonical_event(cost_usd=0.09))
     client.force_login(viewer_user)

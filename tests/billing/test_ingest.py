@@ -55,8 +55,19 @@ def test_it_prices_cached_and_cache_write_tokens_at_their_own_rates(team, db):
 
 
 def test_it_charges_cache_tokens_as_input_when_the_price_has_no_cache_rates(team, catalog):
+    # DeepSeek's seeded price has no cache rates; 1,000 tokens at $0.28 per million.
+    direct = {"provider": "deepseek", "model": "deepseek-chat"}
+    _ingest(
+        team,
+        canonical_event(input_tokens=1000, cached_input_tokens=600, output_tokens=0, **direct),
+    )
+    assert UsageEvent.objects.get().catalog_cost_usd == Decimal("0.00028")
+
+
+def test_it_charges_seeded_anthropic_cache_reads_at_a_tenth_of_input(team, catalog):
     _ingest(team, canonical_event(input_tokens=1000, cached_input_tokens=600, output_tokens=0))
-    assert UsageEvent.objects.get().catalog_cost_usd == Decimal("0.003")
+    # 400 uncached at $3 and 600 cache reads at $0.30 per million.
+    assert UsageEvent.objects.get().catalog_cost_usd == Decimal("0.00138")
 
 
 def test_it_uses_the_price_in_force_on_the_day_of_the_event(team, catalog):

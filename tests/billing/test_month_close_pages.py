@@ -64,6 +64,40 @@ def test_the_confirmation_names_the_total_being_frozen(client, finance_user, tea
     assert "total $3.75" in page
 
 
+def test_the_confirmation_warns_of_providers_not_invoiced_and_disagreements(
+    client, finance_user, team, november
+):
+    client.force_login(finance_user)
+    page = client.get(_url(team, "report_close")).content.decode()
+    assert 'data-testid="close-warnings"' in page
+    # The calls reported $3.75 where the catalog says about two cents.
+    assert "Not invoiced yet: Anthropic ($3.75 computed)" in page
+    assert "anthropic/claude-sonnet-4-5 (2 calls, +" in page
+
+
+def test_the_confirmation_warns_of_nothing_once_invoiced_and_agreed(
+    client, finance_user, team, catalog
+):
+    _call(team, "agreed", datetime(2026, 11, 10, 15, tzinfo=UTC), "0.045")
+    ProviderInvoice.objects.create(
+        team=team,
+        month=datetime(2026, 11, 1).date(),
+        provider=Provider.objects.get(slug="anthropic"),
+        amount=Decimal("0.01"),
+        currency="USD",
+    )
+    client.force_login(finance_user)
+    page = client.get(_url(team, "report_close")).content.decode()
+    assert 'data-testid="close-warnings"' not in page
+
+
+def test_ops_reads_the_report_but_may_not_close(client, ops_user, team, november):
+    client.force_login(ops_user)
+    assert "Close November 2026" not in client.get(_url(team)).content.decode()
+    assert client.get(_url(team, "report_close")).status_code == 403
+    assert _close(client, ops_user, team).status_code == 403
+
+
 def test_closing_freezes_the_page_and_its_csv(client, finance_user, team, november):
     _close(client, finance_user, team)
     _call(team, "late", datetime(2026, 11, 25, 15, tzinfo=UTC), "10")

@@ -229,16 +229,24 @@ def test_the_task_records_a_successful_poll(db, feed):
     assert run.detail == "stored TAO $146.21 at 2026-11-25 02:30:00 UTC from coingecko"
 
 
-def test_the_task_records_why_nothing_was_stored_without_raising(db, feed):
+def test_the_task_records_why_nothing_was_stored_as_degraded_without_raising(db, feed):
     feed.get(SIMPLE_URL).respond(200, content=b"not json")
     feed.get(CHART_URL).mock(side_effect=httpx.ConnectTimeout("slow"))
     tasks.poll_tao_price()
     run = JobRun.objects.get(name="poll_tao_price")
-    assert run.outcome == JobRun.Outcome.OK
+    assert run.outcome == JobRun.Outcome.DEGRADED
     assert run.detail == (
         "no TAO price stored: coingecko: the answer is not JSON; "
         "coingecko-market-chart: no answer within 10 s"
     )
+
+
+def test_the_task_is_ok_when_the_fallback_source_answers(db, feed, chart_fallback):
+    feed.get(SIMPLE_URL).respond(502)
+    tasks.poll_tao_price()
+    run = JobRun.objects.get(name="poll_tao_price")
+    assert run.outcome == JobRun.Outcome.OK
+    assert "after coingecko: HTTP 502" in run.detail
 
 
 def test_the_beat_schedule_polls_the_tao_price_every_five_minutes():

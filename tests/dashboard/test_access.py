@@ -16,7 +16,7 @@ TEAM_PAGES = {
     "usage": ROLES,
     "budgets": ROLES,
     "alerts": ROLES,
-    "reports": ["admin", "finance", "viewer"],
+    "reports": ROLES,
     "audit": ["admin"],
     "tokens": ["admin"],
     "members": ROLES,
@@ -124,7 +124,7 @@ def test_it_explains_what_to_do_when_the_user_has_no_team(client, django_user_mo
     ("role", "visible", "hidden"),
     [
         ("admin", ["Reports", "Audit", "Proxy tokens", "Settings"], []),
-        ("ops", ["Routing", "Keys"], ["Reports", "Audit", "Proxy tokens", "Settings"]),
+        ("ops", ["Routing", "Keys", "Reports"], ["Audit", "Proxy tokens", "Settings"]),
         ("finance", ["Reports", "Budgets &amp; alerts"], ["Audit", "Proxy tokens", "Settings"]),
         ("viewer", ["Reports", "Usage"], ["Audit", "Proxy tokens", "Settings"]),
     ],

@@ -36,6 +36,14 @@ def test_a_failing_job_is_recorded_as_failed(db):
     assert "ZeroDivisionError" in run.detail
 
 
+def test_a_job_that_did_not_do_its_work_is_recorded_as_degraded(db):
+    with recorded_run("poll") as run:
+        run.mark_degraded("every source failed")
+    run = JobRun.objects.get(name="poll")
+    assert (run.outcome, run.detail) == (JobRun.Outcome.DEGRADED, "every source failed")
+    assert run.finished_at is not None
+
+
 def test_the_beat_schedule_lists_the_heartbeat():
     from dashboard.celery import app
 

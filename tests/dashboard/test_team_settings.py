@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from tests.factories import ModelFactory
+from tests.factories import ModelFactory, ProviderFactory
 
 
 def test_it_saves_name_time_zone_and_baseline(admin_client, team):
@@ -84,3 +84,37 @@ def test_it_rejects_a_target_share_that_is_not_a_range(admin_client, team, low, 
     assert message in response.content.decode()
     team.refresh_from_db()
     assert team.target_share_min is None
+
+
+def _save(admin_client, team, **fields):
+    url = reverse("team_settings", kwargs={"team": team.slug})
+    return admin_client.post(url, {"name": "Maven", "time_zone": "America/New_York", **fields})
+
+
+def test_it_suggests_the_time_zone_meant(admin_client, team):
+    page = _save(admin_client, team, time_zone="Europe/Berln").content.decode()
+    assert "Did you mean “Europe/Berlin”?" in page
+    assert 'value="Europe/Berln"' in page
+
+
+def test_it_offers_the_time_zones_and_providers(admin_client, team):
+    ProviderFactory(slug="anthropic")
+    page = admin_client.get(reverse("team_settings", kwargs={"team": team.slug})).content.decode()
+    assert '<option value="Europe/Berlin">' in page
+    assert 'list="id_target_provider-options"' in page and '<option value="anthropic">' in page
+
+
+def test_it_refuses_an_unknown_target_provider_with_a_suggestion(admin_client, team):
+    ProviderFactory(slug="anthropic")
+    response = _save(admin_client, team, target_provider="anthropik")
+    assert response.status_code == 400
+    assert "Did you mean “anthropic”?" in response.content.decode()
+    team.refresh_from_db()
+    assert team.target_provider == "chutes"
+
+
+def test_it_accepts_a_provider_from_the_catalog(admin_client, team):
+    ProviderFactory(slug="anthropic")
+    assert _save(admin_client, team, target_provider="anthropic").status_code == 302
+    team.refresh_from_db()
+    assert team.target_provider == "anthropic"

@@ -11,7 +11,7 @@ ALLOWED = {
         [*TEAM_LINKS, "Reports", "Audit", "Catalog"],
         ["Members", "Proxy tokens", "Team prices", "Settings", "Notifications"],
     ),
-    "ops": ([*TEAM_LINKS, "Catalog"], ["Members", "Team prices", "Notifications"]),
+    "ops": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices", "Notifications"]),
     "finance": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices", "Notifications"]),
     "viewer": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices", "Notifications"]),
 }

@@ -124,6 +124,18 @@ def test_it_goes_back_to_the_last_filters_with_drawn_charts(viewer_page, page_er
     assert page_errors == []
 
 
+def test_it_applies_a_custom_range_once_both_days_are_given(viewer_page, page_errors):
+    page = viewer_page
+    page.goto("/t/maven/")
+    page.get_by_label("From").fill("2026-11-02")
+    with page.expect_response(lambda response: "end=2026-11-04" in response.url):
+        page.get_by_label("to", exact=True).fill("2026-11-04")
+
+    expect(page.get_by_test_id("overview-range")).to_have_text("Nov 2, 2026 \u2013 Nov 4, 2026")
+    expect_every_chart_drawn(page)
+    assert page_errors == []
+
+
 def test_it_explains_a_backwards_custom_range_and_keeps_the_days(viewer_page, page_errors):
     page = viewer_page
     page.goto("/t/maven/")
