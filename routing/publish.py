@@ -38,6 +38,11 @@ def draft_snapshot(team) -> list[dict]:
     ]
 
 
+def snapshot_digest(snapshot: list[dict]) -> str:
+    """A short fingerprint of a snapshot: a publish confirmation names the draft it showed."""
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def latest_version(team) -> RoutingVersion | None:
     return RoutingVersion.objects.filter(team=team).order_by("-number").first()
 

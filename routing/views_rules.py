@@ -24,6 +24,7 @@ from routing.publish import (
     routing_draft_reset,
     routing_publish,
     routing_rollback,
+    snapshot_digest,
 )
 from routing.resolve import resolve_route
 from routing.rules import StaleEdit, rule_save
@@ -116,9 +117,11 @@ def routing_page(request, team):
 def publish_confirm(request, team):
     """The draft against the live version, its cost, and a required comment before publishing."""
     team = get_membership_for_user(request, team, "routing.edit").team
+    digest = snapshot_digest(draft_snapshot(team))
     form = PublishForm(request.POST if request.method == "POST" else None)
     problems = []
-    if form.is_bound and form.is_valid():
+    stale = form.is_bound and form.is_valid() and form.cleaned_data["reviewed"] not in ("", digest)
+    if form.is_bound and form.is_valid() and not stale:
         try:
             version = routing_publish(
                 team=team, user=request.user, comment=form.cleaned_data["comment"]
@@ -135,9 +138,11 @@ def publish_confirm(request, team):
         "published": published,
         "changes": diff_rows(published.snapshot if published else [], draft_snapshot(team)),
         "problems": problems or publish_problems(team),
+        "reviewed": digest,
+        "stale": stale,
         "active_section": "routing",
     }
-    status = 400 if form.errors or problems else 200
+    status = 409 if stale else 400 if form.errors or problems else 200
     return render(request, "routing/publish_confirm.html", context, status=status)
 
 

@@ -1,5 +1,6 @@
 """Publishing through a confirmation, resetting the draft to live, and rollback with a reset."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -88,6 +89,22 @@ def test_it_publishes_with_the_comment(client, ops_user, team, llama_draft):
     response = client.post(_url("routing_publish", team), {"comment": "pilot Llama"}, follow=True)
     assert "Published version 2." in response.content.decode()
     assert RoutingVersion.objects.get(team=team, number=2).comment == "pilot Llama"
+
+
+def test_it_does_not_publish_a_draft_changed_since_the_confirmation(
+    client, ops_user, team, llama_draft, llama
+):
+    client.force_login(ops_user)
+    page = client.get(_url("routing_publish", team)).content.decode()
+    reviewed = re.search(r'name="reviewed" value="(\w+)"', page).group(1)
+    rule_save(team=team, user=ops_user, task_type="*", fallbacks=[], rule=llama_draft,
+              targets=[{"model_id": llama.pk, "weight": 100}])  # fmt: skip
+    data = {"comment": "pilot", "reviewed": reviewed}
+    response = client.post(_url("routing_publish", team), data)
+    assert response.status_code == 409
+    assert "The draft changed since you opened this page" in response.content.decode()
+    assert 'value="pilot"' in response.content.decode()
+    assert RoutingVersion.objects.filter(team=team).count() == 1
 
 
 def test_an_unchanged_draft_has_nothing_to_publish(client, ops_user, team, live_rule):
