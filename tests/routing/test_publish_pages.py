@@ -125,6 +125,7 @@ def test_the_routing_page_marks_the_draft_against_live(client, viewer_user, team
     assert 'data-testid="unpublished-changes"' in page
     assert 'data-testid="diff-table"' in page
     assert "changed, not live" in page
+    assert "anthropic/claude-sonnet-4-5 <strong>100%</strong>" in page  # the live rule
     assert "Reset the draft to live" not in page
 
 
