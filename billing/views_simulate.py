@@ -17,6 +17,7 @@ from routing.publish import draft_snapshot
 
 WINDOWS = [(7, "7 days"), (30, "30 days"), (90, "90 days")]
 DEFAULTS = {"config": "draft", "window": "30"}
+COST_WINDOW_DAYS = 30
 # Colours of the provider bars, as the rules page's weight bars (provider-0 … provider-5).
 
 
@@ -121,3 +122,25 @@ def simulate_page(request, team):
         # htmx swaps only 2xx answers, so form errors come back in a 200 fragment.
         return render(request, "routing/_partials/simulation.html", context)
     return render(request, "routing/simulate.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def publish_cost(request, team):
+    """The draft's projected monthly cost against the live version's, for the publish
+    confirmation (an htmx fragment; routing does not import billing)."""
+    team = get_membership_for_user(request, team, "team.view").team
+    published = team.routing_versions.order_by("-number").first()
+    result = simulate(
+        team,
+        candidate=draft_snapshot(team),
+        published=published.snapshot if published else None,
+        days=COST_WINDOW_DAYS,
+    )
+    context = {
+        "team": team,
+        "sim": result,
+        "published": published,
+        "saving": saving(result.candidate, result.published),
+    }
+    return render(request, "routing/_partials/publish_cost.html", context)

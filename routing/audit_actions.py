@@ -11,3 +11,4 @@ class RoutingAuditAction(models.TextChoices):
     KEY_READ = "key.read", "Keys read by the proxy"
     ROUTING_PUBLISHED = "routing.published", "Routing published"
     ROUTING_ROLLED_BACK = "routing.rolled_back", "Routing rolled back"
+    ROUTING_DRAFT_RESET = "routing.draft_reset", "Routing draft reset to live"

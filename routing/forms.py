@@ -179,9 +179,11 @@ def rows_apply(action: str, targets: list[dict], fallbacks: list) -> tuple[list[
 class PublishForm(forms.Form):
     comment = forms.CharField(
         max_length=500,
-        required=False,
         help_text="What changed and why: shown in the version history.",
+        error_messages={"required": "Say what changed and why: the comment is required."},
     )
+    # The fingerprint of the draft the confirmation showed: a draft changed since is not published.
+    reviewed = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
 
 
 class TryRouteForm(forms.Form):

@@ -6,6 +6,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from dashboard.audit import audit_record
 from routing.audit_actions import RoutingAuditAction
@@ -35,6 +36,11 @@ def draft_snapshot(team) -> list[dict]:
         }
         for rule in rules
     ]
+
+
+def snapshot_digest(snapshot: list[dict]) -> str:
+    """A short fingerprint of a snapshot: a publish confirmation names the draft it showed."""
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def latest_version(team) -> RoutingVersion | None:
@@ -75,11 +81,21 @@ def _next_version(team, snapshot, user, comment, rollback_of=None) -> RoutingVer
 
 
 def routing_publish(*, team, user, comment: str) -> RoutingVersion:
+    """Publish the draft as the next version: refused (ValidationError) when it cannot be
+    published, when it is the same as the live version, or without a comment."""
     problems = publish_problems(team)
     if problems:
         raise ValidationError(problems)
+    snapshot = draft_snapshot(team)
+    latest = latest_version(team)
+    if latest is not None and latest.snapshot == snapshot:
+        raise ValidationError(
+            f"Nothing to publish: the draft is the same as the live version {latest.number}."
+        )
+    if not comment.strip():
+        raise ValidationError("Say what changed and why: the comment is required.")
     with transaction.atomic():
-        version = _next_version(team, draft_snapshot(team), user, comment.strip())
+        version = _next_version(team, snapshot, user, comment.strip())
     audit_record(
         team=team,
         action=RoutingAuditAction.ROUTING_PUBLISHED,
@@ -90,8 +106,11 @@ def routing_publish(*, team, user, comment: str) -> RoutingVersion:
     return version
 
 
-def routing_rollback(*, version: RoutingVersion, user, comment: str = "") -> RoutingVersion:
-    """Publish an old snapshot again, as a new version; the draft is left as it is."""
+def routing_rollback(
+    *, version: RoutingVersion, user, comment: str = "", reset_draft: bool = False
+) -> RoutingVersion:
+    """Publish an old snapshot again, as a new version; with reset_draft the draft becomes
+    those rules too, else it is left as it is."""
     team = version.team
     with transaction.atomic():
         new = _next_version(
@@ -101,6 +120,8 @@ def routing_rollback(*, version: RoutingVersion, user, comment: str = "") -> Rou
             comment.strip() or f"Rollback to version {version.number}",
             rollback_of=version,
         )
+        if reset_draft:
+            _draft_replace(team, new.snapshot, user)
     audit_record(
         team=team,
         action=RoutingAuditAction.ROUTING_ROLLED_BACK,
@@ -109,6 +130,58 @@ def routing_rollback(*, version: RoutingVersion, user, comment: str = "") -> Rou
         detail={"comment": new.comment},
     )
     return new
+
+
+def _draft_replace(team, snapshot: list[dict], user) -> None:
+    """Make the draft rules exactly the snapshot's; ValidationError when a model it names has
+    left the catalog."""
+    refs = {
+        (ref["provider"], ref["model"])
+        for rule in snapshot
+        for ref in rule["targets"] + rule["fallbacks"]
+    }
+    ids = {
+        (slug, name): pk
+        for pk, slug, name in Model.objects.filter(
+            provider__slug__in={slug for slug, _ in refs}
+        ).values_list("pk", "provider__slug", "name")
+    }
+    missing = sorted(f"{slug}/{name}" for slug, name in refs - ids.keys())
+    if missing:
+        raise ValidationError(f"Not in the catalog any more: {', '.join(missing)}.")
+    existing = {rule.task_type: rule for rule in RoutingRule.objects.filter(team=team)}
+    RoutingRule.objects.filter(team=team).exclude(
+        task_type__in=[rule["task_type"] for rule in snapshot]
+    ).delete()
+    now = timezone.now()
+    for entry in snapshot:
+        rule = existing.get(entry["task_type"]) or RoutingRule(team=team, revision=0)
+        rule.task_type = entry["task_type"]
+        rule.enabled, rule.description = entry["enabled"], entry["description"]
+        rule.targets = [
+            {"model_id": ids[(t["provider"], t["model"])], "weight": t["weight"]}
+            for t in entry["targets"]
+        ]
+        rule.fallbacks = [ids[(f["provider"], f["model"])] for f in entry["fallbacks"]]
+        rule.revision += 1
+        rule.updated_at, rule.updated_by = now, user
+        rule.save()
+
+
+def routing_draft_reset(*, team, user) -> RoutingVersion:
+    """Throw the draft's unpublished changes away: the draft becomes the live version's rules."""
+    latest = latest_version(team)
+    if latest is None:
+        raise ValidationError("Nothing is published yet, so there is no live version to reset to.")
+    with transaction.atomic():
+        _draft_replace(team, latest.snapshot, user)
+    audit_record(
+        team=team,
+        action=RoutingAuditAction.ROUTING_DRAFT_RESET,
+        target=f"draft = version {latest.number}",
+        actor=user,
+    )
+    return latest
 
 
 def _with_api_base(ref: dict, bases: dict[str, str]) -> dict:
@@ -169,6 +242,85 @@ def snapshot_diff(old: list[dict], new: list[dict]) -> list[str]:
     return lines
 
 
+def _target_weights(rule: dict | None) -> dict[str, int]:
+    return {_describe_target(t): t["weight"] for t in rule["targets"]} if rule else {}
+
+
+def _rule_settings(rule: dict) -> dict[str, str]:
+    """What a rule says besides its target weights, as the diff table shows it."""
+    return {
+        "fallbacks": ", ".join(_describe_target(f) for f in rule["fallbacks"]) or "none",
+        "enabled": "yes" if rule["enabled"] else "no",
+        "description": rule["description"] or "—",
+    }
+
+
+def _weight_status(before: int | None, after: int | None) -> str:
+    if before is None:
+        return "added"
+    if after is None:
+        return "removed"
+    return "same" if before == after else "changed"
+
+
+def diff_rows(before: list[dict], after: list[dict]) -> list[dict]:
+    """What changed from one snapshot to another as table rows, one per target of each changed
+    rule (the default first): task_type, rule_status (added, removed, changed), target, the
+    before and after weight (None where absent), their delta, and status (added, removed,
+    changed, same); a changed rule's other changed settings (fallbacks, enabled, description)
+    follow as rows with the text before and after (setting: True). Unchanged rules are left
+    out."""
+    old = {rule["task_type"]: rule for rule in before}
+    new = {rule["task_type"]: rule for rule in after}
+    rows = []
+    for task in sorted(old.keys() | new.keys(), key=lambda task: (task != "*", task)):
+        if old.get(task) == new.get(task):
+            continue
+        rule_status = "added" if task not in old else "removed" if task not in new else "changed"
+        weights_before, weights_after = (
+            _target_weights(old.get(task)),
+            _target_weights(new.get(task)),
+        )
+        targets = list(weights_before) + [t for t in weights_after if t not in weights_before]
+        for target in targets:
+            weight_before, weight_after = weights_before.get(target), weights_after.get(target)
+            status = _weight_status(weight_before, weight_after)
+            rows.append(
+                {
+                    "task_type": task,
+                    "rule_status": rule_status,
+                    "target": target,
+                    "before": weight_before,
+                    "after": weight_after,
+                    "delta": None if status != "changed" else weight_after - weight_before,
+                    "status": status,
+                }
+            )
+        if rule_status != "changed":
+            continue
+        settings_before, settings_after = _rule_settings(old[task]), _rule_settings(new[task])
+        for name, value in settings_before.items():
+            if value != settings_after[name]:
+                rows.append(
+                    {
+                        "task_type": task,
+                        "rule_status": rule_status,
+                        "target": name,
+                        "before": value,
+                        "after": settings_after[name],
+                        "status": "changed",
+                        "setting": True,
+                    }
+                )
+    return rows
+
+
 def unpublished_changes(team) -> list[str]:
     latest = latest_version(team)
     return snapshot_diff(latest.snapshot if latest else [], draft_snapshot(team))
+
+
+def unpublished_diff_rows(team) -> list[dict]:
+    """The draft against the live version, as diff_rows."""
+    latest = latest_version(team)
+    return diff_rows(latest.snapshot if latest else [], draft_snapshot(team))

@@ -7,6 +7,8 @@ from routing import api, views_companion, views_fleet, views_keys, views_rules, 
 
 team_patterns: list[URLPattern | URLResolver] = [
     path("routing/", views_rules.routing_page, name="routing"),
+    path("routing/publish/", views_rules.publish_confirm, name="routing_publish"),
+    path("routing/draft/reset/", views_rules.draft_reset, name="routing_draft_reset"),
     path("routing/try/", views_rules.route_try, name="routing_try"),
     path("routing/fleet/", views_fleet.fleet_panel, name="routing_fleet"),
     path("routing/rules/new/", views_rules.rule_edit, name="routing_rule_new"),

@@ -10,18 +10,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.access import get_membership_for_page, get_membership_for_user, role_may
+from dashboard.access import get_membership_for_user, role_may
 from dashboard.charts import provider_colour
 from dashboard.fragments import wants_fragment
 from routing.fleet import fleet_status
 from routing.forms import PublishForm, RuleForm, TryRouteForm, VersionDiffForm
 from routing.models import Model, RoutingRule, RoutingVersion
 from routing.publish import (
+    diff_rows,
+    draft_snapshot,
     latest_version,
+    publish_problems,
+    routing_draft_reset,
     routing_publish,
     routing_rollback,
-    snapshot_diff,
-    unpublished_changes,
+    snapshot_digest,
 )
 from routing.resolve import resolve_route
 from routing.rules import StaleEdit, rule_save
@@ -49,13 +52,23 @@ def rules_display(rules) -> list[dict]:
     ]
 
 
-def draft_rules_display(team) -> list[dict]:
-    """The team's draft rules for the table, the default (*) first."""
+def draft_rules_display(team, live: list[dict] | None) -> list[dict]:
+    """The team's draft rules for the table, the default (*) first, each marked "new" or
+    "changed" against the live snapshot (None: nothing is published)."""
     rules = sorted(
         RoutingRule.objects.filter(team=team).select_related("updated_by"),
         key=lambda rule: (not rule.is_default, rule.task_type),
     )
-    return rules_display(rules)
+    live_rules = {rule["task_type"]: rule for rule in live or []}
+    draft_rules = {rule["task_type"]: rule for rule in draft_snapshot(team)}
+    rows = rules_display(rules)
+    for row in rows:
+        task = row["rule"].task_type
+        if task not in live_rules:
+            row["change"] = "new"
+        elif live_rules[task] != draft_rules[task]:
+            row["change"] = "changed"
+    return rows
 
 
 def try_route(team, task_type: str, request_id: str) -> dict:
@@ -81,14 +94,34 @@ def _try_context(team, data) -> dict:
 
 
 @login_required
+@require_GET
 def routing_page(request, team):
-    membership, may_edit = get_membership_for_page(
-        request, team, view="team.view", edit="routing.edit"
-    )
+    membership = get_membership_for_user(request, team, "team.view")
     team = membership.team
-    form = PublishForm(request.POST if request.method == "POST" else None) if may_edit else None
+    published = latest_version(team)
+    live = published.snapshot if published else None
+    context = {
+        "team": team,
+        "may_edit": role_may(membership.role, "routing.edit"),
+        "rules": draft_rules_display(team, live),
+        "changes": diff_rows(live or [], draft_snapshot(team)),
+        "published": published,
+        "fleet": fleet_status(team, timezone.now()),
+        "problems": publish_problems(team),
+        **_try_context(team, request.GET if "task_type" in request.GET else None),
+    }
+    return render(request, "routing/rules.html", context)
+
+
+@login_required
+def publish_confirm(request, team):
+    """The draft against the live version, its cost, and a required comment before publishing."""
+    team = get_membership_for_user(request, team, "routing.edit").team
+    digest = snapshot_digest(draft_snapshot(team))
+    form = PublishForm(request.POST if request.method == "POST" else None)
     problems = []
-    if form is not None and form.is_valid():
+    stale = form.is_bound and form.is_valid() and form.cleaned_data["reviewed"] not in ("", digest)
+    if form.is_bound and form.is_valid() and not stale:
         try:
             version = routing_publish(
                 team=team, user=request.user, comment=form.cleaned_data["comment"]
@@ -98,19 +131,44 @@ def routing_page(request, team):
         else:
             messages.success(request, f"Published version {version.number}.")
             return redirect("routing", team=team.slug)
+    published = latest_version(team)
     context = {
         "team": team,
-        "may_edit": may_edit,
-        "rules": draft_rules_display(team),
-        "changes": unpublished_changes(team),
-        "published": latest_version(team),
-        "fleet": fleet_status(team, timezone.now()),
-        "publish_form": form,
-        "problems": problems,
-        **_try_context(team, request.GET if "task_type" in request.GET else None),
+        "form": form,
+        "published": published,
+        "changes": diff_rows(published.snapshot if published else [], draft_snapshot(team)),
+        "problems": problems or publish_problems(team),
+        "reviewed": digest,
+        "stale": stale,
+        "active_section": "routing",
     }
-    status = 400 if problems or (form is not None and form.errors) else 200
-    return render(request, "routing/rules.html", context, status=status)
+    status = 409 if stale else 400 if form.errors or problems else 200
+    return render(request, "routing/publish_confirm.html", context, status=status)
+
+
+@login_required
+def draft_reset(request, team):
+    """Throw the draft's unpublished changes away, after a confirmation listing them."""
+    team = get_membership_for_user(request, team, "routing.edit").team
+    published = latest_version(team)
+    if published is None:
+        messages.info(request, "Nothing is published yet: there is no live version to reset to.")
+        return redirect("routing", team=team.slug)
+    if request.method == "POST":
+        try:
+            routing_draft_reset(team=team, user=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"The draft is version {published.number} again.")
+        return redirect("routing", team=team.slug)
+    context = {
+        "team": team,
+        "published": published,
+        "changes": diff_rows(published.snapshot, draft_snapshot(team)),
+        "active_section": "routing",
+    }
+    return render(request, "routing/draft_reset.html", context)
 
 
 @login_required
@@ -262,10 +320,14 @@ def versions_page(request, team):
 def version_diff(request, team):
     team = get_membership_for_user(request, team, "team.view").team
     form = VersionDiffForm(request.GET, team=team)
-    lines = None
+    context = {"team": team, "form": form, "rows": None, "active_section": "routing"}
     if form.is_valid():
-        lines = snapshot_diff(form.cleaned_data["old"].snapshot, form.cleaned_data["new"].snapshot)
-    context = {"team": team, "form": form, "lines": lines, "active_section": "routing"}
+        old, new = form.cleaned_data["old"], form.cleaned_data["new"]
+        context |= {
+            "rows": diff_rows(old.snapshot, new.snapshot),
+            "before_label": f"v{old.number}",
+            "after_label": f"v{new.number}",
+        }
     return render(request, "routing/version_diff.html", context, status=400 if form.errors else 200)
 
 
@@ -279,16 +341,28 @@ def version_rollback(request, team, number):
         return redirect("routing_versions", team=team.slug)
     if request.method == "POST":
         comment = request.POST.get("comment", "")[:500]
-        new = routing_rollback(version=version, user=request.user, comment=comment)
+        reset = bool(request.POST.get("reset_draft"))
+        try:
+            new = routing_rollback(
+                version=version, user=request.user, comment=comment, reset_draft=reset
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("routing_version_rollback", team=team.slug, number=number)
+        draft = " The draft is those rules too." if reset else ""
         messages.success(
-            request, f"Published version {new.number}: the rules of version {number} again."
+            request,
+            f"Published version {new.number}: the rules of version {number} again.{draft}",
         )
         return redirect("routing_versions", team=team.slug)
     context = {
         "team": team,
         "version": version,
         "latest": latest,
-        "lines": snapshot_diff(latest.snapshot, version.snapshot),
+        "rows": diff_rows(latest.snapshot, version.snapshot),
+        "before_label": f"Live v{latest.number}",
+        "after_label": f"v{version.number}",
+        "draft_differs": draft_snapshot(team) != version.snapshot,
         "rollback": True,
         "active_section": "routing",
     }

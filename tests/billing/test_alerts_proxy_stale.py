@@ -26,15 +26,18 @@ MINUTE = timedelta(minutes=1)
 def routing(team, catalog, clock):
     """Version 1 published at NOW, and a way to publish the next one."""
     llama = Model.objects.get(provider__slug="chutes", name="unsloth/Llama-3.3-70B-Instruct")
-    rule_save(
-        team=team,
-        user=None,
-        task_type="*",
-        targets=[{"model_id": llama.pk, "weight": 100}],
-        fallbacks=[],
-    )
+    targets = [{"model_id": llama.pk, "weight": 100}]
+    rule = rule_save(team=team, user=None, task_type="*", targets=targets, fallbacks=[])
     routing_publish(team=team, user=None, comment="first")
-    return lambda: routing_publish(team=team, user=None, comment="next")
+
+    def publish_next():
+        # An unchanged draft is not published again.
+        rule.refresh_from_db()
+        rule_save(team=team, user=None, task_type="*", targets=targets, fallbacks=[],
+                  description=f"revision {rule.revision + 1}", rule=rule)  # fmt: skip
+        return routing_publish(team=team, user=None, comment="next")
+
+    return publish_next
 
 
 @pytest.fixture

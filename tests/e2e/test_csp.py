@@ -34,6 +34,8 @@ def demo(transactional_db):
     admin = User.objects.get(username="admin")
     ProviderKeyFactory(team=maven, provider=Provider.objects.get(slug="chutes"), user=admin)
     ProxyTokenFactory(team=maven)
+    # A second version needs a changed draft: an unchanged one is not published again.
+    maven.routing_rules.filter(task_type="*").update(description="again")
     version = routing_publish(team=maven, user=admin, comment="again")
     # One proxy on the published version, one behind it: the fleet panel polls itself.
     ProxyInstance.objects.create(team=maven, instance_id="proxy-a", routing_version=version.number)

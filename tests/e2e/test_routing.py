@@ -1,5 +1,7 @@
 """The routing page and the rule editor: live weight checks, saving, publishing, and roles."""
 
+import re
+
 import httpx
 import pytest
 from playwright.sync_api import expect
@@ -8,7 +10,7 @@ from billing.catalog import catalog_load
 from dashboard.models import Role
 from dashboard.tokens import token_create
 from routing.models import Model, RoutingRule
-from routing.publish import routing_publish
+from routing.publish import draft_snapshot, routing_publish
 from routing.rules import rule_save
 
 WEIGHTS_90 = "Weights add up to 90; they must add up to 100."
@@ -83,9 +85,24 @@ def test_an_ops_user_splits_traffic_publishes_and_the_proxy_reads_it(
         ["anthropic/claude-sonnet-4-5 20%", "chutes/unsloth/Llama-3.3-70B-Instruct 80%"]
     )
     publish = page.locator("#publish")
-    publish.get_by_label("Comment").fill("pilot 20% Claude")
     with page.expect_navigation():
-        publish.get_by_role("button", name="Publish as version 1").click()
+        publish.get_by_role("link", name="Publish as version 1…").click()
+    expect(page).to_have_url(f"{live_server.url}/t/maven/routing/publish/")
+    expect(page.get_by_test_id("diff-row")).to_have_text(
+        [
+            re.compile(r"\*\s+rule added\s+anthropic/claude-sonnet-4-5\s+—\s+20%\s+added"),
+            re.compile(r"chutes/unsloth/Llama-3.3-70B-Instruct\s+—\s+80%\s+added"),
+        ]
+    )
+    # The cost loads by itself; publishing meanwhile would be a second request at once.
+    expect(page.get_by_test_id("publish-cost")).to_be_visible()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Publish as version 1").click()
+    expect(page.get_by_text("the comment is required")).to_be_visible()
+    page.get_by_label("Comment").fill("pilot 20% Claude")
+    expect(page.get_by_test_id("publish-cost")).to_be_visible()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Publish as version 1").click()
 
     expect(page.locator(".messages")).to_contain_text("Published version 1.")
     expect(page.get_by_test_id("published")).to_contain_text("version 1")
@@ -250,6 +267,69 @@ def test_the_fleet_panel_converges_live_after_a_publish(
     )
     expect(fleet.get_by_test_id("fleet-summary")).to_have_text("All 2 proxies run v2")
     expect(fleet).not_to_have_attribute("hx-trigger", "every 2s")
+
+
+def test_after_a_rollback_the_draft_is_live_again_and_nothing_waits_to_be_published(
+    page, sign_in, teams, member_of_both, models
+):
+    maven, _ = teams
+    ops = member_of_both(Role.OPS)
+    rule = default_rule(maven, ops, models["claude"])
+    first = routing_publish(team=maven, user=ops, comment="all Claude")
+    rule_save(team=maven, user=ops, task_type="*", targets=[{"model_id": models["llama"].pk,
+              "weight": 100}], fallbacks=[], rule=rule)  # fmt: skip
+    routing_publish(team=maven, user=ops, comment="all Llama")
+    sign_in(ops.username)
+
+    page.goto("/t/maven/routing/versions/")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Roll back to v1…").click()
+    expect(page.get_by_test_id("diff-row")).to_have_count(2)
+    expect(page.get_by_label("Also reset the draft to these rules")).to_be_checked()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Roll back to version 1").click()
+    expect(page.locator(".messages")).to_contain_text("The draft is those rules too.")
+
+    page.goto("/t/maven/routing/")
+    expect(page.get_by_test_id("published")).to_contain_text("The proxy uses version 3")
+    expect(page.get_by_test_id("rule-row").locator(".weight-legend li")).to_have_text(
+        ["anthropic/claude-sonnet-4-5 100%"]
+    )
+    expect(page.get_by_test_id("unpublished-changes")).to_have_count(0)
+    expect(page.get_by_test_id("nothing-to-publish")).to_contain_text("Nothing to publish")
+    assert draft_snapshot(maven) == first.snapshot
+
+
+def test_an_ops_user_resets_a_draft_change_after_seeing_it_against_live(
+    page, sign_in, teams, member_of_both, models
+):
+    maven, _ = teams
+    ops = member_of_both(Role.OPS)
+    rule = default_rule(maven, ops, models["claude"])
+    routing_publish(team=maven, user=ops, comment="all Claude")
+    rule_save(team=maven, user=ops, task_type="*", targets=[{"model_id": models["llama"].pk,
+              "weight": 100}], fallbacks=[], rule=rule)  # fmt: skip
+    sign_in(ops.username)
+
+    page.goto("/t/maven/routing/")
+    changes = page.get_by_test_id("unpublished-changes")
+    expect(changes.get_by_test_id("diff-row")).to_have_text(
+        [
+            re.compile(r"anthropic/claude-sonnet-4-5\s+100%\s+—\s+removed"),
+            re.compile(r"chutes/unsloth/Llama-3.3-70B-Instruct\s+—\s+100%\s+added"),
+        ]
+    )
+    expect(page.get_by_test_id("draft-change")).to_have_text("changed, not live")
+    with page.expect_navigation():
+        changes.get_by_role("link", name="Reset the draft to live…").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Reset the draft to version 1").click()
+
+    expect(page.locator(".messages")).to_contain_text("The draft is version 1 again.")
+    expect(page.get_by_test_id("unpublished-changes")).to_have_count(0)
+    expect(page.get_by_test_id("rule-row").locator(".weight-legend li")).to_have_text(
+        ["anthropic/claude-sonnet-4-5 100%"]
+    )
 
 
 def test_a_bad_weight_is_marked_on_its_row_and_the_total_follows_the_typing(

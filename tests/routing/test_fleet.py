@@ -18,7 +18,7 @@ ROLES = ["admin", "ops", "finance", "viewer"]
 
 @pytest.fixture
 def version(team, admin_user, llama, clock):
-    rule_save(
+    rule = rule_save(
         team=team,
         user=admin_user,
         task_type="*",
@@ -27,6 +27,9 @@ def version(team, admin_user, llama, clock):
     )
     routing_publish(team=team, user=admin_user, comment="first")
     clock.shift(timedelta(minutes=1))
+    # An unchanged draft is not published again.
+    rule_save(team=team, user=admin_user, task_type="*", targets=rule.targets, fallbacks=[],
+              description="second", rule=rule)  # fmt: skip
     return routing_publish(team=team, user=admin_user, comment="second")
 
 

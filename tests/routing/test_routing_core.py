@@ -8,9 +8,12 @@ from billing.catalog import catalog_load
 from dashboard.models import AuditEvent
 from dashboard.tokens import token_create
 from routing.litellm_config import litellm_config
-from routing.models import Model
+from routing.models import Model, RoutingRule, RoutingVersion
 from routing.publish import (
+    diff_rows,
+    draft_snapshot,
     publish_problems,
+    routing_draft_reset,
     routing_publish,
     routing_rollback,
     snapshot_diff,
@@ -137,11 +140,91 @@ def test_publishing_needs_a_default_rule(team, admin_user, llama):
         routing_publish(team=team, user=admin_user, comment="first")
 
 
-def test_publishing_numbers_versions_and_audits(team, admin_user, draft):
+def test_publishing_numbers_versions_and_audits(team, admin_user, draft, sonnet):
     first = routing_publish(team=team, user=admin_user, comment="first")
+    _save(team, admin_user, "summarization", [{"model_id": sonnet.pk, "weight": 100}], rule=draft)
     second = routing_publish(team=team, user=admin_user, comment="again")
     assert (first.number, second.number) == (1, 2)
     assert AuditEvent.objects.filter(action="routing.published").count() == 2
+
+
+def test_it_refuses_to_publish_an_unchanged_draft(team, admin_user, draft):
+    routing_publish(team=team, user=admin_user, comment="first")
+    with pytest.raises(ValidationError, match="Nothing to publish"):
+        routing_publish(team=team, user=admin_user, comment="again")
+    assert RoutingVersion.objects.filter(team=team).count() == 1
+
+
+def test_it_refuses_to_publish_without_a_comment(team, admin_user, draft):
+    with pytest.raises(ValidationError, match="comment is required"):
+        routing_publish(team=team, user=admin_user, comment="   ")
+    assert not RoutingVersion.objects.filter(team=team).exists()
+
+
+def test_resetting_the_draft_makes_it_the_live_rules_again(team, admin_user, draft, sonnet, llama):
+    live = routing_publish(team=team, user=admin_user, comment="first")
+    _save(team, admin_user, "summarization", [{"model_id": sonnet.pk, "weight": 100}], rule=draft)
+    _save(team, admin_user, "extract", [{"model_id": llama.pk, "weight": 100}])
+    RoutingRule.objects.get(team=team, task_type="*").delete()
+    routing_draft_reset(team=team, user=admin_user)
+    assert draft_snapshot(team) == live.snapshot
+    assert (
+        RoutingRule.objects.get(team=team, task_type="summarization").revision == draft.revision + 2
+    )
+    assert AuditEvent.objects.filter(action="routing.draft_reset").count() == 1
+
+
+def test_resetting_needs_a_published_version(team, admin_user, draft):
+    with pytest.raises(ValidationError, match="Nothing is published"):
+        routing_draft_reset(team=team, user=admin_user)
+
+
+def test_a_rollback_may_reset_the_draft_to_the_old_rules(team, admin_user, draft, sonnet):
+    first = routing_publish(team=team, user=admin_user, comment="first")
+    _save(team, admin_user, "summarization", [{"model_id": sonnet.pk, "weight": 100}], rule=draft)
+    second = routing_publish(team=team, user=admin_user, comment="second")
+    routing_rollback(version=first, user=admin_user, reset_draft=True)
+    assert draft_snapshot(team) == first.snapshot != second.snapshot
+
+
+def test_a_rollback_leaves_the_draft_unless_asked(team, admin_user, draft, sonnet):
+    first = routing_publish(team=team, user=admin_user, comment="first")
+    _save(team, admin_user, "summarization", [{"model_id": sonnet.pk, "weight": 100}], rule=draft)
+    second = routing_publish(team=team, user=admin_user, comment="second")
+    routing_rollback(version=first, user=admin_user)
+    assert draft_snapshot(team) == second.snapshot
+
+
+def test_diff_rows_give_each_target_its_weight_before_and_after(team, admin_user, draft, models):
+    deepseek = models["deepseek-ai/DeepSeek-V3"]
+    old = routing_publish(team=team, user=admin_user, comment="first").snapshot
+    llama_id = draft.targets[0]["model_id"]
+    targets = [{"model_id": llama_id, "weight": 50}, {"model_id": deepseek.pk, "weight": 50}]
+    _save(team, admin_user, "summarization", targets, rule=draft)
+    _save(team, admin_user, "extract", [{"model_id": deepseek.pk, "weight": 100}])
+    rows = diff_rows(old, draft_snapshot(team))
+    assert [(r["task_type"], r["target"], r["before"], r["after"], r["status"]) for r in rows] == [
+        ("extract", "chutes/deepseek-ai/DeepSeek-V3", None, 100, "added"),
+        ("summarization", "chutes/unsloth/Llama-3.3-70B-Instruct", 80, 50, "changed"),
+        ("summarization", "anthropic/claude-sonnet-4-5", 20, None, "removed"),
+        ("summarization", "chutes/deepseek-ai/DeepSeek-V3", None, 50, "added"),
+    ]
+    assert rows[1]["delta"] == -30
+
+
+def test_diff_rows_list_a_changed_fallback_and_nothing_for_an_unchanged_rule(
+    team, admin_user, draft, models
+):
+    deepseek = models["deepseek-ai/DeepSeek-V3"]
+    old = routing_publish(team=team, user=admin_user, comment="first").snapshot
+    _save(team, admin_user, "summarization", draft.targets, fallbacks=[deepseek.pk], rule=draft)
+    [row] = [r for r in diff_rows(old, draft_snapshot(team)) if r.get("setting")]
+    assert (row["target"], row["before"], row["after"]) == (
+        "fallbacks",
+        "none",
+        "chutes/deepseek-ai/DeepSeek-V3",
+    )
+    assert diff_rows(old, old) == []
 
 
 def test_a_published_version_does_not_change_with_the_draft(team, admin_user, draft, sonnet):

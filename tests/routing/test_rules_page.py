@@ -76,7 +76,8 @@ def test_it_shows_edit_controls_only_to_editors(
 
 @pytest.mark.parametrize("role", ["finance", "viewer"])
 def test_it_refuses_publishing_to_readers(client, users_by_role, team, default_rule, role):
-    response = _login(client, users_by_role, role).post(_url("routing", team), {"comment": "x"})
+    client = _login(client, users_by_role, role)
+    response = client.post(_url("routing_publish", team), {"comment": "x"})
     assert response.status_code == 403
     assert not RoutingVersion.objects.exists()
 
@@ -267,7 +268,7 @@ def test_it_refuses_to_publish_without_a_default_rule(client, admin_user, team, 
         fallbacks=[],
     )
     client.force_login(admin_user)
-    response = client.post(_url("routing", team), {"comment": "first"})
+    response = client.post(_url("routing_publish", team), {"comment": "first"})
     assert response.status_code == 400
     assert "Add an enabled default rule (*) first" in response.content.decode()
     assert not RoutingVersion.objects.exists()
@@ -275,7 +276,7 @@ def test_it_refuses_to_publish_without_a_default_rule(client, admin_user, team, 
 
 def test_it_publishes_version_1_and_the_banner_goes(client, admin_user, team, default_rule):
     client.force_login(admin_user)
-    response = client.post(_url("routing", team), {"comment": "first"}, follow=True)
+    response = client.post(_url("routing_publish", team), {"comment": "first"}, follow=True)
     page = response.content.decode()
     assert "Published version 1" in page
     assert RoutingVersion.objects.get(team=team).number == 1
