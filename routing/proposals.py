@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from routing.models import Model, RoutingRule
-from routing.publish import draft_snapshot, latest_version, snapshot_diff
+from routing.publish import diff_rows, draft_snapshot, latest_version, snapshot_diff
 from routing.rules import rule_save
 
 
@@ -26,6 +26,11 @@ class Proposal:
     @property
     def changed(self) -> bool:
         return self.before != self.after
+
+    @property
+    def diff_rows(self) -> list[dict]:
+        """The change as the per-rule, per-target table rows the Routing page shows."""
+        return diff_rows(self.before, self.after)
 
 
 class DraftDiffers(Exception):

@@ -254,8 +254,8 @@ def _emails_of(notification: AlertNotification) -> list[tuple[list[str], str, st
     )
     groups: dict[tuple, list[str]] = {}
     for email in untold:
-        listing = tuple(row.pk for row in rows if email in row.recipients)
-        groups.setdefault(listing, []).append(email)
+        told_together = tuple(row.pk for row in rows if email in row.recipients)
+        groups.setdefault(told_together, []).append(email)
     in_several_teams = _in_several_teams(untold)
     emails = []
     for pks, recipients in groups.items():

@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -64,7 +65,7 @@ def test_it_shows_the_proposed_change_and_its_projection(client, viewer_user, te
     client.force_login(viewer_user)
     page = client.get(_url(team, _alert(team))).content.decode()
     assert "move traffic away from anthropic" in page
-    assert "~ summarization" in page
+    assert "<code>summarization</code>" in page
     assert "Projected monthly cost" in page
     assert "Put this change in the draft" not in page
 
@@ -223,7 +224,8 @@ def test_it_shows_the_monthly_cost_change_against_live(client, ops_user, team, d
 def test_the_user_chooses_where_the_weight_goes(client, ops_user, team, deepseek_failing):
     client.force_login(ops_user)
     preview = client.get(_url(team, deepseek_failing), {"to-code_completion": SONNET_KEY})
-    assert "claude-sonnet-4-5 75%" in preview.content.decode()
+    sonnet_row = _diff_row(preview.content.decode(), "claude-sonnet-4-5")
+    assert re.search(r'<td class="num">75%</td>', sonnet_row)
     client.post(_url(team, deepseek_failing), {"to-code_completion": SONNET_KEY})
     assert _targets(team, "code_completion") == [("claude-sonnet-4-5", 75), ("gpt-5-mini", 25)]
 
@@ -296,3 +298,9 @@ def test_the_default_skips_a_target_with_an_open_alert_of_its_own(
     client.force_login(ops_user)
     client.post(_url(team, deepseek_failing))
     assert _targets(team, "code_completion") == [("claude-sonnet-4-5", 75), ("gpt-5-mini", 25)]
+
+
+def _diff_row(page, target):
+    """The diff table's row of a target."""
+    start = page.rindex("<tr", 0, page.index(target, page.index('data-testid="diff-table"')))
+    return page[start : page.index("</tr>", start)]

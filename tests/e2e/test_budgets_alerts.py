@@ -243,7 +243,10 @@ def test_an_ops_member_puts_the_routing_change_in_the_draft(
     expect(page.get_by_test_id("scope")).to_contain_text(
         "Scoped to chutes/unsloth/Llama-3.3-70B-Instruct in summarization"
     )
-    expect(page.get_by_test_id("diff-lines").locator("li")).to_have_count(1)
+    # One rule changes: its task type heads the table once, its targets are the rows.
+    expect(page.get_by_test_id("diff-table").locator("tbody td:first-child code")).to_have_text(
+        ["summarization"]
+    )
     # Llama's 70% of summaries to Sonnet; moving all of Chutes would have cost far more.
     expect(page.get_by_test_id("cost-change")).to_have_text(
         "Monthly cost: $44.63 live → $62.35 with this change: +$17.72 (+39.7%) a month"

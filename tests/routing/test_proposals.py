@@ -152,14 +152,14 @@ def test_remaining_refs_are_the_other_targets_then_the_fallbacks():
 
 def test_a_proposal_starts_from_the_live_version_once_one_is_published(team, ops_user, draft):
     assert proposal_base(team) == (proposal_for_team(team, provider="x").before, False)
-    version = routing_publish(team=team, user=ops_user, comment="")
+    version = routing_publish(team=team, user=ops_user, comment="for the test")
     assert proposal_base(team) == (version.snapshot, True)
 
 
 def test_applying_refuses_when_the_draft_edited_a_rule_it_changes(
     team, ops_user, draft, llama, sonnet
 ):
-    routing_publish(team=team, user=ops_user, comment="")
+    routing_publish(team=team, user=ops_user, comment="for the test")
     base, _ = proposal_base(team)
     rule_save(
         team=team,
@@ -175,3 +175,10 @@ def test_applying_refuses_when_the_draft_edited_a_rule_it_changes(
     assert refused.value.task_types == ["summarization"]
     rule = RoutingRule.objects.get(team=team, task_type="summarization")
     assert rule.targets == [{"model_id": sonnet.pk, "weight": 100}]
+
+
+def test_a_proposal_lists_its_change_as_table_rows_per_target(team, draft):
+    proposal = proposal_for_team(team, provider="chutes")
+    rows = [row for row in proposal.diff_rows if not row.get("setting")]
+    assert {row["status"] for row in rows} >= {"removed"}
+    assert all(row["task_type"] in {rule["task_type"] for rule in proposal.before} for row in rows)
