@@ -150,3 +150,20 @@ def test_the_menu_stays_open_on_a_laptop(page, sign_in, busy_team):
 
     expect(page.locator("nav.mainnav").get_by_role("link", name="Usage")).to_be_visible()
     expect(page.get_by_text("Menu", exact=True)).to_be_hidden()
+
+
+def test_the_phone_screenshots(page, sign_in, busy_team, shoot):
+    sign_in(busy_team.username)
+    page.set_viewport_size(PHONE)
+    with time_machine.travel(NOW, tick=False):
+        for path, name in [
+            ("/t/maven/", "phone-overview"),
+            ("/t/maven/alerts/", "phone-alerts"),
+            ("/t/maven/routing/", "phone-routing"),
+        ]:
+            page.goto(path)
+            expect(page.locator("main h1").first).to_be_visible()
+            shoot(page, name)
+        page.get_by_text("Menu").click()
+        expect(page.locator(".menu").get_by_role("link", name="Budgets")).to_be_visible()
+        shoot(page, "phone-menu")
