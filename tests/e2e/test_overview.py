@@ -159,3 +159,73 @@ def test_it_explains_a_backwards_custom_range_and_keeps_the_days(viewer_page, pa
     # Opened afresh, a refused range answers 400 like any refused form; the browser logs that.
     assert [error for error in page_errors if "status of 400" not in error] == []
     assert len(page_errors) == 1
+
+
+def test_it_names_the_month_on_month_tiles_and_the_chosen_days_on_range_tiles(viewer_page):
+    page = viewer_page
+    page.goto("/t/maven/")
+    kpis = page.get_by_test_id("kpis")
+    expect(kpis.get_by_text("Spend · November to date", exact=True)).to_be_visible()
+    expect(kpis.get_by_text("Budget used · November to date", exact=True)).to_be_visible()
+    expect(kpis.get_by_text("Requests · Oct 22 \u2013 Nov 20", exact=True)).to_be_visible()
+    expect(kpis.get_by_text("TAO used · November to date", exact=True)).to_be_visible()
+
+    choose(page, "Range", "7d")
+
+    expect(kpis.get_by_text("Requests · Nov 14 \u2013 Nov 20", exact=True)).to_be_visible()
+    expect(kpis.get_by_text("Spend · November to date", exact=True)).to_be_visible()
+
+
+def test_it_names_a_whole_past_month_on_month_tiles(viewer_page):
+    viewer_page.goto("/t/maven/?range=last-month")
+    kpis = viewer_page.get_by_test_id("kpis")
+    expect(kpis.get_by_text("Spend · all of October", exact=True)).to_be_visible()
+    expect(kpis.get_by_text("Requests · Oct 1 \u2013 Oct 31", exact=True)).to_be_visible()
+
+
+def tao_used_tile(page):
+    """The TAO used tile's figure and its share of the TAO budget, as the page shows them."""
+    tile = page.get_by_test_id("kpis").locator("div", has_text="TAO used")
+    text = tile.locator("dd").inner_text()
+    found = re.search(r"([\d.]+) TAO\s*([\d.]+)% of November's TAO budget", text)
+    assert found, f"no TAO figure with its budget share in {text!r}"
+    return Decimal(found[1]), Decimal(found[2])
+
+
+def test_it_shows_the_month_s_tao_the_budget_share_is_taken_of(viewer_page):
+    page = viewer_page
+    page.goto("/t/maven/")
+    tao, share = tao_used_tile(page)
+    # The 30 days shown reach into October: a range total would be about half as much again.
+    assert abs(tao * 100 / Decimal("0.0135") - share) < Decimal("0.5"), (tao, share)
+
+    choose(page, "Range", "7d")
+
+    assert tao_used_tile(page) == (tao, share)
+
+
+def duration_ms(text):
+    number, unit = re.fullmatch(r"≈?([\d.,]+) (s|ms)", text).groups()
+    return float(number.replace(",", "")) * (1000 if unit == "s" else 1)
+
+
+def test_it_shows_p95_latency_as_approximate_with_the_bucket_on_hover(viewer_page):
+    viewer_page.goto("/t/maven/")
+    tile = viewer_page.get_by_test_id("kpis").locator("div", has_text="p95 latency").locator("dd")
+    expect(tile).to_have_text(re.compile(r"^≈[\d.,]+ m?s$"))
+    bounds = re.compile(r"^p95 between ([\d.,]+ m?s) and ([\d.,]+ m?s): read from latency buckets$")
+    expect(tile).to_have_attribute("title", bounds)
+    lower, upper = bounds.match(tile.get_attribute("title")).groups()
+    assert duration_ms(lower) <= duration_ms(tile.inner_text()) <= duration_ms(upper)
+
+
+def test_it_draws_quality_in_blues_darker_is_better_with_values_in_cells(viewer_page):
+    viewer_page.goto("/t/maven/")
+    chart = viewer_page.locator("section[data-chart=quality] .js-plotly-plot")
+    expect(chart.locator(".cbtitle")).to_have_text("Quality(darker is better)")
+    expect(chart.locator(".colorbar")).to_contain_text("0 worst")
+    expect(chart.locator(".colorbar")).to_contain_text("1 best")
+    # Each cell says its average and how many calls were scored ("0.82", "n=75").
+    expect(chart.locator(".heatmap-label").first).to_have_text(re.compile(r"^[01]\.\d\dn=\d+"))
+    scale = chart.evaluate("(plot) => plot.data[0].colorscale")
+    assert scale[0] == [0, "#f7fbff"] and scale[-1] == [1, "#08306b"], scale
