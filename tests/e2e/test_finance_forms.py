@@ -253,7 +253,7 @@ def test_an_ops_member_reads_reports_without_closing_or_recording(signed_in, pag
     expect(page.get_by_test_id("invoice-row")).to_contain_text("Anthropic")
     expect(page.get_by_text("Finance members and admins record the invoices.")).to_be_visible()
     expect(page.get_by_test_id("invoice-add")).to_have_count(0)
-    expect(page.get_by_role("link", name="Correct")).to_have_count(0)
+    expect(page.get_by_role("link", name="Correct", exact=True)).to_have_count(0)
     expect(page.get_by_role("link", name="Delete…")).to_have_count(0)
     expect(page.get_by_test_id("invoices-awaiting")).to_have_count(0)
     assert page_errors == []
