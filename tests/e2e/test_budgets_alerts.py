@@ -31,12 +31,13 @@ from tests.factories import MembershipFactory, UserFactory, canonical_event
 # 1 pm in New York on a Friday: twenty days into November.
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 BAD_REQUEST = "the server responded with a status of 400 (Bad Request)"
-# Twenty days of demo usage come to $16.12 this month; the forecast to $24.18.
+# Twenty days of demo usage (cached tokens at the cache price) come to $15.97 this month;
+# the forecast to $23.95.
 OVER_TEN_DOLLARS = [
-    "Team Maven passed its November budget on November 13: $24.18 of $10 forecast",
-    "Team Maven at 100% of its November budget: $16.12 of $10",
-    "Team Maven at 80% of its November budget: $16.12 of $10",
-    "Team Maven at 50% of its November budget: $16.12 of $10",
+    "Team Maven passed its November budget on November 13: $23.95 of $10 forecast",
+    "Team Maven at 100% of its November budget: $15.97 of $10",
+    "Team Maven at 80% of its November budget: $15.97 of $10",
+    "Team Maven at 50% of its November budget: $15.97 of $10",
 ]
 
 
@@ -249,7 +250,7 @@ def test_an_ops_member_puts_the_routing_change_in_the_draft(
     )
     # Llama's 70% of summaries to Sonnet; moving all of Chutes would have cost far more.
     expect(page.get_by_test_id("cost-change")).to_have_text(
-        "Monthly cost: $44.63 live → $62.35 with this change: +$17.72 (+39.7%) a month"
+        "Monthly cost: $43.81 live → $61.48 with this change: +$17.67 (+40.3%) a month"
     )
 
     with page.expect_navigation() as done:

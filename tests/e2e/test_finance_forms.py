@@ -247,6 +247,7 @@ def test_an_ops_member_reads_reports_without_closing_or_recording(signed_in, pag
     )
     expect(page.get_by_test_id("close-month")).to_have_count(0)
     expect(page.get_by_test_id("invoice-line")).to_have_count(2)
+    expect(page.get_by_test_id("invoices-link")).to_have_text("See the invoices")
     page.get_by_test_id("invoices-link").click()
 
     expect(page).to_have_url(re.compile(f"{INVOICES}$"))
