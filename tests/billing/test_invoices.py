@@ -571,9 +571,20 @@ def test_the_page_shows_a_tao_line_with_its_usd_for_scale(
     assert "$0.66" in page
 
 
-def test_the_page_says_when_no_invoice_is_recorded_and_links_to_them(client, viewer_user, team):
+def test_the_page_says_when_no_invoice_is_recorded_and_who_records_them(
+    client, viewer_user, team
+):
     page = _page(client, viewer_user, team)
     assert "No invoices recorded for this month yet" in page
+    assert "Finance members and admins record the invoices." in page
+    assert f'href="{_url("report_invoices", team)}"' not in page
+
+
+def test_the_report_of_a_month_without_invoices_links_readers_to_the_invoices_page(
+    client, viewer_user, team
+):
+    client.force_login(viewer_user)
+    page = client.get(_url("report", team, "2026-11")).content.decode()
     assert f'href="{_url("report_invoices", team)}"' in page
 
 

@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
@@ -258,7 +259,7 @@ def _configured_proxy(dashboard: DashboardProcess, directory: Path) -> tuple[Lit
 
 
 @pytest.fixture
-def stack(world, transactional_db) -> Stack:
+def stack(world, transactional_db) -> Iterator[Stack]:
     """The team of the proxy's token, its catalog (chutes at the fake upstream), a key and
     routing version 1 (* to MAIN), once the proxy has synced them; the upstream's record cleared."""
     for process in (world.dashboard, world.proxy):
@@ -279,7 +280,25 @@ def stack(world, transactional_db) -> Stack:
     )  # fmt: skip
     wait_applied(stack, stack.publish("*", {MAIN: 100}), syncs=2)
     world.upstream.reset()
-    return stack
+    yield stack
+    # The proxy keeps calling between tests: refuse it, then let the writes in flight finish,
+    # so the flush after the test never races one (TRUNCATE against an ingest can deadlock).
+    ProxyToken.objects.filter(team=team).delete()
+    _wait_until_no_other_session_is_busy()
+
+
+def _wait_until_no_other_session_is_busy(timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                "AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)
 
 
 def test_a_published_split_is_followed_live_and_so_are_a_change_and_a_rollback(stack):
