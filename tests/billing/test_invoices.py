@@ -571,9 +571,7 @@ def test_the_page_shows_a_tao_line_with_its_usd_for_scale(
     assert "$0.66" in page
 
 
-def test_the_page_says_when_no_invoice_is_recorded_and_who_records_them(
-    client, viewer_user, team
-):
+def test_the_page_says_when_no_invoice_is_recorded_and_who_records_them(client, viewer_user, team):
     page = _page(client, viewer_user, team)
     assert "No invoices recorded for this month yet" in page
     assert "Finance members and admins record the invoices." in page
