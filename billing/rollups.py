@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
 
@@ -117,8 +117,11 @@ def _upsert(model, key: list[str], rows: dict[tuple, dict], *, add: bool) -> Non
         updates = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in SUMS)
     else:
         updates = ", ".join(f"{name} = excluded.{name}" for name in SUMS)
-    chunk = max(1, 30_000 // len(columns))
     keys = sorted(rows)
+    if connection.vendor == "postgresql":
+        _upsert_arrays(table, key, columns, fields, keys, rows, updates)
+        return
+    chunk = max(1, 30_000 // len(columns))
     with connection.cursor() as cursor:
         for start in range(0, len(keys), chunk):
             batch = keys[start : start + chunk]
@@ -135,6 +138,32 @@ def _upsert(model, key: list[str], rows: dict[tuple, dict], *, add: bool) -> Non
                 f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
                 values,
             )
+
+
+def _upsert_arrays(table, key, columns, fields, keys, rows, updates) -> None:
+    """PostgreSQL: the same upsert with one array parameter a column (unnest), whatever the
+    number of rows: a batch spread over many hours no longer passes ~100 parameters a row
+    through Django's field preparation and psycopg's query splitting."""
+    prepare = [
+        (lambda value, field=field: field.get_db_prep_save(value, connection))
+        if isinstance(field, models.DecimalField)
+        else None
+        for field in fields
+    ]
+    arrays: list[list] = [[] for _ in columns]
+    for row_key in keys:
+        row = dict(zip(key, row_key, strict=True)) | rows[row_key]
+        for values, name, convert in zip(arrays, columns, prepare, strict=True):
+            values.append(row[name] if convert is None else convert(row[name]))
+    types = [field.db_type(connection) for field in fields]
+    unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT * FROM unnest({unnest}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+            arrays,
+        )
 
 
 def daily_rollups_refresh(

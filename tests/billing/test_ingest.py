@@ -3,6 +3,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.ingest.events import event_from_json
@@ -283,3 +285,22 @@ def test_it_reads_a_cost_with_more_digits_than_a_float_holds_exactly():
     text = json.dumps(canonical_event())[:-1] + ', "cost_usd": 123456.123456789012}'
     event, _ = event_from_json(loads(text), now=timezone.now())
     assert event.reported_cost_usd == Decimal("123456.123456789012")
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the one-statement rollup upsert is PostgreSQL's"
+)
+def test_a_batch_spread_over_many_hours_costs_no_more_statements_than_one_hour(
+    team, catalog, django_assert_max_num_queries
+):
+    _ingest(team, canonical_event(id="warm-up"))  # the price book is loaded once, then reused
+    with CaptureQueriesContext(connection) as within_an_hour:
+        _ingest(team, *[canonical_event(id=f"live-{n}") for n in range(3)])
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    spread = [
+        canonical_event(id=f"spread-{n}", timestamp=(start + timedelta(hours=n)).isoformat())
+        for n in range(1000)
+    ]
+    with django_assert_max_num_queries(len(within_an_hour)):
+        _ingest(team, *spread)
+    assert UsageRollup.objects.filter(team=team).count() >= 1000
