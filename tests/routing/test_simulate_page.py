@@ -1,14 +1,12 @@
 """The routing simulator page: real traffic replayed through the draft or a version."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
 
-from billing.ingest.store import usage_ingest
 from routing.publish import routing_publish
 from routing.rules import rule_save
-from tests.factories import canonical_event
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ROLES = ["admin", "ops", "finance", "viewer"]
@@ -18,20 +16,9 @@ pytestmark = pytest.mark.usefixtures("frozen_now")
 
 
 @pytest.fixture
-def traffic(team, sonnet):
+def traffic(team, sonnet, summaries_yesterday):
     team.baseline_model = sonnet
     team.save()
-    events = [
-        canonical_event(
-            id=f"e{n}",
-            timestamp=(NOW - timedelta(days=1, minutes=n)).isoformat(),
-            task_type="summarization",
-            input_tokens=1000,
-            output_tokens=500,
-        )
-        for n in range(100)
-    ]
-    usage_ingest(team, events, now=NOW)
 
 
 @pytest.fixture
