@@ -12,9 +12,11 @@ from billing.costing import PriceBook, TaoBook, price_event, priced_columns
 from billing.ingest.events import EventIn, event_from_json
 from billing.ingest.payload import LineError
 from billing.models import UsageEvent
-from billing.rollups import increments_for, rollups_add
+from billing.rollups import rollups_add
 
 logger = logging.getLogger(__name__)
+# PostgreSQL: the temporary table a batch is copied into, which then feeds the rollups too.
+STAGING_TABLE = "usage_staging"
 # The error of an item whose reading failed in a way validation did not foresee.
 UNREADABLE = "could not be read; nothing was stored"
 
@@ -92,7 +94,7 @@ def usage_ingest(team, items: list, *, now: datetime | None = None) -> IngestRes
     with transaction.atomic():
         inserted = usage_store(rows)
         new_rows = [row for row in rows if row["event_id"] in inserted]
-        rollups_add(increments_for(new_rows), team.zone)
+        rollups_add(new_rows, team.zone, staged=STAGING_TABLE)
     result.accepted = len(new_rows)
     result.duplicates += len(rows) - len(new_rows)
     return result
@@ -157,15 +159,15 @@ def _copy_insert(rows: list[dict]) -> set[str]:
     columns = ", ".join(COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS usage_staging AS "  # noqa: S608
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} AS "  # noqa: S608
             f"SELECT {columns} FROM {table} WITH NO DATA"
         )
-        cursor.execute("TRUNCATE usage_staging")
-        with cursor.copy(f"COPY usage_staging ({columns}) FROM STDIN") as copy:
+        cursor.execute(f"TRUNCATE {STAGING_TABLE}")
+        with cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([json.dumps(row[c]) if c == "metadata" else row[c] for c in COLUMNS])
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM usage_staging "  # noqa: S608
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGING_TABLE} "  # noqa: S608
             "ON CONFLICT (team_id, event_id) DO NOTHING RETURNING event_id"
         )
         return {event_id for (event_id,) in cursor.fetchall()}

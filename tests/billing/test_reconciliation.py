@@ -199,3 +199,33 @@ def test_rollup_cost_equals_the_decimal_sum_of_event_costs(history):
     events = sum((e.cost_usd or 0 for e in UsageEvent.objects.all()), Decimal(0))
     rollups = sum((r.cost_usd for r in UsageRollup.objects.all()), Decimal(0))
     assert rollups == events
+
+
+def test_latencies_on_each_bucket_bound_land_where_raw_events_put_them(team, catalog):
+    from billing.histogram import UPPER_BOUNDS
+
+    whole = sorted({int(bound) + delta for bound in UPPER_BOUNDS for delta in (-1, 0, 1)})
+    events = [
+        {
+            "id": f"bound-{number}",
+            "timestamp": (START + timedelta(minutes=number)).isoformat(),
+            "provider": "openai",
+            "model": "gpt-5-mini",
+            # No tokens, no cost: SQLite sums decimals as floats (see the skipped test above).
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "latency_ms": ms,
+            "ttft_ms": ms,
+        }
+        for number, ms in enumerate([0, *whole])
+    ]
+    assert usage_ingest(team, events).rejected == []
+    _assert_reconciled()
+
+
+def test_days_of_a_team_half_an_hour_off_utc_add_up(team, catalog):
+    team.time_zone = "Asia/Kolkata"
+    team.save()
+    rng = random.Random(5)
+    assert usage_ingest(team, _random_events(rng, 300)).rejected == []
+    _assert_reconciled()
