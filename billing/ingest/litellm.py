@@ -51,6 +51,37 @@ LITELLM_PREFIXES = frozenset(
 
 TASK_TYPE_TAG = "task_type:"
 MAX_ELAPSED_MS = 10**15
+# Every top-level field is_litellm_payload and litellm_to_canonical read: a reader may skip the
+# rest of a payload (model_map_information, messages, response...) unparsed.
+PAYLOAD_FIELDS = (
+    "id",
+    "litellm_call_id",
+    "standard_built_in_tools_params",
+    "timestamp",
+    "startTime",
+    "endTime",
+    "completionStartTime",
+    "stream",
+    "status",
+    "model",
+    "model_group",
+    "model_id",
+    "custom_llm_provider",
+    "api_base",
+    "hidden_params",
+    "litellm_params",
+    "metadata",
+    "request_tags",
+    "prompt_tokens",
+    "completion_tokens",
+    "response_cost",
+    "cache_hit",
+    "cost_breakdown",
+    "error_information",
+    "trace_id",
+    "call_type",
+    "end_user",
+)
 
 
 def is_litellm_payload(obj) -> bool:
