@@ -4,7 +4,9 @@ Pure functions, no database. The mapping is total: any dict in, a dict out. What
 is passed through or left out, so the canonical validator rejects the event with a field error.
 """
 
+import math
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 # API base hosts we recognise; a subdomain counts as the same provider (llm.chutes.ai).
@@ -51,6 +53,7 @@ LITELLM_PREFIXES = frozenset(
 
 TASK_TYPE_TAG = "task_type:"
 MAX_ELAPSED_MS = 10**15
+MAX_CACHED_URL = 200
 # Every top-level field is_litellm_payload and litellm_to_canonical read: a reader may skip the
 # rest of a payload (model_map_information, messages, response...) unparsed.
 PAYLOAD_FIELDS = (
@@ -152,11 +155,25 @@ def _present(value):
 
 
 def _first(*values):
-    return next((value for value in values if _present(value) is not None), None)
+    for value in values:
+        if _present(value) is not None:
+            return value
+    return None
 
 
 def _text(value) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _is_finite_number(value) -> bool:
+    """Whether _decimal_or_none would give a number, without building the Decimal."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, Decimal) and value.is_finite()
 
 
 def _decimal_or_none(value) -> Decimal | None:
@@ -178,11 +195,19 @@ def _api_bases(payload: dict) -> list[str]:
 
 
 def _host(url: str) -> str | None:
+    # API bases repeat from payload to payload: a short one is parsed once.
+    return _short_url_host(url) if len(url) <= MAX_CACHED_URL else _url_host(url)
+
+
+def _url_host(url: str) -> str | None:
     try:
         host = urlsplit(url if "://" in url else f"//{url}").hostname
     except ValueError:
         return None
     return host.rstrip(".") if host else None
+
+
+_short_url_host = lru_cache(maxsize=256)(_url_host)
 
 
 def _provider(payload: dict, api_bases: list[str]):
@@ -278,8 +303,7 @@ def _elapsed_ms(start, end) -> int | Decimal | None:
 
 def _cost(payload: dict):
     cost = _present(payload.get("response_cost"))
-    number = _decimal_or_none(cost)
-    if number is None or number != 0:
+    if not _is_finite_number(cost) or cost != 0:
         return cost
     # LiteLLM writes 0.0 for models it cannot price (not reported), but a cache hit is free.
     return cost if payload.get("cache_hit") is True else None
@@ -287,6 +311,10 @@ def _cost(payload: dict):
 
 def _public_url(url: str) -> str | None:
     """The URL without credentials: Gemini's REST bases can carry ?key=..."""
+    return _short_public_url(url) if len(url) <= MAX_CACHED_URL else _url_public(url)
+
+
+def _url_public(url: str) -> str | None:
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -295,13 +323,16 @@ def _public_url(url: str) -> str | None:
     return parts._replace(netloc=netloc, query="", fragment="").geturl() or None
 
 
+_short_public_url = lru_cache(maxsize=256)(_url_public)
+
+
 def _scalars(value) -> dict | None:
     """A flat dict's numbers and short strings (LiteLLM's cost_breakdown), else None."""
     kept = {
         key: item
         for key, item in _dict(value).items()
         if isinstance(key, str)
-        and (_decimal_or_none(item) is not None or (_text(item) is not None and len(item) <= 200))
+        and (_is_finite_number(item) or (_text(item) is not None and len(item) <= 200))
     }
     return kept or None
 
