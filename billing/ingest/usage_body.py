@@ -76,15 +76,11 @@ class UsageReader:
 
 
 def _as_dict(item) -> dict:
-    values = {
-        name: value
-        for name, value in zip(ITEM_FIELDS, astuple(item), strict=True)
+    return {
+        name: money_value(value) if type(value) is msgspec.Raw else value
+        for name, value in zip(ITEM_FIELDS, astuple(item), strict=False)
         if value is not msgspec.UNSET
     }
-    for name in MONEY_FIELDS:
-        if name in values:
-            values[name] = money_value(values[name])
-    return values
 
 
 def money_value(raw: msgspec.Raw) -> Any:
