@@ -243,25 +243,28 @@ def _provider_model(payload: dict):
 
 
 def _task_type(payload: dict, metadata: dict, model) -> str | None:
-    tags = payload.get("request_tags")
-    tagged = [
-        tag.removeprefix(TASK_TYPE_TAG)
-        for tag in (tags if isinstance(tags, list) else ())
-        if isinstance(tag, str) and tag.startswith(TASK_TYPE_TAG)
-    ]
-    nested = (
-        metadata,
-        _dict(metadata.get("requester_metadata")),
-        _dict(metadata.get("spend_logs_metadata")),
-    )
-    declared = [*tagged, *(source.get("task_type") for source in nested)]
-    if task_type := next(filter(None, map(_text, declared)), None):
+    if task_type := _declared_task_type(payload, metadata):
         return task_type
     # A Router whose model groups are task types; a group named after its model is not one.
     group = _text(payload.get("model_group"))
     if group is None or "/" in group or group in (model, payload.get("model")):
         return None
     return group
+
+
+def _declared_task_type(payload: dict, metadata: dict) -> str | None:
+    """The first task type a tag, the metadata, or the requester's or spend logs' metadata names."""
+    tags = payload.get("request_tags")
+    for tag in tags if isinstance(tags, list) else ():
+        tagged = isinstance(tag, str) and tag.startswith(TASK_TYPE_TAG)
+        if tagged and (task_type := _text(tag.removeprefix(TASK_TYPE_TAG))):
+            return task_type
+    if task_type := _text(metadata.get("task_type")):
+        return task_type
+    for name in ("requester_metadata", "spend_logs_metadata"):
+        if task_type := _text(_dict(metadata.get(name)).get("task_type")):
+            return task_type
+    return None
 
 
 def _status(status):
@@ -329,12 +332,19 @@ _short_public_url = lru_cache(maxsize=256)(_url_public)
 def _scalars(value) -> dict | None:
     """A flat dict's numbers and short strings (LiteLLM's cost_breakdown), else None."""
     kept = {
-        key: item
-        for key, item in _dict(value).items()
-        if isinstance(key, str)
-        and (_is_finite_number(item) or (_text(item) is not None and len(item) <= 200))
+        key: item for key, item in _dict(value).items() if isinstance(key, str) and _scalar(item)
     }
     return kept or None
+
+
+def _scalar(item) -> bool:
+    # Nearly every value is a float or None: those are told apart without a call.
+    kind = type(item)
+    if kind is float:
+        return math.isfinite(item)
+    if item is None:
+        return False
+    return _is_finite_number(item) or (_text(item) is not None and len(item) <= 200)
 
 
 def _metadata(payload: dict, api_bases: list[str]) -> dict:
