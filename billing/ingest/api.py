@@ -6,7 +6,7 @@ from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from billing.ingest.payload import MAX_BODY_BYTES, PayloadError, gunzip, parse_items
+from billing.ingest.payload import MAX_BODY_BYTES, ItemReader, PayloadError, gunzip, parse_items
 from billing.ingest.scores import scores_record
 from billing.ingest.store import usage_ingest
 from billing.ingest.usage_body import UsageReader
@@ -16,7 +16,7 @@ from dashboard.models import Scope
 logger = logging.getLogger(__name__)
 
 
-def _proxy_endpoint(handler, reader=None):
+def _proxy_endpoint(handler, reader: ItemReader | None = None):
     """POST only, a usage:write token, a parsed body; every failure a JSON error, never a 500."""
 
     @csrf_exempt

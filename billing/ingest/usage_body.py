@@ -10,9 +10,11 @@ It reads numbers as loads does: floats correctly rounded (as orjson), a money nu
 digits than its float keeps exactly. Whatever it cannot read as loads would, it leaves to loads
 (payload.parse_items): a body other than an array of objects or {"events": [...]}, an item that
 is no object, a number past a float's range, a lone surrogate, nesting deeper than msgspec goes.
-Two differences remain, both in numbers loads reads unevenly: an integer past 64 bits stays an
-integer (orjson 3.11+ turns it into a float, against loads' docstring), and a number loads reads
-exactly only because another money number of the same body needed it stays a float.
+Two differences remain, both where loads reads numbers unevenly: an integer past 64 bits stays
+an integer (the orjson locked here, 3.13, reads it as a float, against loads' docstring), and a
+number with more digits than its float keeps, outside the money fields, stays a float where loads
+reads it exactly because some other number of the body (a long money number anywhere, a number
+past a float's range in a field nobody reads) sent the whole body through the standard library.
 """
 
 import math
