@@ -47,7 +47,7 @@ class Unreadable(Exception):
     """A value this reader does not read as loads would: loads reads the body instead."""
 
 
-_ITEMS = msgspec.json.Decoder(list[UsageItem])
+_ITEMS = msgspec.json.Decoder(list[UsageItem])  # type: ignore[valid-type]
 _ENVELOPE = msgspec.json.Decoder(Envelope)
 _ITEM = msgspec.json.Decoder(UsageItem)
 _VALUE = msgspec.json.Decoder()
