@@ -6,16 +6,17 @@ from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from billing.ingest.payload import MAX_BODY_BYTES, PayloadError, gunzip, parse_items
+from billing.ingest.payload import MAX_BODY_BYTES, ItemReader, PayloadError, gunzip, parse_items
 from billing.ingest.scores import scores_record
 from billing.ingest.store import usage_ingest
+from billing.ingest.usage_body import UsageReader
 from dashboard.api import DATABASE_ERRORS, ApiError, authenticate_proxy, database_unavailable
 from dashboard.models import Scope
 
 logger = logging.getLogger(__name__)
 
 
-def _proxy_endpoint(handler):
+def _proxy_endpoint(handler, reader: ItemReader | None = None):
     """POST only, a usage:write token, a parsed body; every failure a JSON error, never a 500."""
 
     @csrf_exempt
@@ -24,7 +25,7 @@ def _proxy_endpoint(handler):
             if request.method != "POST":
                 raise ApiError(405, "method not allowed", "Use POST.", {"Allow": "POST"})
             token = authenticate_proxy(request, Scope.USAGE_WRITE)
-            items = parse_items(_read_body(request))
+            items = parse_items(_read_body(request), reader)
             return JsonResponse(handler(token.team, items).as_json())
         except ApiError as error:
             return error.response()
@@ -92,5 +93,5 @@ def _read_stream(stream, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-usage = _proxy_endpoint(usage_ingest)
+usage = _proxy_endpoint(usage_ingest, UsageReader())
 scores = _proxy_endpoint(scores_record)

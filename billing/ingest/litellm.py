@@ -4,7 +4,9 @@ Pure functions, no database. The mapping is total: any dict in, a dict out. What
 is passed through or left out, so the canonical validator rejects the event with a field error.
 """
 
+import math
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 # API base hosts we recognise; a subdomain counts as the same provider (llm.chutes.ai).
@@ -51,6 +53,38 @@ LITELLM_PREFIXES = frozenset(
 
 TASK_TYPE_TAG = "task_type:"
 MAX_ELAPSED_MS = 10**15
+MAX_CACHED_URL = 200
+# Every top-level field is_litellm_payload and litellm_to_canonical read: a reader may skip the
+# rest of a payload (model_map_information, messages, response...) unparsed.
+PAYLOAD_FIELDS = (
+    "id",
+    "litellm_call_id",
+    "standard_built_in_tools_params",
+    "timestamp",
+    "startTime",
+    "endTime",
+    "completionStartTime",
+    "stream",
+    "status",
+    "model",
+    "model_group",
+    "model_id",
+    "custom_llm_provider",
+    "api_base",
+    "hidden_params",
+    "litellm_params",
+    "metadata",
+    "request_tags",
+    "prompt_tokens",
+    "completion_tokens",
+    "response_cost",
+    "cache_hit",
+    "cost_breakdown",
+    "error_information",
+    "trace_id",
+    "call_type",
+    "end_user",
+)
 
 
 def is_litellm_payload(obj) -> bool:
@@ -121,11 +155,25 @@ def _present(value):
 
 
 def _first(*values):
-    return next((value for value in values if _present(value) is not None), None)
+    for value in values:
+        if _present(value) is not None:
+            return value
+    return None
 
 
 def _text(value) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _is_finite_number(value) -> bool:
+    """Whether _decimal_or_none would give a number, without building the Decimal."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, Decimal) and value.is_finite()
 
 
 def _decimal_or_none(value) -> Decimal | None:
@@ -147,11 +195,19 @@ def _api_bases(payload: dict) -> list[str]:
 
 
 def _host(url: str) -> str | None:
+    # API bases repeat from payload to payload: a short one is parsed once.
+    return _short_url_host(url) if len(url) <= MAX_CACHED_URL else _url_host(url)
+
+
+def _url_host(url: str) -> str | None:
     try:
         host = urlsplit(url if "://" in url else f"//{url}").hostname
     except ValueError:
         return None
     return host.rstrip(".") if host else None
+
+
+_short_url_host = lru_cache(maxsize=256)(_url_host)
 
 
 def _provider(payload: dict, api_bases: list[str]):
@@ -187,25 +243,28 @@ def _provider_model(payload: dict):
 
 
 def _task_type(payload: dict, metadata: dict, model) -> str | None:
-    tags = payload.get("request_tags")
-    tagged = [
-        tag.removeprefix(TASK_TYPE_TAG)
-        for tag in (tags if isinstance(tags, list) else ())
-        if isinstance(tag, str) and tag.startswith(TASK_TYPE_TAG)
-    ]
-    nested = (
-        metadata,
-        _dict(metadata.get("requester_metadata")),
-        _dict(metadata.get("spend_logs_metadata")),
-    )
-    declared = [*tagged, *(source.get("task_type") for source in nested)]
-    if task_type := next(filter(None, map(_text, declared)), None):
+    if task_type := _declared_task_type(payload, metadata):
         return task_type
     # A Router whose model groups are task types; a group named after its model is not one.
     group = _text(payload.get("model_group"))
     if group is None or "/" in group or group in (model, payload.get("model")):
         return None
     return group
+
+
+def _declared_task_type(payload: dict, metadata: dict) -> str | None:
+    """The first task type a tag, the metadata, or the requester's or spend logs' metadata names."""
+    tags = payload.get("request_tags")
+    for tag in tags if isinstance(tags, list) else ():
+        tagged = isinstance(tag, str) and tag.startswith(TASK_TYPE_TAG)
+        if tagged and (task_type := _text(tag.removeprefix(TASK_TYPE_TAG))):
+            return task_type
+    if task_type := _text(metadata.get("task_type")):
+        return task_type
+    for name in ("requester_metadata", "spend_logs_metadata"):
+        if task_type := _text(_dict(metadata.get(name)).get("task_type")):
+            return task_type
+    return None
 
 
 def _status(status):
@@ -247,8 +306,7 @@ def _elapsed_ms(start, end) -> int | Decimal | None:
 
 def _cost(payload: dict):
     cost = _present(payload.get("response_cost"))
-    number = _decimal_or_none(cost)
-    if number is None or number != 0:
+    if not _is_finite_number(cost) or cost != 0:
         return cost
     # LiteLLM writes 0.0 for models it cannot price (not reported), but a cache hit is free.
     return cost if payload.get("cache_hit") is True else None
@@ -256,6 +314,10 @@ def _cost(payload: dict):
 
 def _public_url(url: str) -> str | None:
     """The URL without credentials: Gemini's REST bases can carry ?key=..."""
+    return _short_public_url(url) if len(url) <= MAX_CACHED_URL else _url_public(url)
+
+
+def _url_public(url: str) -> str | None:
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -264,15 +326,25 @@ def _public_url(url: str) -> str | None:
     return parts._replace(netloc=netloc, query="", fragment="").geturl() or None
 
 
+_short_public_url = lru_cache(maxsize=256)(_url_public)
+
+
 def _scalars(value) -> dict | None:
     """A flat dict's numbers and short strings (LiteLLM's cost_breakdown), else None."""
     kept = {
-        key: item
-        for key, item in _dict(value).items()
-        if isinstance(key, str)
-        and (_decimal_or_none(item) is not None or (_text(item) is not None and len(item) <= 200))
+        key: item for key, item in _dict(value).items() if isinstance(key, str) and _scalar(item)
     }
     return kept or None
+
+
+def _scalar(item) -> bool:
+    # Nearly every value is a float or None: those are told apart without a call.
+    kind = type(item)
+    if kind is float:
+        return math.isfinite(item)
+    if item is None:
+        return False
+    return _is_finite_number(item) or (_text(item) is not None and len(item) <= 200)
 
 
 def _metadata(payload: dict, api_bases: list[str]) -> dict:

@@ -346,3 +346,18 @@ def test_it_maps_any_mutated_sample_without_raising(name, data):
         elif isinstance(parent, dict):
             parent.pop(path[-1], None)
     assert isinstance(litellm_to_canonical(payload), dict)
+
+
+@given(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.decimals()
+    | st.text(max_size=5)
+    | st.lists(st.integers(), max_size=2)
+)
+def test_a_finite_number_is_what_reads_as_a_decimal(value):
+    from billing.ingest.litellm import _decimal_or_none, _is_finite_number
+
+    assert _is_finite_number(value) == (_decimal_or_none(value) is not None)
