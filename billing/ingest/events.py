@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+import orjson
+
 from billing.ingest.litellm import is_litellm_payload, litellm_to_canonical
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -284,15 +286,26 @@ def _metadata(value) -> dict:
     if not isinstance(value, dict):
         raise Invalid("must be a JSON object")
     cleaned = _plain_json(value, 0)
-    if len(json.dumps(cleaned)) > MAX_METADATA_BYTES:
+    if json_size(cleaned) > MAX_METADATA_BYTES:
         raise Invalid(f"must be at most {MAX_METADATA_BYTES:,} bytes of JSON")
     return cleaned
+
+
+def json_size(value) -> int:
+    """Bytes of the value as compact UTF-8 JSON, as it is stored."""
+    try:
+        return len(orjson.dumps(value))
+    except orjson.JSONEncodeError:  # an integer past 64 bits, which orjson does not write
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def _plain_json(value, depth: int):
     """JSON the database can store: no NUL, no lone surrogates, numbers as int or float."""
     if depth > MAX_METADATA_DEPTH:
         raise Invalid(f"must not nest deeper than {MAX_METADATA_DEPTH} levels")
+    kind = type(value)
+    if kind is int or kind is bool or value is None:  # nothing to clean: most values
+        return value
     if isinstance(value, dict):
         return {clean_string(str(key)): _plain_json(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list):

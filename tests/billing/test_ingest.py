@@ -304,3 +304,29 @@ def test_a_batch_spread_over_many_hours_costs_no_more_statements_than_one_hour(
     with django_assert_max_num_queries(len(within_an_hour)):
         _ingest(team, *spread)
     assert UsageRollup.objects.filter(team=team).count() >= 1000
+
+
+def _metadata_of_size(size: int, filler: str = "x") -> dict:
+    """Metadata whose compact UTF-8 JSON is exactly `size` bytes ({"note":"..."} is 11 + text)."""
+    return {"note": filler * ((size - 11) // len(filler.encode()))}
+
+
+def test_it_keeps_metadata_of_up_to_16_kb_of_json(team, catalog):
+    result = _ingest(team, canonical_event(metadata=_metadata_of_size(16 * 1024)))
+    assert result.accepted == 1
+
+
+def test_it_rejects_metadata_past_16_kb_of_json(team, catalog):
+    result = _ingest(team, canonical_event(metadata=_metadata_of_size(16 * 1024 + 1)))
+    assert "must be at most 16,384 bytes" in result.rejected[0]["errors"]["metadata"]
+
+
+def test_it_counts_metadata_text_in_utf8_bytes(team, catalog):
+    # 2,000 euro signs are 6,000 bytes of UTF-8 but would be 12,000 characters as \\u escapes.
+    metadata = {"note": "\u20ac" * 2000, "more": "x" * 9000}
+    assert _ingest(team, canonical_event(metadata=metadata)).accepted == 1
+
+
+def test_it_measures_metadata_holding_an_integer_past_64_bits(team, catalog):
+    result = _ingest(team, canonical_event(metadata={"big": 10**30, "note": "x" * 17_000}))
+    assert "must be at most 16,384 bytes" in result.rejected[0]["errors"]["metadata"]
