@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from billing.ingest import files as importing
 from billing.models import UsageEvent, UsageRollup
@@ -220,3 +221,21 @@ def test_it_rejects_bytes_that_are_not_utf8_and_writes_them_as_escapes(tmp_path,
     [rejected] = _rejected(path)
     assert rejected["row"]["model"] == "claude-\udcff"
     assert rejected["errors"] == {"model": "must be valid Unicode (no lone surrogates)"}
+
+
+def test_it_reports_progress_in_bytes_of_the_file_up_to_its_size(tmp_path, team, monkeypatch):
+    monkeypatch.setattr(importing, "PROGRESS_EVERY", 1)
+    path = _jsonl(tmp_path, *(canonical_event(id=f"e-{n}") for n in range(3)))
+    calls = []
+    importing.usage_file_import(path, team=team, progress=lambda *call: calls.append(call))
+    size = path.stat().st_size
+    assert [total for _, total in calls] == [size] * len(calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1] == (size, size)
+
+
+def test_it_keeps_no_query_log_of_sent_batches_with_debug_on(tmp_path, team, settings):
+    settings.DEBUG = True
+    path = _jsonl(tmp_path, canonical_event(), canonical_event(id="evt-2"))
+    importing.usage_file_import(path, team=team)
+    assert connection.queries == []
