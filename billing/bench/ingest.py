@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -263,6 +264,7 @@ def import_run(team: Team, *, events: int, days: int, directory: Path) -> Import
     size = usage_jsonl_write(path, events=events, days=days, end=datetime.now(UTC))
     log = directory / "bench-import.log"
     command = [sys.executable, "manage.py", "import_usage", str(path), "--team", team.slug]
+    peak_mb = 0.0
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603
             command,
@@ -271,8 +273,12 @@ def import_run(team: Team, *, events: int, days: int, directory: Path) -> Import
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+        # Read from /proc while it runs: the rusage of a child counts the memory of the
+        # process it was forked from, this one, before it ran the command.
+        while process.poll() is None:
+            with suppress(FileNotFoundError, ProcessLookupError):
+                peak_mb = max(peak_mb, peak_rss_mb(process.pid))
+            time.sleep(0.05)
     text = log.read_text(errors="replace")
     summary = IMPORT_SUMMARY.search(text)
     if process.returncode or summary is None:
@@ -280,8 +286,7 @@ def import_run(team: Team, *, events: int, days: int, directory: Path) -> Import
     accepted = int(summary[2].replace(",", ""))
     if accepted != events:
         raise RuntimeError(f"import_usage accepted {accepted:,} of {events:,} events")
-    # ru_maxrss is in kilobytes on Linux.
-    return ImportRun(Rate(accepted, float(summary[3])), usage.ru_maxrss / 1024, size / 1024**2)
+    return ImportRun(Rate(accepted, float(summary[3])), peak_mb, size / 1024**2)
 
 
 def overview_timing(team: Team, *, runs: int, days: int = 90) -> Timing:
