@@ -1,4 +1,5 @@
-"""The ingest benchmark: raw COPY speed against end-to-end HTTP ingest through gunicorn.
+"""The ingest benchmark: COPY limits against end-to-end HTTP ingest through gunicorn and
+import_usage of a file.
 
 Every figure is measured in the same run on the same machine, so the ratios mean something.
 """
@@ -7,12 +8,15 @@ import copy
 import json
 import logging
 import os
+import random
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +26,9 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection, transaction
 
+from billing.bench.overview import Timing, overview_page, page_client, timed
 from billing.bench.processes import database_url
+from billing.bench.usage_file import usage_jsonl_write
 from billing.ingest.events import event_from_json
 from billing.ingest.store import event_rows, usage_store
 from billing.models import UsageEvent, UsageRollup
@@ -58,14 +64,25 @@ def bench_team(slug: str) -> Team:
     return team
 
 
-def canonical_events(count: int, start: datetime) -> list[dict]:
+def moments(count: int, start: datetime, days: int | None = None) -> list[datetime]:
+    """One a second from `start`; or, with `days`, spread evenly over that many days in a
+    shuffled order, so that every batch of them spans the whole range (a backfill)."""
+    if days is None:
+        return [start + timedelta(seconds=number) for number in range(count)]
+    step = timedelta(days=days) / count
+    spread = [start + step * number for number in range(count)]
+    random.Random(f"spread-{count}-{days}").shuffle(spread)  # noqa: S311 - not a secret
+    return spread
+
+
+def canonical_events(count: int, start: datetime, days: int | None = None) -> list[dict]:
     events = []
-    for number in range(count):
+    for number, moment in enumerate(moments(count, start, days)):
         provider, model, task = ROUTES[number % len(ROUTES)]
         events.append(
             {
                 "id": f"bench-{number}",
-                "timestamp": (start + timedelta(seconds=number)).isoformat(),
+                "timestamp": moment.isoformat(),
                 "provider": provider,
                 "model": model,
                 "task_type": task,
@@ -80,12 +97,12 @@ def canonical_events(count: int, start: datetime) -> list[dict]:
     return events
 
 
-def litellm_payloads(count: int, start: datetime) -> list[dict]:
+def litellm_payloads(count: int, start: datetime, days: int | None = None) -> list[dict]:
     sample = json.loads(LITELLM_SAMPLE.read_text())
     payloads = []
-    for number in range(count):
+    for number, moment in enumerate(moments(count, start, days)):
         payload = copy.deepcopy(sample)
-        begin = (start + timedelta(seconds=number)).timestamp()
+        begin = moment.timestamp()
         payload.update(
             id=f"bench-litellm-{number}",
             litellm_call_id=f"bench-call-{number}",
@@ -99,8 +116,50 @@ def litellm_payloads(count: int, start: datetime) -> list[dict]:
     return payloads
 
 
-def raw_copy_rate(team: Team, events: list[dict], batch: int) -> Rate:
-    """COPY + INSERT ... ON CONFLICT DO NOTHING of rows prepared beforehand, nothing else."""
+def lean_copy_rate(events: list[dict], batch: int) -> Rate:
+    """The floor under any ingest: COPY + INSERT ... ON CONFLICT DO NOTHING of plain rows,
+    prepared beforehand, into a lean table (a few columns, a unique (team_id, event_id) key),
+    one transaction a batch as ingest commits. The table is logged, as the usage table is."""
+    now = datetime.now(UTC)
+    rows = [
+        (1, item["id"], now, item["input_tokens"], item["output_tokens"], item["latency_ms"])
+        for item in events
+    ]
+    columns = "team_id, event_id, occurred_at, input_tokens, output_tokens, latency_ms"
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_lean_usage")
+        cursor.execute(
+            "CREATE TABLE bench_lean_usage (team_id integer NOT NULL, event_id text NOT NULL, "
+            "occurred_at timestamptz NOT NULL, input_tokens bigint, output_tokens bigint, "
+            "latency_ms integer, UNIQUE (team_id, event_id))"
+        )
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(rows), batch):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS bench_lean_staging "
+                    "AS SELECT * FROM bench_lean_usage WITH NO DATA"
+                )
+                cursor.execute("TRUNCATE bench_lean_staging")
+                with cursor.copy(f"COPY bench_lean_staging ({columns}) FROM STDIN") as copy:
+                    for row in rows[start : start + batch]:
+                        copy.write_row(row)
+                cursor.execute(
+                    f"INSERT INTO bench_lean_usage ({columns}) SELECT {columns} "  # noqa: S608
+                    "FROM bench_lean_staging ON CONFLICT (team_id, event_id) DO NOTHING"
+                )
+        seconds = time.perf_counter() - started
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS bench_lean_usage")
+            cursor.execute("DROP TABLE IF EXISTS bench_lean_staging")
+    return Rate(len(rows), seconds)
+
+
+def same_table_copy_rate(team: Team, events: list[dict], batch: int) -> Rate:
+    """COPY + INSERT ... ON CONFLICT DO NOTHING of rows prepared beforehand into the usage
+    table itself (its indexes and constraints), nothing else: no validation, no rollups."""
     now = datetime.now(UTC)
     cleaned = [event_from_json(item, now=now)[0] for item in events]
     rows = event_rows(team, cleaned, now=now)
@@ -109,6 +168,21 @@ def raw_copy_rate(team: Team, events: list[dict], batch: int) -> Rate:
         with transaction.atomic():
             usage_store(rows[start : start + batch])
     return Rate(len(rows), time.perf_counter() - started)
+
+
+def production_env() -> dict[str, str]:
+    """The environment of a child process run as in production (DEBUG off), on this
+    process's database, also when it is a test database."""
+    return {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": settings.SECRET_KEY,  # tokens are hashed with it
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database_url(connection.settings_dict),
+    }
 
 
 def _free_port() -> int:
@@ -122,17 +196,7 @@ class Gunicorn:
 
     def __init__(self, workers: int):
         self.port = _free_port()
-        env = {
-            **os.environ,
-            "DEBUG": "false",
-            "SECRET_KEY": settings.SECRET_KEY,  # tokens are hashed with it
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "SECURE_SSL_REDIRECT": "false",
-            "LOG_LEVEL": "WARNING",
-            # The database this process uses, also when it is a test database.
-            "DATABASE_URL": database_url(connection.settings_dict),
-        }
+        env = production_env()
         command = [
             sys.executable, "-m", "gunicorn", "dashboard.wsgi",
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
@@ -180,6 +244,55 @@ def http_rate(url: str, token: str, items: list[dict], batch: int, clients: int 
     if accepted != len(items):
         raise RuntimeError(f"only {accepted:,} of {len(items):,} events were accepted")
     return Rate(len(items), seconds)
+
+
+# import_usage's summary: "N rows read: A accepted, ... in S.Ss (R rows/s)."
+IMPORT_SUMMARY = re.compile(r"([\d,]+) rows read: ([\d,]+) accepted.* in ([\d.]+)s")
+
+
+@dataclass
+class ImportRun:
+    rate: Rate
+    peak_rss_mb: float
+    file_mb: float
+
+
+def import_run(team: Team, *, events: int, days: int, directory: Path) -> ImportRun:
+    """`manage.py import_usage` of a generated JSON Lines file in a child process: its rate as
+    the command reports it (the import, not Django's start) and the child's peak RSS."""
+    path = directory / "bench-import.jsonl"
+    size = usage_jsonl_write(path, events=events, days=days, end=datetime.now(UTC))
+    log = directory / "bench-import.log"
+    command = [sys.executable, "manage.py", "import_usage", str(path), "--team", team.slug]
+    peak_mb = 0.0
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603
+            command,
+            cwd=settings.BASE_DIR,
+            env=production_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        # Read from /proc while it runs: the rusage of a child counts the memory of the
+        # process it was forked from, this one, before it ran the command.
+        while process.poll() is None:
+            with suppress(FileNotFoundError, ProcessLookupError):
+                peak_mb = max(peak_mb, peak_rss_mb(process.pid))
+            time.sleep(0.05)
+    text = log.read_text(errors="replace")
+    summary = IMPORT_SUMMARY.search(text)
+    if process.returncode or summary is None:
+        raise RuntimeError(f"import_usage failed (exit {process.returncode}):\n{text[-2000:]}")
+    accepted = int(summary[2].replace(",", ""))
+    if accepted != events:
+        raise RuntimeError(f"import_usage accepted {accepted:,} of {events:,} events")
+    return ImportRun(Rate(accepted, float(summary[3])), peak_mb, size / 1024**2)
+
+
+def overview_timing(team: Team, *, runs: int, days: int = 90) -> Timing:
+    """The team's overview page over `days` days, timed `runs` times in this process."""
+    client, url = page_client(team)
+    return timed(overview_page(client, url, f"range={days}d"), runs)
 
 
 def peak_rss_mb(pid: int) -> float:

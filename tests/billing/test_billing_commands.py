@@ -62,15 +62,27 @@ def test_rebuild_rollups_restores_deleted_rollups(team, catalog):
     connection.vendor != "postgresql", reason="bench_ingest measures PostgreSQL's COPY"
 )
 def test_bench_ingest_prints_every_figure(transactional_db):
-    output = _run("bench_ingest", "--events", "300", "--batch", "100", "--litellm-batch", "50")
+    output = _run(
+        "bench_ingest",
+        *("--events", "300", "--batch", "100", "--litellm-batch", "50"),
+        *("--import-events", "300", "--prefill", "0.0005", "--overview-runs", "2"),
+    )
     for label in (
-        "(a) raw COPY",
-        "(b) HTTP canonical",
-        "(c) HTTP LiteLLM",
-        "(d) ratios",
-        "(e) one",
+        "lean COPY limit",
+        "same-table COPY limit",
+        "HTTP canonical live, 1 sender",
+        "HTTP canonical live, 2 senders",
+        "HTTP canonical spread 30 days, 2 senders",
+        "HTTP LiteLLM live, 2 senders",
+        "HTTP LiteLLM spread 30 days, 2 senders",
+        "HTTP canonical live, 2 senders, 500 events stored",
+        "overview p95 (90 days)",
+        "import_usage, 300 events over 1 days",
+        "import_usage peak RSS",
+        "worker peak RSS",
     ):
         assert label in output
+    assert "skipped" not in output
 
 
 @pytest.mark.skipif(connection.vendor == "postgresql", reason="checks the SQLite refusal")

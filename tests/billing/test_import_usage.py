@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
 
 from billing.ingest import files as importing
 from billing.models import UsageEvent, UsageRollup
@@ -220,3 +221,57 @@ def test_it_rejects_bytes_that_are_not_utf8_and_writes_them_as_escapes(tmp_path,
     [rejected] = _rejected(path)
     assert rejected["row"]["model"] == "claude-\udcff"
     assert rejected["errors"] == {"model": "must be valid Unicode (no lone surrogates)"}
+
+
+def test_it_reports_progress_in_bytes_of_the_file_up_to_its_size(tmp_path, team, monkeypatch):
+    monkeypatch.setattr(importing, "PROGRESS_EVERY", 1)
+    path = _jsonl(tmp_path, *(canonical_event(id=f"e-{n}") for n in range(3)))
+    calls = []
+    importing.usage_file_import(path, team=team, progress=lambda *call: calls.append(call))
+    size = path.stat().st_size
+    assert [total for _, total in calls] == [size] * len(calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1] == (size, size)
+
+
+def test_it_keeps_no_query_log_of_sent_batches_with_debug_on(tmp_path, team, settings):
+    settings.DEBUG = True
+    path = _jsonl(tmp_path, canonical_event(), canonical_event(id="evt-2"))
+    importing.usage_file_import(path, team=team)
+    assert connection.queries == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="batches go side by side on PG")
+def test_it_counts_every_batch_sent_side_by_side(tmp_path, team, monkeypatch, transactional_db):
+    monkeypatch.setattr(importing, "BATCH_SIZE", 2)
+    events = [canonical_event(id=f"e-{n}") for n in range(7)] + [canonical_event(id="e-0")]
+    summary = importing.usage_file_import(_jsonl(tmp_path, *events), team=team)
+    assert (summary.total.accepted, summary.total.duplicates) == (7, 1)
+    assert UsageRollup.objects.get(team=team).requests == 7
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+def test_it_sends_a_batch_again_when_postgresql_broke_a_deadlock(team, monkeypatch):
+    calls = []
+
+    def deadlocked_once(team, items):
+        calls.append(items)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from _Deadlock()
+        return "landed"
+
+    monkeypatch.setattr(importing, "usage_ingest", deadlocked_once)
+    assert importing._ingest_retrying_deadlocks(team, [1]) == "landed"
+    assert calls == [[1], [1]]
+
+
+def test_it_raises_other_database_errors_at_once(team, monkeypatch):
+    def failing(team, items):
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(importing, "usage_ingest", failing)
+    with pytest.raises(OperationalError):
+        importing._ingest_retrying_deadlocks(team, [1])
