@@ -129,4 +129,6 @@ def usage_partition_drop(month: date) -> None:
         raise ValueError(f"{month:%Y-%m} is a live month: its partition is never dropped")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DROP_LOCK])
+        # Foreign keys are checked at commit; a table with checks pending cannot be dropped.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"DROP TABLE IF EXISTS {partition_name(month)}")
