@@ -13,6 +13,7 @@ from billing.ingest.store import usage_ingest
 from billing.models import RawUsageRemoval, UsageEvent, UsageRollup
 from billing.partitions import partition_months
 from billing.reports.month_close import month_close, provider_totals
+from billing.reprice import usage_reprice
 from billing.retention import raw_usage_since, usage_raw_drop
 from billing.rollups import rollups_for_hours, rollups_rebuild
 from billing.tasks import drop_raw_usage
@@ -214,3 +215,12 @@ def test_the_usage_csv_ends_with_the_same_note(client, team, finance_user, usage
         "# Raw calls of August 2026 wer",
     ]
     assert len(rows) == 1 + 1 + 2  # the header, October's call, the notes
+
+
+def test_repricing_from_a_removed_month_on_leaves_its_rollups_alone(team, finance_user, usage):
+    _close(team, finance_user, JULY, AUGUST)
+    rollups = _rollups(team)
+    usage_raw_drop(months=2)
+    result = usage_reprice(since=datetime(2026, 7, 1, tzinfo=UTC))
+    assert result.kept_before == datetime(2026, 9, 1, tzinfo=UTC)
+    assert _rollups(team) == rollups
