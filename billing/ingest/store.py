@@ -155,7 +155,11 @@ def usage_store(rows: list[dict]) -> set[str]:
     """
     usage_partitions_ensure({month_of(row["occurred_at"]) for row in rows})
     inserted = _keys_insert(rows)
-    new_rows = [row for row in rows if row["event_id"] in inserted]
+    new_rows, taken = [], set()
+    for row in rows:  # the first row of an id repeated within `rows` is the one stored
+        if row["event_id"] in inserted and row["event_id"] not in taken:
+            taken.add(row["event_id"])
+            new_rows.append(row)
     if not new_rows:
         return inserted
     if connection.vendor == "postgresql":

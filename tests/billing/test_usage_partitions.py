@@ -5,9 +5,10 @@ import threading
 from datetime import UTC, date, datetime
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
-from billing.ingest.store import usage_ingest
+from billing.ingest.events import event_from_json
+from billing.ingest.store import event_rows, usage_ingest, usage_store
 from billing.models import UsageEvent, UsageEventKey
 from billing.partitions import partition_months, usage_partitions_ensure
 from tests.factories import canonical_event
@@ -116,3 +117,12 @@ def test_a_deleted_team_takes_its_sent_ids_along(team, other_team, catalog):
     _send(other_team, ("a", datetime(2026, 3, 10, tzinfo=UTC)))
     team.delete()
     assert list(UsageEventKey.objects.values_list("team__slug", flat=True)) == ["rival"]
+
+
+def test_rows_repeating_an_id_store_it_once(team, catalog):
+    now = datetime(2026, 11, 26, 11, tzinfo=UTC)
+    event, _ = event_from_json(canonical_event(id="twice", timestamp=now.isoformat()), now=NOW)
+    rows = event_rows(team, [event, event], now=NOW)
+    with transaction.atomic():
+        assert usage_store(rows) == {"twice"}
+    assert UsageEvent.objects.filter(team=team).count() == 1
