@@ -96,6 +96,11 @@ def usage_partitions_ensure(months: Iterable[date]) -> None:
     transaction.on_commit(lambda: _known.update(missing & live))
 
 
+def partitions_forget() -> None:
+    """Forget the months this process knows to have a partition (after the table was rebuilt)."""
+    _known.clear()
+
+
 def partition_months(cursor) -> list[date]:
     """The months that have a partition now, oldest first."""
     cursor.execute(
