@@ -237,11 +237,15 @@ class UsageEventKey(models.Model):
     events, so dedupe stays exact forever (a re-sent event of a dropped month is a duplicate).
     """
 
-    pk = models.CompositePrimaryKey("team", "event_id")
     team = models.ForeignKey(
         "dashboard.Team", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     event_id = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "event_id"], name="usageeventkey_unique"),
+        ]
 
     def __str__(self):
         return self.event_id

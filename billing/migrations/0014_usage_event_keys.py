@@ -38,14 +38,9 @@ class Migration(migrations.Migration):
             name="UsageEventKey",
             fields=[
                 (
-                    "pk",
-                    models.CompositePrimaryKey(
-                        "team",
-                        "event_id",
-                        blank=True,
-                        editable=False,
-                        primary_key=True,
-                        serialize=False,
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
                 (
@@ -59,6 +54,13 @@ class Migration(migrations.Migration):
                 ),
                 ("event_id", models.CharField(max_length=255)),
             ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("team", "event_id"), name="usageeventkey_unique"
+                    )
+                ],
+            },
         ),
         migrations.RunPython(keys_backfill, migrations.RunPython.noop),
         migrations.RemoveConstraint(model_name="usageevent", name="usageevent_unique_team_id"),
