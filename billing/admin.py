@@ -13,10 +13,12 @@ from billing.models import (
     ModelPrice,
     MonthClose,
     ProviderInvoice,
+    RawUsageRemoval,
     TaoPrice,
     TeamModelPrice,
     UsageDailyRollup,
     UsageEvent,
+    UsageEventKey,
     UsageRollup,
 )
 from dashboard.admin import ReadOnlyAdmin
@@ -116,6 +118,20 @@ class UsageEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "occurred_at"
     list_select_related = ["team"]
     show_full_result_count = False
+
+
+@admin.register(UsageEventKey)
+class UsageEventKeyAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "team"]
+    list_filter = ["team"]
+    search_fields = ["event_id"]
+    list_select_related = ["team"]
+    show_full_result_count = False
+
+
+@admin.register(RawUsageRemoval)
+class RawUsageRemovalAdmin(ReadOnlyAdmin):
+    list_display = ["month", "removed_at", "events"]
 
 
 @admin.register(UsageRollup)

@@ -142,9 +142,25 @@ class CostSource(models.TextChoices):
 
 
 class UsageEvent(models.Model):
-    """One proxied LLM call, as the proxy logged it, priced here."""
+    """One proxied LLM call, as the proxy logged it, priced here.
 
-    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="+")
+    On PostgreSQL the table is range-partitioned by month of occurred_at (billing/partitions.py;
+    its primary key there is (id, occurred_at)), so that the live month's indexes stay small and
+    retention drops a month whole. Dedupe is UsageEventKey's job: a unique (team, event_id) here
+    would have to include occurred_at. Foreign keys carry no index of their own: team is the
+    head of (team, occurred_at), and catalog and price rows are never deleted while calls use them.
+    Nor a database constraint (here, in UsageEventKey and the rollups): PostgreSQL checked each
+    of them row by row at commit, which cost more than the insert itself; ingest takes the ids
+    from the catalog it just read, and Django's on_delete still guards every delete.
+    """
+
+    team = models.ForeignKey(
+        "dashboard.Team",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     event_id = models.CharField(max_length=255)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
@@ -153,10 +169,22 @@ class UsageEvent(models.Model):
     provider_name = models.CharField(max_length=100)
     model_name = models.CharField(max_length=200)
     provider = models.ForeignKey(
-        "routing.Provider", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "routing.Provider",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     model = models.ForeignKey(
-        "routing.Model", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "routing.Model",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     task_type = models.CharField(max_length=100, blank=True)
     route_version = models.PositiveIntegerField(null=True, blank=True)
@@ -177,10 +205,22 @@ class UsageEvent(models.Model):
     # The price row the computed cost used: the team's own price when one was in force,
     # else the catalog's list price (at most one of the two is set).
     price = models.ForeignKey(
-        ModelPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        ModelPrice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     team_price = models.ForeignKey(
-        TeamModelPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        TeamModelPrice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     cost_disagreement = models.BooleanField(default=False)
     tao_amount = models.DecimalField(**TAO_DIGITS, null=True, blank=True)
@@ -193,9 +233,6 @@ class UsageEvent(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["team", "event_id"], name="usageevent_unique_team_id"),
-        ]
         indexes = [
             models.Index(fields=["team", "occurred_at"], name="usageevent_team_time"),
         ]
@@ -204,13 +241,61 @@ class UsageEvent(models.Model):
         return f"{self.event_id} ({self.provider_name}/{self.model_name})"
 
 
+class UsageEventKey(models.Model):
+    """An event id a team has sent: what makes a re-sent event a duplicate.
+
+    Written in the same transaction as the event, and kept when retention drops the month's raw
+    events, so dedupe stays exact forever (a re-sent event of a dropped month is a duplicate).
+    """
+
+    team = models.ForeignKey(
+        "dashboard.Team",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    event_id = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "event_id"], name="usageeventkey_unique"),
+        ]
+
+    def __str__(self):
+        return self.event_id
+
+
+class RawUsageRemoval(models.Model):
+    """A month (UTC) whose raw usage events retention removed; rollups and closes keep its totals.
+
+    Rollups of such a month are never recomputed from raw events again (there are none left).
+    """
+
+    month = models.DateField(unique=True, help_text="First day of the UTC month.")
+    removed_at = models.DateTimeField(default=timezone.now)
+    events = models.BigIntegerField(help_text="How many raw events were removed.")
+
+    class Meta:
+        ordering = ["month"]
+
+    def __str__(self):
+        return f"raw usage of {self.month:%Y-%m} removed {self.removed_at:%Y-%m-%d}"
+
+
 class UsageRollup(models.Model):
     """Usage per team, hour, provider, model, task type and status: what charts and reports read.
 
     Always equal to the aggregate of the raw events it covers (tests hold it to that).
     """
 
-    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(
+        "dashboard.Team",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # the head of the unique key
+        db_constraint=False,
+    )
     hour = models.DateTimeField()
     provider_name = models.CharField(max_length=100)
     model_name = models.CharField(max_length=200)
@@ -265,7 +350,13 @@ class UsageDailyRollup(models.Model):
     with them in the same transaction, and rebuilt from them when the team's time zone changes.
     """
 
-    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(
+        "dashboard.Team",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # the head of the unique key
+        db_constraint=False,
+    )
     day = models.DateField()
     provider_name = models.CharField(max_length=100)
     model_name = models.CharField(max_length=200)

@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from billing.costing import PRICED_COLUMNS, PriceBook, TaoBook, price_event, priced_columns
 from billing.models import UsageEvent
+from billing.retention import raw_usage_since
 from billing.rollups import rollups_rebuild
 
 CHUNK = 2_000
@@ -18,6 +19,8 @@ class RepriceResult:
     examined: int = 0
     changed: int = 0
     rollups: int = 0
+    # Events and rollups before this moment were left alone: retention removed their months.
+    kept_before: datetime | None = None
 
 
 def usage_reprice(*, since: datetime, team=None, model=None, progress=None) -> RepriceResult:
@@ -28,13 +31,18 @@ def usage_reprice(*, since: datetime, team=None, model=None, progress=None) -> R
     not resolve yet (they may be this model now). Rollups of the period are rebuilt from the
     repriced events.
     """
+    result = RepriceResult()
+    raw_since = raw_usage_since()
+    if raw_since is not None and since < raw_since:
+        # Months whose raw events retention removed keep their rollups as they are: repricing
+        # the few late events stored there since would leave their rollups behind.
+        since = result.kept_before = raw_since
     events = UsageEvent.objects.filter(occurred_at__gte=since)
     if team is not None:
         events = events.filter(team=team)
     if model is not None:
         events = events.filter(Q(model=model) | Q(model__isnull=True))
     total = events.count()
-    result = RepriceResult()
     book = PriceBook()
     with transaction.atomic():
         for start in range(0, total, CHUNK):

@@ -3,6 +3,7 @@
 Both ways give the same numbers: tests compare every rollup total with the raw aggregate.
 """
 
+import logging
 import math
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
@@ -22,7 +23,10 @@ from billing.histogram import (
     bucket_of,
 )
 from billing.models import CostSource, UsageDailyRollup, UsageEvent, UsageRollup
+from billing.retention import raw_usage_since
 from dashboard.models import Team
+
+logger = logging.getLogger(__name__)
 
 KEY = ["team_id", "hour", "provider_name", "model_name", "task_type", "status"]
 DAY_KEY = ["team_id", "day", "provider_name", "model_name", "task_type", "status"]
@@ -349,11 +353,21 @@ def _rollup_from_aggregate(row: dict) -> UsageRollup:
 
 
 def rollups_rebuild(*, team=None, since: datetime | None = None, progress=None) -> int:
-    """Recompute rollups from raw events, a day at a time; returns how many rows were written."""
+    """Recompute rollups from raw events, a day at a time; returns how many rows were written.
+
+    Rollups from before raw_usage_since() are kept as they are: retention removed the raw
+    events they would be recomputed from.
+    """
     events = UsageEvent.objects.all()
     rollups = UsageRollup.objects.all()
     if team is not None:
         events, rollups = events.filter(team=team), rollups.filter(team=team)
+    raw_since = raw_usage_since()
+    if raw_since is not None and (since is None or since < raw_since):
+        logger.warning(
+            "Rollups before %s are kept: retention removed their raw events.", f"{raw_since:%Y-%m}"
+        )
+        since = raw_since
     if since is not None:
         since = hour_of(since)
         events, rollups = events.filter(occurred_at__gte=since), rollups.filter(hour__gte=since)
@@ -379,7 +393,16 @@ def rollups_rebuild(*, team=None, since: datetime | None = None, progress=None) 
 
 
 def rollups_for_hours(team, hours: set[datetime]) -> None:
-    """Recompute the rollups of some hours of a team from raw events (after scores, repricing)."""
+    """Recompute the rollups of some hours of a team from raw events (after scores, repricing).
+
+    Hours before raw_usage_since() are skipped: retention removed their raw events.
+    """
+    raw_since = raw_usage_since()
+    if raw_since is not None and any(hour < raw_since for hour in hours):
+        logger.warning(
+            "Rollups before %s are kept: retention removed their raw events.", f"{raw_since:%Y-%m}"
+        )
+        hours = {hour for hour in hours if hour >= raw_since}
     for hour in sorted(hours):
         with transaction.atomic():
             UsageRollup.objects.filter(team=team, hour=hour).delete()

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from billing import tao_feed
+from billing import retention, tao_feed
 from dashboard.jobs import recorded_run
 
 
@@ -13,3 +13,14 @@ def poll_tao_price() -> None:
         run.detail = result.summary()
         if result.stored is None:
             run.mark_degraded(result.summary())
+
+
+@shared_task(name="billing.tasks.drop_raw_usage")
+def drop_raw_usage() -> None:
+    """Drop the months of raw usage events past the retention setting; a month held because
+    some team has not closed it is recorded as degraded, naming the teams."""
+    with recorded_run("drop_raw_usage") as run:
+        result = retention.usage_raw_drop()
+        run.detail = result.summary()
+        if result.held is not None:
+            run.mark_degraded(run.detail)

@@ -1,6 +1,7 @@
 """The usage explorer: a team's calls filtered and paged, one call's detail, and the CSV."""
 
 import json
+from itertools import chain
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -15,6 +16,7 @@ from billing.csv_output import csv_lines
 from billing.forms import UsageFilterForm
 from billing.queries import tao_note, usage_choices, usage_event, usage_events, usage_page
 from billing.reports.exports import usage_filename, usage_rows
+from billing.retention import raw_removal_notices
 from dashboard.access import get_membership_for_user, role_may
 from dashboard.fragments import wants_fragment
 
@@ -26,19 +28,22 @@ def usage_explorer(request, team):
     team = membership.team
     choices = usage_choices(team)
     form = UsageFilterForm(request.GET, choices=choices)
-    page = None
+    page, notices = None, []
     if form.is_valid():
+        filters = form.filters(zone=team.zone, now=timezone.now())
         page = usage_page(
             team=team,
-            filters=form.filters(zone=team.zone, now=timezone.now()),
+            filters=filters,
             sort=form.cleaned_data["sort"],
             before=form.cleaned_data["before"],
             after=form.cleaned_data["after"],
         )
+        notices = raw_removal_notices(filters.start, filters.end)
     context = {
         "team": team,
         "form": form,
         "page": page,
+        "raw_removal_notices": notices,
         "any_usage": choices.any_usage,
         "may_manage_tokens": role_may(membership.role, "tokens.manage"),
         "usage_url": settings.SITE_URL + reverse("api_usage"),
@@ -62,8 +67,10 @@ def usage_csv(request, team):
     now = timezone.now()
     filters = form.filters(zone=team.zone, now=now)
     events = usage_events(team=team, filters=filters, sort=form.export_sort())
+    # Rows after the calls, so that the header stays the first line.
+    notes = [[f"# {notice}"] for notice in raw_removal_notices(filters.start, filters.end)]
     response = StreamingHttpResponse(
-        csv_lines(usage_rows(events)), content_type="text/csv; charset=utf-8"
+        csv_lines(chain(usage_rows(events), notes)), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="{usage_filename(team, now)}"'
     return response

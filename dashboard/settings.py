@@ -245,6 +245,10 @@ CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 30, minimum=0)
 TAO_PRICE_MAX_AGE_MINUTES = env_int("TAO_PRICE_MAX_AGE_MINUTES", 60, minimum=1)
 # A provider invoice further than this from the computed cost (in %) is flagged.
 INVOICE_TOLERANCE_PCT = env_decimal("INVOICE_TOLERANCE_PCT", "2")
+# Raw usage events (one row per call) are kept for the current UTC month and this many months
+# before it, then dropped a whole month at a time once every team has closed it; rollups keep
+# the totals. Empty: raw events are kept for ever.
+USAGE_RAW_RETENTION_MONTHS = env_int("USAGE_RAW_RETENTION_MONTHS", 0, minimum=1) or None
 
 # TAO/USD is polled from TAO_PRICE_URL every 5 minutes, and from the fallback when that fails.
 # Unlike SITE_URL, a price source's query string is part of its address.

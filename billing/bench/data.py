@@ -22,8 +22,9 @@ from django.db import connection, transaction
 
 from billing.costing import TAO_QUANTUM, PriceBook, TaoBook
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, UPPER_BOUNDS
-from billing.ingest.store import COLUMNS
+from billing.ingest.store import COLUMNS, usage_forget, usage_keys_backfill
 from billing.models import CostSource, Status, TaoPrice, UsageEvent, UsageRollup
+from billing.partitions import month_of, months_between, usage_partitions_ensure
 from billing.rollups import KEY, SUMS, daily_rollups_refresh, hour_of, rollups_rebuild
 from routing.models import Currency, Model
 
@@ -116,8 +117,9 @@ def fill_usage(
     started = time.perf_counter()
     with transaction.atomic():
         UsageRollup.objects.filter(team=team).delete()
-        UsageEvent.objects.filter(team=team).delete()
+        usage_forget(team)
         bench_tao_prices(start, end)
+        usage_partitions_ensure(months_between(month_of(start), month_of(end)))
     rows = usage_rows(team, events=events, start=start, end=end)
     written = 0
     for _ in range(0, events, CHUNK):
@@ -125,6 +127,7 @@ def fill_usage(
             written += store_rows(islice(rows, CHUNK))
         if progress:
             progress(written, events)
+    usage_keys_backfill(team)
     events_seconds = time.perf_counter() - started
     started = time.perf_counter()
     if connection.vendor == "postgresql":

@@ -30,8 +30,8 @@ from billing.bench.overview import Timing, overview_page, page_client, timed
 from billing.bench.processes import database_url
 from billing.bench.usage_file import usage_jsonl_write
 from billing.ingest.events import event_from_json
-from billing.ingest.store import event_rows, usage_store
-from billing.models import UsageEvent, UsageRollup
+from billing.ingest.store import event_rows, usage_forget, usage_store
+from billing.models import UsageRollup
 from dashboard.models import Team
 from dashboard.tokens import token_create
 
@@ -60,7 +60,7 @@ def bench_team(slug: str) -> Team:
     """A fresh team for one phase, so every phase lands new rows."""
     team, _ = Team.objects.get_or_create(slug=slug, defaults={"name": f"Benchmark {slug}"})
     UsageRollup.objects.filter(team=team).delete()
-    UsageEvent.objects.filter(team=team).delete()
+    usage_forget(team)
     return team
 
 

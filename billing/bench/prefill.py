@@ -15,7 +15,8 @@ from django.db import connection, transaction
 from billing.bench.data import ROUTES, TASKS, build_rollups
 from billing.costing import PriceBook
 from billing.ingest.store import COLUMNS
-from billing.models import CostSource, UsageDailyRollup, UsageEvent, UsageRollup
+from billing.models import CostSource, UsageDailyRollup, UsageEvent, UsageEventKey, UsageRollup
+from billing.partitions import month_of, months_between, usage_partitions_ensure
 from billing.rollups import daily_rollups_refresh
 from routing.models import Currency, Model
 
@@ -89,6 +90,7 @@ def usage_prefill(team, *, events: int, end: datetime, days: int = 365) -> Prefi
     statement = _insert_statement(len(ROUTES), len(TASKS))
     started = time.perf_counter()
     written = 0
+    usage_partitions_ensure(months_between(month_of(start), month_of(end)))
     for low in range(0, events, CHUNK):
         high = min(events, low + CHUNK) - 1
         with transaction.atomic(), connection.cursor() as cursor:
@@ -106,9 +108,9 @@ def usage_prefill(team, *, events: int, end: datetime, days: int = 365) -> Prefi
 
 
 def _insert_statement(routes: int, tasks: int) -> str:
-    # Every route with every task, in turn, all along the range.
+    # Every route with every task, in turn, all along the range; each id recorded as sent.
     return (
-        f"INSERT INTO {UsageEvent._meta.db_table} ({', '.join(COLUMNS)}) "  # noqa: S608
+        f"WITH stored AS (INSERT INTO {UsageEvent._meta.db_table} ({', '.join(COLUMNS)}) "  # noqa: S608
         f"SELECT {', '.join(EXPRESSIONS[name] for name in COLUMNS)} FROM ("
         "SELECT n, r, t, tokens_in, tokens_out, "
         "round((tokens_in * (%(input_rates)s::numeric[])[r] "
@@ -118,7 +120,9 @@ def _insert_statement(routes: int, tasks: int) -> str:
         "500 + mod(n * 37, 6000) AS tokens_in, "
         f"CASE WHEN mod(n, {ERROR_EVERY}) = 0 THEN 0 ELSE 50 + mod(n * 11, 2000) END AS tokens_out "
         "FROM generate_series(%(low)s::bigint, %(high)s::bigint) AS n) AS numbered"
-        ") AS event"
+        ") AS event RETURNING team_id, event_id) "
+        f"INSERT INTO {UsageEventKey._meta.db_table} (team_id, event_id) "
+        "SELECT team_id, event_id FROM stored"
     )
 
 
@@ -161,9 +165,9 @@ def _route_arrays(end: datetime) -> dict[str, list]:
 
 
 def usage_prefill_clear(team) -> None:
-    """Remove the team's events and rollups with plain DELETEs (no rows loaded into Python)."""
+    """Remove the team's events, their ids and rollups with plain DELETEs (nothing loaded)."""
     with transaction.atomic(), connection.cursor() as cursor:
-        for model in (UsageDailyRollup, UsageRollup, UsageEvent):
+        for model in (UsageDailyRollup, UsageRollup, UsageEvent, UsageEventKey):
             cursor.execute(
                 f"DELETE FROM {model._meta.db_table} WHERE team_id = %s",  # noqa: S608
                 [team.pk],

@@ -5,13 +5,15 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.costing import PriceBook, TaoBook, price_event, priced_columns
 from billing.ingest.events import EventIn, event_from_json
 from billing.ingest.payload import LineError
-from billing.models import UsageEvent
+from billing.models import UsageEvent, UsageEventKey
+from billing.partitions import month_of, usage_partitions_ensure
 from billing.rollups import rollups_add
 
 logger = logging.getLogger(__name__)
@@ -147,15 +149,33 @@ def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
 
 
 def usage_store(rows: list[dict]) -> set[str]:
-    """Insert the rows, skipping ids the team already has; returns the ids inserted."""
+    """Insert the rows whose ids are new to their team; returns the ids inserted.
+
+    The ids go to UsageEventKey first (ON CONFLICT DO NOTHING, in the caller's transaction):
+    only the events whose key was new are inserted, so dedupe is exact across months,
+    partitions and retention. A concurrent batch with the same id waits on the key's row lock
+    and then counts it as a duplicate (or inserts it, if the first batch rolled back). Keys go
+    in id order, so two batches sharing ids lock them in the same order (no deadlock).
+    """
+    usage_partitions_ensure({month_of(row["occurred_at"]) for row in rows})
+    unique, taken = [], set()
+    for row in rows:  # the first row of an id repeated within `rows` is the one stored
+        if row["event_id"] not in taken:
+            taken.add(row["event_id"])
+            unique.append(row)
     if connection.vendor == "postgresql":
-        return _copy_insert(rows)
-    return _values_insert(rows)
+        return _staged_insert(unique)
+    inserted = _keys_insert(unique)
+    new_rows = [row for row in unique if row["event_id"] in inserted]
+    if new_rows:
+        _values_insert(new_rows)
+    return inserted
 
 
-def _copy_insert(rows: list[dict]) -> set[str]:
-    """PostgreSQL: COPY into a staging table, then one INSERT ... ON CONFLICT DO NOTHING."""
-    table = UsageEvent._meta.db_table
+def _staged_insert(rows: list[dict]) -> set[str]:
+    """PostgreSQL: COPY the rows into a temporary table, then one statement inserts their new
+    keys and the events of those keys. The table keeps the rows for rollups_add."""
+    table, keys = UsageEvent._meta.db_table, UsageEventKey._meta.db_table
     columns = ", ".join(COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -165,20 +185,49 @@ def _copy_insert(rows: list[dict]) -> set[str]:
         cursor.execute(f"TRUNCATE {STAGING_TABLE}")
         with cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([json.dumps(row[c]) if c == "metadata" else row[c] for c in COLUMNS])
+                copy.write_row([_json_text(row[c]) if c == "metadata" else row[c] for c in COLUMNS])
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGING_TABLE} "  # noqa: S608
-            "ON CONFLICT (team_id, event_id) DO NOTHING RETURNING event_id"
+            f"WITH new AS (INSERT INTO {keys} (team_id, event_id) "  # noqa: S608
+            f"  SELECT team_id, event_id FROM {STAGING_TABLE} ORDER BY event_id, team_id "
+            "  ON CONFLICT (team_id, event_id) DO NOTHING RETURNING team_id, event_id) "
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGING_TABLE} "
+            "WHERE (team_id, event_id) IN (SELECT team_id, event_id FROM new) "
+            "RETURNING event_id"
         )
         return {event_id for (event_id,) in cursor.fetchall()}
 
 
-def _values_insert(rows: list[dict]) -> set[str]:
-    """SQLite (or any other database): multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING."""
+def _json_text(value) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # an integer past 64 bits, which orjson does not write
+        return json.dumps(value)
+
+
+def _keys_insert(rows: list[dict]) -> set[str]:
+    """Insert the rows' (team, event id) keys that are new; returns the ids of those."""
+    table = UsageEventKey._meta.db_table
+    keys = sorted({(row["team_id"], row["event_id"]) for row in rows}, key=lambda k: k[::-1])
+    inserted: set[str] = set()
+    chunk = 10_000
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), chunk):
+            batch = keys[start : start + chunk]
+            placeholders = ", ".join(["(%s, %s)"] * len(batch))
+            cursor.execute(
+                f"INSERT INTO {table} (team_id, event_id) VALUES {placeholders} "  # noqa: S608
+                "ON CONFLICT (team_id, event_id) DO NOTHING RETURNING event_id",
+                [value for key in batch for value in key],
+            )
+            inserted.update(event_id for (event_id,) in cursor.fetchall())
+    return inserted
+
+
+def _values_insert(rows: list[dict]) -> None:
+    """SQLite (or any other database): multi-row INSERTs."""
     table = UsageEvent._meta.db_table
     fields = [UsageEvent._meta.get_field(name) for name in COLUMNS]
     chunk = max(1, 30_000 // len(COLUMNS))
-    inserted: set[str] = set()
     with connection.cursor() as cursor:
         for start in range(0, len(rows), chunk):
             batch = rows[start : start + chunk]
@@ -189,12 +238,32 @@ def _values_insert(rows: list[dict]) -> set[str]:
             ]
             placeholders = ", ".join(["(" + ", ".join(["%s"] * len(COLUMNS)) + ")"] * len(batch))
             cursor.execute(
-                f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES {placeholders} "  # noqa: S608
-                "ON CONFLICT (team_id, event_id) DO NOTHING RETURNING event_id",
+                f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES {placeholders}",  # noqa: S608
                 values,
             )
-            inserted.update(event_id for (event_id,) in cursor.fetchall())
-    return inserted
+
+
+def usage_forget(team) -> None:
+    """Delete the team's raw events and the ids it sent, so the same ids land again.
+
+    For benchmark and demo resets only: retention keeps the ids (see UsageEventKey).
+    """
+    UsageEvent.objects.filter(team=team).delete()
+    UsageEventKey.objects.filter(team=team).delete()
+
+
+def usage_keys_backfill(team) -> int:
+    """Record as sent every id of the team's raw events that lacks its key (after a bulk fill
+    written straight into the events table); returns how many keys were added."""
+    events, keys = UsageEvent._meta.db_table, UsageEventKey._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {keys} (team_id, event_id) "  # noqa: S608
+            f"SELECT team_id, event_id FROM {events} WHERE team_id = %s "
+            "ON CONFLICT (team_id, event_id) DO NOTHING",
+            [team.pk],
+        )
+        return cursor.rowcount
 
 
 def id_of_item(item) -> str | None:

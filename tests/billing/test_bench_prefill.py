@@ -6,8 +6,10 @@ from django.db.models import Sum
 
 from billing.bench.prefill import usage_prefill, usage_prefill_clear
 from billing.costing import cost_of
-from billing.models import ModelPrice, UsageDailyRollup, UsageEvent, UsageRollup
+from billing.ingest.store import usage_ingest
+from billing.models import ModelPrice, UsageDailyRollup, UsageEvent, UsageEventKey, UsageRollup
 from billing.rollups import KEY, SUMS, rollups_rebuild
+from tests.factories import canonical_event
 
 END = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 postgresql_only = pytest.mark.skipif(
@@ -62,6 +64,15 @@ def test_clear_removes_the_teams_events_and_rollups(team, catalog):
     assert not UsageEvent.objects.filter(team=team).exists()
     assert not UsageRollup.objects.filter(team=team).exists()
     assert not UsageDailyRollup.objects.filter(team=team).exists()
+    assert not UsageEventKey.objects.filter(team=team).exists()
+
+
+@postgresql_only
+def test_prefilled_ids_are_duplicates_when_sent_again(team, catalog):
+    usage_prefill(team, events=10, end=END, days=2)
+    event = UsageEvent.objects.filter(team=team).first()
+    again = canonical_event(id=event.event_id, timestamp=event.occurred_at.isoformat())
+    assert usage_ingest(team, [again]).duplicates == 1
 
 
 @pytest.mark.skipif(connection.vendor == "postgresql", reason="checks the SQLite refusal")

@@ -11,6 +11,7 @@ from billing.ingest.events import event_from_json
 from billing.ingest.payload import loads
 from billing.ingest.store import usage_ingest
 from billing.models import UsageEvent, UsageRollup
+from billing.partitions import months_between, usage_partitions_ensure
 from routing.models import Model
 from tests.factories import ModelPriceFactory, TaoPriceFactory, canonical_event
 
@@ -293,10 +294,14 @@ def test_it_reads_a_cost_with_more_digits_than_a_float_holds_exactly():
 def test_a_batch_spread_over_many_hours_costs_no_more_statements_than_one_hour(
     team, catalog, django_assert_max_num_queries
 ):
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    # A month's partition is made once, by its first batch: not what this test counts.
+    usage_partitions_ensure(months_between(start.date(), (start + timedelta(hours=999)).date()))
     _ingest(team, canonical_event(id="warm-up"))  # the price book is loaded once, then reused
     with CaptureQueriesContext(connection) as within_an_hour:
-        _ingest(team, *[canonical_event(id=f"live-{n}") for n in range(3)])
-    start = datetime(2026, 10, 1, tzinfo=UTC)
+        _ingest(
+            team, *[canonical_event(id=f"hour-{n}", timestamp=start.isoformat()) for n in range(3)]
+        )
     spread = [
         canonical_event(id=f"spread-{n}", timestamp=(start + timedelta(hours=n)).isoformat())
         for n in range(1000)

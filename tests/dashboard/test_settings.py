@@ -71,3 +71,15 @@ def test_it_runs_with_no_environment_at_all():
     env = {k: v for k, v in os.environ.items() if k not in _example_env()}
     result = _manage("check", env=env)
     assert result.returncode == 0, result.stderr
+
+
+def test_it_refuses_to_start_with_a_raw_usage_retention_that_is_not_a_positive_number():
+    for value in ["0", "-1", "twelve", "1.5"]:
+        result = _manage("check", env=_production_env(USAGE_RAW_RETENTION_MONTHS=value))
+        assert result.returncode != 0, value
+        assert "USAGE_RAW_RETENTION_MONTHS=" in result.stderr, value
+
+
+def test_it_starts_with_a_raw_usage_retention_in_whole_months():
+    result = _manage("check", env=_production_env(USAGE_RAW_RETENTION_MONTHS="13"))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from billing.retention import raw_usage_since
 from billing.rollups import rollups_rebuild
 from dashboard.cli import day_option, team_option
 from dashboard.progress import ProgressBar
@@ -18,4 +19,10 @@ class Command(BaseCommand):
         written = rollups_rebuild(
             team=team_obj, since=start, progress=ProgressBar(self.stdout, "Rebuilding")
         )
+        raw_since = raw_usage_since()
+        if raw_since is not None and (start is None or start < raw_since):
+            self.stdout.write(
+                f"Rollups before {raw_since:%Y-%m} were kept as they are: retention removed "
+                "their raw events (USAGE_RAW_RETENTION_MONTHS)."
+            )
         self.stdout.write(self.style.SUCCESS(f"Rebuilt {written:,} rollup rows."))

@@ -38,6 +38,11 @@ class Command(BaseCommand):
             model=model_obj,
             progress=ProgressBar(self.stdout, "Repricing"),
         )
+        if result.kept_before is not None:
+            self.stdout.write(
+                f"Events before {result.kept_before:%Y-%m} were left as they are: retention "
+                "removed the raw events of those months (USAGE_RAW_RETENTION_MONTHS)."
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Examined {result.examined:,} events, repriced {result.changed:,}, "
