@@ -130,10 +130,10 @@ class PriceBook:
         if model is None:
             return None
         if team_id is not None:
-            team_price = _in_force(self.team_prices.get((team_id, model.pk)), moment)
+            team_price = _in_force(self.team_prices.get((team_id, model.id)), moment)
             if team_price is not None:
                 return team_price
-        return _in_force(self.prices.get(model.pk), moment)
+        return _in_force(self.prices.get(model.id), moment)
 
 
 def _in_force(history: tuple[list, list] | None, moment: datetime):
@@ -253,19 +253,20 @@ PRICED_COLUMNS = (
 def priced_columns(resolved: Resolved, pricing: Pricing) -> dict:
     """Those columns' values for one call, as ingest stores them and reprice updates them."""
     price = pricing.price
-    values = (
-        resolved.provider_name,
-        resolved.model_name,
-        resolved.provider.pk if resolved.provider else None,
-        resolved.model.pk if resolved.model else None,
-        price.pk if price is not None and not price.is_team_price else None,
-        price.pk if price is not None and price.is_team_price else None,
-        pricing.catalog_cost_usd,
-        pricing.cost_usd,
-        pricing.cost_source,
-        pricing.cost_disagreement,
-        pricing.tao_amount,
-        pricing.tao_price_usd,
-        pricing.tao_missing,
-    )
-    return dict(zip(PRICED_COLUMNS, values, strict=True))
+    team_price = price is not None and price.is_team_price
+    # Plain attributes, not .pk: this runs for every event of every batch.
+    return {
+        "provider_name": resolved.provider_name,
+        "model_name": resolved.model_name,
+        "provider_id": resolved.provider.id if resolved.provider else None,
+        "model_id": resolved.model.id if resolved.model else None,
+        "price_id": price.id if price is not None and not team_price else None,
+        "team_price_id": price.id if team_price else None,
+        "catalog_cost_usd": pricing.catalog_cost_usd,
+        "cost_usd": pricing.cost_usd,
+        "cost_source": pricing.cost_source,
+        "cost_disagreement": pricing.cost_disagreement,
+        "tao_amount": pricing.tao_amount,
+        "tao_price_usd": pricing.tao_price_usd,
+        "tao_missing": pricing.tao_missing,
+    }

@@ -25,6 +25,7 @@ from billing.histogram import (
 from billing.models import CostSource, UsageDailyRollup, UsageEvent, UsageRollup
 from billing.retention import raw_usage_since
 from dashboard.models import Team
+from dashboard.prepared import execute_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -92,20 +93,22 @@ def increments_for(rows: list[dict]) -> dict[tuple, dict]:
     return totals
 
 
-def rollups_add(rows: list[dict], zone: ZoneInfo, *, staged: str | None = None) -> None:
+def rollups_add(
+    rows: list[dict], zone: ZoneInfo, *, staged: str | None = None, only_these: bool = False
+) -> None:
     """Add new events (dicts of usage columns) to the hourly rows and to the team-day rows
     (days in `zone`), creating missing ones.
 
-    `staged` names a temporary table that holds these events (among others maybe): the
-    ingest's COPY staging table on PostgreSQL. The database then sums them itself, so a batch
-    spread over a month costs what a batch of one hour costs. Otherwise the sums are made here
-    and upserted. Either way keys go in sorted order, so concurrent batches lock rows in the
-    same order.
+    `staged` names a temporary table that holds these events, and others unless `only_these`:
+    the ingest's COPY staging table on PostgreSQL. The database then sums them itself, so a
+    batch spread over a month costs what a batch of one hour costs. Otherwise the sums are
+    made here and upserted. Either way keys go in sorted order, so concurrent batches lock rows
+    in the same order.
     """
     if not rows:
         return
     if staged is not None and connection.vendor == "postgresql":
-        _add_staged(staged, [row["event_id"] for row in rows], zone)
+        _add_staged(staged, None if only_these else [row["event_id"] for row in rows], zone)
         return
     increments = increments_for(rows)
     _upsert(UsageRollup, KEY, increments, add=True)
@@ -147,16 +150,17 @@ def _staged_sums(prefix: str) -> dict[str, str]:
 
 
 @cache
-def _staged_upsert_sql(table: str) -> str:
-    """PostgreSQL: the staged events (those whose ids are the one parameter, an array) summed
-    per hour and added to the hourly rows, then those sums per day (in the zone, the second
-    parameter) added to the day rows. One statement; rows are locked in code-point key order,
-    the order Python sorts keys in."""
+def _staged_upsert_sql(table: str, *, filtered: bool) -> str:
+    """PostgreSQL: the staged events (if `filtered`, those whose ids are $2) summed per hour and
+    added to the hourly rows, then those sums per day (in the zone $1) added to the day rows.
+    One statement; rows are locked in code-point key order, the order Python sorts keys in."""
     hourly, daily = UsageRollup._meta.db_table, UsageDailyRollup._meta.db_table
     names = ["provider_name", "model_name", "task_type", "status"]
     text_order = ", ".join(f'{name} COLLATE "C"' for name in names)
     bounds = f"ARRAY{_WHOLE_MS_BOUNDS}::bigint[]"
     sums = _staged_sums("bucket_")
+    # Ids as one array, joined by hash, whatever the batch's size.
+    where = "WHERE event_id IN (SELECT unnest($2::text[]))" if filtered else ""
 
     def added(rollup: str) -> str:
         return ", ".join(f"{name} = {rollup}.{name} + excluded.{name}" for name in SUMS)
@@ -166,7 +170,7 @@ def _staged_upsert_sql(table: str) -> str:
         f"  SELECT *, date_trunc('hour', occurred_at, 'UTC') AS hour, "
         f"  width_bucket(latency_ms, {bounds}) AS bucket_latency, "
         f"  width_bucket(ttft_ms, {bounds}) AS bucket_ttft "
-        f"  FROM {table} WHERE event_id IN (SELECT unnest(%s::text[]))), "
+        f"  FROM {table} {where}), "
         f"sums AS (SELECT team_id, hour, {', '.join(names)}, "
         f"  {', '.join(f'{sql} AS {name}' for name, sql in sums.items())} "
         f"  FROM events GROUP BY team_id, hour, {', '.join(names)}), "
@@ -175,7 +179,7 @@ def _staged_upsert_sql(table: str) -> str:
         f"  ORDER BY team_id, hour, {text_order} "
         f"  ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {added(hourly)}) "
         f"INSERT INTO {daily} ({', '.join(DAY_KEY + SUMS)}) "
-        f"SELECT team_id, (hour AT TIME ZONE %s)::date AS day, {', '.join(names)}, "
+        f"SELECT team_id, (hour AT TIME ZONE $1)::date AS day, {', '.join(names)}, "
         f"  {', '.join(f'sum({name})' for name in SUMS)} "
         f"FROM sums GROUP BY team_id, day, {', '.join(names)} "
         f"ORDER BY team_id, day, {text_order} "
@@ -183,9 +187,16 @@ def _staged_upsert_sql(table: str) -> str:
     )
 
 
-def _add_staged(table: str, event_ids: list[str], zone: ZoneInfo) -> None:
+def _add_staged(table: str, event_ids: list[str] | None, zone: ZoneInfo) -> None:
+    filtered = event_ids is not None
     with connection.cursor() as cursor:
-        cursor.execute(_staged_upsert_sql(table), [event_ids, zone.key])
+        execute_prepared(
+            cursor,
+            f"rollups_add_{table}_{'some' if filtered else 'all'}",
+            "text, text[]" if filtered else "text",
+            _staged_upsert_sql(table, filtered=filtered),
+            [zone.key, event_ids] if filtered else [zone.key],
+        )
 
 
 def daily_increments(increments: dict[tuple, dict], zone: ZoneInfo) -> dict[tuple, dict]:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -96,7 +97,8 @@ def usage_ingest(team, items: list, *, now: datetime | None = None) -> IngestRes
     with transaction.atomic():
         inserted = usage_store(rows)
         new_rows = [row for row in rows if row["event_id"] in inserted]
-        rollups_add(new_rows, team.zone, staged=STAGING_TABLE)
+        only_these = len(new_rows) == len(rows)  # no duplicate in the staging table
+        rollups_add(new_rows, team.zone, staged=STAGING_TABLE, only_these=only_these)
     result.accepted = len(new_rows)
     result.duplicates += len(rows) - len(new_rows)
     return result
@@ -114,37 +116,36 @@ def _read_event(index: int, item, now: datetime) -> tuple[EventIn | None, dict[s
 def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
     book = PriceBook.current()
     tao = TaoBook(min(e.occurred_at for e in events), max(e.occurred_at for e in events))
+    team_id = team.pk
     rows = []
     for event in events:
         resolved = book.resolve(event.provider, event.model)
-        priced = priced_columns(resolved, price_event(event, resolved, book, tao, team_id=team.pk))
+        row = priced_columns(resolved, price_event(event, resolved, book, tao, team_id=team_id))
         metadata = event.metadata
         if resolved.model_name != event.model:
             metadata = {**metadata, "reported_model": event.model}
-        rows.append(
-            {
-                "team_id": team.pk,
-                "event_id": event.event_id,
-                "occurred_at": event.occurred_at,
-                "received_at": now,
-                "task_type": event.task_type,
-                "route_version": event.route_version,
-                "status": event.status,
-                "error_type": event.error_type,
-                "input_tokens": event.input_tokens,
-                "output_tokens": event.output_tokens,
-                "cached_input_tokens": event.cached_input_tokens,
-                "cache_write_tokens": event.cache_write_tokens,
-                "latency_ms": event.latency_ms,
-                "ttft_ms": event.ttft_ms,
-                "reported_cost_usd": event.reported_cost_usd,
-                **priced,
-                "quality_score": event.quality_score,
-                "quality_evaluator": "",
-                "quality_comment": "",
-                "metadata": metadata,
-            }
+        row.update(
+            team_id=team_id,
+            event_id=event.event_id,
+            occurred_at=event.occurred_at,
+            received_at=now,
+            task_type=event.task_type,
+            route_version=event.route_version,
+            status=event.status,
+            error_type=event.error_type,
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            cached_input_tokens=event.cached_input_tokens,
+            cache_write_tokens=event.cache_write_tokens,
+            latency_ms=event.latency_ms,
+            ttft_ms=event.ttft_ms,
+            reported_cost_usd=event.reported_cost_usd,
+            quality_score=event.quality_score,
+            quality_evaluator="",
+            quality_comment="",
+            metadata=metadata,
         )
+        rows.append(row)
     return rows
 
 
@@ -185,7 +186,7 @@ def _staged_insert(rows: list[dict]) -> set[str]:
         cursor.execute(f"TRUNCATE {STAGING_TABLE}")
         with cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([_json_text(row[c]) if c == "metadata" else row[c] for c in COLUMNS])
+                copy.write_row((*_plain_values(row), _json_text(row["metadata"])))
         cursor.execute(
             f"WITH new AS (INSERT INTO {keys} (team_id, event_id) "  # noqa: S608
             f"  SELECT team_id, event_id FROM {STAGING_TABLE} ORDER BY event_id, team_id "
@@ -195,6 +196,11 @@ def _staged_insert(rows: list[dict]) -> set[str]:
             "RETURNING event_id"
         )
         return {event_id for (event_id,) in cursor.fetchall()}
+
+
+# Every column but the last, metadata, which COPY takes as JSON text.
+_plain_values = operator.itemgetter(*COLUMNS[:-1])
+assert COLUMNS[-1] == "metadata"
 
 
 def _json_text(value) -> str:

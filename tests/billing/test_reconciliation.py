@@ -126,6 +126,14 @@ def test_rollups_equal_raw_events_after_duplicates_are_sent_again(team, history)
     _assert_reconciled()
 
 
+def test_rollups_equal_raw_events_after_a_batch_of_old_and_new_events(team, history):
+    rng, events = history
+    fresh = [{**event, "id": f"fresh-{event['id']}"} for event in rng.sample(events, 60)]
+    result = usage_ingest(team, rng.sample(events, 60) + fresh)
+    assert (result.accepted, result.duplicates) == (60, 60)
+    _assert_reconciled()
+
+
 def test_rollups_equal_raw_events_after_late_scores(team, history):
     rng, events = history
     scores = [
