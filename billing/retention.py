@@ -93,8 +93,9 @@ def usage_raw_drop(
         return RetentionResult()
     if months < 1:
         raise ValueError("the retention is at least one month")
-    result = RetentionResult(keep_from=retention_start(now or timezone.now(), months))
-    for month in _months_with_raw_events(before=result.keep_from):
+    keep_from = retention_start(now or timezone.now(), months)
+    result = RetentionResult(keep_from=keep_from)
+    for month in _months_with_raw_events(before=keep_from):
         holding = holding_teams(month)
         if holding:
             result.held, result.holding = month, holding

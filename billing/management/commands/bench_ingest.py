@@ -187,7 +187,7 @@ class Command(BaseCommand):
 
     def _prefilled(self, figures, server, canonical, batch, *, prefill, overview_runs, **_):
         events = round(prefill * 1_000_000)
-        team, _ = Team.objects.get_or_create(
+        team, _created = Team.objects.get_or_create(
             slug=PREFILL_TEAM, defaults={"name": "Benchmark prefilled"}
         )
         user_model = get_user_model()
