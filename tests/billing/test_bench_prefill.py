@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
-from billing.bench.prefill import usage_prefill, usage_prefill_clear
+from billing.bench.prefill import usage_prefill, usage_prefill_clear, usage_settle
 from billing.costing import cost_of
 from billing.ingest.store import usage_ingest
 from billing.models import ModelPrice, UsageDailyRollup, UsageEvent, UsageEventKey, UsageRollup
@@ -79,3 +79,19 @@ def test_prefilled_ids_are_duplicates_when_sent_again(team, catalog):
 def test_it_refuses_a_database_other_than_postgresql(team, catalog):
     with pytest.raises(RuntimeError, match="PostgreSQL"):
         usage_prefill(team, events=10, end=END)
+
+
+@postgresql_only
+def test_settling_analyzes_the_usage_tables_outside_a_transaction(transactional_db, team, catalog):
+    usage_prefill(team, events=20, end=END, days=2)
+    assert usage_settle() > 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s",
+            [UsageEventKey._meta.db_table],
+        )
+        assert cursor.fetchone() == (True,)
+
+
+def test_settling_does_nothing_inside_a_transaction(db):
+    assert usage_settle() == 0.0

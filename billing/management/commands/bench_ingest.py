@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from billing.bench import ingest as bench
 from billing.bench.ingest_report import Figure, report_lines
 from billing.bench.overview import BENCH_USER
-from billing.bench.prefill import usage_prefill, usage_prefill_clear
+from billing.bench.prefill import usage_prefill, usage_prefill_clear, usage_settle
 from billing.catalog import catalog_load
 from dashboard.models import Team
 
@@ -200,6 +200,8 @@ class Command(BaseCommand):
                 f"  {filled.events:,} events in {filled.events_seconds:.1f} s, "
                 f"{filled.rollups:,} rollup rows in {filled.rollups_seconds:.1f} s"
             )
+            settled = usage_settle()
+            self.stdout.write(f"  checkpoint, vacuum and analyze in {settled:.1f} s")
             stored = f"{events:,} events stored"
             measured = bench.http_rate(
                 server.url, bench.new_token(team), canonical, batch, clients=2
