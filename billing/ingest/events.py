@@ -286,17 +286,17 @@ def _metadata(value) -> dict:
     if not isinstance(value, dict):
         raise Invalid("must be a JSON object")
     cleaned = _plain_json(value, 0)
-    if json_size(cleaned) > MAX_METADATA_BYTES:
+    if len(compact_json(cleaned)) > MAX_METADATA_BYTES:
         raise Invalid(f"must be at most {MAX_METADATA_BYTES:,} bytes of JSON")
     return cleaned
 
 
-def json_size(value) -> int:
-    """Bytes of the value as compact UTF-8 JSON, as it is stored."""
+def compact_json(value) -> bytes:
+    """The value as compact UTF-8 JSON: how metadata is measured and stored."""
     try:
-        return len(orjson.dumps(value))
+        return orjson.dumps(value)
     except orjson.JSONEncodeError:  # an integer past 64 bits, which orjson does not write
-        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _plain_json(value, depth: int):

@@ -1,17 +1,15 @@
 """Landing usage events: validate, drop duplicates, price, store, roll up. One transaction."""
 
-import json
 import logging
 import operator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.costing import PriceBook, TaoBook, price_event, priced_columns
-from billing.ingest.events import EventIn, event_from_json
+from billing.ingest.events import EventIn, compact_json, event_from_json
 from billing.ingest.payload import LineError
 from billing.models import UsageEvent, UsageEventKey
 from billing.partitions import month_of, usage_partitions_ensure
@@ -186,7 +184,7 @@ def _staged_insert(rows: list[dict]) -> set[str]:
         cursor.execute(f"TRUNCATE {STAGING_TABLE}")
         with cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row((*_plain_values(row), _json_text(row["metadata"])))
+                copy.write_row((*_plain_values(row), compact_json(row["metadata"]).decode()))
         cursor.execute(
             f"WITH new AS (INSERT INTO {keys} (team_id, event_id) "  # noqa: S608
             f"  SELECT team_id, event_id FROM {STAGING_TABLE} ORDER BY event_id, team_id "
@@ -201,13 +199,6 @@ def _staged_insert(rows: list[dict]) -> set[str]:
 # Every column but the last, metadata, which COPY takes as JSON text.
 _plain_values = operator.itemgetter(*COLUMNS[:-1])
 assert COLUMNS[-1] == "metadata"
-
-
-def _json_text(value) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:  # an integer past 64 bits, which orjson does not write
-        return json.dumps(value)
 
 
 def _keys_insert(rows: list[dict]) -> set[str]:
