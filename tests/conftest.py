@@ -1,5 +1,5 @@
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from billing.catalog import catalog_load
 from billing.costing import PriceBook
+from billing.ingest.store import usage_ingest
 from dashboard.models import Role
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.factories import MembershipFactory, TeamFactory, UserFactory, canonical_event
 
 # Where `clock` stops time for a test module that sets no NOW of its own.
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -142,3 +143,20 @@ def dns(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return answers
+
+
+@pytest.fixture
+def summaries_yesterday(team, request):
+    """100 summarization calls (1,000 tokens in, 500 out) the day before the module's NOW."""
+    now = request.module.NOW
+    events = [
+        canonical_event(
+            id=f"e{n}",
+            timestamp=(now - timedelta(days=1, minutes=n)).isoformat(),
+            task_type="summarization",
+            input_tokens=1000,
+            output_tokens=500,
+        )
+        for n in range(100)
+    ]
+    usage_ingest(team, events, now=now)

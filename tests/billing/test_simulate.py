@@ -3,10 +3,9 @@ from decimal import Decimal
 
 import pytest
 
-from billing.ingest.store import usage_ingest
 from billing.simulate import simulate
 from routing.models import Model
-from tests.factories import TaoPriceFactory, canonical_event
+from tests.factories import TaoPriceFactory
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -21,21 +20,10 @@ SONNET = _rules("anthropic", "claude-sonnet-4-5")
 
 
 @pytest.fixture
-def traffic(team, catalog):
+def traffic(team, catalog, summaries_yesterday):
     team.baseline_model = Model.objects.get(name="claude-sonnet-4-5")
     team.save()
     TaoPriceFactory(at=NOW - timedelta(hours=1), usd=Decimal(400))
-    events = [
-        canonical_event(
-            id=f"e{n}",
-            timestamp=(NOW - timedelta(days=1, minutes=n)).isoformat(),
-            task_type="summarization",
-            input_tokens=1000,
-            output_tokens=500,
-        )
-        for n in range(100)
-    ]
-    usage_ingest(team, events, now=NOW)
 
 
 def test_it_projects_the_monthly_cost_of_a_config_on_real_traffic(team, traffic):

@@ -1,11 +1,7 @@
-from datetime import timedelta
-
 import pytest
 
-from billing.ingest.store import usage_ingest
 from dashboard.tokens import token_create
 from routing.models import Model, Provider
-from tests.factories import canonical_event
 
 
 @pytest.fixture(autouse=True)
@@ -37,20 +33,3 @@ def sonnet(catalog):
 @pytest.fixture
 def routes_token(team):
     return token_create(team=team, name="proxy", scopes=["routes:read"])[1]
-
-
-@pytest.fixture
-def summaries_yesterday(team, request):
-    """100 summarization calls (1,000 tokens in, 500 out) the day before the module's NOW."""
-    now = request.module.NOW
-    events = [
-        canonical_event(
-            id=f"e{n}",
-            timestamp=(now - timedelta(days=1, minutes=n)).isoformat(),
-            task_type="summarization",
-            input_tokens=1000,
-            output_tokens=500,
-        )
-        for n in range(100)
-    ]
-    usage_ingest(team, events, now=now)
