@@ -15,6 +15,7 @@ config, and its tail is in every failure message.
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +26,14 @@ from pathlib import Path
 import httpx
 import yaml
 
-from billing.bench.processes import free_port, kill_group, log_tail, start_logged, stop_group
+from billing.bench.processes import (
+    free_port,
+    kill_group,
+    log_tail,
+    signal_group,
+    start_logged,
+    stop_group,
+)
 
 # Modules the proxy imports at start (fastapi, uvicorn...) that `litellm` alone does not bring:
 # `litellm[proxy]` does not resolve from our index, so the dev group names them one by one.
@@ -186,9 +194,19 @@ class LiteLLMProxy:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def pause(self) -> None:
+        """SIGSTOP to the process group: it sends nothing until resume()."""
+        if self.process is not None:
+            signal_group(self.process, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            signal_group(self.process, signal.SIGCONT)
+
     def stop(self) -> None:
         """SIGTERM (uvicorn's graceful shutdown, loggers' shutdown hooks), then SIGKILL."""
         if self.process is not None:
+            self.resume()  # a paused process would not act on SIGTERM
             stop_group(self.process)
 
     def kill_9(self) -> None:

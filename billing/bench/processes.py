@@ -67,6 +67,13 @@ def kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
+def signal_group(process: subprocess.Popen, signum: int) -> None:
+    """`signum` to the whole process group (SIGSTOP / SIGCONT to pause and resume it)."""
+    if process.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+
 def log_tail(log: Path | None, title: str, chars: int = LOG_TAIL_CHARS) -> str:
     """The end of a process's log for a failure message, under `title`; "" without a log."""
     if log is None or not log.exists():

@@ -262,6 +262,7 @@ def _configured_proxy(dashboard: DashboardProcess, directory: Path) -> tuple[Lit
 def stack(world, transactional_db) -> Iterator[Stack]:
     """The team of the proxy's token, its catalog (chutes at the fake upstream), a key and
     routing version 1 (* to MAIN), once the proxy has synced them; the upstream's record cleared."""
+    world.proxy.resume()  # paused by the previous test's teardown
     for process in (world.dashboard, world.proxy):
         if not process.running:  # a failed test may have left it down
             process.start()
@@ -281,14 +282,19 @@ def stack(world, transactional_db) -> Iterator[Stack]:
     wait_applied(stack, stack.publish("*", {MAIN: 100}), syncs=2)
     world.upstream.reset()
     yield stack
-    # The proxy keeps calling between tests: let the writes in flight finish first, so the flush
-    # after the test does not race one (TRUNCATE against an ingest can deadlock). Its token
-    # stays: refused calls would push the companion's shipping backoff into the next test.
+    # The proxy keeps calling between tests (config polls, usage shipping): pause it and let the
+    # requests in flight finish, so the flush after the test does not race one (TRUNCATE against
+    # any query can deadlock). Its token stays: refused calls would push the companion's
+    # shipping backoff into the next test.
+    world.proxy.pause()
     _wait_until_no_other_session_is_busy()
 
 
-def _wait_until_no_other_session_is_busy(timeout: float = 15) -> None:
+def _wait_until_no_other_session_is_busy(timeout: float = 15, quiet: float = 0.5) -> None:
+    """Until no other session of the test database has been busy for `quiet` seconds (a request
+    the proxy sent just before its pause may still be waiting for the dashboard to take it)."""
     deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
             cursor.execute(
@@ -296,7 +302,9 @@ def _wait_until_no_other_session_is_busy(timeout: float = 15) -> None:
                 "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
                 "AND state <> 'idle'"
             )
-            if cursor.fetchone()[0] == 0:
+            if cursor.fetchone()[0]:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet:
                 return
             time.sleep(0.1)
 
