@@ -285,10 +285,30 @@ def _metadata(value) -> dict:
         return {}
     if not isinstance(value, dict):
         raise Invalid("must be a JSON object")
-    cleaned = _plain_json(value, 0)
-    if len(compact_json(cleaned)) > MAX_METADATA_BYTES:
+    text = _plain_json_text(value)
+    if text is None:  # something to clean or refuse: walk it
+        value = _plain_json(value, 0)
+        text = compact_json(value)
+    if len(text) > MAX_METADATA_BYTES:
         raise Invalid(f"must be at most {MAX_METADATA_BYTES:,} bytes of JSON")
-    return cleaned
+    return value
+
+
+def _plain_json_text(value: dict) -> bytes | None:
+    """The compact JSON of metadata that _plain_json would return unchanged, or None when it
+    might not (then the walk decides). orjson refuses lone surrogates, non-string keys, Decimals
+    and integers past 64 bits; what it writes as NUL or null (also NaN and infinities) and more
+    than MAX_METADATA_DEPTH brackets in all are left to the walk, as brackets inside strings
+    only send more metadata there. Most metadata has none of these: one dumps, no walk."""
+    try:
+        text = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None
+    if b"\\u0000" in text or b"null" in text:
+        return None
+    if text.count(b"{") + text.count(b"[") > MAX_METADATA_DEPTH:
+        return None
+    return text
 
 
 def compact_json(value) -> bytes:
