@@ -120,31 +120,37 @@ def rollups_add(
 _WHOLE_MS_BOUNDS = [math.floor(bound) + 1 for bound in UPPER_BOUNDS]
 
 
-def _staged_sums(prefix: str) -> dict[str, str]:
-    """Each rollup sum as an SQL aggregate over usage event columns: raw_aggregates in SQL.
-    `prefix` names the columns holding each event's latency and TTFT bucket numbers."""
+def _staged_sums() -> tuple[dict[str, str], dict[str, str]]:
+    """Each rollup sum in two SQL aggregates, raw_aggregates in SQL: the first over the events
+    of one key and one pair of latency and TTFT buckets, the second over those partial sums.
+    A histogram column is then a filter over a few dozen partial rows, not over every event."""
     unpriced = f"cost_source = '{CostSource.UNPRICED.value}'"
-    sums = {
+    counts = {
         "requests": "count(*)",
         "unpriced_requests": f"count(*) FILTER (WHERE {unpriced})",
-        "unpriced_tokens": f"sum(input_tokens + output_tokens) FILTER (WHERE {unpriced})",
         "disagreement_requests": "count(*) FILTER (WHERE cost_disagreement)",
         "tao_missing_requests": "count(*) FILTER (WHERE tao_missing)",
-        "latency_sum_ms": "sum(latency_ms)",
         "latency_count": "count(latency_ms)",
-        "quality_sum": "sum(quality_score)",
         "quality_count": "count(quality_score)",
     }
-    for column, fields in (("latency", LATENCY_FIELDS), ("ttft", TTFT_FIELDS)):
-        sums |= {
-            name: f"count(*) FILTER (WHERE {prefix}{column} = {index})"
-            for index, name in enumerate(fields)
-        }
     # A batch's counts fit an integer, whose sums PostgreSQL adds in machine integers (a
     # bigint's in numerics): the day rows add up the hour rows' sums fast.
-    return {
-        name: f"coalesce({sums.get(name, f'sum({name})')}, 0)"
-        + ("::integer" if sums.get(name, "").startswith("count(") else "")
+    partial = {name: f"{sql}::integer" for name, sql in counts.items()} | {
+        "unpriced_tokens": f"sum(input_tokens + output_tokens) FILTER (WHERE {unpriced})",
+        "latency_sum_ms": "sum(latency_ms)",
+        "quality_sum": "sum(quality_score)",
+    }
+    partial |= {name: f"sum({name})" for name in SUMS if name not in partial}
+    histogram = {
+        name: f"sum(requests) FILTER (WHERE bucket_{column} = {index})"
+        for column, fields in (("latency", LATENCY_FIELDS), ("ttft", TTFT_FIELDS))
+        for index, name in enumerate(fields)
+    }
+    partial = {name: sql for name, sql in partial.items() if name not in histogram}
+    total = {name: f"sum({name})" for name in partial} | histogram
+    integers = counts.keys() | histogram.keys()
+    return partial, {
+        name: f"coalesce({total[name]}, 0)" + ("::integer" if name in integers else "")
         for name in SUMS
     }
 
@@ -156,9 +162,10 @@ def _staged_upsert_sql(table: str, *, filtered: bool) -> str:
     One statement; rows are locked in code-point key order, the order Python sorts keys in."""
     hourly, daily = UsageRollup._meta.db_table, UsageDailyRollup._meta.db_table
     names = ["provider_name", "model_name", "task_type", "status"]
+    group = f"team_id, hour, {', '.join(names)}"
     text_order = ", ".join(f'{name} COLLATE "C"' for name in names)
     bounds = f"ARRAY{_WHOLE_MS_BOUNDS}::bigint[]"
-    sums = _staged_sums("bucket_")
+    partial, sums = _staged_sums()
     # Ids as one array, joined by hash, whatever the batch's size.
     where = "WHERE event_id IN (SELECT unnest($2::text[]))" if filtered else ""
 
@@ -171,9 +178,12 @@ def _staged_upsert_sql(table: str, *, filtered: bool) -> str:
         f"  width_bucket(latency_ms, {bounds}) AS bucket_latency, "
         f"  width_bucket(ttft_ms, {bounds}) AS bucket_ttft "
         f"  FROM {table} {where}), "
-        f"sums AS (SELECT team_id, hour, {', '.join(names)}, "
+        f"partial AS (SELECT {group}, bucket_latency, bucket_ttft, "
+        f"  {', '.join(f'{sql} AS {name}' for name, sql in partial.items())} "
+        f"  FROM events GROUP BY {group}, bucket_latency, bucket_ttft), "
+        f"sums AS (SELECT {group}, "
         f"  {', '.join(f'{sql} AS {name}' for name, sql in sums.items())} "
-        f"  FROM events GROUP BY team_id, hour, {', '.join(names)}), "
+        f"  FROM partial GROUP BY {group}), "
         f"hourly AS (INSERT INTO {hourly} ({', '.join(KEY + SUMS)}) "
         f"  SELECT {', '.join(KEY + SUMS)} FROM sums "
         f"  ORDER BY team_id, hour, {text_order} "
