@@ -18,7 +18,6 @@ from billing.models import (
     TeamModelPrice,
     UsageDailyRollup,
     UsageEvent,
-    UsageEventKey,
     UsageRollup,
 )
 from dashboard.admin import ReadOnlyAdmin
@@ -116,15 +115,6 @@ class UsageEventAdmin(ReadOnlyAdmin):
     list_filter = ["team", "status", "cost_source", "provider_name"]
     search_fields = ["event_id", "model_name", "task_type"]
     date_hierarchy = "occurred_at"
-    list_select_related = ["team"]
-    show_full_result_count = False
-
-
-@admin.register(UsageEventKey)
-class UsageEventKeyAdmin(ReadOnlyAdmin):
-    list_display = ["event_id", "team"]
-    list_filter = ["team"]
-    search_fields = ["event_id"]
     list_select_related = ["team"]
     show_full_result_count = False
 

@@ -256,11 +256,8 @@ class UsageEventKey(models.Model):
         db_constraint=False,
     )
     event_id = models.CharField(max_length=255)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["team", "event_id"], name="usageeventkey_unique"),
-        ]
+    # The pair is the key: one index to write per event, and no sequence.
+    pk = models.CompositePrimaryKey("team", "event_id")
 
     def __str__(self):
         return self.event_id
