@@ -10,6 +10,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -29,20 +30,42 @@ def cost_of(
     """USD for the tokens at the price; cached and cache-write tokens at their own rates.
 
     input_tokens counts every prompt token, so the uncached part is what remains of it.
-    Rates have six decimals per million tokens, so the result is exact at 12 decimals.
+    Rates have six decimals per million tokens, so the result is exact at 12 decimals: it is
+    summed in integers of 10^-12 USD (a rate of more decimals takes the Decimal way).
     """
+    input_rate, output_rate = price.input_per_mtok, price.output_per_mtok
     cached_rate = price.cached_input_per_mtok
     write_rate = price.cache_write_per_mtok
+    if cached_rate is None:
+        cached_rate = input_rate
+    if write_rate is None:
+        write_rate = input_rate
     uncached = input_tokens - cached_input_tokens - cache_write_tokens
-    # Enough digits that a trillion tokens at any catalog rate is still exact.
+    rates = [_micro(rate) for rate in (input_rate, cached_rate, write_rate, output_rate)]
+    if None not in rates:
+        total = (
+            uncached * rates[0]
+            + cached_input_tokens * rates[1]
+            + cache_write_tokens * rates[2]
+            + output_tokens * rates[3]
+        )
+        return Decimal(f"{total}e-12")  # exact: a Decimal from text is never rounded
+    # Enough digits that a trillion tokens at any rate is still exact.
     with localcontext(prec=48):
         total = (
-            uncached * price.input_per_mtok
-            + cached_input_tokens * (price.input_per_mtok if cached_rate is None else cached_rate)
-            + cache_write_tokens * (price.input_per_mtok if write_rate is None else write_rate)
-            + output_tokens * price.output_per_mtok
+            uncached * input_rate
+            + cached_input_tokens * cached_rate
+            + cache_write_tokens * write_rate
+            + output_tokens * output_rate
         )
         return (total / MILLION).quantize(USD_QUANTUM)
+
+
+@lru_cache(maxsize=4096)
+def _micro(rate: Decimal) -> int | None:
+    """A rate per million tokens in millionths of a dollar, if it has six decimals or fewer."""
+    micro = rate.scaleb(6)
+    return int(micro) if micro == micro.to_integral_value() else None
 
 
 def disagrees(reported: Decimal, catalog: Decimal) -> bool:
