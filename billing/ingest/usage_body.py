@@ -60,11 +60,13 @@ _READ_ERRORS = (msgspec.MsgspecError, RecursionError, Unreadable)
 class UsageReader:
     """payload.parse_items' reader for the usage endpoint."""
 
-    def document(self, text: str) -> list | None:
+    def document(self, text: str | bytes) -> list | None:
+        """The items of a stripped body, as text or as ASCII bytes."""
+        first = text[:1]
         try:
-            if text.startswith("["):
+            if first in ("[", b"["):
                 return [_as_dict(item) for item in _ITEMS.decode(text)]
-            if text.startswith("{"):
+            if first in ("{", b"{"):
                 return [_as_dict(item) for item in _ENVELOPE.decode(text).events]
         except _READ_ERRORS:
             return None

@@ -235,3 +235,23 @@ def test_any_batch_reads_maps_and_validates_as_loads_reads_it(batch):
     assert fast == full
     for fast_item, whole in zip(fast, json.loads(body), strict=True):
         assert event_from_json(fast_item, now=NOW) == event_from_json(whole, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda batch: json.dumps(batch).encode(),  # ASCII: the reader takes the bytes
+        lambda batch: json.dumps(batch, ensure_ascii=False).encode(),  # UTF-8 text
+        lambda batch: b"\xef\xbb\xbf" + json.dumps(batch).encode(),  # a byte order mark
+        lambda batch: b" \n\t" + json.dumps(batch).encode() + b"\r\n ",
+    ],
+    ids=["ascii", "utf-8", "bom", "whitespace"],
+)
+def test_a_batch_reads_the_same_whatever_its_encoding(encode):
+    batch = [
+        _sample(metadata={"note": "r\u00e9sum\u00e9 \u20ac"}),
+        canonical_event(task_type="\u00e9t\u00e9"),
+    ]
+    body = encode(batch)
+    fast, full = _both(body)
+    assert fast == full == [_cut(item) for item in json.loads(json.dumps(batch))]
