@@ -16,12 +16,14 @@ _prepared: "weakref.WeakKeyDictionary[object, set[str]]" = weakref.WeakKeyDictio
 
 
 def execute_prepared(cursor, name: str, types: str, sql: str, params: list):
-    """Run `sql` (parameters written $1, $2... of `types`, e.g. "text[], text") as the
-    prepared statement `name`, preparing it first in this session if needed."""
+    """Run `sql` (parameters written $1, $2... of `types`, e.g. "text[], text", or none) as
+    the prepared statement `name`, preparing it first in this session if needed."""
     raw = connection.connection
     names = _prepared.setdefault(raw, set())
     if name not in names:
-        cursor.execute(f"PREPARE {name} ({types}) AS {sql}")
+        cursor.execute(
+            f"PREPARE {name} ({types}) AS {sql}" if types else f"PREPARE {name} AS {sql}"
+        )
         names.add(name)
     placeholders = ", ".join(["%s"] * len(params))
-    cursor.execute(f"EXECUTE {name} ({placeholders})", params)
+    cursor.execute(f"EXECUTE {name} ({placeholders})" if params else f"EXECUTE {name}", params)

@@ -14,10 +14,11 @@ from billing.ingest.payload import LineError
 from billing.models import UsageEvent, UsageEventKey
 from billing.partitions import month_of, usage_partitions_ensure
 from billing.rollups import rollups_add
+from dashboard.prepared import execute_prepared
 
 logger = logging.getLogger(__name__)
 # PostgreSQL: the temporary table a batch is copied into, which then feeds the rollups too.
-STAGING_TABLE = "usage_staging"
+STAGING_TABLE = "usage_batch"
 # The error of an item whose reading failed in a way validation did not foresee.
 UNREADABLE = "could not be read; nothing was stored"
 
@@ -177,21 +178,27 @@ def _staged_insert(rows: list[dict]) -> set[str]:
     table, keys = UsageEvent._meta.db_table, UsageEventKey._meta.db_table
     columns = ", ".join(COLUMNS)
     with connection.cursor() as cursor:
+        # Emptied at each commit, and here for a second batch in the same transaction: not by
+        # TRUNCATE, whose new file would make PostgreSQL plan the batch's statements again.
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} AS "  # noqa: S608
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} ON COMMIT DELETE ROWS AS "  # noqa: S608
             f"SELECT {columns} FROM {table} WITH NO DATA"
         )
-        cursor.execute(f"TRUNCATE {STAGING_TABLE}")
+        cursor.execute(f"DELETE FROM {STAGING_TABLE}")  # noqa: S608
         with cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row((*_plain_values(row), compact_json(row["metadata"]).decode()))
-        cursor.execute(
+        execute_prepared(
+            cursor,
+            f"usage_insert_{STAGING_TABLE}",
+            "",
             f"WITH new AS (INSERT INTO {keys} (team_id, event_id) "  # noqa: S608
             f"  SELECT team_id, event_id FROM {STAGING_TABLE} ORDER BY event_id, team_id "
             "  ON CONFLICT (team_id, event_id) DO NOTHING RETURNING team_id, event_id) "
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGING_TABLE} "
             "WHERE (team_id, event_id) IN (SELECT team_id, event_id FROM new) "
-            "RETURNING event_id"
+            "RETURNING event_id",
+            [],
         )
         return {event_id for (event_id,) in cursor.fetchall()}
 

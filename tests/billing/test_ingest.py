@@ -156,6 +156,15 @@ def test_it_changes_nothing_when_a_batch_is_sent_again(team, catalog):
     assert list(UsageRollup.objects.values()) == before
 
 
+def test_two_batches_in_one_transaction_each_roll_up_their_own_events(team, catalog):
+    # The test runs in one transaction, as import_usage or a caller's atomic block may: the
+    # first batch's rows must not be summed again with the second's.
+    _ingest(team, canonical_event(id="a"))
+    _ingest(team, canonical_event(id="b"))
+    assert UsageRollup.objects.get().requests == 2
+    assert UsageEvent.objects.count() == 2
+
+
 def test_the_same_id_in_two_teams_is_two_events(team, other_team, catalog):
     _ingest(team, canonical_event())
     assert _ingest(other_team, canonical_event()).accepted == 1

@@ -30,3 +30,9 @@ def test_it_prepares_again_in_a_new_database_session(transactional_db):
     connection.close()
     assert _double(5) == 10
     assert "test_double" in _prepared_names()
+
+
+def test_it_runs_a_statement_without_parameters(db):
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, "test_answer", "", "SELECT 42", [])
+        assert cursor.fetchone()[0] == 42
