@@ -2,8 +2,8 @@
 
 A LiteLLM StandardLoggingPayload is about 13.5 KB, mostly model_map_information, messages and
 response, none of which is read; loads would build all of it. UsageReader decodes each item with
-msgspec into a struct of the fields read by validation (event_from_json), the LiteLLM mapping and
-the rejection's id (id_of_item), skipping the others unparsed, and hands on the dict loads would
+msgspec straight into a dict of the fields read by validation (event_from_json), the LiteLLM
+mapping and the rejection's id (id_of_item), skipping the others unparsed: the dict loads would
 give, cut to those fields.
 
 It reads numbers as loads does: floats correctly rounded (as orjson), a money number of more
@@ -19,10 +19,9 @@ past a float's range in a field nobody reads) sent the whole body through the st
 
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
-from msgspec.structs import astuple
 
 from billing.ingest.events import CANONICAL_FIELDS
 from billing.ingest.litellm import PAYLOAD_FIELDS
@@ -32,10 +31,12 @@ from billing.ingest.payload import float_keeps, json_integer
 MONEY_FIELDS = ("cost_usd", "quality_score", "response_cost")
 # What event_from_json, the LiteLLM mapping and id_of_item read of an item.
 ITEM_FIELDS = tuple(dict.fromkeys([*CANONICAL_FIELDS, *PAYLOAD_FIELDS]))
-# A money number kept as its text until it is read: its digits decide float or Decimal.
-UsageItem = msgspec.defstruct(
+# The item as a dict of the fields read, unknown ones skipped unparsed. A money number is kept
+# as its text until it is read: its digits decide float or Decimal.
+UsageItem = TypedDict(  # type: ignore[misc]
     "UsageItem",
-    [(name, msgspec.Raw if name in MONEY_FIELDS else Any, msgspec.UNSET) for name in ITEM_FIELDS],
+    {name: msgspec.Raw if name in MONEY_FIELDS else Any for name in ITEM_FIELDS},
+    total=False,
 )
 
 
@@ -65,26 +66,25 @@ class UsageReader:
         first = text[:1]
         try:
             if first in ("[", b"["):
-                return [_as_dict(item) for item in _ITEMS.decode(text)]
+                return [_with_money_read(item) for item in _ITEMS.decode(text)]
             if first in ("{", b"{"):
-                return [_as_dict(item) for item in _ENVELOPE.decode(text).events]
+                return [_with_money_read(item) for item in _ENVELOPE.decode(text).events]
         except _READ_ERRORS:
             return None
         return None
 
     def line(self, text: str) -> dict | None:
         try:
-            return _as_dict(_ITEM.decode(text))
+            return _with_money_read(_ITEM.decode(text))
         except _READ_ERRORS:
             return None
 
 
-def _as_dict(item) -> dict:
-    return {
-        name: money_value(value) if type(value) is msgspec.Raw else value
-        for name, value in zip(ITEM_FIELDS, astuple(item), strict=False)
-        if value is not msgspec.UNSET
-    }
+def _with_money_read(item: Any) -> dict:
+    for name in MONEY_FIELDS:
+        if name in item:
+            item[name] = money_value(item[name])
+    return item
 
 
 def money_value(raw: msgspec.Raw) -> Any:
