@@ -53,6 +53,8 @@ LITELLM_PREFIXES = frozenset(
 
 TASK_TYPE_TAG = "task_type:"
 MAX_ELAPSED_MS = 10**15
+# The longest call timed in floats (a day); longer ones, rejected by validation, in Decimal.
+FLOAT_ELAPSED_MAX_MS = 24 * 3600 * 1000
 MAX_CACHED_URL = 200
 # Every top-level field is_litellm_payload and litellm_to_canonical read: a reader may skip the
 # rest of a payload (model_map_information, messages, response...) unparsed.
@@ -292,6 +294,13 @@ def _error_type(payload: dict) -> str | None:
 
 
 def _elapsed_ms(start, end) -> int | Decimal | None:
+    # Epoch floats are nearly every value. Before 2106 their shortest decimals are within
+    # 2.4e-7 s of the floats themselves, so within a day of each other the float difference is
+    # within 5e-4 ms of the exact one: the same whole ms unless that close to half of one.
+    if type(start) is float and type(end) is float and abs(start) < 2**32 > abs(end):
+        elapsed = (end - start) * 1000
+        if 0 <= elapsed <= FLOAT_ELAPSED_MAX_MS and abs(elapsed % 1 - 0.5) > 1e-3:
+            return math.floor(elapsed + 0.5)
     start, end = _decimal_or_none(start), _decimal_or_none(end)
     if start is None or end is None:
         return None
@@ -331,20 +340,22 @@ _short_public_url = lru_cache(maxsize=256)(_url_public)
 
 def _scalars(value) -> dict | None:
     """A flat dict's numbers and short strings (LiteLLM's cost_breakdown), else None."""
+    # Nearly every value is a float or None: those are told apart without a call.
     kept = {
-        key: item for key, item in _dict(value).items() if isinstance(key, str) and _scalar(item)
+        key: item
+        for key, item in _dict(value).items()
+        if isinstance(key, str)
+        and (
+            math.isfinite(item)
+            if type(item) is float
+            else item is not None and (_is_finite_number(item) or _short_text(item))
+        )
     }
     return kept or None
 
 
-def _scalar(item) -> bool:
-    # Nearly every value is a float or None: those are told apart without a call.
-    kind = type(item)
-    if kind is float:
-        return math.isfinite(item)
-    if item is None:
-        return False
-    return _is_finite_number(item) or (_text(item) is not None and len(item) <= 200)
+def _short_text(item) -> bool:
+    return _text(item) is not None and len(item) <= 200
 
 
 def _metadata(payload: dict, api_bases: list[str]) -> dict:

@@ -1,7 +1,7 @@
 import copy
 import hashlib
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -361,3 +361,37 @@ def test_a_finite_number_is_what_reads_as_a_decimal(value):
     from billing.ingest.litellm import _decimal_or_none, _is_finite_number
 
     assert _is_finite_number(value) == (_decimal_or_none(value) is not None)
+
+
+def _exact_elapsed_ms(start: float, end: float):
+    """The definition: the times' shortest decimals, their difference rounded half up."""
+    elapsed = (Decimal(repr(end)) - Decimal(repr(start))) * 1000
+    return int(elapsed.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+epoch_seconds = st.floats(min_value=0, max_value=2**32, allow_nan=False)
+
+
+@given(
+    start=epoch_seconds,
+    seconds=st.floats(min_value=0, max_value=90_000)
+    | st.sampled_from([0.0005, 1.0005, 0.25, 86_400.0]),
+)
+def test_latency_from_float_times_is_the_exact_difference_rounded(start, seconds):
+    end = start + seconds
+    payload = {**_sample("openai_success"), "startTime": start, "endTime": end}
+    latency = litellm_to_canonical(payload)["latency_ms"]
+    assert latency == _exact_elapsed_ms(start, end)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "latency_ms"),
+    [
+        (1764993000.0, 1764993000.0005, 1),
+        (100.0, 100.0015, 2),
+        (1764993000.25, 1764993001.7495, 1500),
+    ],
+)
+def test_latency_of_exactly_half_a_millisecond_rounds_up(start, end, latency_ms):
+    payload = {**_sample("openai_success"), "startTime": start, "endTime": end}
+    assert litellm_to_canonical(payload)["latency_ms"] == latency_ms
