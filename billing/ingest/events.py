@@ -207,6 +207,12 @@ def _timestamp(value, now: datetime) -> datetime:
             if moment.year < EARLIEST.year:
                 raise Invalid("must be after 2000-01-01") from None
             raise Invalid("is more than 5 minutes in the future") from None
+    elif type(value) is float and math.isfinite(value):  # LiteLLM's times: no Decimal needed
+        if value > 10**11:
+            raise Invalid("looks like epoch milliseconds; send epoch seconds")
+        if value < 0:
+            raise Invalid("must be after 2000-01-01")
+        moment = datetime.fromtimestamp(value, tz=UTC)
     else:
         seconds = _finite_decimal(value)
         if seconds > 10**11:
