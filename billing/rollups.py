@@ -108,7 +108,8 @@ def rollups_add(
     if not rows:
         return
     if staged is not None and connection.vendor == "postgresql":
-        _add_staged(staged, None if only_these else [row["event_id"] for row in rows], zone)
+        event_ids = None if only_these else [row["event_id"] for row in rows]
+        _add_staged(staged, event_ids, zone, dense=_is_dense(rows))
         return
     increments = increments_for(rows)
     _upsert(UsageRollup, KEY, increments, add=True)
@@ -120,10 +121,11 @@ def rollups_add(
 _WHOLE_MS_BOUNDS = [math.floor(bound) + 1 for bound in UPPER_BOUNDS]
 
 
-def _staged_sums() -> tuple[dict[str, str], dict[str, str]]:
-    """Each rollup sum in two SQL aggregates, raw_aggregates in SQL: the first over the events
-    of one key and one pair of latency and TTFT buckets, the second over those partial sums.
-    A histogram column is then a filter over a few dozen partial rows, not over every event."""
+def _staged_sums(*, dense: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """Each rollup sum as SQL aggregates, raw_aggregates in SQL. Dense (many events an hour):
+    the first over the events of one key and one pair of latency and TTFT buckets, the second
+    over those partial sums, so a histogram column is a filter over a few dozen partial rows,
+    not over every event. Otherwise (about an event a row, as in a backfill) in one aggregate."""
     unpriced = f"cost_source = '{CostSource.UNPRICED.value}'"
     counts = {
         "requests": "count(*)",
@@ -147,7 +149,13 @@ def _staged_sums() -> tuple[dict[str, str], dict[str, str]]:
         for index, name in enumerate(fields)
     }
     partial = {name: sql for name, sql in partial.items() if name not in histogram}
-    total = {name: f"sum({name})" for name in partial} | histogram
+    if dense:
+        total = {name: f"sum({name})" for name in partial} | histogram
+    else:
+        total = partial | {
+            name: sql.replace("sum(requests)", "count(*)") for name, sql in histogram.items()
+        }
+        partial = {}
     integers = counts.keys() | histogram.keys()
     return partial, {
         name: f"coalesce({total[name]}, 0)" + ("::integer" if name in integers else "")
@@ -156,7 +164,7 @@ def _staged_sums() -> tuple[dict[str, str], dict[str, str]]:
 
 
 @cache
-def _staged_upsert_sql(table: str, *, filtered: bool) -> str:
+def _staged_upsert_sql(table: str, *, filtered: bool, dense: bool) -> str:
     """PostgreSQL: the staged events (if `filtered`, those whose ids are $2) summed per hour and
     added to the hourly rows, then those sums per day (in the zone $1) added to the day rows.
     One statement; rows are locked in code-point key order, the order Python sorts keys in."""
@@ -165,9 +173,17 @@ def _staged_upsert_sql(table: str, *, filtered: bool) -> str:
     group = f"team_id, hour, {', '.join(names)}"
     text_order = ", ".join(f'{name} COLLATE "C"' for name in names)
     bounds = f"ARRAY{_WHOLE_MS_BOUNDS}::bigint[]"
-    partial, sums = _staged_sums()
+    partial, sums = _staged_sums(dense=dense)
     # Ids as one array, joined by hash, whatever the batch's size.
     where = "WHERE event_id IN (SELECT unnest($2::text[]))" if filtered else ""
+
+    partial_sums = (
+        f"partial AS (SELECT {group}, bucket_latency, bucket_ttft, "  # noqa: S608
+        f"  {', '.join(f'{sql} AS {name}' for name, sql in partial.items())} "
+        f"  FROM events GROUP BY {group}, bucket_latency, bucket_ttft), "
+        if dense
+        else ""
+    )
 
     def added(rollup: str) -> str:
         return ", ".join(f"{name} = {rollup}.{name} + excluded.{name}" for name in SUMS)
@@ -178,12 +194,10 @@ def _staged_upsert_sql(table: str, *, filtered: bool) -> str:
         f"  width_bucket(latency_ms, {bounds}) AS bucket_latency, "
         f"  width_bucket(ttft_ms, {bounds}) AS bucket_ttft "
         f"  FROM {table} {where}), "
-        f"partial AS (SELECT {group}, bucket_latency, bucket_ttft, "
-        f"  {', '.join(f'{sql} AS {name}' for name, sql in partial.items())} "
-        f"  FROM events GROUP BY {group}, bucket_latency, bucket_ttft), "
+        f"{partial_sums}"
         f"sums AS (SELECT {group}, "
         f"  {', '.join(f'{sql} AS {name}' for name, sql in sums.items())} "
-        f"  FROM partial GROUP BY {group}), "
+        f"  FROM {'partial' if dense else 'events'} GROUP BY {group}), "
         f"hourly AS (INSERT INTO {hourly} ({', '.join(KEY + SUMS)}) "
         f"  SELECT {', '.join(KEY + SUMS)} FROM sums "
         f"  ORDER BY team_id, hour, {text_order} "
@@ -197,14 +211,22 @@ def _staged_upsert_sql(table: str, *, filtered: bool) -> str:
     )
 
 
-def _add_staged(table: str, event_ids: list[str] | None, zone: ZoneInfo) -> None:
+def _is_dense(rows: list[dict]) -> bool:
+    """Whether the events come at least 8 an hour over the hours they span: a live batch, or a
+    backlog of a short outage, not a backfill spread over days."""
+    moments = [row["occurred_at"] for row in rows]
+    hours = (max(moments) - min(moments)) / timedelta(hours=1) + 1
+    return len(rows) >= 8 * hours
+
+
+def _add_staged(table: str, event_ids: list[str] | None, zone: ZoneInfo, *, dense: bool) -> None:
     filtered = event_ids is not None
     with connection.cursor() as cursor:
         execute_prepared(
             cursor,
-            f"rollups_add_{table}_{'some' if filtered else 'all'}",
+            f"rollups_add_{table}_{'some' if filtered else 'all'}_{'dense' if dense else 'sparse'}",
             "text, text[]" if filtered else "text",
-            _staged_upsert_sql(table, filtered=filtered),
+            _staged_upsert_sql(table, filtered=filtered, dense=dense),
             [zone.key, event_ids] if filtered else [zone.key],
         )
 

@@ -209,14 +209,20 @@ def test_rollup_cost_equals_the_decimal_sum_of_event_costs(history):
     assert rollups == events
 
 
-def test_latencies_on_each_bucket_bound_land_where_raw_events_put_them(team, catalog):
+@pytest.mark.parametrize(
+    "spacing",
+    # A live batch (many events an hour) and a backfill (one an hour) are summed differently.
+    [timedelta(minutes=1), timedelta(hours=1)],
+    ids=["dense", "sparse"],
+)
+def test_latencies_on_each_bucket_bound_land_where_raw_events_put_them(team, catalog, spacing):
     from billing.histogram import UPPER_BOUNDS
 
     whole = sorted({int(bound) + delta for bound in UPPER_BOUNDS for delta in (-1, 0, 1)})
     events = [
         {
             "id": f"bound-{number}",
-            "timestamp": (START + timedelta(minutes=number)).isoformat(),
+            "timestamp": (START + spacing * number).isoformat(),
             "provider": "openai",
             "model": "gpt-5-mini",
             # No tokens, no cost: SQLite sums decimals as floats (see the skipped test above).
