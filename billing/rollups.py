@@ -143,8 +143,10 @@ def _staged_sums(*, dense: bool) -> tuple[dict[str, str], dict[str, str]]:
         "quality_sum": "sum(quality_score)",
     }
     partial |= {name: f"sum({name})" for name in SUMS if name not in partial}
+    # The events in a bucket: the partial rows' counts added up, or the events counted.
+    counted = "sum(requests)" if dense else "count(*)"
     histogram = {
-        name: f"sum(requests) FILTER (WHERE bucket_{column} = {index})"
+        name: f"{counted} FILTER (WHERE bucket_{column} = {index})"
         for column, fields in (("latency", LATENCY_FIELDS), ("ttft", TTFT_FIELDS))
         for index, name in enumerate(fields)
     }
@@ -152,10 +154,7 @@ def _staged_sums(*, dense: bool) -> tuple[dict[str, str], dict[str, str]]:
     if dense:
         total = {name: f"sum({name})" for name in partial} | histogram
     else:
-        total = partial | {
-            name: sql.replace("sum(requests)", "count(*)") for name, sql in histogram.items()
-        }
-        partial = {}
+        total, partial = partial | histogram, {}
     integers = counts.keys() | histogram.keys()
     return partial, {
         name: f"coalesce({total[name]}, 0)" + ("::integer" if name in integers else "")
