@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import connection
 
 from billing.models import CostSource, ModelPrice, TaoPrice, TeamModelPrice
 from routing.models import Currency, Model, Provider
@@ -180,23 +181,58 @@ def _spellings(model_name: str, provider_name: str):
 
 
 class TaoBook:
-    """TAO/USD prices around a batch's events: the latest at or before a moment, if fresh."""
+    """TAO/USD prices around a batch's events: the latest at or before a moment, if fresh.
+
+    Of several quotes at the same moment, the last recorded is used."""
 
     def __init__(self, start: datetime, end: datetime):
         self.max_age = timedelta(minutes=settings.TAO_PRICE_MAX_AGE_MINUTES)
         rows = list(
             TaoPrice.objects.filter(at__gte=start - self.max_age, at__lte=end)
-            .order_by("at")
+            .order_by("at", "id")
             .values_list("at", "usd")
         )
         self.times = [at for at, _ in rows]
         self.prices = [usd for _, usd in rows]
+        self.looked_up: dict[datetime, Decimal | None] | None = None
+
+    @classmethod
+    def around(cls, moments: list[datetime]) -> "TaoBook":
+        """The book for these moments. Over a long span (a backfill: a quote every few minutes
+        for days) PostgreSQL looks up each moment's quote instead of sending them all."""
+        start, end = min(moments), max(moments)
+        if end - start <= LOOKUP_SPAN or connection.vendor != "postgresql":
+            return cls(start, end)
+        book = cls.__new__(cls)
+        book.max_age = timedelta(minutes=settings.TAO_PRICE_MAX_AGE_MINUTES)
+        book.times, book.prices = [], []
+        book.looked_up = _tao_quotes_at(sorted(set(moments)), book.max_age)
+        return book
 
     def usd_at(self, moment: datetime) -> Decimal | None:
+        if self.looked_up is not None:
+            return self.looked_up[moment]
         index = bisect_right(self.times, moment) - 1
         if index < 0 or moment - self.times[index] > self.max_age:
             return None
         return self.prices[index]
+
+
+# Past this span TaoBook.around looks up each moment's quote (288 five-minute quotes a day).
+LOOKUP_SPAN = timedelta(hours=6)
+
+
+def _tao_quotes_at(moments: list[datetime], max_age: timedelta) -> dict[datetime, Decimal | None]:
+    """PostgreSQL: each moment's latest quote at or before it, if no older than max_age."""
+    table = TaoPrice._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT moment, quote.usd FROM unnest(%s::timestamptz[]) AS moment "  # noqa: S608
+            f"LEFT JOIN LATERAL (SELECT usd FROM {table} WHERE at <= moment "
+            "  AND at >= moment - %s ORDER BY at DESC, id DESC LIMIT 1) AS quote ON true",
+            [moments, max_age],
+        )
+        return dict(cursor.fetchall())
 
 
 @dataclass(slots=True)

@@ -47,7 +47,7 @@ def usage_reprice(*, since: datetime, team=None, model=None, progress=None) -> R
     with transaction.atomic():
         for start in range(0, total, CHUNK):
             chunk = list(events.order_by("occurred_at", "id")[start : start + CHUNK])
-            tao = TaoBook(chunk[0].occurred_at, chunk[-1].occurred_at)
+            tao = TaoBook.around([event.occurred_at for event in chunk])
             changed = [event for event in chunk if _reprice(event, book, tao)]
             UsageEvent.objects.bulk_update(changed, PRICED_COLUMNS, batch_size=500)
             result.examined += len(chunk)

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -31,7 +32,7 @@ from billing.bench.processes import database_url
 from billing.bench.usage_file import usage_jsonl_write
 from billing.ingest.events import event_from_json
 from billing.ingest.store import event_rows, usage_forget, usage_store
-from billing.models import UsageRollup
+from billing.models import TaoPrice, UsageRollup
 from dashboard.models import Team
 from dashboard.tokens import token_create
 
@@ -54,6 +55,27 @@ class Rate:
     @property
     def per_second(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+
+# TAO quotes as the price feed keeps them (poll_tao_price runs every 5 minutes), so pricing
+# Chutes calls reads as many quotes as it does in production.
+TAO_SOURCE = "bench-ingest"
+TAO_POLL = timedelta(minutes=5)
+
+
+def tao_quotes_store(start: datetime, end: datetime) -> int:
+    """A TAO quote every 5 minutes from `start` to `end`; returns how many."""
+    count = int((end - start) / TAO_POLL) + 1
+    quotes = [
+        TaoPrice(at=start + TAO_POLL * n, usd=Decimal(400) + n % 50, source=TAO_SOURCE)
+        for n in range(count)
+    ]
+    TaoPrice.objects.bulk_create(quotes, batch_size=5_000, ignore_conflicts=True)
+    return count
+
+
+def tao_quotes_clear() -> None:
+    TaoPrice.objects.filter(source=TAO_SOURCE).delete()
 
 
 def bench_team(slug: str) -> Team:

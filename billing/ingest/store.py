@@ -114,7 +114,7 @@ def _read_event(index: int, item, now: datetime) -> tuple[EventIn | None, dict[s
 
 def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
     book = PriceBook.current()
-    tao = TaoBook(min(e.occurred_at for e in events), max(e.occurred_at for e in events))
+    tao = TaoBook.around([event.occurred_at for event in events])
     team_id = team.pk
     rows = []
     for event in events:

@@ -6,8 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from billing.bench.ingest import TAO_SOURCE
 from billing.ingest.store import usage_ingest
-from billing.models import UsageEvent, UsageRollup
+from billing.models import TaoPrice, UsageEvent, UsageRollup
 from routing.models import Model
 from tests.factories import ModelFactory, ModelPriceFactory, canonical_event
 
@@ -83,6 +84,8 @@ def test_bench_ingest_prints_every_figure(transactional_db):
     ):
         assert label in output
     assert "skipped" not in output
+    # Its TAO quotes (every 5 minutes, as the feed keeps them) are gone again.
+    assert not TaoPrice.objects.filter(source=TAO_SOURCE).exists()
 
 
 @pytest.mark.skipif(connection.vendor == "postgresql", reason="checks the SQLite refusal")

@@ -80,11 +80,16 @@ class Command(BaseCommand):
         if options["events"] < 1 or options["import_events"] < 0 or options["prefill"] < 0:
             raise CommandError("--events must be at least 1; --import-events and --prefill 0+.")
         catalog_load()
+        now = datetime.now(UTC)
+        # Every phase's events fall in these days (an import's too, 90 by default).
+        days = max(options["spread_days"], options["import_days"] or 90) + 2
+        bench.tao_quotes_store(now - timedelta(days=days), now)
         try:
             figures = self._measure(**options)
         finally:
             for slug in BENCH_TEAMS:
                 bench.bench_team(slug).delete()
+            bench.tao_quotes_clear()
         self.stdout.write("")
         self.stdout.write(
             f"Ingest benchmark: {options['events']:,} events a phase, {options['batch']:,} "
