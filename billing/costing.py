@@ -83,6 +83,11 @@ class Resolved:
     provider_name: str
     model_name: str
 
+    @property
+    def in_tao(self) -> bool:
+        """Whether the provider bills in TAO (Chutes): its calls get a TAO amount."""
+        return self.provider is not None and self.provider.billing_currency == Currency.TAO
+
 
 class PriceBook:
     """The catalog in memory: provider and model lookup, list prices and team prices by date.
@@ -200,13 +205,14 @@ class TaoBook:
     def around(cls, moments: list[datetime]) -> "TaoBook":
         """The book for these moments. Over a long span (a backfill: a quote every few minutes
         for days) PostgreSQL looks up each moment's quote instead of sending them all."""
-        start, end = min(moments), max(moments)
-        if end - start <= LOOKUP_SPAN or connection.vendor != "postgresql":
-            return cls(start, end)
+        if moments and (
+            max(moments) - min(moments) <= LOOKUP_SPAN or connection.vendor != "postgresql"
+        ):
+            return cls(min(moments), max(moments))
         book = cls.__new__(cls)
         book.max_age = timedelta(minutes=settings.TAO_PRICE_MAX_AGE_MINUTES)
         book.times, book.prices = [], []
-        book.looked_up = _tao_quotes_at(sorted(set(moments)), book.max_age)
+        book.looked_up = _tao_quotes_at(sorted(set(moments)), book.max_age) if moments else {}
         return book
 
     def usd_at(self, moment: datetime) -> Decimal | None:
@@ -271,7 +277,7 @@ def price_event(
         cost, source = None, CostSource.UNPRICED
     tao_amount = tao_price = None
     tao_missing = False
-    if resolved.provider is not None and resolved.provider.billing_currency == Currency.TAO:
+    if resolved.in_tao:
         tao_price = tao.usd_at(event.occurred_at)
         if cost is not None and tao_price is not None:
             tao_amount = (cost / tao_price).quantize(TAO_QUANTUM, rounding=ROUND_HALF_EVEN)

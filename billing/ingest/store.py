@@ -114,11 +114,12 @@ def _read_event(index: int, item, now: datetime) -> tuple[EventIn | None, dict[s
 
 def event_rows(team, events: list[EventIn], *, now: datetime) -> list[dict]:
     book = PriceBook.current()
-    tao = TaoBook.around([event.occurred_at for event in events])
+    pairs = [(event, book.resolve(event.provider, event.model)) for event in events]
+    # Only calls billed in TAO need its price.
+    tao = TaoBook.around([event.occurred_at for event, resolved in pairs if resolved.in_tao])
     team_id = team.pk
     rows = []
-    for event in events:
-        resolved = book.resolve(event.provider, event.model)
+    for event, resolved in pairs:
         row = priced_columns(resolved, price_event(event, resolved, book, tao, team_id=team_id))
         metadata = event.metadata
         if resolved.model_name != event.model:

@@ -129,6 +129,22 @@ def test_it_converts_chutes_costs_to_tao_at_the_price_of_the_time(team, catalog)
     assert event.tao_missing is False
 
 
+def test_a_batch_spanning_days_converts_each_chutes_call_at_the_price_of_its_time(team, catalog):
+    first, second = datetime(2026, 11, 18, 10, tzinfo=UTC), datetime(2026, 11, 20, 10, tzinfo=UTC)
+    TaoPriceFactory(at=first, usd=Decimal(400))
+    TaoPriceFactory(at=second, usd=Decimal(500))
+    chutes = {"provider": "chutes", "model": "deepseek-ai/DeepSeek-V3"}
+    _ingest(
+        team,
+        canonical_event(id="early", timestamp=(first + timedelta(minutes=5)).isoformat(), **chutes),
+        canonical_event(id="late", timestamp=(second + timedelta(minutes=5)).isoformat(), **chutes),
+        canonical_event(id="usd", timestamp=second.isoformat()),
+    )
+    events = {event.event_id: event for event in UsageEvent.objects.all()}
+    assert (events["early"].tao_price_usd, events["late"].tao_price_usd) == (400, 500)
+    assert events["usd"].tao_price_usd is None
+
+
 def test_it_leaves_tao_empty_and_flags_it_when_the_tao_price_is_stale(team, catalog):
     TaoPriceFactory(at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC), usd=Decimal(400))
     _ingest(team, canonical_event(provider="chutes", model="deepseek-ai/DeepSeek-V3"))
