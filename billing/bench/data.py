@@ -138,14 +138,16 @@ def fill_usage(
     return FillResult(written, rollups, events_seconds, time.perf_counter() - started)
 
 
-def bench_tao_prices(start: datetime, end: datetime) -> int:
-    """TAO/USD on every step from before `start` to `end`, the same price for the same moment."""
-    max_age = timedelta(minutes=settings.TAO_PRICE_MAX_AGE_MINUTES)
-    step = min(HOUR, max_age)
+def bench_tao_prices(
+    start: datetime, end: datetime, *, step: timedelta | None = None, source: str = BENCH_SOURCE
+) -> int:
+    """TAO/USD on every step (by default an hour, or the freshness limit if shorter) from
+    before `start` to `end`, the same price for the same moment."""
+    step = step or min(HOUR, timedelta(minutes=settings.TAO_PRICE_MAX_AGE_MINUTES))
     moment = hour_of(start) - HOUR
     rows = []
     while moment <= end:
-        rows.append(TaoPrice(at=moment, usd=_tao_usd(moment), source=BENCH_SOURCE))
+        rows.append(TaoPrice(at=moment, usd=_tao_usd(moment), source=source))
         moment += step
     TaoPrice.objects.bulk_create(rows, batch_size=2_000, ignore_conflicts=True)
     return len(rows)

@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -27,6 +26,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection, transaction
 
+from billing.bench.data import bench_tao_prices
 from billing.bench.overview import Timing, overview_page, page_client, timed
 from billing.bench.processes import database_url
 from billing.bench.usage_file import usage_jsonl_write
@@ -65,13 +65,7 @@ TAO_POLL = timedelta(minutes=5)
 
 def tao_quotes_store(start: datetime, end: datetime) -> int:
     """A TAO quote every 5 minutes from `start` to `end`; returns how many."""
-    count = int((end - start) / TAO_POLL) + 1
-    quotes = [
-        TaoPrice(at=start + TAO_POLL * n, usd=Decimal(400) + n % 50, source=TAO_SOURCE)
-        for n in range(count)
-    ]
-    TaoPrice.objects.bulk_create(quotes, batch_size=5_000, ignore_conflicts=True)
-    return count
+    return bench_tao_prices(start, end, step=TAO_POLL, source=TAO_SOURCE)
 
 
 def tao_quotes_clear() -> None:
