@@ -97,16 +97,6 @@ class ItemReader(Protocol):
     def line(self, text: str) -> dict | None: ...
 
 
-class _LinesOnly:
-    """A reader whose document reading already failed: it reads NDJSON lines only."""
-
-    def __init__(self, reader: ItemReader):
-        self.line = reader.line
-
-    def document(self, text: str | bytes) -> list | None:
-        return None
-
-
 def parse_items(body: bytes, reader: ItemReader | None = None) -> list:
     """The JSON items of a body: an array, {"events": [...]}, one object, or NDJSON lines.
 
@@ -115,12 +105,13 @@ def parse_items(body: bytes, reader: ItemReader | None = None) -> list:
     """
     if len(body) > MAX_BODY_BYTES:
         raise PayloadError(413, "body too large", f"More than {MAX_BODY_BYTES:,} bytes.")
+    read_document = reader is not None
     # An ASCII body is UTF-8 without a BOM: the reader takes its bytes, no 10 MB text copy.
     # What it cannot read, loads reads from the text (as the reader would read the same).
     if reader is not None and body.isascii() and (stripped := body.strip()):
         if (items := reader.document(stripped)) is not None:
             return _limited(items)
-        reader = _LinesOnly(reader)
+        read_document = False
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -128,7 +119,7 @@ def parse_items(body: bytes, reader: ItemReader | None = None) -> list:
     text = text.strip()
     if not text:
         raise PayloadError(400, "malformed body", "The body is empty.")
-    if reader is not None and (items := reader.document(text)) is not None:
+    if read_document and reader is not None and (items := reader.document(text)) is not None:
         return _limited(items)
     try:
         document = loads(text)
