@@ -199,29 +199,33 @@ class TaoBook:
         )
         self.times = [at for at, _ in rows]
         self.prices = [usd for _, usd in rows]
-        self.looked_up: dict[datetime, Decimal | None] | None = None
 
-    @classmethod
-    def around(cls, moments: list[datetime]) -> "TaoBook":
+    @staticmethod
+    def around(moments: list[datetime]) -> "TaoBook":
         """The book for these moments. Over a long span (a backfill: a quote every few minutes
         for days) PostgreSQL looks up each moment's quote instead of sending them all."""
         if moments and (
             max(moments) - min(moments) <= LOOKUP_SPAN or connection.vendor != "postgresql"
         ):
-            return cls(min(moments), max(moments))
-        book = cls.__new__(cls)
-        book.max_age = timedelta(minutes=settings.TAO_PRICE_MAX_AGE_MINUTES)
-        book.times, book.prices = [], []
-        book.looked_up = _tao_quotes_at(sorted(set(moments)), book.max_age) if moments else {}
-        return book
+            return TaoBook(min(moments), max(moments))
+        return TaoQuotesAt(moments)
 
     def usd_at(self, moment: datetime) -> Decimal | None:
-        if self.looked_up is not None:
-            return self.looked_up[moment]
         index = bisect_right(self.times, moment) - 1
         if index < 0 or moment - self.times[index] > self.max_age:
             return None
         return self.prices[index]
+
+
+class TaoQuotesAt(TaoBook):
+    """TaoBook's prices for the given moments only, each looked up in PostgreSQL."""
+
+    def __init__(self, moments: list[datetime]):
+        max_age = timedelta(minutes=settings.TAO_PRICE_MAX_AGE_MINUTES)
+        self.quotes = _tao_quotes_at(sorted(set(moments)), max_age) if moments else {}
+
+    def usd_at(self, moment: datetime) -> Decimal | None:
+        return self.quotes[moment]
 
 
 # Past this span TaoBook.around looks up each moment's quote (288 five-minute quotes a day).
