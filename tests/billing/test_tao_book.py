@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -47,3 +48,11 @@ def test_a_moment_takes_the_latest_quote_within_the_hour(quotes):
     assert book.usd_at(START + timedelta(days=1, hours=4)) is None  # an hour into the outage
     # Two sources quoted at the same moment: the last recorded.
     assert book.usd_at(START + timedelta(days=2, minutes=4)) == Decimal("999.5")
+
+
+def test_a_looked_up_moment_keeps_its_microseconds_and_zone(quotes):
+    just_before = START + timedelta(minutes=10, microseconds=-1)
+    in_tokyo = (START + timedelta(minutes=10)).astimezone(ZoneInfo("Asia/Tokyo"))
+    book = TaoBook.around([*_moments(), just_before, in_tokyo])
+    assert book.usd_at(just_before) == Decimal(301)  # the quote 1 us later is not used
+    assert book.usd_at(in_tokyo) == Decimal(302)
