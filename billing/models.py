@@ -297,6 +297,8 @@ class UsageRollup(models.Model):
     provider_name = models.CharField(max_length=100)
     model_name = models.CharField(max_length=200)
     task_type = models.CharField(max_length=100, blank=True)
+    # The routing version the proxy applied, 0 for events sent without one.
+    route_version = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices)
     requests = models.BigIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
@@ -315,11 +317,21 @@ class UsageRollup(models.Model):
     latency_count = models.BigIntegerField(default=0)
     quality_sum = models.DecimalField(max_digits=20, decimal_places=5, default=0)
     quality_count = models.BigIntegerField(default=0)
+    # Scores have 5 decimals, so their squares 10: what experiments' variances are made of.
+    quality_sumsq = models.DecimalField(max_digits=30, decimal_places=10, default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["team", "hour", "provider_name", "model_name", "task_type", "status"],
+                fields=[
+                    "team",
+                    "hour",
+                    "provider_name",
+                    "model_name",
+                    "task_type",
+                    "route_version",
+                    "status",
+                ],
                 name="usagerollup_unique_key",
             ),
         ]
@@ -358,12 +370,21 @@ class UsageDailyRollup(models.Model):
     provider_name = models.CharField(max_length=100)
     model_name = models.CharField(max_length=200)
     task_type = models.CharField(max_length=100, blank=True)
+    route_version = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["team", "day", "provider_name", "model_name", "task_type", "status"],
+                fields=[
+                    "team",
+                    "day",
+                    "provider_name",
+                    "model_name",
+                    "task_type",
+                    "route_version",
+                    "status",
+                ],
                 name="usagedailyrollup_unique_key",
             ),
         ]
@@ -373,7 +394,16 @@ class UsageDailyRollup(models.Model):
 
 
 # The same sums as the hourly rows, column for column.
-_NOT_SUMMED = {"id", "team", "hour", "provider_name", "model_name", "task_type", "status"}
+_NOT_SUMMED = {
+    "id",
+    "team",
+    "hour",
+    "provider_name",
+    "model_name",
+    "task_type",
+    "route_version",
+    "status",
+}
 for _field in UsageRollup._meta.concrete_fields:
     if _field.name not in _NOT_SUMMED:
         UsageDailyRollup.add_to_class(_field.name, _field.clone())

@@ -6,6 +6,7 @@ Both ways give the same numbers: tests compare every rollup total with the raw a
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, models, transaction
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncDate, TruncHour
+from django.db.models.functions import Coalesce, TruncDate, TruncHour
 
 from billing.histogram import (
     BUCKETS,
@@ -29,9 +30,19 @@ from dashboard.prepared import execute_prepared
 
 logger = logging.getLogger(__name__)
 
-KEY = ["team_id", "hour", "provider_name", "model_name", "task_type", "status"]
-DAY_KEY = ["team_id", "day", "provider_name", "model_name", "task_type", "status"]
-MONEY_SUMS = ["cost_usd", "reported_cost_usd", "catalog_cost_usd", "tao_amount", "quality_sum"]
+# Events without a route version are rolled up under version 0 (NO_VERSION).
+NAMES = ["provider_name", "model_name", "task_type", "route_version", "status"]
+KEY = ["team_id", "hour", *NAMES]
+DAY_KEY = ["team_id", "day", *NAMES]
+NO_VERSION = 0
+MONEY_SUMS = [
+    "cost_usd",
+    "reported_cost_usd",
+    "catalog_cost_usd",
+    "tao_amount",
+    "quality_sum",
+    "quality_sumsq",
+]
 COUNT_SUMS = [
     "requests",
     "input_tokens",
@@ -67,6 +78,7 @@ def increments_for(rows: list[dict]) -> dict[tuple, dict]:
             row["provider_name"],
             row["model_name"],
             row["task_type"],
+            row["route_version"] or NO_VERSION,
             row["status"],
         )
         total = totals[key]
@@ -89,6 +101,7 @@ def increments_for(rows: list[dict]) -> dict[tuple, dict]:
             total[TTFT_FIELDS[bucket_of(row["ttft_ms"])]] += 1
         if row["quality_score"] is not None:
             total["quality_sum"] += row["quality_score"]
+            total["quality_sumsq"] += row["quality_score"] * row["quality_score"]
             total["quality_count"] += 1
     return totals
 
@@ -141,6 +154,7 @@ def _staged_sums(*, dense: bool) -> tuple[dict[str, str], dict[str, str]]:
         "unpriced_tokens": f"sum(input_tokens + output_tokens) FILTER (WHERE {unpriced})",
         "latency_sum_ms": "sum(latency_ms)",
         "quality_sum": "sum(quality_score)",
+        "quality_sumsq": "sum(quality_score * quality_score)",
     }
     partial |= {name: f"sum({name})" for name in SUMS if name not in partial}
     # The events in a bucket: the partial rows' counts added up, or the events counted.
@@ -162,15 +176,44 @@ def _staged_sums(*, dense: bool) -> tuple[dict[str, str], dict[str, str]]:
     }
 
 
+# The staged columns the sums read (route_version is read as its rollup key).
+_EVENT_COLUMNS = ", ".join(
+    [
+        "team_id",
+        "occurred_at",
+        "provider_name",
+        "model_name",
+        "task_type",
+        "status",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "cost_usd",
+        "reported_cost_usd",
+        "catalog_cost_usd",
+        "cost_source",
+        "cost_disagreement",
+        "tao_amount",
+        "tao_missing",
+        "latency_ms",
+        "ttft_ms",
+        "quality_score",
+    ]
+)
+
+
 @cache
 def _staged_upsert_sql(table: str, *, filtered: bool, dense: bool) -> str:
     """PostgreSQL: the staged events (if `filtered`, those whose ids are $2) summed per hour and
     added to the hourly rows, then those sums per day (in the zone $1) added to the day rows.
     One statement; rows are locked in code-point key order, the order Python sorts keys in."""
     hourly, daily = UsageRollup._meta.db_table, UsageDailyRollup._meta.db_table
-    names = ["provider_name", "model_name", "task_type", "status"]
+    names = NAMES
     group = f"team_id, hour, {', '.join(names)}"
-    text_order = ", ".join(f'{name} COLLATE "C"' for name in names)
+    text_order = ", ".join(
+        name if name == "route_version" else f'{name} COLLATE "C"' for name in names
+    )
     bounds = f"ARRAY{_WHOLE_MS_BOUNDS}::bigint[]"
     partial, sums = _staged_sums(dense=dense)
     # Ids as one array, joined by hash, whatever the batch's size.
@@ -189,7 +232,8 @@ def _staged_upsert_sql(table: str, *, filtered: bool, dense: bool) -> str:
 
     return (
         "WITH events AS ("  # noqa: S608
-        f"  SELECT *, date_trunc('hour', occurred_at, 'UTC') AS hour, "
+        f"  SELECT {_EVENT_COLUMNS}, coalesce(route_version, {NO_VERSION}) AS route_version, "
+        f"  date_trunc('hour', occurred_at, 'UTC') AS hour, "
         f"  width_bucket(latency_ms, {bounds}) AS bucket_latency, "
         f"  width_bucket(ttft_ms, {bounds}) AS bucket_ttft "
         f"  FROM {table} {where}), "
@@ -325,7 +369,7 @@ def daily_rollups_refresh(
         hourly = hourly.filter(hour__gte=datetime.combine(from_day, time(), tzinfo=zone))
     sums = (
         hourly.annotate(day=TruncDate("hour", tzinfo=zone))
-        .values("team_id", "day", "provider_name", "model_name", "task_type", "status")
+        .values(*DAY_KEY)
         .annotate(**{f"sum_{name}": Sum(name) for name in SUMS})
         .order_by()
     )
@@ -349,8 +393,14 @@ def _bucket_filter(field: str, index: int) -> Q:
     return condition
 
 
-def raw_aggregates(events):
+def raw_aggregates(events) -> Iterator[dict]:
     """The rollup rows computed straight from raw events, as dicts, in the database."""
+    for row in _raw_aggregates(events):
+        row["route_version"] = row.pop("version")
+        yield row
+
+
+def _raw_aggregates(events):
     unpriced = Q(cost_source=CostSource.UNPRICED)
     histogram = {
         name: Count("id", filter=_bucket_filter("latency_ms", index))
@@ -360,8 +410,11 @@ def raw_aggregates(events):
         for index, name in enumerate(TTFT_FIELDS)
     }
     return (
-        events.annotate(hour=TruncHour("occurred_at", tzinfo=UTC))
-        .values(*KEY)
+        events.annotate(
+            hour=TruncHour("occurred_at", tzinfo=UTC),
+            version=Coalesce("route_version", NO_VERSION),
+        )
+        .values("team_id", "hour", "provider_name", "model_name", "task_type", "version", "status")
         .annotate(
             requests=Count("id"),
             sum_input_tokens=Sum("input_tokens"),
@@ -379,6 +432,7 @@ def raw_aggregates(events):
             latency_sum_ms=Sum("latency_ms"),
             latency_count=Count("latency_ms"),
             quality_sum=Sum("quality_score"),
+            quality_sumsq=Sum(F("quality_score") * F("quality_score")),
             quality_count=Count("quality_score"),
             **histogram,
         )

@@ -490,6 +490,7 @@ ROLLUP_KEY_SQL = [
     "provider_name",
     "model_name",
     "task_type",
+    "COALESCE(route_version, 0)",
     "status",
 ]
 _UNPRICED = f"cost_source = '{UNPRICED}'"
@@ -511,6 +512,7 @@ ROLLUP_SUM_SQL = {
     "latency_sum_ms": "sum(latency_ms)",
     "latency_count": "count(latency_ms)",
     "quality_sum": "sum(quality_score)",
+    "quality_sumsq": "sum(quality_score * quality_score)",
     "quality_count": "count(quality_score)",
     **{
         name: f"count(*) FILTER (WHERE latency_bucket = {i})"

@@ -46,11 +46,12 @@ def _random_events(rng: random.Random, count: int) -> list[dict]:
             "output_tokens": rng.randint(0, 8_000),
             "latency_ms": rng.choice([None, rng.randint(5, 400_000)]),
             "ttft_ms": rng.choice([None, rng.randint(1, 5_000)]),
+            "route_version": rng.choice([None, 1, 2, 3]),
         }
         if rng.random() < 0.2:
             event["cost_usd"] = Decimal(rng.randint(0, 10**6)) / 10**7
         if rng.random() < 0.2:
-            event["quality_score"] = rng.randint(0, 100) / 100
+            event["quality_score"] = rng.randint(0, 100_000) / 100_000
         events.append({k: v for k, v in event.items() if v is not None})
     return events
 
