@@ -25,8 +25,8 @@ def bucket_middle(index: int) -> float:
     return math.sqrt(lower * upper)
 
 
-def percentile(counts: Sequence[int], fraction: float) -> float | None:
-    """The value below which `fraction` of the observations fall, or None without any."""
+def percentile_bucket(counts: Sequence[int], fraction: float) -> int | None:
+    """The bucket holding the value below which `fraction` of the observations fall."""
     total = sum(counts)
     if not total:
         return None
@@ -35,8 +35,20 @@ def percentile(counts: Sequence[int], fraction: float) -> float | None:
     for index, count in enumerate(counts):
         seen += count
         if seen >= rank and count:
-            return bucket_middle(index)
-    return bucket_middle(len(counts) - 1)
+            return index
+    return len(counts) - 1
+
+
+def percentile(counts: Sequence[int], fraction: float) -> float | None:
+    """The value below which `fraction` of the observations fall, or None without any."""
+    index = percentile_bucket(counts, fraction)
+    return None if index is None else bucket_middle(index)
+
+
+def bucket_bounds(index: int) -> tuple[float, float | None]:
+    """A bucket's lower and upper bound in ms (None above the last bound)."""
+    low = UPPER_BOUNDS[index - 1] if index else 0.0
+    return low, UPPER_BOUNDS[index] if index < len(UPPER_BOUNDS) else None
 
 
 def latency_field(index: int) -> str:

@@ -76,8 +76,10 @@ class TeamSettingsForm(forms.ModelForm):
             "target_provider",
             "target_share_min",
             "target_share_max",
+            "noninferiority_margin",
         ]
         labels = {
+            "noninferiority_margin": "Quality margin for pilots",
             "target_provider": "Target provider",
             "target_share_min": "Target share from (%)",
             "target_share_max": "Target share to (%)",
@@ -85,6 +87,8 @@ class TeamSettingsForm(forms.ModelForm):
         help_texts = {
             "target_provider": "The provider slug whose share of requests you steer, e.g. chutes.",
             "target_share_max": "The overview draws this range as a band on the share chart.",
+            "noninferiority_margin": "A pilot arm passes as not worse when its mean quality "
+            "score is surely no more than this below the control's (scores run 0-1).",
             "time_zone": "Days and months in charts, budgets and reports follow this zone.",
             "baseline_model": "Savings are measured against what the same tokens would cost here.",
         }

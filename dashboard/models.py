@@ -1,8 +1,10 @@
 import zoneinfo
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -50,6 +52,13 @@ class Team(models.Model):
     target_provider = models.CharField(max_length=50, default="chutes", blank=True)
     target_share_min = models.PositiveSmallIntegerField(null=True, blank=True)
     target_share_max = models.PositiveSmallIntegerField(null=True, blank=True)
+    # How much lower a pilot arm's mean quality may be than the control's and still pass.
+    noninferiority_margin = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.02"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal("0.5"))],
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = TeamQuerySet.as_manager()

@@ -61,7 +61,9 @@ class Verdict(StrEnum):
 def half_width(variance: float, *, alpha: float = ALPHA, tau: float = TAU) -> float:
     """The confidence sequence's half width for an estimate of this variance."""
     mixed = variance + tau * tau
-    return math.sqrt(2 * variance * mixed / (tau * tau) * math.log(math.sqrt(mixed / variance) / alpha))
+    return math.sqrt(
+        2 * variance * mixed / (tau * tau) * math.log(math.sqrt(mixed / variance) / alpha)
+    )
 
 
 def difference_variance(candidate: Moments, control: Moments) -> float:
@@ -75,7 +77,7 @@ def difference_interval(
     each arm has MIN_OBSERVATIONS."""
     if min(candidate.count, control.count) < MIN_OBSERVATIONS:
         return None
-    estimate = candidate.mean - control.mean
+    estimate = candidate.total / candidate.count - control.total / control.count
     width = half_width(difference_variance(candidate, control), alpha=alpha)
     return Interval(estimate, estimate - width, estimate + width)
 
@@ -102,7 +104,7 @@ def observations_needed(candidate: Moments, control: Moments, margin: float) -> 
     if short:
         return short
     interval = difference_interval(candidate, control)
-    if verdict(interval, margin) is not Verdict.NOT_ENOUGH_DATA:
+    if interval is None or verdict(interval, margin) is not Verdict.NOT_ENOUGH_DATA:
         return 0
     # To show "not worse" the interval must shrink to estimate + margin; "worse", to -estimate.
     target = max(interval.estimate + margin, -interval.estimate)

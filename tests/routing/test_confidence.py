@@ -136,10 +136,14 @@ def test_the_observations_needed_are_enough_to_decide():
     needed = observations_needed(candidate, control, 0.02)
     assert needed > 0
     scale = 1 + needed / 500
-    grown = [Moments(round(a.count * scale), a.total * scale, a.total_sq * scale)
-             for a in (candidate, control)]
+    grown = [
+        Moments(round(a.count * scale), a.total * scale, a.total_sq * scale)
+        for a in (candidate, control)
+    ]
     assert verdict(difference_interval(*grown), 0.02) is not Verdict.NOT_ENOUGH_DATA
     less = scale * 0.9
-    shrunk = [Moments(round(a.count * less), a.total * less, a.total_sq * less)
-              for a in (candidate, control)]
+    shrunk = [
+        Moments(round(a.count * less), a.total * less, a.total_sq * less)
+        for a in (candidate, control)
+    ]
     assert verdict(difference_interval(*shrunk), 0.02) is Verdict.NOT_ENOUGH_DATA
