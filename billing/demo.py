@@ -178,8 +178,19 @@ def demo_tao_prices(start: datetime, end: datetime) -> int:
     return len(rows)
 
 
-def demo_usage_seed(team, profile: DemoProfile, *, days: int, now: datetime, progress=None) -> int:
-    """Land the demo days the team does not have yet; returns how many events were added."""
+def demo_usage_seed(
+    team,
+    profile: DemoProfile,
+    *,
+    days: int,
+    now: datetime,
+    route: tuple[datetime, int] | None = None,
+    progress=None,
+) -> int:
+    """Land the demo days the team does not have yet; returns how many events were added.
+
+    With `route` (a publish time and a version number), the calls from that time on say they
+    were routed by that version, as a proxy running it reports them."""
     latest = (
         UsageEvent.objects.filter(team=team, event_id__startswith="demo-")
         .order_by("-occurred_at")
@@ -194,11 +205,13 @@ def demo_usage_seed(team, profile: DemoProfile, *, days: int, now: datetime, pro
     total_days = (today - first_day).days + 1
     for step in range(total_days):
         day = first_day + timedelta(days=step)
-        pending += [
-            e
-            for e in day_events(team, day, profile, (today - day).days)
-            if datetime.fromisoformat(e["timestamp"]) <= now
-        ]
+        for event in day_events(team, day, profile, (today - day).days):
+            moment = datetime.fromisoformat(event["timestamp"])
+            if moment > now:
+                continue
+            if route is not None and moment >= route[0]:
+                event["route_version"] = route[1]
+            pending.append(event)
         if len(pending) >= BATCH or step == total_days - 1:
             added += usage_ingest(team, pending, now=now).accepted
             pending = []

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from billing.alerts.rules import recommended_rules
+from billing.experiments.evidence import experiment_evidence, experiments_of
 from billing.models import AlertRule, Budget
 from dashboard.models import Membership, Role, Team
 from routing.models import ProviderKey, RoutingVersion
@@ -148,3 +149,14 @@ def test_seed_demo_gives_each_demo_team_fake_keys_so_no_rule_warns_of_none(db):
             team=maven, task_type=rule.task_type, targets=rule.targets, fallbacks=rule.fallbacks
         )
         assert check.warnings == [], rule.task_type
+
+
+def test_seed_demo_runs_its_splits_as_experiments_with_real_evidence(db):
+    _run("seed_demo", "--days", "2")
+    maven = Team.objects.get(slug="maven")
+    experiments = {e.task_type: e for e in experiments_of(maven)}
+    assert experiments.keys() >= {"summarization", "complex_analysis", "code_completion"}
+    evidence = experiment_evidence(maven, experiments["summarization"])
+    assert all(arm.requests for arm in evidence.arms)
+    assert evidence.scored > 0
+    assert evidence.unversioned_requests == 0

@@ -35,6 +35,8 @@ DEMO_BUDGET_HEADROOM = {
 }
 DEMO_TARGET_SHARE = (55, 70)
 DEMO_DAYS = 90
+# How long ago the demo's routing version was published: its experiments' age.
+DEMO_ROUTED_FOR = timedelta(days=21)
 
 # username, what the role is for, {team slug: role}
 DEMO_USERS = [
@@ -130,8 +132,13 @@ class Command(BaseCommand):
                     targets=[{"model_id": _model(p, m).pk, "weight": w} for p, m, w in targets],
                     fallbacks=[_model(p, m).pk for p, m in fallbacks],
                 )
-            routing_publish(team=team, user=admin, comment="Demo: 60-70% of requests to Chutes")
-        self.stdout.write("Routing: a published version for each demo team.")
+            version = routing_publish(
+                team=team, user=admin, comment="Demo: 60-70% of requests to Chutes"
+            )
+            # Published weeks ago, so its splits run as experiments over the demo's usage.
+            version.published_at = timezone.now() - DEMO_ROUTED_FOR
+            version.save(update_fields=["published_at"])
+        self.stdout.write("Routing: a published version for each demo team, its splits pilots.")
 
     def _seed_budgets(self, teams):
         """A recurring monthly budget per demo team, sized from its last 30 days of usage."""
@@ -163,8 +170,14 @@ class Command(BaseCommand):
         self.stdout.write(f"TAO prices: {added:,} demo points added.")
         for slug, *_, per_weekday in DEMO_TEAMS:
             bar = ProgressBar(self.stdout, f"Usage for {teams[slug].name:<9}")
+            first = teams[slug].routing_versions.order_by("number").first()
             count = demo_usage_seed(
-                teams[slug], DemoProfile(per_weekday), days=days, now=now, progress=bar
+                teams[slug],
+                DemoProfile(per_weekday),
+                days=days,
+                now=now,
+                route=(first.published_at, first.number) if first else None,
+                progress=bar,
             )
             self.stdout.write(f"  {count:,} demo events added for {teams[slug].name}.")
 
