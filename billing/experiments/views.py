@@ -135,6 +135,8 @@ CSV_HEADER = [
     "error_rate_difference",
     "error_rate_difference_low",
     "error_rate_difference_high",
+    "calls_without_route_version",
+    "calls_to_models_outside_the_split",
 ]
 
 
@@ -172,6 +174,8 @@ def evidence_rows(evidence: Evidence):
             comparison.scored_needed if comparison and comparison.scored_needed else "",
             _rounded(comparison.days_needed, 1) if comparison else "",
             *(_interval_cells(errors)),
+            evidence.unversioned_requests,
+            evidence.other_requests,
         ]
 
 

@@ -203,6 +203,7 @@ def test_the_csv_holds_a_row_an_arm_control_first(client, split, viewer_user):
         ("chutes/deepseek-ai/DeepSeek-V3", "candidate"),
     ]
     assert rows[1]["verdict"] == "worse"
+    assert rows[0]["calls_without_route_version"] == "0"
     assert float(rows[1]["quality_difference"]) == pytest.approx(-0.4)
 
 
