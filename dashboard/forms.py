@@ -107,6 +107,12 @@ class TeamSettingsForm(forms.ModelForm):
         )
         target = self.fields["target_provider"]
         target.widget = DatalistInput(self.known_providers, attrs=target.widget.attrs)
+        self.fields["noninferiority_margin"].required = False
+
+    def clean_noninferiority_margin(self):
+        """Left empty (or not sent by an older form), the margin stays as it is."""
+        margin = self.cleaned_data.get("noninferiority_margin")
+        return self.instance.noninferiority_margin if margin is None else margin
 
     def clean_target_provider(self):
         slug = self.cleaned_data["target_provider"].strip()

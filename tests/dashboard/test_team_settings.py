@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -118,3 +119,15 @@ def test_it_accepts_a_provider_from_the_catalog(admin_client, team):
     assert _save(admin_client, team, target_provider="anthropic").status_code == 302
     team.refresh_from_db()
     assert team.target_provider == "anthropic"
+
+
+def test_it_saves_the_quality_margin_for_pilots(admin_client, team):
+    assert _save(admin_client, team, noninferiority_margin="0.05").status_code == 302
+    team.refresh_from_db()
+    assert team.noninferiority_margin == Decimal("0.05")
+
+
+def test_it_refuses_a_quality_margin_above_half_a_point(admin_client, team):
+    response = _save(admin_client, team, noninferiority_margin="0.8")
+    assert response.status_code == 400
+    assert b'value="0.8"' in response.content
