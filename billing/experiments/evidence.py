@@ -73,15 +73,13 @@ class Experiment:
     def version_numbers(self) -> list[int]:
         return [version.number for version in self.versions]
 
-    def usage_filter(self, version_field: str = "route_version") -> Q:
+    def usage_filter(self) -> Q:
         """The rollup rows of this rule's traffic under each of its versions."""
         if self.task_type != "*":
-            return Q(**{f"{version_field}__in": self.version_numbers, "task_type": self.task_type})
+            return Q(route_version__in=self.version_numbers, task_type=self.task_type)
         condition = Q(pk__in=[])
         for number in self.version_numbers:
-            condition |= Q(**{version_field: number}) & ~Q(
-                task_type__in=self.routed_elsewhere[number]
-            )
+            condition |= Q(route_version=number) & ~Q(task_type__in=self.routed_elsewhere[number])
         return condition
 
 
@@ -106,14 +104,13 @@ def experiments_of(team) -> list[Experiment]:
                 found.append(experiment)
             experiment.versions.append(version)
             experiment.weights = {
-                ArmRef(target["provider"], target["model"]): target["weight"]
-                for target in rule["targets"]
+                arm: target["weight"] for arm, target in zip(arms, rule["targets"], strict=True)
             }
             experiment.routed_elsewhere[version.number] = task_types - {"*"}
         for key in list(running):
             if key not in seen:
                 running.pop(key).ended_at = version.published_at
-    return sorted(found, key=lambda e: (e.is_live, e.versions[-1].number), reverse=True)
+    return sorted(found, key=lambda e: (e.is_live, e.last_version), reverse=True)
 
 
 def experiment_at(team, first_version: int, task_type: str) -> Experiment | None:
@@ -266,9 +263,10 @@ def experiment_evidence(
     other = 0
     rows = (
         UsageRollup.objects.filter(hours, experiment.usage_filter(), team=team)
-        .values("provider_name", "model_name", "status", "hour")
+        .values("provider_name", "model_name", "status")
         .annotate(
             n=Sum("requests"),
+            recent_scored=Sum("quality_count", filter=Q(hour__gte=recent)),
             cost=Sum("cost_usd"),
             scored=Sum("quality_count"),
             score_sum=Sum("quality_sum"),
@@ -287,7 +285,7 @@ def experiment_evidence(
         figure.requests += row["n"]
         figure.errors += row["n"] if row["status"] == Status.ERROR else 0
         figure.cost_usd += row["cost"] or 0
-        figure.recent_scored += row["scored"] if row["hour"] >= recent else 0
+        figure.recent_scored += row["recent_scored"] or 0
         for name in ("scored", "score_sum", "score_sumsq"):
             sums[arm][name] += row[name] or 0
         for index, name in enumerate(LATENCY_FIELDS):
@@ -337,7 +335,7 @@ def _unversioned_requests(team, experiment: Experiment, hours: Q) -> int:
     """Calls of the rule's task type(s) sent without a route version in the window."""
     rows = UsageRollup.objects.filter(hours, team=team, route_version=NO_VERSION)
     if experiment.task_type == "*":
-        latest = experiment.routed_elsewhere[experiment.versions[-1].number]
+        latest = experiment.routed_elsewhere[experiment.last_version]
         rows = rows.exclude(task_type__in=latest)
     else:
         rows = rows.filter(task_type=experiment.task_type)
