@@ -280,6 +280,10 @@ class RawUsageRemoval(models.Model):
         return f"raw usage of {self.month:%Y-%m} removed {self.removed_at:%Y-%m-%d}"
 
 
+# What a rollup row is per, after its team and its hour or day.
+ROLLUP_KEY_NAMES = ["provider_name", "model_name", "task_type", "route_version", "status"]
+
+
 class UsageRollup(models.Model):
     """Usage per team, hour, provider, model, task type and status: what charts and reports read.
 
@@ -323,15 +327,7 @@ class UsageRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=[
-                    "team",
-                    "hour",
-                    "provider_name",
-                    "model_name",
-                    "task_type",
-                    "route_version",
-                    "status",
-                ],
+                fields=["team", "hour", *ROLLUP_KEY_NAMES],
                 name="usagerollup_unique_key",
             ),
         ]
@@ -376,15 +372,7 @@ class UsageDailyRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=[
-                    "team",
-                    "day",
-                    "provider_name",
-                    "model_name",
-                    "task_type",
-                    "route_version",
-                    "status",
-                ],
+                fields=["team", "day", *ROLLUP_KEY_NAMES],
                 name="usagedailyrollup_unique_key",
             ),
         ]
@@ -394,16 +382,7 @@ class UsageDailyRollup(models.Model):
 
 
 # The same sums as the hourly rows, column for column.
-_NOT_SUMMED = {
-    "id",
-    "team",
-    "hour",
-    "provider_name",
-    "model_name",
-    "task_type",
-    "route_version",
-    "status",
-}
+_NOT_SUMMED = {"id", "team", "hour", *ROLLUP_KEY_NAMES}
 for _field in UsageRollup._meta.concrete_fields:
     if _field.name not in _NOT_SUMMED:
         UsageDailyRollup.add_to_class(_field.name, _field.clone())

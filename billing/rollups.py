@@ -23,7 +23,13 @@ from billing.histogram import (
     UPPER_BOUNDS,
     bucket_of,
 )
-from billing.models import CostSource, UsageDailyRollup, UsageEvent, UsageRollup
+from billing.models import (
+    ROLLUP_KEY_NAMES,
+    CostSource,
+    UsageDailyRollup,
+    UsageEvent,
+    UsageRollup,
+)
 from billing.retention import raw_usage_since
 from dashboard.models import Team
 from dashboard.prepared import execute_prepared
@@ -31,7 +37,7 @@ from dashboard.prepared import execute_prepared
 logger = logging.getLogger(__name__)
 
 # Events without a route version are rolled up under version 0 (NO_VERSION).
-NAMES = ["provider_name", "model_name", "task_type", "route_version", "status"]
+NAMES = ROLLUP_KEY_NAMES
 KEY = ["team_id", "hour", *NAMES]
 DAY_KEY = ["team_id", "day", *NAMES]
 NO_VERSION = 0

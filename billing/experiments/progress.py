@@ -31,8 +31,16 @@ class GoalProgress:
             return None
         return self.band[0] <= self.share <= self.band[1]
 
-    def saving(self, projection: Projection | None) -> Decimal | None:
-        """What a month would save against the team's baseline model."""
+    @property
+    def current_saving(self) -> Decimal | None:
+        """What a month of the published routing saves against the team's baseline model."""
+        return self._saving(self.current)
+
+    @property
+    def next_saving(self) -> Decimal | None:
+        return self._saving(self.next_step)
+
+    def _saving(self, projection: Projection | None) -> Decimal | None:
         if projection is None or self.baseline is None:
             return None
         if projection.monthly_usd is None or self.baseline.monthly_usd is None:

@@ -39,9 +39,3 @@ def latency(found) -> str:
         return "—"
     high = "up" if found.high_ms is None else _duration(found.high_ms)
     return f"{_duration(found.ms)} ({_duration(found.low_ms)} to {high})"
-
-
-@register.filter
-def saving_of(progress, which: str):
-    """GoalProgress's saving against the baseline for its current or next step."""
-    return progress.saving(progress.current if which == "current" else progress.next_step)

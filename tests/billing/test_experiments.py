@@ -9,7 +9,7 @@ import pytest
 from billing.experiments.evidence import ArmRef, experiment_evidence, experiments_of
 from billing.ingest.store import usage_ingest
 from routing.confidence import Verdict
-from routing.models import RoutingVersion
+from routing.models import Model, RoutingVersion
 from tests.factories import canonical_event
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -226,3 +226,15 @@ def test_the_page_shows_the_share_on_the_target_provider(client, split, viewer_u
     response = client.get(f"/t/{split.slug}/routing/experiments/")
     assert b"25.0%" in response.content
     assert b"outside the band" in response.content
+
+
+def test_the_page_shows_what_the_published_routing_saves_against_the_baseline(
+    client, split, viewer_user
+):
+    split.baseline_model = Model.objects.get(provider__slug="anthropic", name="claude-sonnet-4-5")
+    split.save()
+    _send(split, 40, SONNET, version=2)
+    client.force_login(viewer_user)
+    response = client.get(f"/t/{split.slug}/routing/experiments/")
+    current = response.content.split(b'data-testid="current-cost"')[1].split(b"</dd>")[0]
+    assert b"saves $" in current
