@@ -19,7 +19,7 @@ from billing.experiments.evidence import (
     experiments_of,
 )
 from billing.experiments.progress import goal_progress
-from dashboard.access import get_membership_for_user
+from dashboard.access import get_membership_for_user, role_may
 from routing.publish import draft_snapshot, latest_version
 
 
@@ -58,12 +58,14 @@ class EvidenceForm(forms.Form):
 @login_required
 @require_GET
 def experiments_page(request, team):
-    team = get_membership_for_user(request, team, "team.view").team
+    membership = get_membership_for_user(request, team, "team.view")
+    team = membership.team
     summaries = [experiment_evidence(team, experiment) for experiment in experiments_of(team)]
     context = {
         "team": team,
         "summaries": summaries,
         "progress": _progress(team),
+        "may_manage_team": role_may(membership.role, "team.manage"),
         "active_section": "routing",
     }
     return render(request, "billing/experiments.html", context)
@@ -90,13 +92,15 @@ def _evidence_for(request, team, version: int) -> tuple[EvidenceForm, Evidence]:
 @login_required
 @require_GET
 def experiment_page(request, team, version):
-    team = get_membership_for_user(request, team, "team.view").team
+    membership = get_membership_for_user(request, team, "team.view")
+    team = membership.team
     form, evidence = _evidence_for(request, team, version)
     context = {
         "team": team,
         "form": form,
         "evidence": evidence,
         "progress": _progress(team),
+        "may_manage_team": role_may(membership.role, "team.manage"),
         "csv_query": request.GET.urlencode(),
         "active_section": "routing",
     }

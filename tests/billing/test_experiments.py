@@ -238,3 +238,9 @@ def test_the_page_shows_what_the_published_routing_saves_against_the_baseline(
     response = client.get(f"/t/{split.slug}/routing/experiments/")
     current = response.content.split(b'data-testid="current-cost"')[1].split(b"</dd>")[0]
     assert b"saves $" in current
+
+
+def test_an_admin_is_offered_to_set_the_target_band(client, split, admin_user):
+    client.force_login(admin_user)
+    response = client.get(f"/t/{split.slug}/routing/experiments/")
+    assert f'(<a href="/t/{split.slug}/settings/">set one</a>)'.encode() in response.content
