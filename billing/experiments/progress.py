@@ -59,10 +59,11 @@ def target_share(team, *, days: int = SHARE_DAYS, now=None) -> Decimal | None:
     return Decimal(on_target or 0) * 100 / total
 
 
-def goal_progress(team, *, next_rules: list[dict] | None, next_label: str) -> GoalProgress:
+def goal_progress(
+    team, *, published, next_rules: list[dict] | None, next_label: str
+) -> GoalProgress:
     """The share now, and the monthly cost of the published routing and of `next_rules` (the
     next step: a rollout's next weights, or the draft) on the last 30 days' traffic."""
-    published = team.routing_versions.order_by("-number").first()
     current = published.snapshot if published else None
     result = simulate(team, candidate=next_rules or [], published=current, days=SIMULATION_DAYS)
     band = (

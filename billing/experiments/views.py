@@ -75,7 +75,10 @@ def _progress(team):
     draft, published = draft_snapshot(team), latest_version(team)
     changed = published is None or draft != published.snapshot
     return goal_progress(
-        team, next_rules=draft if changed else None, next_label="the draft" if changed else ""
+        team,
+        published=published,
+        next_rules=draft if changed else None,
+        next_label="the draft" if changed else "",
     )
 
 
