@@ -15,6 +15,7 @@ team_patterns: list[URLPattern | URLResolver] = [
     path("routing/simulate/", views_simulate.simulate_page, name="routing_simulate"),
     path("routing/publish/cost/", views_simulate.publish_cost, name="routing_publish_cost"),
     path("routing/experiments/", include("billing.experiments.urls")),
+    path("routing/rollouts/", include("billing.experiments.rollout_urls")),
     path("budgets/", views_budgets.budgets_page, name="budgets"),
     path("budgets/new/", views_budgets.budget_edit, name="budget_new"),
     path("budgets/<int:budget_id>/edit/", views_budgets.budget_edit, name="budget_edit"),

@@ -84,6 +84,14 @@ def scheduled_jobs(environ: Mapping[str, str] = os.environ) -> list[ScheduledJob
         # Hourly: each person's digest goes out once a day, an hour at most after it is due.
         job("send_alert_digests", "billing.alert_tasks.send_alert_digests", 3600),
         job("poll_tao_price", "billing.tasks.poll_tao_price", 300),
+        # Rollout plans: each step's gates, and what passing or failing them does.
+        job(
+            "evaluate_rollouts",
+            "billing.experiments.tasks.evaluate_rollouts",
+            300,
+            stalled_after=timedelta(hours=1),
+            has_work="billing.experiments.plans.any_plan_open",
+        ),
         # Daily: drops months of raw usage past USAGE_RAW_RETENTION_MONTHS (when it is set).
         job("drop_raw_usage", "billing.tasks.drop_raw_usage", 86400),
     ]

@@ -216,3 +216,124 @@ class ProxyInstance(models.Model):
 
     def __str__(self):
         return f"{self.instance_id} ({self.team})"
+
+
+class RolloutState(models.TextChoices):
+    WAITING = "waiting", "Step prepared, waiting to be published"
+    RUNNING = "running", "Gathering evidence"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ROLLOUT_OPEN_STATES = [RolloutState.WAITING, RolloutState.RUNNING, RolloutState.PAUSED]
+
+
+class RolloutPlan(models.Model):
+    """Staged growth of one candidate target's weight in one rule, each step kept only when its
+    gates pass on the evidence gathered while it was live.
+
+    steps: [{"weight": 20, "min_days": 3, "min_scored": 200, "max_error_increase_pts": "1",
+    "max_p95_ratio": "1.5"}], weights rising; the rule's other targets share the rest in
+    proportion to their weights when the plan began (starting_targets).
+    """
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="rollouts")
+    task_type = models.CharField(max_length=100)
+    candidate_provider = models.CharField(max_length=50)
+    candidate_model = models.CharField(max_length=200)
+    control_provider = models.CharField(max_length=50)
+    control_model = models.CharField(max_length=200)
+    steps = models.JSONField()
+    starting_targets = models.JSONField()
+    # The rule's targets when the current step was prepared: what a waiting plan expects to see
+    # live until the step is published, and what a rollback of the step publishes again.
+    from_targets = models.JSONField(default=list)
+    # The step live now, or, while waiting, the step prepared for publishing.
+    step = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(
+        max_length=16, choices=RolloutState.choices, default=RolloutState.WAITING
+    )
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    step_version = models.PositiveIntegerField(null=True, blank=True)
+    auto_advance = models.BooleanField(default=False)
+    auto_rollback = models.BooleanField(default=False)
+    paused_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "task_type"],
+                condition=models.Q(state__in=ROLLOUT_OPEN_STATES),
+                name="rolloutplan_one_open_per_rule",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=RolloutState.values), name="rolloutplan_state_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.team} rollout of {self.candidate_label} on {self.task_type}"
+
+    @property
+    def candidate_label(self) -> str:
+        return f"{self.candidate_provider}/{self.candidate_model}"
+
+    @property
+    def control_label(self) -> str:
+        return f"{self.control_provider}/{self.control_model}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in ROLLOUT_OPEN_STATES
+
+    @property
+    def current_step(self) -> dict:
+        return self.steps[self.step]
+
+    @property
+    def is_last_step(self) -> bool:
+        return self.step == len(self.steps) - 1
+
+
+class RolloutEventKind(models.TextChoices):
+    CREATED = "created", "Plan created"
+    PREPARED = "prepared", "Step prepared in the draft"
+    BLOCKED = "blocked", "Step not prepared"
+    STEP_LIVE = "step_live", "Step live"
+    PUBLISHED = "published", "Step published by the plan"
+    PASSED = "passed", "Gates passed"
+    PAUSED = "paused", "Paused"
+    ROLLED_BACK = "rolled_back", "Rolled back by the plan"
+    RESUMED = "resumed", "Resumed"
+    CANCELLED = "cancelled", "Cancelled"
+    COMPLETED = "completed", "Completed"
+
+
+class RolloutEvent(models.Model):
+    """One transition of a plan, with the evidence that decided it."""
+
+    plan = models.ForeignKey(RolloutPlan, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=RolloutEventKind.choices)
+    step = models.PositiveSmallIntegerField()
+    # The version live when it happened, or the one the plan published.
+    version = models.PositiveIntegerField(null=True, blank=True)
+    message = models.CharField(max_length=1000)
+    gates = models.JSONField(default=list, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["plan", "at"], name="rolloutevent_plan_at")]
+
+    def __str__(self):
+        return f"{self.plan}: {self.get_kind_display()}"

@@ -27,6 +27,7 @@ from routing.publish import (
     snapshot_digest,
 )
 from routing.resolve import resolve_route
+from routing.rollouts import PUBLISHING, rollout_transitions_by_version
 from routing.rules import StaleEdit, rule_save
 
 
@@ -303,11 +304,15 @@ def rule_check(request, team, rule_id=None):
 def versions_page(request, team):
     membership = get_membership_for_user(request, team, "team.view")
     team = membership.team
-    versions = team.routing_versions.select_related("published_by", "rollback_of")
+    versions = list(team.routing_versions.select_related("published_by", "rollback_of"))
+    transitions = rollout_transitions_by_version(team)
+    for version in versions:
+        version.rollout_events = transitions.get(version.number, [])
+        version.by_plan = any(event.kind in PUBLISHING for event in version.rollout_events)
     context = {
         "team": team,
         "versions": versions,
-        "latest": versions.first(),
+        "latest": versions[0] if versions else None,
         "may_edit": role_may(membership.role, "routing.edit"),
         "form": VersionDiffForm(team=team),
         "active_section": "routing",

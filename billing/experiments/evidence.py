@@ -219,18 +219,24 @@ class Evidence:
 
 
 def incumbent(experiment: Experiment, *, team_id: int, now: datetime) -> ArmRef:
-    """The rule's most expensive target at today's prices (input plus output per million
-    tokens): what the candidates are measured against unless ops pick another."""
+    """The rule's most expensive target at today's prices: what the candidates are measured
+    against unless ops pick another."""
+    return most_expensive(experiment.arms, team_id=team_id, now=now)
+
+
+def most_expensive(arms: list[ArmRef], *, team_id: int, now: datetime) -> ArmRef:
+    """The arm with the highest input plus output price per million tokens (the first of
+    equals); arms without a price count as the cheapest."""
     book = PriceBook.current()
 
     def blended(arm: ArmRef) -> Decimal:
         price = book.price_on(book.resolve(arm.provider, arm.model).model, now, team_id=team_id)
         return price.input_per_mtok + price.output_per_mtok if price else Decimal(-1)
 
-    return max(experiment.arms, key=lambda arm: (blended(arm), -experiment.arms.index(arm)))
+    return max(arms, key=lambda arm: (blended(arm), -arms.index(arm)))
 
 
-def _arm_matcher(arms: list[ArmRef]):
+def arm_matcher(arms: list[ArmRef]):
     """Which arm a rollup row's provider and model are, as the catalog resolves both."""
     book = PriceBook.current()
 
@@ -259,7 +265,7 @@ def experiment_evidence(
     hours = Q(hour__gte=hour_of(window_start), hour__lt=window_end)
     recent = hour_of(window_end - timedelta(days=RATE_DAYS))
     figures = {arm: ArmFigures(arm, experiment.weights.get(arm, 0)) for arm in experiment.arms}
-    arm_of = _arm_matcher(experiment.arms)
+    arm_of = arm_matcher(experiment.arms)
     other = 0
     rows = (
         UsageRollup.objects.filter(hours, experiment.usage_filter(), team=team)

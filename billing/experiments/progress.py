@@ -8,8 +8,10 @@ from decimal import Decimal
 from django.db.models import Sum
 from django.utils import timezone
 
+from billing.experiments.plans import plans_next_rules
 from billing.models import UsageRollup
 from billing.simulate import Projection, simulate
+from routing.publish import draft_snapshot, latest_version
 
 SHARE_DAYS = 7
 SIMULATION_DAYS = 30
@@ -79,4 +81,23 @@ def goal_progress(
         next_step=result.candidate,
         baseline=result.baseline,
         next_label=next_label,
+    )
+
+
+def team_progress(team) -> GoalProgress:
+    """Progress with its next step: the open rollout plans' next steps, else the draft when it
+    differs from what is published."""
+    published = latest_version(team)
+    planned = plans_next_rules(team)
+    if planned is not None:
+        return goal_progress(
+            team, published=published, next_rules=planned, next_label="the plans' next steps"
+        )
+    draft = draft_snapshot(team)
+    changed = published is None or draft != published.snapshot
+    return goal_progress(
+        team,
+        published=published,
+        next_rules=draft if changed else None,
+        next_label="the draft" if changed else "",
     )

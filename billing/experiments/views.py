@@ -18,9 +18,8 @@ from billing.experiments.evidence import (
     experiment_evidence,
     experiments_of,
 )
-from billing.experiments.progress import goal_progress
+from billing.experiments.progress import team_progress
 from dashboard.access import get_membership_for_user, role_may
-from routing.publish import draft_snapshot, latest_version
 
 
 class EvidenceForm(forms.Form):
@@ -64,22 +63,11 @@ def experiments_page(request, team):
     context = {
         "team": team,
         "summaries": summaries,
-        "progress": _progress(team),
+        "progress": team_progress(team),
         "may_manage_team": role_may(membership.role, "team.manage"),
         "active_section": "routing",
     }
     return render(request, "billing/experiments.html", context)
-
-
-def _progress(team):
-    draft, published = draft_snapshot(team), latest_version(team)
-    changed = published is None or draft != published.snapshot
-    return goal_progress(
-        team,
-        published=published,
-        next_rules=draft if changed else None,
-        next_label="the draft" if changed else "",
-    )
 
 
 def _evidence_for(request, team, version: int) -> tuple[EvidenceForm, Evidence]:
@@ -102,7 +90,7 @@ def experiment_page(request, team, version):
         "team": team,
         "form": form,
         "evidence": evidence,
-        "progress": _progress(team),
+        "progress": team_progress(team),
         "may_manage_team": role_may(membership.role, "team.manage"),
         "csv_query": request.GET.urlencode(),
         "active_section": "routing",
