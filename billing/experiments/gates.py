@@ -168,7 +168,7 @@ def _error_check(comparison, gates: StepGates) -> GateCheck:
 
 
 def _latency_check(arm, control, gates: StepGates, *, judged: bool) -> GateCheck:
-    limit = f"at most {gates.max_p95_ratio} x the control's"
+    limit = f"at most {gates.max_p95_ratio}x the control's"
     mine, theirs = arm.p95, control.p95
     if mine is None or theirs is None:
         return GateCheck("p95 latency", GateStatus.WAIT, f"no latencies yet; {limit}")

@@ -103,6 +103,7 @@ def rollout_figure(plan: RolloutPlan, daily: list[tuple]) -> dict | None:
         )
     layout = {
         "font": FONT,
+        "height": 460,
         "margin": {"t": 30, "r": 10, "b": 50, "l": 70},
         "legend": {"orientation": "h", "y": -0.2, "yanchor": "top"},
         "hoverlabel": {"namelength": -1},
@@ -110,6 +111,8 @@ def rollout_figure(plan: RolloutPlan, daily: list[tuple]) -> dict | None:
             "title": {"text": day_axis_title(plan.team.time_zone)},
             "type": "date",
             "tickformat": "%b %-d",
+            # Drawn under the lower plot: both plots share the days.
+            "anchor": "y2",
         },
         "yaxis": {"title": {"text": "Share of calls (%)"}, "domain": [0.55, 1], "range": [0, 100]},
         "yaxis2": {"title": {"text": "Mean quality"}, "domain": [0, 0.45], "anchor": "x"},

@@ -24,24 +24,37 @@ class StepForm(forms.Form):
         help_text="1 to 99: a step at 100% would leave nothing to compare with.",
     )
     min_days = forms.IntegerField(
-        label="Minimum days", validators=[MinValueValidator(0), MaxValueValidator(90)]
+        label="Minimum days",
+        required=False,
+        validators=[MinValueValidator(0), MaxValueValidator(90)],
     )
     min_scored = forms.IntegerField(
         label="Minimum scored calls on the candidate",
+        required=False,
         validators=[MinValueValidator(0), MaxValueValidator(10_000_000)],
     )
     max_error_increase_pts = forms.DecimalField(
         label="Error rate at most control + (points)",
+        required=False,
         max_digits=5,
         decimal_places=2,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
     )
     max_p95_ratio = forms.DecimalField(
         label="p95 latency at most control times",
+        required=False,
         max_digits=5,
         decimal_places=2,
         validators=[MinValueValidator(Decimal(1)), MaxValueValidator(Decimal(100))],
     )
+
+    def clean(self):
+        """A step's empty gate takes the default gate."""
+        cleaned = super().clean() or {}
+        for name, default in DEFAULT_GATES.items():
+            if cleaned.get(name) is None and name not in self.errors:
+                cleaned[name] = default
+        return cleaned
 
 
 class BaseStepFormSet(forms.BaseFormSet):

@@ -9,88 +9,30 @@ from django.core import mail
 from billing.experiments.plans import (
     plans_next_rules,
     rollout_cancel,
-    rollout_create,
     rollout_evaluate,
     rollout_resume,
 )
-from billing.experiments.evidence import ArmRef
-from billing.experiments.gates import StepGates
-from billing.ingest.store import usage_ingest
 from dashboard.models import AuditEvent
-from routing.models import Model, RolloutEventKind, RolloutState, RoutingRule, RoutingVersion
+from routing.models import RolloutEventKind, RolloutState, RoutingVersion
 from routing.publish import draft_snapshot, latest_version, routing_publish
 from routing.rollouts import rule_targets, step_targets
-from routing.rules import rule_save
-from tests.factories import canonical_event
+from tests.billing.rollout_setup import (
+    DEEPSEEK,
+    MINI,
+    SONNET,
+    plan_start,
+    routing_publish_all_on_sonnet,
+    rule_save_targets,
+    usage_send,
+)
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
-SONNET = ArmRef("anthropic", "claude-sonnet-4-5")
-DEEPSEEK = ArmRef("chutes", "deepseek-ai/DeepSeek-V3")
-MINI = ArmRef("openai", "gpt-5-mini")
-
-
-def _model(ref: ArmRef) -> Model:
-    return Model.objects.get(provider__slug=ref.provider, name=ref.model)
-
-
-def _save_rule(team, user, task_type, *targets):
-    """targets: (ArmRef, weight) pairs."""
-    rule = RoutingRule.objects.filter(team=team, task_type=task_type).first()
-    rule_save(
-        team=team,
-        user=user,
-        task_type=task_type,
-        targets=[{"model_id": _model(ref).pk, "weight": weight} for ref, weight in targets],
-        fallbacks=[],
-        rule=rule,
-    )
-
-
-def _steps(*weights, **gates) -> list[StepGates]:
-    values = {"min_days": 2, "min_scored": 100, "max_error_increase_pts": 2, "max_p95_ratio": 1.5}
-    return [StepGates.of(values | gates | {"weight": weight}) for weight in weights]
 
 
 @pytest.fixture
 def live(team, ops_user, catalog, clock):
-    """v1: everything on Sonnet, summarization in a rule of its own."""
-    _save_rule(team, ops_user, "*", (SONNET, 100))
-    _save_rule(team, ops_user, "summarization", (SONNET, 100))
-    routing_publish(team=team, user=ops_user, comment="All on Sonnet")
+    routing_publish_all_on_sonnet(team, ops_user)
     return team
-
-
-def _plan(team, user, *weights, **options):
-    return rollout_create(
-        team=team,
-        user=user,
-        task_type="summarization",
-        candidate=DEEPSEEK,
-        control=SONNET,
-        steps=_steps(*weights, **options.pop("gates", {})),
-        auto_advance=options.get("auto_advance", False),
-        auto_rollback=options.get("auto_rollback", False),
-    )
-
-
-def _send(team, count, ref, *, version, quality=0.9, errors=0, latency_ms=1800, tag=""):
-    at = datetime.now(UTC) - timedelta(minutes=30)
-    events = [
-        canonical_event(
-            id=f"{ref.model}-{version}-{tag}-{n}",
-            timestamp=(at + timedelta(seconds=n)).isoformat(),
-            provider=ref.provider,
-            model=ref.model,
-            task_type="summarization",
-            route_version=version,
-            status="error" if n < errors else "success",
-            quality_score=quality,
-            latency_ms=latency_ms,
-        )
-        for n in range(count)
-    ]
-    result = usage_ingest(team, events, now=datetime.now(UTC))
-    assert result.accepted == count, result.rejected[:1]
 
 
 def _check(plan):
@@ -103,7 +45,7 @@ def _kinds(events):
 
 def _running_at_first_step(clock, team, user, *weights, **options):
     """The plan's first step published, and an hour of it gone by."""
-    plan = _plan(team, user, *weights, **options)
+    plan = plan_start(team, user, *weights, **options)
     routing_publish(team=team, user=user, comment="Pilot")
     _check(plan)
     clock.shift(timedelta(hours=1))
@@ -113,9 +55,9 @@ def _running_at_first_step(clock, team, user, *weights, **options):
 
 
 def test_the_other_targets_share_what_the_candidate_leaves_as_they_shared_it(live, ops_user):
-    _save_rule(live, ops_user, "summarization", (SONNET, 60), (MINI, 40))
+    rule_save_targets(live, ops_user, "summarization", (SONNET, 60), (MINI, 40))
     routing_publish(team=live, user=ops_user, comment="Sonnet and mini")
-    plan = _plan(live, ops_user, 50)
+    plan = plan_start(live, ops_user, 50)
     assert step_targets(plan, 0) == [
         {"provider": "anthropic", "model": "claude-sonnet-4-5", "weight": 30},
         {"provider": "openai", "model": "gpt-5-mini", "weight": 20},
@@ -124,7 +66,7 @@ def test_the_other_targets_share_what_the_candidate_leaves_as_they_shared_it(liv
 
 
 def test_a_new_plan_prepares_its_first_step_in_the_draft_and_publishes_nothing(live, ops_user):
-    plan = _plan(live, ops_user, 20, 50, 80)
+    plan = plan_start(live, ops_user, 20, 50, 80)
     assert plan.state == RolloutState.WAITING
     assert latest_version(live).number == 1
     assert sorted(
@@ -135,7 +77,7 @@ def test_a_new_plan_prepares_its_first_step_in_the_draft_and_publishes_nothing(l
 
 
 def test_the_step_runs_from_the_version_that_published_it(live, ops_user, clock):
-    plan = _plan(live, ops_user, 20, 50)
+    plan = plan_start(live, ops_user, 20, 50)
     clock.shift(timedelta(hours=1))
     version = routing_publish(team=live, user=ops_user, comment="Pilot at 20%")
     (event,) = _check(plan)
@@ -149,8 +91,8 @@ def test_gates_wait_for_the_minimum_days_then_the_next_step_is_prepared_and_ops_
     live, ops_user, clock, django_capture_on_commit_callbacks
 ):
     plan = _running_at_first_step(clock, live, ops_user, 20, 50)
-    _send(live, 300, SONNET, version=2, tag="a")
-    _send(live, 300, DEEPSEEK, version=2, tag="a")
+    usage_send(live, 300, SONNET, version=2, tag="a")
+    usage_send(live, 300, DEEPSEEK, version=2, tag="a")
     assert _check(plan) == []  # one day short: the quality already holds, the days do not
     mail.outbox.clear()
     clock.shift(timedelta(days=2))
@@ -172,8 +114,8 @@ def test_a_clearly_worse_candidate_pauses_the_plan_and_publishes_nothing(
     live, ops_user, clock, django_capture_on_commit_callbacks
 ):
     plan = _running_at_first_step(clock, live, ops_user, 20, 50)
-    _send(live, 300, SONNET, version=2, quality=0.9)
-    _send(live, 300, DEEPSEEK, version=2, quality=0.5)
+    usage_send(live, 300, SONNET, version=2, quality=0.9)
+    usage_send(live, 300, DEEPSEEK, version=2, quality=0.5)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         (event,) = _check(plan)
@@ -186,8 +128,8 @@ def test_a_clearly_worse_candidate_pauses_the_plan_and_publishes_nothing(
 
 def test_auto_rollback_publishes_the_step_before(live, ops_user, clock):
     plan = _running_at_first_step(clock, live, ops_user, 20, 50, auto_rollback=True)
-    _send(live, 300, SONNET, version=2, quality=0.9)
-    _send(live, 300, DEEPSEEK, version=2, quality=0.5)
+    usage_send(live, 300, SONNET, version=2, quality=0.9)
+    usage_send(live, 300, DEEPSEEK, version=2, quality=0.5)
     assert _kinds(_check(plan)) == ["paused", "rolled_back"]
     version = latest_version(live)
     assert version.number == 3 and version.published_by is None
@@ -200,8 +142,8 @@ def test_auto_rollback_publishes_the_step_before(live, ops_user, clock):
 
 def test_a_higher_error_rate_than_allowed_fails_its_gate(live, ops_user, clock):
     plan = _running_at_first_step(clock, live, ops_user, 20, 50)
-    _send(live, 300, SONNET, version=2)
-    _send(live, 300, DEEPSEEK, version=2, errors=60)
+    usage_send(live, 300, SONNET, version=2)
+    usage_send(live, 300, DEEPSEEK, version=2, errors=60)
     _check(plan)
     plan.refresh_from_db()
     assert plan.state == RolloutState.PAUSED and "error rate" in plan.paused_reason
@@ -209,8 +151,8 @@ def test_a_higher_error_rate_than_allowed_fails_its_gate(live, ops_user, clock):
 
 def test_a_slow_candidate_fails_the_latency_gate_once_the_minimums_are_met(live, ops_user, clock):
     plan = _running_at_first_step(clock, live, ops_user, 20, 50)
-    _send(live, 300, SONNET, version=2, latency_ms=1000)
-    _send(live, 300, DEEPSEEK, version=2, latency_ms=9000)
+    usage_send(live, 300, SONNET, version=2, latency_ms=1000)
+    usage_send(live, 300, DEEPSEEK, version=2, latency_ms=9000)
     assert _check(plan) == []  # judged only after the minimum days
     clock.shift(timedelta(days=2))
     _check(plan)
@@ -220,8 +162,8 @@ def test_a_slow_candidate_fails_the_latency_gate_once_the_minimums_are_met(live,
 
 def test_auto_advance_publishes_the_next_step_naming_the_evidence(live, ops_user, clock):
     plan = _running_at_first_step(clock, live, ops_user, 20, 50, auto_advance=True)
-    _send(live, 300, SONNET, version=2)
-    _send(live, 300, DEEPSEEK, version=2)
+    usage_send(live, 300, SONNET, version=2)
+    usage_send(live, 300, DEEPSEEK, version=2)
     clock.shift(timedelta(days=2))
     assert _kinds(_check(plan)) == ["passed", "published"]
     version = latest_version(live)
@@ -235,9 +177,9 @@ def test_auto_advance_publishes_the_next_step_naming_the_evidence(live, ops_user
 
 def test_auto_advance_never_publishes_over_unpublished_edits(live, ops_user, clock):
     plan = _running_at_first_step(clock, live, ops_user, 20, 50, auto_advance=True)
-    _save_rule(live, ops_user, "*", (MINI, 100))  # someone's edit, not yet published
-    _send(live, 300, SONNET, version=2)
-    _send(live, 300, DEEPSEEK, version=2)
+    rule_save_targets(live, ops_user, "*", (MINI, 100))  # someone's edit, not yet published
+    usage_send(live, 300, SONNET, version=2)
+    usage_send(live, 300, DEEPSEEK, version=2)
     clock.shift(timedelta(days=2))
     assert _kinds(_check(plan)) == ["passed", "blocked", "prepared"]
     assert latest_version(live).number == 2
@@ -249,8 +191,8 @@ def test_auto_advance_never_publishes_over_unpublished_edits(live, ops_user, clo
 
 
 def test_a_step_is_not_prepared_over_edits_to_its_own_rule(live, ops_user):
-    _save_rule(live, ops_user, "summarization", (SONNET, 70), (MINI, 30))  # unpublished
-    plan = _plan(live, ops_user, 20)
+    rule_save_targets(live, ops_user, "summarization", (SONNET, 70), (MINI, 30))  # unpublished
+    plan = plan_start(live, ops_user, 20)
     assert _kinds(plan.events.order_by("pk")) == ["created", "blocked"]
     assert "unpublished edits" in plan.events.order_by("pk").last().message
     assert {t["model"] for t in rule_targets(draft_snapshot(live), "summarization")} == {
@@ -259,10 +201,10 @@ def test_a_step_is_not_prepared_over_edits_to_its_own_rule(live, ops_user):
     }
 
 
-def test_the_last_step_passing_completes_the_plan(live, ops_user, clock):
+def test_the_last_step_passing_completes_theplan_start(live, ops_user, clock):
     plan = _running_at_first_step(clock, live, ops_user, 20)
-    _send(live, 300, SONNET, version=2)
-    _send(live, 300, DEEPSEEK, version=2)
+    usage_send(live, 300, SONNET, version=2)
+    usage_send(live, 300, DEEPSEEK, version=2)
     clock.shift(timedelta(days=2))
     assert _kinds(_check(plan)) == ["completed"]
     plan.refresh_from_db()
@@ -271,7 +213,7 @@ def test_the_last_step_passing_completes_the_plan(live, ops_user, clock):
 
 def test_a_rule_changed_by_hand_pauses_the_plan_and_resuming_goes_on_from_it(live, ops_user, clock):
     plan = _running_at_first_step(clock, live, ops_user, 20, 50, 80)
-    _save_rule(live, ops_user, "summarization", (SONNET, 40), (DEEPSEEK, 60))
+    rule_save_targets(live, ops_user, "summarization", (SONNET, 40), (DEEPSEEK, 60))
     routing_publish(team=live, user=ops_user, comment="By hand")
     _check(plan)
     plan.refresh_from_db()
@@ -284,8 +226,8 @@ def test_a_rule_changed_by_hand_pauses_the_plan_and_resuming_goes_on_from_it(liv
 
 def test_resuming_a_paused_step_counts_its_evidence_afresh(live, ops_user, clock):
     plan = _running_at_first_step(clock, live, ops_user, 20, 50)
-    _send(live, 300, SONNET, version=2, quality=0.9)
-    _send(live, 300, DEEPSEEK, version=2, quality=0.5)
+    usage_send(live, 300, SONNET, version=2, quality=0.9)
+    usage_send(live, 300, DEEPSEEK, version=2, quality=0.5)
     _check(plan)
     clock.shift(timedelta(hours=3))
     rollout_resume(plan, user=ops_user)
@@ -296,7 +238,7 @@ def test_resuming_a_paused_step_counts_its_evidence_afresh(live, ops_user, clock
 
 
 def test_cancelling_leaves_the_routing_as_it_is(live, ops_user):
-    plan = _plan(live, ops_user, 20)
+    plan = plan_start(live, ops_user, 20)
     draft = draft_snapshot(live)
     rollout_cancel(plan, user=ops_user)
     plan.refresh_from_db()

@@ -9,13 +9,16 @@ from django.utils import timezone
 from billing.alerts.rules import alert_rules_add_recommended
 from billing.catalog import catalog_load
 from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
+from billing.experiments.evidence import ArmRef
+from billing.experiments.gates import StepGates
+from billing.experiments.plans import rollout_create
 from billing.models import AlertRule, Budget, UsageRollup
 from dashboard.models import Role, Team
 from dashboard.progress import ProgressBar
 from dashboard.teams import member_set_role
 from routing.keys import DEMO_KEY_LABEL, DEMO_SECRET_PREFIX, key_add
-from routing.models import Model, Provider, ProviderKey, RoutingRule
-from routing.publish import routing_publish
+from routing.models import Model, Provider, ProviderKey, RolloutPlan, RoutingRule
+from routing.publish import latest_version, routing_publish
 from routing.rules import rule_save
 
 DEMO_PASSWORD = "spend-demo"  # noqa: S105 - printed on purpose: this is the local demo
@@ -96,6 +99,7 @@ class Command(BaseCommand):
                     member_set_role(team=teams[slug], user=user, role=role)
         self._seed_keys(teams)
         self._seed_routing(teams)
+        self._seed_rollout(teams["maven"])
         self._seed_usage(teams, days)
         self._seed_budgets(teams)
         self._seed_alert_rules(teams)
@@ -139,6 +143,32 @@ class Command(BaseCommand):
             version.published_at = timezone.now() - DEMO_ROUTED_FOR
             version.save(update_fields=["published_at"])
         self.stdout.write("Routing: a published version for each demo team, its splits pilots.")
+
+    def _seed_rollout(self, team):
+        """A rollout plan running since the demo version: DeepSeek growing on code completion."""
+        if RolloutPlan.objects.filter(team=team).exists():
+            return
+        version = latest_version(team)
+        if version is None:
+            return
+        plan = rollout_create(
+            team=team,
+            user=get_user_model().objects.get(username="admin"),
+            task_type=DEMO_ROLLOUT["task_type"],
+            candidate=ArmRef(*DEEPSEEK),
+            control=ArmRef("openai", "gpt-5-mini"),
+            steps=[
+                StepGates.of(DEMO_ROLLOUT["gates"] | {"weight": w}) for w in DEMO_ROLLOUT["weights"]
+            ],
+            auto_advance=False,
+            auto_rollback=False,
+        )
+        # Started with the version it runs on, weeks ago, as the demo's experiments did.
+        RolloutPlan.objects.filter(pk=plan.pk).update(created_at=version.published_at)
+        plan.events.update(at=version.published_at)
+        self.stdout.write(
+            f"Rollout: a plan for {team.name}'s code completion, {plan.get_state_display().lower()}."
+        )
 
     def _seed_budgets(self, teams):
         """A recurring monthly budget per demo team, sized from its last 30 days of usage."""
@@ -185,6 +215,17 @@ class Command(BaseCommand):
 SONNET = ("anthropic", "claude-sonnet-4-5")
 LLAMA = ("chutes", "unsloth/Llama-3.3-70B-Instruct")
 DEEPSEEK = ("chutes", "deepseek-ai/DeepSeek-V3")
+# The demo plan starts at the live weight, so it runs at once on the demo's evidence.
+DEMO_ROLLOUT = {
+    "task_type": "code_completion",
+    "weights": [80, 90, 95],
+    "gates": {
+        "min_days": 7,
+        "min_scored": 150,
+        "max_error_increase_pts": "3",
+        "max_p95_ratio": "2.5",
+    },
+}
 DEMO_ROUTES = [
     # task type, targets (provider, model, weight), fallbacks (provider, model)
     ("*", [(*SONNET, 100)], []),
