@@ -166,9 +166,8 @@ class Command(BaseCommand):
         # Started with the version it runs on, weeks ago, as the demo's experiments did.
         RolloutPlan.objects.filter(pk=plan.pk).update(created_at=version.published_at)
         plan.events.update(at=version.published_at)
-        self.stdout.write(
-            f"Rollout: a plan for {team.name}'s code completion, {plan.get_state_display().lower()}."
-        )
+        state = plan.get_state_display().lower()
+        self.stdout.write(f"Rollout: a plan for {team.name}'s code completion, {state}.")
 
     def _seed_budgets(self, teams):
         """A recurring monthly budget per demo team, sized from its last 30 days of usage."""
