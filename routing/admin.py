@@ -6,6 +6,8 @@ from routing.models import (
     Provider,
     ProviderKey,
     ProxyInstance,
+    RolloutEvent,
+    RolloutPlan,
     RoutingRule,
     RoutingVersion,
 )
@@ -107,3 +109,21 @@ class ProxyInstanceAdmin(ReadOnlyAdmin):
     list_filter = ["team"]
     search_fields = ["instance_id", "host", "team__slug"]
     list_select_related = ["team"]
+
+
+@admin.register(RolloutPlan)
+class RolloutPlanAdmin(ReadOnlyAdmin):
+    """Plans are started, resumed and cancelled on the rollouts page, which audits each."""
+
+    list_display = ["task_type", "team", "candidate_model", "state", "step", "created_at"]
+    list_filter = ["team", "state"]
+    list_select_related = ["team"]
+
+
+@admin.register(RolloutEvent)
+class RolloutEventAdmin(ImmutableAdmin):
+    """A plan's history: what happened is never rewritten."""
+
+    list_display = ["at", "plan", "kind", "step", "version", "message"]
+    list_filter = ["kind"]
+    list_select_related = ["plan__team"]

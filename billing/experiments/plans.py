@@ -11,8 +11,8 @@ Every transition is a RolloutEvent and an audit record.
 
 import logging
 import smtplib
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from billing.experiments.evidence import ArmRef, Evidence, experiment_evidence, experiments_of
 from billing.experiments.gates import GateReport, GateStatus, StepGates, gates_check
+from billing.rollups import hour_of
 from dashboard.access import PERMISSIONS
 from dashboard.audit import audit_record
 from dashboard.models import Membership
@@ -148,9 +149,16 @@ def plan_evidence(plan: RolloutPlan, *, now: datetime) -> Evidence | None:
             and live.number in experiment.version_numbers
             and candidate in experiment.arms
         ):
+            # A step's own versions only: the step before had the same targets, so the same
+            # experiment, and its calls of the step's first hour would count otherwise.
+            own = [v for v in experiment.versions if v.number >= (plan.step_version or 0)]
             control = ArmRef(plan.control_provider, plan.control_model)
             return experiment_evidence(
-                plan.team, experiment, control=control, start=plan.step_started_at, now=now
+                plan.team,
+                replace(experiment, versions=own),
+                control=control,
+                start=plan.step_started_at,
+                now=now,
             )
     return None
 
@@ -455,9 +463,15 @@ def rollout_resume(plan: RolloutPlan, *, user) -> None:
             raise ValidationError(f"The {plan.task_type} rule is not published and enabled.")
         plan.paused_reason = ""
         if same_targets(live_targets, step_targets(plan, plan.step)):
+            # Usage is summed by the hour: the step's evidence starts at the next whole one, so
+            # no call made before the resume counts.
+            start = hour_of(timezone.now()) + timedelta(hours=1)
             plan.state = RolloutState.RUNNING
-            plan.step_started_at, plan.step_version = timezone.now(), live.number
-            message = f"Resumed at {step_name(plan, plan.step)}: its evidence counts from now."
+            plan.step_started_at, plan.step_version = start, live.number
+            message = (
+                f"Resumed at {step_name(plan, plan.step)}: its evidence counts afresh from "
+                f"{start.astimezone(plan.team.zone):%Y-%m-%d %H:%M} ({plan.team.time_zone})."
+            )
         else:
             _rebase(plan, live_targets)
             plan.state = RolloutState.WAITING

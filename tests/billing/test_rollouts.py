@@ -201,7 +201,20 @@ def test_a_step_is_not_prepared_over_edits_to_its_own_rule(live, ops_user):
     }
 
 
-def test_the_last_step_passing_completes_theplan_start(live, ops_user, clock):
+def test_a_step_counts_none_of_the_calls_of_the_step_before(live, ops_user, clock):
+    plan = _running_at_first_step(clock, live, ops_user, 20, 50, gates={"min_days": 0})
+    clock.shift(timedelta(minutes=40))  # the calls at 20% made in the hour step 2 starts
+    usage_send(live, 300, SONNET, version=2)
+    usage_send(live, 300, DEEPSEEK, version=2)
+    assert _kinds(_check(plan)) == ["passed", "prepared"]
+    routing_publish(team=live, user=ops_user, comment="Step 2")  # in the same hour
+    _check(plan)
+    plan.refresh_from_db()
+    assert (plan.state, plan.step) == (RolloutState.RUNNING, 1)
+    assert _check(plan) == []  # nothing yet at 50%: the calls at 20% do not count
+
+
+def test_the_last_step_passing_completes_the_plan(live, ops_user, clock):
     plan = _running_at_first_step(clock, live, ops_user, 20)
     usage_send(live, 300, SONNET, version=2)
     usage_send(live, 300, DEEPSEEK, version=2)
@@ -233,7 +246,7 @@ def test_resuming_a_paused_step_counts_its_evidence_afresh(live, ops_user, clock
     rollout_resume(plan, user=ops_user)
     plan.refresh_from_db()
     assert plan.state == RolloutState.RUNNING
-    assert plan.step_started_at == datetime.now(UTC)
+    assert plan.step_started_at == datetime(2026, 11, 20, 17, tzinfo=UTC)  # the next whole hour
     assert _check(plan) == []  # the bad calls came before: no evidence yet, nothing fails
 
 

@@ -88,6 +88,7 @@ def test_no_team_page_or_catalog_page_breaks_the_policy(page, sign_in, demo, csp
         assert any(path.startswith(f"/t/maven/{section}/") for path in visited), section
     assert any(path.startswith("/catalog/models/") for path in visited)
     assert any(path.startswith("/t/maven/routing/experiments/v") for path in visited)
+    assert any(path.startswith("/t/maven/routing/rollouts/new/") for path in visited)
     assert no_violations(page, csp_violations), csp_violations
 
 

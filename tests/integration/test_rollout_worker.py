@@ -190,19 +190,3 @@ def test_the_worker_pauses_the_plan_and_rolls_back_a_clearly_worse_candidate(
     assert (plan.state, plan.step) == (RolloutState.PAUSED, 0)
     assert "quality" in plan.paused_reason
     assert _kinds(plan)[-2:] == ["paused", "rolled_back"]
-
-
-def test_probe_step2_evidence(team, ops_user, catalog, db):
-    from billing.experiments.plans import plan_gates
-    from datetime import timedelta
-    plan = _running_plan(team, ops_user, auto_advance=True, auto_rollback=False)
-    pilot = latest_version(team)
-    _ingest(team, SONNET, version=pilot, quality=0.9)
-    _ingest(team, DEEPSEEK, version=pilot, quality=0.9)
-    print([e.kind for e in rollout_evaluate(plan, now=datetime.now(UTC))])
-    plan.refresh_from_db()
-    print(plan.step, plan.step_version, plan.state)
-    print(plan_gates(plan, now=datetime.now(UTC)).lines())
-    print([e.kind for e in rollout_evaluate(plan, now=datetime.now(UTC) + timedelta(seconds=1))])
-    plan.refresh_from_db()
-    print(plan.state)
