@@ -3,12 +3,14 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from billing.alerts.rules import recommended_rules
 from billing.experiments.evidence import experiment_evidence, experiments_of
+from billing.experiments.plans import plan_gates
 from billing.models import AlertRule, Budget
 from dashboard.models import Membership, Role, Team
-from routing.models import ProviderKey, RoutingVersion
+from routing.models import ProviderKey, RolloutPlan, RolloutState, RoutingVersion
 from routing.rules import check_rule
 
 
@@ -160,3 +162,14 @@ def test_seed_demo_runs_its_splits_as_experiments_with_real_evidence(db):
     assert all(arm.requests for arm in evidence.arms)
     assert evidence.scored > 0
     assert evidence.unversioned_requests == 0
+
+
+def test_seed_demo_runs_a_rollout_plan_with_its_gates_on_the_demo_evidence(db):
+    _run("seed_demo", "--days", "2")
+    plan = RolloutPlan.objects.get(team__slug="maven")
+    assert (plan.state, plan.task_type, plan.step) == (RolloutState.RUNNING, "code_completion", 0)
+    report = plan_gates(plan, now=timezone.now())
+    scored = next(check for check in report.checks if check.name == "Scored calls")
+    assert not scored.detail.startswith("0 of")
+    _run("seed_demo", "--days", "2")
+    assert RolloutPlan.objects.filter(team__slug="maven").count() == 1

@@ -154,12 +154,10 @@ class Command(BaseCommand):
         plan = rollout_create(
             team=team,
             user=get_user_model().objects.get(username="admin"),
-            task_type=DEMO_ROLLOUT["task_type"],
+            task_type=DEMO_ROLLOUT_TASK,
             candidate=ArmRef(*DEEPSEEK),
             control=ArmRef("openai", "gpt-5-mini"),
-            steps=[
-                StepGates.of(DEMO_ROLLOUT["gates"] | {"weight": w}) for w in DEMO_ROLLOUT["weights"]
-            ],
+            steps=[StepGates.of(DEMO_ROLLOUT_GATES | {"weight": w}) for w in DEMO_ROLLOUT_WEIGHTS],
             auto_advance=False,
             auto_rollback=False,
         )
@@ -215,15 +213,13 @@ SONNET = ("anthropic", "claude-sonnet-4-5")
 LLAMA = ("chutes", "unsloth/Llama-3.3-70B-Instruct")
 DEEPSEEK = ("chutes", "deepseek-ai/DeepSeek-V3")
 # The demo plan starts at the live weight, so it runs at once on the demo's evidence.
-DEMO_ROLLOUT = {
-    "task_type": "code_completion",
-    "weights": [80, 90, 95],
-    "gates": {
-        "min_days": 7,
-        "min_scored": 150,
-        "max_error_increase_pts": "3",
-        "max_p95_ratio": "2.5",
-    },
+DEMO_ROLLOUT_TASK = "code_completion"
+DEMO_ROLLOUT_WEIGHTS = [80, 90, 95]
+DEMO_ROLLOUT_GATES = {
+    "min_days": 7,
+    "min_scored": 150,
+    "max_error_increase_pts": "3",
+    "max_p95_ratio": "2.5",
 }
 DEMO_ROUTES = [
     # task type, targets (provider, model, weight), fallbacks (provider, model)
