@@ -51,12 +51,32 @@ def plan_start(team, user, *weights, **options):
     )
 
 
-def usage_send(team, count, ref, *, version, quality=0.9, errors=0, latency_ms=1800, tag=""):
-    at = datetime.now(UTC) - timedelta(minutes=30)
+def usage_send(
+    team,
+    count,
+    ref,
+    *,
+    version,
+    quality=0.9,
+    errors=0,
+    latency_ms=1800,
+    tag="",
+    between: tuple[datetime, datetime] | None = None,
+):
+    """`count` summarization calls to `ref` routed by `version` (the first `errors` failed): a
+    second apart from half an hour ago, or spread evenly `between` two moments (for tests on
+    real time, where a step's evidence counts from its version's publish)."""
+    now = datetime.now(UTC)
+    if between is None:
+        start = now - timedelta(minutes=30)
+        moments = [start + timedelta(seconds=n) for n in range(count)]
+    else:
+        start, end = between
+        moments = [start + (end - start) * (n + 1) / (count + 1) for n in range(count)]
     events = [
         canonical_event(
             id=f"{ref.model}-{version}-{tag}-{n}",
-            timestamp=(at + timedelta(seconds=n)).isoformat(),
+            timestamp=moment.isoformat(),
             provider=ref.provider,
             model=ref.model,
             task_type="summarization",
@@ -65,9 +85,9 @@ def usage_send(team, count, ref, *, version, quality=0.9, errors=0, latency_ms=1
             quality_score=quality,
             latency_ms=latency_ms,
         )
-        for n in range(count)
+        for n, moment in enumerate(moments)
     ]
-    result = usage_ingest(team, events, now=datetime.now(UTC))
+    result = usage_ingest(team, events, now=now)
     assert result.accepted == count, result.rejected[:1]
 
 

@@ -11,26 +11,14 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import expect
 
-from billing.ingest.store import usage_ingest
 from dashboard.models import Role
-from routing.models import Model, RoutingVersion
-from routing.publish import routing_publish
-from routing.rules import rule_save
-from tests.factories import canonical_event
-
-SONNET = ("anthropic", "claude-sonnet-4-5")
-DEEPSEEK = ("chutes", "deepseek-ai/DeepSeek-V3")
-
-
-def _all_on_sonnet(team, user, task_type):
-    sonnet = Model.objects.get(provider__slug=SONNET[0], name=SONNET[1])
-    rule_save(
-        team=team,
-        user=user,
-        task_type=task_type,
-        targets=[{"model_id": sonnet.pk, "weight": 100}],
-        fallbacks=[],
-    )
+from routing.models import RoutingVersion
+from tests.billing.rollout_setup import (
+    DEEPSEEK,
+    SONNET,
+    routing_publish_all_on_sonnet,
+    usage_send,
+)
 
 
 @pytest.fixture
@@ -39,9 +27,7 @@ def ops(teams, member_of_both, catalog):
     its own."""
     maven, _ = teams
     user = member_of_both(Role.OPS)
-    _all_on_sonnet(maven, user, "*")
-    _all_on_sonnet(maven, user, "summarization")
-    routing_publish(team=maven, user=user, comment="All on Sonnet")
+    routing_publish_all_on_sonnet(maven, user)
     return user
 
 
@@ -49,22 +35,9 @@ def send_scored_usage(team, version_number, count=300):
     """`count` summarization calls on each arm under the version, scored 0.9, none failed,
     spread between the version's publishing and now."""
     start = RoutingVersion.objects.get(team=team, number=version_number).published_at
-    end = datetime.now(UTC)
-    for provider, model in (SONNET, DEEPSEEK):
-        events = [
-            canonical_event(
-                id=f"{model}-v{version_number}-{n}",
-                timestamp=(start + (end - start) * (n + 1) / (count + 1)).isoformat(),
-                provider=provider,
-                model=model,
-                task_type="summarization",
-                route_version=version_number,
-                quality_score=0.9,
-            )
-            for n in range(count)
-        ]
-        result = usage_ingest(team, events, now=end)
-        assert result.accepted == count, result.rejected[:1]
+    between = (start, datetime.now(UTC))
+    for ref in (SONNET, DEEPSEEK):
+        usage_send(team, count, ref, version=version_number, between=between)
 
 
 def publish_the_draft(page, live_server, number, comment):
@@ -101,7 +74,7 @@ def test_an_ops_user_creates_a_plan_sees_a_step_become_ready_and_publishes_it(
     expect(page).to_have_url(f"{live_server.url}/t/maven/routing/rollouts/new/")
 
     page.get_by_label("Rule").select_option("summarization")
-    page.get_by_label("Candidate target").select_option("/".join(DEEPSEEK))
+    page.get_by_label("Candidate target").select_option(DEEPSEEK.label)
     steps = page.get_by_test_id("steps")
     for row, weight in enumerate(["20", "50", "", "", ""]):
         expect(steps.locator(f"[name=steps-{row}-weight]")).to_be_visible()

@@ -9,64 +9,31 @@ once) and on the transactional test database the worker is handed (see conftest.
 from dataclasses import astuple
 from datetime import UTC, datetime
 
-from billing.experiments.evidence import ArmRef
-from billing.experiments.gates import StepGates
-from billing.experiments.plans import rollout_create, rollout_evaluate
-from billing.ingest.store import usage_ingest
+from billing.experiments.plans import rollout_evaluate
 from billing.rollups import hour_of
 from dashboard.celery import app
 from dashboard.models import JobRun
-from routing.models import (
-    Model,
-    RolloutEvent,
-    RolloutPlan,
-    RolloutState,
-    RoutingRule,
-    RoutingVersion,
-)
+from routing.models import RolloutEvent, RolloutPlan, RolloutState, RoutingVersion
 from routing.publish import latest_version, routing_publish
 from routing.rollouts import rule_targets
-from routing.rules import rule_save
-from tests.factories import canonical_event
+from tests.billing.rollout_setup import (
+    DEEPSEEK,
+    SONNET,
+    plan_start,
+    routing_publish_all_on_sonnet,
+    usage_send,
+)
 
-SONNET = ArmRef("anthropic", "claude-sonnet-4-5")
-DEEPSEEK = ArmRef("chutes", "deepseek-ai/DeepSeek-V3")
 CALLS = 300
 WAIT_SECONDS = 60
-
-
-def _model(ref: ArmRef) -> Model:
-    return Model.objects.get(provider__slug=ref.provider, name=ref.model)
-
-
-def _save_rule(team, user, task_type, *targets):
-    """targets: (ArmRef, weight) pairs."""
-    rule_save(
-        team=team,
-        user=user,
-        task_type=task_type,
-        targets=[{"model_id": _model(ref).pk, "weight": weight} for ref, weight in targets],
-        fallbacks=[],
-        rule=RoutingRule.objects.filter(team=team, task_type=task_type).first(),
-    )
+GATES = {"min_days": 0, "min_scored": 50, "max_error_increase_pts": 2, "max_p95_ratio": 1.5}
 
 
 def _running_plan(team, user, **options) -> RolloutPlan:
     """v1 all on Sonnet; a plan at 20% then 50% on DeepSeek; v2 (its first step) published by
     `user` and the plan checked once here, so it runs."""
-    _save_rule(team, user, "*", (SONNET, 100))
-    _save_rule(team, user, "summarization", (SONNET, 100))
-    routing_publish(team=team, user=user, comment="All on Sonnet")
-    gates = {"min_days": 0, "min_scored": 50, "max_error_increase_pts": 2, "max_p95_ratio": 1.5}
-    plan = rollout_create(
-        team=team,
-        user=user,
-        task_type="summarization",
-        candidate=DEEPSEEK,
-        control=SONNET,
-        steps=[StepGates.of(gates | {"weight": weight}) for weight in (20, 50)],
-        **options,
-    )
+    routing_publish_all_on_sonnet(team, user)
+    plan = plan_start(team, user, 20, 50, gates=GATES, **options)
     routing_publish(team=team, user=user, comment="Pilot at 20%")
     rollout_evaluate(plan, now=datetime.now(UTC))
     plan.refresh_from_db()
@@ -74,26 +41,11 @@ def _running_plan(team, user, **options) -> RolloutPlan:
     return plan
 
 
-def _ingest(team, ref: ArmRef, *, version: RoutingVersion, quality: float) -> None:
-    """CALLS successful summarization calls in `version`, spread from the hour its step's
-    evidence counts from (the hour it was published) up to now."""
-    start, now = hour_of(version.published_at), datetime.now(UTC)
-    events = [
-        canonical_event(
-            id=f"{ref.model}-v{version.number}-{n}",
-            timestamp=(start + (now - start) * n / CALLS).isoformat(),
-            provider=ref.provider,
-            model=ref.model,
-            task_type="summarization",
-            route_version=version.number,
-            status="success",
-            quality_score=quality,
-            latency_ms=1800,
-        )
-        for n in range(CALLS)
-    ]
-    result = usage_ingest(team, events, now=datetime.now(UTC))
-    assert result.accepted == CALLS, result.rejected[:1]
+def _ingest(team, ref, *, version: RoutingVersion, quality: float) -> None:
+    """CALLS successful calls in `version`, from the hour its step's evidence counts from (the
+    hour it was published) up to now."""
+    between = (hour_of(version.published_at), datetime.now(UTC))
+    usage_send(team, CALLS, ref, version=version.number, quality=quality, between=between)
 
 
 def _send_evaluate_rollouts(queue: str) -> None:
