@@ -8,6 +8,7 @@ simple tasks routed mostly to Chutes, 40% complex ones to Claude and GPT, ~5K in
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -184,13 +185,13 @@ def demo_usage_seed(
     *,
     days: int,
     now: datetime,
-    route: tuple[datetime, int] | None = None,
+    routes: Sequence[tuple[datetime, int]] = (),
     progress=None,
 ) -> int:
     """Land the demo days the team does not have yet; returns how many events were added.
 
-    With `route` (a publish time and a version number), the calls from that time on say they
-    were routed by that version, as a proxy running it reports them."""
+    With `routes` (publish times and version numbers), each call says it was routed by the
+    version live when it was made, as a proxy running it reports them."""
     latest = (
         UsageEvent.objects.filter(team=team, event_id__startswith="demo-")
         .order_by("-occurred_at")
@@ -209,8 +210,9 @@ def demo_usage_seed(
             moment = datetime.fromisoformat(event["timestamp"])
             if moment > now:
                 continue
-            if route is not None and moment >= route[0]:
-                event["route_version"] = route[1]
+            live = [number for published_at, number in sorted(routes) if published_at <= moment]
+            if live:
+                event["route_version"] = live[-1]
             pending.append(event)
         if len(pending) >= BATCH or step == total_days - 1:
             added += usage_ingest(team, pending, now=now).accepted

@@ -186,3 +186,56 @@ def vline(x: str, colour: str) -> dict:
         "y1": 1,
         "line": {"color": colour, "width": 1, "dash": "dot"},
     }
+
+
+# The changes drawn over time charts: on an axis of their own, 0 at the bottom and 1 at the top.
+CHANGES_AXIS = "yaxis9"
+CHANGE_COLOUR = "#7a8699"
+
+
+def with_changes(figure: dict, markers, zone) -> dict:
+    """The figure with a dotted line and a hover mark (naming the change, linking to it on a
+    click) at each change, when its x axis is a date axis; both are one legend entry, and
+    static/js/charts.js hides them all at once (their meta is "changes")."""
+    if not markers or figure["layout"].get("xaxis", {}).get("type") != "date":
+        return figure
+    drawn = [str(x) for trace in figure["data"] for x in trace.get("x", []) if x is not None]
+    if not drawn:
+        return figure
+    # Only the changes within the days the chart draws: a month's chart keeps to its month.
+    first, last = min(drawn)[:10], max(drawn)[:10]
+    placed = [(marker.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), marker) for marker in markers]
+    placed = [(x, marker) for x, marker in placed if first <= x[:10] <= last]
+    if not placed:
+        return figure
+    xs, markers = [x for x, _ in placed], [marker for _, marker in placed]
+    line_x, line_y = [], []
+    for x in xs:
+        line_x += [x, x, None]
+        line_y += [0, 1, None]
+    common = {"type": "scatter", "yaxis": "y9", "legendgroup": "changes", "meta": "changes"}
+    lines = common | {
+        "mode": "lines",
+        "x": line_x,
+        "y": line_y,
+        "line": {"color": CHANGE_COLOUR, "width": 1, "dash": "dot"},
+        "hoverinfo": "skip",
+        "showlegend": False,
+    }
+    marks = common | {
+        "mode": "markers",
+        "name": "Changes",
+        "x": xs,
+        "y": [1] * len(xs),
+        "marker": {"symbol": "triangle-down", "size": 11, "color": CHANGE_COLOUR},
+        "customdata": [
+            [plotly_text(m.kind_label), plotly_text(m.title), plotly_text(m.detail), m.url]
+            for m in markers
+        ],
+        "hovertemplate": "<b>%{customdata[0]}</b><br>%{customdata[1]}<br>%{customdata[2]}"
+        "<extra>%{x}</extra>",
+        "cliponaxis": False,
+    }
+    axis = {"overlaying": "y", "range": [0, 1.02], "visible": False, "fixedrange": True}
+    layout = figure["layout"] | {CHANGES_AXIS: axis}
+    return figure | {"data": [*figure["data"], lines, marks], "layout": layout}

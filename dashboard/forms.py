@@ -1,4 +1,5 @@
 from datetime import date, timedelta
+from typing import Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -7,6 +8,8 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from billing.overview.cube import published_days
+from billing.rollups import NO_VERSION
 from dashboard.audit_actions import audit_action_choices
 from dashboard.login_throttle import (
     clear_login_failures,
@@ -237,6 +240,17 @@ class DayField(forms.DateField):
         return day
 
 
+# The largest routing version a usage event carries (billing/ingest/events.py).
+LARGEST_VERSION = 2**31 - 1
+
+
+def _version_number(value: str) -> int | None:
+    """The routing version a query string names, written plainly; None for anything else."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 10) or str(int(value)) != value:
+        return None
+    return int(value) if int(value) <= LARGEST_VERSION else None
+
+
 class OverviewFilterForm(forms.Form):
     """The overview's range and filters, from the query string; anything wrong falls back."""
 
@@ -257,13 +271,18 @@ class OverviewFilterForm(forms.Form):
     provider = forms.ChoiceField(required=False)
     model = forms.ChoiceField(required=False)
     task_type = forms.ChoiceField(label="Task type", required=False)
+    version = forms.TypedChoiceField(
+        label="Routing version", required=False, coerce=int, empty_value=None
+    )
     by = forms.ChoiceField(
         label="Split by",
         required=False,
         choices=[("provider", "Provider"), ("model", "Model"), ("task_type", "Task type")],
     )
 
-    def __init__(self, data, *, options: dict[str, list[str]]):
+    def __init__(self, data, *, options: dict[str, list], team=None):
+        """`options` as options_of gives them; with the team, versions say when they were
+        published."""
         if not data.get("range"):
             # Else the select shows its first choice (7 days) over 30 days, and sends it next.
             data = data.copy()
@@ -276,6 +295,26 @@ class OverviewFilterForm(forms.Form):
         ]:
             values = sorted(set(options.get(name, [])) | {data.get(name) or ""} - {""})
             self.fields[name].choices = [("", f"All {label}"), *((v, v) for v in values)]
+        self.fields["version"].choices = self._version_choices(options, team)
+
+    def _version_choices(self, options, team) -> list[tuple[str, str]]:
+        """All versions, then those of the range and the one asked for, newest first, then the
+        calls sent without one."""
+        versions = {*options.get("route_version", []), NO_VERSION}
+        asked = _version_number(str(self.data.get("version", "")))
+        if asked is not None:
+            versions.add(asked)
+        published = published_days(team, versions) if team is not None else {}
+        choices = [("", "All versions")]
+        for number in sorted(versions, reverse=True):
+            if number == NO_VERSION:
+                label = "Sent without a version"
+            elif number in published:
+                label = f"v{number} (published {published[number]:%Y-%m-%d})"
+            else:
+                label = f"v{number}"
+            choices.append((str(number), label))
+        return choices
 
     def clean(self):
         cleaned = super().clean()
@@ -320,8 +359,11 @@ class OverviewFilterForm(forms.Form):
         self.is_valid()
         return self.cleaned_data.get("by") or "provider"
 
-    def narrowing(self) -> dict[str, str]:
+    def narrowing(self) -> dict[str, Any]:
+        """The provider, model, task type and routing version to narrow to, as Filters takes."""
         self.is_valid()
+        names = ["provider", "model", "task_type"]
         return {
-            name: self.cleaned_data.get(name) or "" for name in ["provider", "model", "task_type"]
+            **{name: self.cleaned_data.get(name) or "" for name in names},
+            "route_version": self.cleaned_data.get("version"),
         }

@@ -1,5 +1,8 @@
 """The overview page, its chart CSVs, and the all-teams summary."""
 
+from datetime import UTC
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
@@ -24,7 +27,7 @@ def _overview_for(request, team):
     provisional = OverviewFilterForm(request.GET, options={})
     range_choice, first_day, last_day = provisional.days(today)
     full = load_cube(team, first_day, last_day)
-    form = OverviewFilterForm(request.GET, options=options_of(full))
+    form = OverviewFilterForm(request.GET, options=options_of(full), team=team)
     filters = Filters(first_day, last_day, **form.narrowing())
     overview = build_overview(team, filters, now=now, by=form.split_by(), full=full)
     return form, range_choice, overview
@@ -74,5 +77,37 @@ def overview_csv(request, team, chart):
     body = "".join(csv_lines([drawn.header, *drawn.rows]))
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     name = f"{team.slug}-{chart}-{filters.first_day}-to-{filters.last_day}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+CHANGES_HEADER = ["at_utc", "at_team_time", "kind", "change", "details", "link"]
+
+
+@login_required
+@require_GET
+def overview_changes_csv(request, team):
+    """The changes the page's charts mark, for its range and filters: a file of its own beside
+    the charts' CSVs, whose columns stay what they draw."""
+    team = get_membership_for_user(request, team).team
+    form, _, overview = _overview_for(request, team)
+    if refused := form.range_errors():
+        return HttpResponseBadRequest(" ".join(refused), content_type="text/plain; charset=utf-8")
+    site = settings.SITE_URL.rstrip("/")
+    rows = [
+        [
+            change.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            change.at.astimezone(team.zone).strftime("%Y-%m-%d %H:%M"),
+            change.kind_label,
+            change.title,
+            change.detail,
+            f"{site}{change.url}" if change.url else "",
+        ]
+        for change in overview.changes
+    ]
+    body = "".join(csv_lines([CHANGES_HEADER, *rows]))
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    filters = overview.filters
+    name = f"{team.slug}-changes-{filters.first_day}-to-{filters.last_day}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -1,6 +1,8 @@
 """The routing pages: the draft rules, the rule editor, publishing, versions and rollback."""
 
 import secrets
+from datetime import date, timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -29,6 +31,9 @@ from routing.publish import (
 from routing.resolve import resolve_route
 from routing.rollouts import PUBLISHING, rollout_transitions_by_version
 from routing.rules import StaleEdit, rule_save
+
+# The overview's longest custom range (dashboard.forms.OverviewFilterForm.MAX_CUSTOM_DAYS).
+OVERVIEW_MAX_DAYS = 366
 
 
 def rules_display(rules) -> list[dict]:
@@ -306,9 +311,12 @@ def versions_page(request, team):
     team = membership.team
     versions = list(team.routing_versions.select_related("published_by", "rollback_of"))
     transitions = rollout_transitions_by_version(team)
+    today = timezone.now().astimezone(team.zone).date()
+    overview_queries = _overview_queries(versions, zone=team.zone, today=today)
     for version in versions:
         version.rollout_events = transitions.get(version.number, [])
         version.by_plan = any(event.kind in PUBLISHING for event in version.rollout_events)
+        version.overview_query = overview_queries[version.number]
     context = {
         "team": team,
         "versions": versions,
@@ -318,6 +326,21 @@ def versions_page(request, team):
         "active_section": "routing",
     }
     return render(request, "routing/versions.html", context)
+
+
+def _overview_queries(versions, *, zone, today: date) -> dict[int, str]:
+    """Each version's overview link (versions newest first): its calls over the team days from
+    its publish day to the next version's, or to today; the last OVERVIEW_MAX_DAYS if longer."""
+    queries: dict[int, str] = {}
+    end = today
+    for version in versions:
+        published = version.published_at.astimezone(zone).date()
+        last = max(end, published)
+        first = max(published, last - timedelta(days=OVERVIEW_MAX_DAYS - 1))
+        query = {"range": "custom", "start": first, "end": last, "version": version.number}
+        queries[version.number] = urlencode(query)
+        end = published
+    return queries
 
 
 @login_required

@@ -32,6 +32,9 @@ BENCH_SOURCE = "bench"
 CHUNK = 200_000
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+# Calls carry no routing version in the first week (the proxies' plugin came later), then a new
+# version every week.
+VERSION_EVERY = timedelta(days=7)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 PICO = 10**12
@@ -166,10 +169,10 @@ def usage_rows(team, *, events: int, start: datetime, end: datetime) -> Iterator
     while a COPY holds the connection.
     """
     routes, book, tao = _routes(), PriceBook(), _TaoSeries(start, end)
-    return _generate(team, _slots(team, events, start, end), routes, book, tao)
+    return _generate(team, _slots(team, events, start, end), routes, book, tao, start)
 
 
-def _generate(team, slots, routes: list[Route], book: PriceBook, tao: "_TaoSeries"):
+def _generate(team, slots, routes: list[Route], book: PriceBook, tao: "_TaoSeries", start):
     rng = random.Random(f"bench-{team.slug}")  # noqa: S311 - made-up data, not secrets
     # Every (task, route) pair, picked by one random number against cumulative shares.
     lanes = [(task, index) for task in TASKS for index in range(len(routes))]
@@ -182,6 +185,7 @@ def _generate(team, slots, routes: list[Route], book: PriceBook, tao: "_TaoSerie
         prices = [_price_of(book, route.model, slot, rates) for route in routes]
         prefix = f"{slot:%Y-%m-%d %H}:"
         slot_us = (slot - EPOCH) // ONE_US
+        version = (slot - hour_of(start)) // VERSION_EVERY or None
         for offset in sorted(rng.randrange(low_us, high_us) for _ in range(count)):
             minute, micro = divmod(offset, 60_000_000)
             second, micro = divmod(micro, 1_000_000)
@@ -192,11 +196,13 @@ def _generate(team, slots, routes: list[Route], book: PriceBook, tao: "_TaoSerie
             event_id = f"bench-{number:09d}"
             at_us = slot_us + offset
             route, price = routes[index], prices[index]
-            yield _event_row(rng, team.pk, event_id, stamp, at_us, task, route, price, tao)
+            yield _event_row(rng, team.pk, event_id, stamp, at_us, task, route, price, tao, version)
             number += 1
 
 
-def _event_row(rng, team_id, event_id, stamp, at_us, task, route, price, tao_prices) -> tuple:
+def _event_row(
+    rng, team_id, event_id, stamp, at_us, task, route, price, tao_prices, version
+) -> tuple:
     first_ms, ms_per_token, error_rate, cache_share, report_share = route.behaviour
     input_tokens = max(1, int(task[2] * math.exp(0.8 * rng.gauss(0, 1))))
     output_tokens = max(1, int(task[3] * math.exp(0.7 * rng.gauss(0, 1))))
@@ -255,7 +261,7 @@ def _event_row(rng, team_id, event_id, stamp, at_us, task, route, price, tao_pri
         route.provider_id,
         route.model.pk,
         task[0],
-        None,
+        version,
         status,
         error_type or "",
         input_tokens,

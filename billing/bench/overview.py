@@ -3,7 +3,7 @@
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -12,6 +12,8 @@ from django.urls import reverse
 
 from billing.overview.bundle import build_overview
 from billing.overview.cube import RAW, ROLLUPS, range_of_days
+from billing.overview.histograms import load_histograms
+from billing.rollups import NO_VERSION
 from dashboard.overview_charts.registry import build_charts
 
 BENCH_USER = "bench-dashboard"
@@ -77,8 +79,15 @@ def overview_figures(team, *, days: int, now: datetime, source: str) -> Callable
 
 
 def same_figures(team, *, days: int, now: datetime) -> bool:
-    """Whether rollups and raw events give the same cube, so the comparison is fair."""
+    """Whether rollups and raw events give the same cube (per routing version too) and
+    histograms, also those of the calls sent without a version, so the comparison is fair."""
     filters = range_of_days(team, days=days, now=now)
     from_rollups = build_overview(team, filters, now=now, source=ROLLUPS)
     from_raw = build_overview(team, filters, now=now, source=RAW)
-    return (from_rollups.cube, from_rollups.histograms) == (from_raw.cube, from_raw.histograms)
+    unversioned = replace(filters, route_version=NO_VERSION)
+    return (
+        from_rollups.cube == from_raw.cube
+        and from_rollups.histograms == from_raw.histograms
+        and load_histograms(team, unversioned, "provider")
+        == load_histograms(team, unversioned, "provider", source=RAW)
+    )

@@ -1,6 +1,7 @@
 """The experiments pages under /t/<team>/routing/experiments/: every split, its arms and the
 evidence for each candidate, with a CSV of exactly what the page shows."""
 
+import json
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from billing.experiments.evidence import (
     experiments_of,
 )
 from billing.experiments.progress import team_progress
+from billing.experiments.rollout_chart import arms_figure, experiment_daily
 from dashboard.access import get_membership_for_user, role_may
 
 
@@ -86,10 +88,13 @@ def experiment_page(request, team, version):
     membership = get_membership_for_user(request, team, "team.view")
     team = membership.team
     form, evidence = _evidence_for(request, team, version)
+    experiment = evidence.experiment
+    figure = arms_figure(team, experiment_daily(team, experiment), experiment.arms)
     context = {
         "team": team,
         "form": form,
         "evidence": evidence,
+        "figure_json": json.dumps(figure) if figure else None,
         "progress": team_progress(team),
         "may_manage_team": role_may(membership.role, "team.manage"),
         "csv_query": request.GET.urlencode(),

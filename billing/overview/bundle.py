@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from billing.models import Budget
+from billing.overview.changes import ChangeMarker, change_markers
 from billing.overview.cube import ROLLUPS, CubeRow, Filters, day_start, load_cube, narrow
 from billing.overview.histograms import Histogram, load_histograms, merged
 from billing.overview.month import (
@@ -40,6 +41,7 @@ class Overview:
     savings: list[SavingsPoint]
     tao_prices: list[TaoPoint]
     tao_quote: TaoQuote | None
+    changes: list[ChangeMarker]
 
     @property
     def timings(self) -> Histogram:
@@ -97,7 +99,11 @@ def build_overview(
     cube = narrow(full, filters)
     budget = budget_for(team, month_wanted.first_day, filters)
     budget_tao = _tao_budget(team, month_wanted.first_day, filters, budget)
-    end = min(now, day_start(team, filters.last_day + timedelta(1)))
+    start, end = (
+        day_start(team, filters.first_day),
+        min(now, day_start(team, filters.last_day + timedelta(1))),
+    )
+    tao_prices = tao_series(start, end)
     return Overview(
         team=team,
         filters=filters,
@@ -111,8 +117,15 @@ def build_overview(
             team, narrow(month_full, month_wanted), filters, budget, today, budget_tao
         ),
         savings=savings_by_day(cube, baseline_price(team, today)),
-        tao_prices=tao_series(day_start(team, filters.first_day), end),
+        tao_prices=tao_prices,
         tao_quote=tao_quote(now),
+        changes=change_markers(
+            team,
+            start=start,
+            end=end,
+            models_used={(row.provider, row.model) for row in cube},
+            tao_points=tao_prices,
+        ),
     )
 
 

@@ -1,4 +1,5 @@
-"""The cube: a team's usage of a range of days, one row per day, provider, model and task type.
+"""The cube: a team's usage of a range of days, one row per day, provider, model, task type and
+routing version.
 
 `load_cube` reads it with one grouped query, from the daily rollups or (for the benchmark,
 which checks that both agree) from raw events; `narrow` applies the page's filters to it and
@@ -14,6 +15,8 @@ from django.db.models.functions import Cast, TruncDate
 
 from billing.ingest.events import TOKEN_FIELDS
 from billing.models import CostSource, Status, UsageDailyRollup, UsageEvent, UsageRollup
+from billing.rollups import NO_VERSION
+from routing.models import RoutingVersion
 
 # Percentages of the page's Decimal sums.
 HUNDRED = Decimal(100)
@@ -29,20 +32,23 @@ class Filters:
     provider: str = ""
     model: str = ""
     task_type: str = ""
+    # One routing version's calls (NO_VERSION: those sent without one); None: every call.
+    route_version: int | None = None
 
     @property
     def narrowed(self) -> bool:
-        return bool(self.provider or self.model or self.task_type)
+        return bool(self.provider or self.model or self.task_type) or self.route_version is not None
 
 
 @dataclass
 class CubeRow:
-    """Usage of one team day, provider, model and task type."""
+    """Usage of one team day, provider, model, task type and routing version."""
 
     day: date
     provider: str
     model: str
     task_type: str
+    route_version: int = NO_VERSION
     requests: int = 0
     errors: int = 0
     input_tokens: int = 0
@@ -76,7 +82,8 @@ def team_has_usage(team) -> bool:
 
 
 def load_cube(team, first_day: date, last_day: date, *, source: str = ROLLUPS) -> list[CubeRow]:
-    """All the team's usage of those days, one row per day, provider, model and task type."""
+    """All the team's usage of those days, one row per day, provider, model, task type and
+    routing version."""
     if source == ROLLUPS:
         rows = _rollup_cube(team, first_day, last_day)
     else:
@@ -90,6 +97,8 @@ def load_cube(team, first_day: date, last_day: date, *, source: str = ROLLUPS) -
                 provider=row["provider_name"],
                 model=row["model_name"],
                 task_type=row["task_type"],
+                # Raw events keep None for a call sent without a version, rollups NO_VERSION.
+                route_version=row["route_version"] or NO_VERSION,
                 requests=row["s_requests"] or 0,
                 errors=row["s_errors"] or 0,
                 input_tokens=row["s_input_tokens"] or 0,
@@ -104,12 +113,12 @@ def load_cube(team, first_day: date, last_day: date, *, source: str = ROLLUPS) -
                 quality_count=row["s_quality_count"] or 0,
             )
         )
-    cube.sort(key=lambda r: (r.day, r.provider, r.model, r.task_type))
+    cube.sort(key=lambda r: (r.day, r.provider, r.model, r.task_type, r.route_version))
     return cube
 
 
 def narrow(cube: list[CubeRow], filters: Filters) -> list[CubeRow]:
-    """The rows of the filtered days, provider, model and task type."""
+    """The rows of the filtered days, provider, model, task type and routing version."""
     return [
         row
         for row in cube
@@ -117,15 +126,30 @@ def narrow(cube: list[CubeRow], filters: Filters) -> list[CubeRow]:
         and (not filters.provider or row.provider == filters.provider)
         and (not filters.model or row.model == filters.model)
         and (not filters.task_type or row.task_type == filters.task_type)
+        and (filters.route_version is None or row.route_version == filters.route_version)
     ]
 
 
-def options_of(cube: list[CubeRow]) -> dict[str, list[str]]:
-    """The providers, models and task types present, for the filter menus."""
+def options_of(cube: list[CubeRow]) -> dict[str, list]:
+    """The providers, models, task types and routing versions (newest first) present, for the
+    filter menus."""
     return {
         "provider": sorted({row.provider for row in cube}),
         "model": sorted({row.model for row in cube}),
         "task_type": sorted({row.task_type for row in cube if row.task_type}),
+        "route_version": sorted({row.route_version for row in cube}, reverse=True),
+    }
+
+
+def published_days(team, numbers) -> dict[int, date]:
+    """The team day each of those routing versions was published on, for the filter menu."""
+    numbers = [number for number in numbers if number != NO_VERSION]
+    if not numbers:
+        return {}
+    versions = RoutingVersion.objects.filter(team=team, number__in=numbers)
+    return {
+        number: published_at.astimezone(team.zone).date()
+        for number, published_at in versions.values_list("number", "published_at")
     }
 
 
@@ -134,7 +158,7 @@ def _rollup_cube(team, first_day, last_day):
     amounts = ["cost_usd", "tao_amount", "quality_sum"]
     return (
         UsageDailyRollup.objects.filter(team=team, day__gte=first_day, day__lte=last_day)
-        .values("day", "provider_name", "model_name", "task_type")
+        .values("day", "provider_name", "model_name", "task_type", "route_version")
         .annotate(
             s_errors=whole(Sum("requests", filter=Q(status=Status.ERROR))),
             s_tao_cost_usd=Sum("cost_usd", filter=Q(tao_amount__gt=0)),
@@ -155,7 +179,7 @@ def _raw_cube(team, start, end):
     return (
         UsageEvent.objects.filter(team=team, occurred_at__gte=start, occurred_at__lt=end)
         .annotate(day=raw_day(team))
-        .values("day", "provider_name", "model_name", "task_type")
+        .values("day", "provider_name", "model_name", "task_type", "route_version")
         .annotate(
             s_requests=Count("id"),
             s_errors=Count("id", filter=Q(status=Status.ERROR)),

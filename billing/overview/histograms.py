@@ -13,7 +13,7 @@ from django.db.models import Count, Sum
 from billing.histogram import LATENCY_FIELDS, TTFT_FIELDS, percentile
 from billing.models import UsageDailyRollup, UsageEvent
 from billing.overview.cube import ROLLUPS, Filters, day_start, raw_day, whole
-from billing.rollups import _bucket_filter
+from billing.rollups import NO_VERSION, _bucket_filter
 
 GROUP_COLUMNS = {
     "provider": ["provider_name"],
@@ -71,9 +71,10 @@ def merged(histograms) -> Histogram:
     return Histogram(latency, ttft)
 
 
-def _narrowing(filters: Filters) -> dict[str, str]:
-    """The filters' provider, model and task type as lookups on the usage columns."""
-    return {
+def _narrowing(filters: Filters, *, raw: bool = False) -> dict[str, object]:
+    """The filters' provider, model, task type and routing version as lookups on the usage
+    columns (of raw events when raw, else of the rollups)."""
+    lookups: dict[str, object] = {
         name: value
         for name, value in [
             ("provider_name", filters.provider),
@@ -82,6 +83,11 @@ def _narrowing(filters: Filters) -> dict[str, str]:
         ]
         if value
     }
+    if filters.route_version is not None:
+        # Raw events keep None (IS NULL) for a call sent without a version, rollups NO_VERSION.
+        unversioned = raw and filters.route_version == NO_VERSION
+        lookups["route_version"] = None if unversioned else filters.route_version
+    return lookups
 
 
 def _rollup_histograms(team, filters: Filters, columns: list[str]):
@@ -110,7 +116,7 @@ def _raw_histograms(team, filters: Filters, columns: list[str]):
     }
     return (
         UsageEvent.objects.filter(
-            team=team, occurred_at__gte=start, occurred_at__lt=end, **_narrowing(filters)
+            team=team, occurred_at__gte=start, occurred_at__lt=end, **_narrowing(filters, raw=True)
         )
         .annotate(day=raw_day(team))
         .values("day", *columns)

@@ -76,7 +76,7 @@ def focus_month(filters: Filters) -> tuple[date, date]:
 
 def month_filters(filters: Filters, today: date) -> Filters:
     first, last = focus_month(filters)
-    return Filters(first, min(last, today), filters.provider, filters.model, filters.task_type)
+    return replace(filters, first_day=first, last_day=min(last, today))
 
 
 def cube_covers(filters: Filters, wanted: Filters) -> bool:
@@ -153,9 +153,9 @@ def budget_for(team, month: date, filters: Filters) -> Budget | None:
     """The budget that applies to what is shown: that month's own row, else the recurring one.
 
     A provider or task type filter compares against that provider's or task type's budget;
-    a model filter has none.
+    a model or routing version filter has none.
     """
-    if filters.model:
+    if filters.model or filters.route_version is not None:
         return None
     provider = Q(provider__slug=filters.provider) if filters.provider else Q(provider=None)
     candidates = (

@@ -1,4 +1,5 @@
-"""The monthly report's usage as CSV: our own columns, and the FinOps FOCUS 1.x layout.
+"""The monthly report's usage as CSV: our own columns, and the FinOps FOCUS 1.x layout; and
+the report's bridge from the month before as a CSV of its own.
 
 One row per team, day, provider, model and task type, read from the same rollup query as the
 report itself, so the sum of the cost column is the report's total to the last digit. Rows are
@@ -14,6 +15,7 @@ from decimal import Decimal
 from billing.csv_output import cell_text
 from billing.months import last_day_of, next_month
 from billing.reports.day_rows import DayRow, day_row, day_rows_query
+from billing.reports.figures import MonthReport
 from routing.models import Provider
 
 CSV_COLUMNS = [
@@ -133,6 +135,33 @@ def focus_rows(teams, month: date) -> Iterator[list]:
         ]
 
 
+# The bridge (billing.reports.bridge): one row per step of each bridge, the overall one first,
+# then each provider's and each task type's; a bridge's usd from "start" to "end" adds up.
+BRIDGE_COLUMNS = ["month", "previous_month", "scope", "group", "step", "usd"]
+
+
+def bridge_rows(report: MonthReport) -> Iterator[list]:
+    """The header, then the report's bridges (none for a month closed before bridges were)."""
+    yield BRIDGE_COLUMNS
+    if report.bridge is None:
+        return
+    months = [f"{report.month:%Y-%m}", f"{report.previous_month:%Y-%m}"]
+    bridges = [
+        ("total", "all", report.bridge.total),
+        *(("provider", line.key, line.bridge) for line in report.bridge.by_provider),
+        *(("task_type", line.key, line.bridge) for line in report.bridge.by_task_type),
+    ]
+    for scope, group, bridge in bridges:
+        steps = [
+            ("start", bridge.start),
+            *bridge.effects,
+            ("residual", bridge.residual),
+            ("end", bridge.end),
+        ]
+        for step, amount in steps:
+            yield [*months, scope, group, step, exact(amount)]
+
+
 def _moment(team, day: date) -> str:
     """The team's midnight starting that day, as FOCUS wants date-times: UTC, ISO 8601, "Z"."""
     moment = datetime.combine(day, time(), tzinfo=team.zone).astimezone(UTC)
@@ -216,5 +245,12 @@ def _amount(text: str) -> Decimal | str:
 
 def export_filename(teams, month: date, *, focus: bool) -> str:
     """<team>-<YYYY-MM>.csv or .focus.csv; all-teams-<YYYY-MM>... for several teams."""
-    who = teams[0].slug if len(teams) == 1 else "all-teams"
-    return f"{who}-{month:%Y-%m}{'.focus' if focus else ''}.csv"
+    return f"{_who(teams)}-{month:%Y-%m}{'.focus' if focus else ''}.csv"
+
+
+def bridge_filename(teams, month: date) -> str:
+    return f"{_who(teams)}-{month:%Y-%m}.bridge.csv"
+
+
+def _who(teams) -> str:
+    return teams[0].slug if len(teams) == 1 else "all-teams"

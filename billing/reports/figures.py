@@ -1,6 +1,7 @@
 """What the monthly finance report shows: sums over some usage (Figures), a month against the
 month before (Change, Line), the savings against the baseline models, the unpriced and
-team-priced models, and the whole MonthReport. Money stays unrounded Decimal.
+team-priced models, the bridge from last month's spend (billing.reports.bridge), and the whole
+MonthReport. Money stays unrounded Decimal.
 
 A MonthReport turns into a JSON snapshot and back, so a closed month is shown from what was
 frozen, with the same template. It is built by billing.reports.month_report.
@@ -12,6 +13,7 @@ from decimal import Decimal
 
 from billing.months import last_day_of, previous_month
 from billing.queries import CostDisagreement
+from billing.reports.bridge import ReportBridge
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
@@ -270,6 +272,8 @@ class MonthReport:
     # Models priced at a team's own price instead of the list price (calls without a cost
     # reported by the proxy).
     team_prices: list[TeamPriceLine] = field(default_factory=list)
+    # How last month's spend became this month's (None in snapshots made before it existed).
+    bridge: ReportBridge | None = None
 
     @property
     def last_day(self) -> date:
@@ -321,6 +325,7 @@ class MonthReport:
             ],
             "notes": list(self.notes),
             "team_prices": [vars(line).copy() for line in self.team_prices],
+            "bridge": self.bridge.to_json() if self.bridge else None,
         }
 
     @classmethod
@@ -346,6 +351,7 @@ class MonthReport:
             ],
             notes=list(data.get("notes", [])),
             team_prices=[TeamPriceLine(**line) for line in data.get("team_prices", [])],
+            bridge=ReportBridge.from_json(data["bridge"]) if data.get("bridge") else None,
         )
 
 

@@ -5,8 +5,8 @@ Read from the team-day rollups, whose days are already each team's own: a team's
 days from the 1st to the last, so month boundaries follow its time zone (daylight saving
 included) with no hour arithmetic. A fixed number of queries whatever the data size: the days
 of the month and the month before, the budgets, the baseline prices, the hourly rows that
-hold cost disagreements, and the teams' own prices. What the report holds is in
-billing.reports.figures.
+hold cost disagreements, the teams' own prices, and the list prices the bridge weighs tokens
+with. What the report holds is in billing.reports.figures, its bridge in billing.reports.bridge.
 """
 
 from collections import defaultdict
@@ -22,6 +22,7 @@ from billing.months import current_month, last_day_of, next_month, previous_mont
 from billing.overview.cube import CubeRow, day_start, whole
 from billing.overview.savings import savings_by_day
 from billing.queries import CostDisagreement, disagreements_over_threshold
+from billing.reports.bridge import ReportBridge, TokenWeights, report_bridge, token_weights
 from billing.reports.day_rows import DayRow, day_rows
 from billing.reports.figures import (
     ZERO,
@@ -73,7 +74,7 @@ def parse_month(text: str, team, now: datetime) -> date:
 def month_report(teams, month: date, *, now: datetime | None = None) -> MonthReport:
     """The report of `month` (its first day) for one team or a list of teams.
 
-    Five queries at most whatever the data size (see the module docstring).
+    Six queries at most whatever the data size (see the module docstring).
     """
     teams = [teams] if isinstance(teams, Team) else list(teams)
     now = now or timezone.now()
@@ -118,6 +119,7 @@ def month_report(teams, month: date, *, now: datetime | None = None) -> MonthRep
         disagreements=_disagreements(teams, month, next_month(month)),
         notes=_notes(teams, budgets, totals),
         team_prices=_team_prices(teams, this, month, last),
+        bridge=_bridge(earlier, this, before),
     )
 
 
@@ -220,6 +222,37 @@ def _in_force(history: list[ModelPrice], day: date) -> ModelPrice | None:
             break
         price = candidate
     return price
+
+
+def _bridge(earlier: list[DayRow], this: list[DayRow], before: date) -> ReportBridge:
+    """The bridge from the month before to this one, tokens weighed at the list prices in
+    force on the first day of the month before."""
+    return report_bridge(
+        earlier,
+        this,
+        reference_prices=_list_prices([*earlier, *this], before),
+        task_label=_task_label,
+    )
+
+
+def _list_prices(rows: list[DayRow], day: date) -> dict[tuple[str, str], TokenWeights]:
+    """The catalog's list price on `day` of each (provider, model) of the rows, as weights;
+    team prices are left out."""
+    used = {(row.provider, row.model) for row in rows}
+    if not used:
+        return {}
+    weights: dict[tuple[str, str], TokenWeights] = {}
+    prices = (
+        ModelPrice.objects.in_force_on(day)
+        .filter(model__name__in={model for _, model in used})
+        .select_related("model__provider")
+    )
+    # Newest first within each model: the first found is the one in force.
+    for price in prices:
+        key = (price.model.provider.slug, price.model.name)
+        if key in used and key not in weights:
+            weights[key] = token_weights(price)
+    return weights
 
 
 def _unpriced(this: list[DayRow]) -> list[UnpricedLine]:

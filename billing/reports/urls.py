@@ -13,6 +13,7 @@ urlpatterns = [
     re_path(rf"^{MONTH}/$", views.report_page, name="report"),
     re_path(rf"^{MONTH}\.csv$", views.report_csv, name="report_csv"),
     re_path(rf"^{MONTH}\.focus\.csv$", views.report_focus_csv, name="report_focus_csv"),
+    re_path(rf"^{MONTH}\.bridge\.csv$", views.report_bridge_csv, name="report_bridge_csv"),
     re_path(rf"^{MONTH}/close/$", views_month_close.report_close, name="report_close"),
     re_path(rf"^{MONTH}/reopen/$", views_month_close.report_reopen, name="report_reopen"),
     re_path(rf"^{INVOICES}$", views_invoices.invoices_page, name="report_invoices"),

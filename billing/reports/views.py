@@ -1,5 +1,6 @@
-"""The monthly report: the page of a month, and its CSV and FOCUS CSV downloads."""
+"""The monthly report: the page of a month, and its CSV, FOCUS CSV and bridge CSV downloads."""
 
+import json
 from datetime import date
 
 from django.contrib import messages
@@ -12,7 +13,16 @@ from django.views.decorators.http import require_GET
 
 from billing.csv_output import csv_lines
 from billing.months import current_month, next_month, previous_month
-from billing.reports.exports import csv_rows, export_filename, focus_rows, plain, thawed_rows
+from billing.reports.bridge_chart import bridge_figure
+from billing.reports.exports import (
+    bridge_filename,
+    bridge_rows,
+    csv_rows,
+    export_filename,
+    focus_rows,
+    plain,
+    thawed_rows,
+)
 from billing.reports.figures import MonthReport
 from billing.reports.invoices import ComputedCost, invoice_lines
 from billing.reports.month_close import (
@@ -91,15 +101,18 @@ def report_page(request, team, month):
         return _not_available(request, team, error)
     teams = _teams_for(request, team)
     close = None if len(teams) > 1 else standing_close(team, first)
-    if close is not None:
-        # A closed month is shown as it was frozen, whatever arrived since.
-        report = MonthReport.from_snapshot(close.snapshot["report"])
-    else:
-        report = month_report(teams, first)
+    report = _report(teams, first, close)
     context = report_context(request, team, first, report)
     if len(teams) == 1:
         context |= _close_and_invoices(membership.role, team, first, report, close)
     return render(request, "billing/report.html", context)
+
+
+def _report(teams: list[Team], month: date, close) -> MonthReport:
+    if close is not None:
+        # A closed month is shown as it was frozen, whatever arrived since.
+        return MonthReport.from_snapshot(close.snapshot["report"])
+    return month_report(teams, month)
 
 
 def _close_and_invoices(role: str, team, month: date, report: MonthReport, close) -> dict:
@@ -143,12 +156,23 @@ def report_context(request, team, month: date, report: MonthReport) -> dict:
         "picker_max": f"{latest:%Y-%m}",
         "csv_url": _month_url("report_csv", team, month, query),
         "focus_csv_url": _month_url("report_focus_csv", team, month, query),
+        "bridge_csv_url": _month_url("report_bridge_csv", team, month, query),
+        "bridge_figure_json": _bridge_figure_json(report),
         "exact_cost_usd": plain(report.totals.figures.cost_usd),
         "active_section": "reports",
         "close_context": None,
         "adjustments": [],
         "invoice_lines": None,
     }
+
+
+def _bridge_figure_json(report: MonthReport) -> str | None:
+    if report.bridge is None:
+        return None
+    before, after = f"{report.previous_month:%B %Y}", f"{report.month:%B %Y}"
+    if report.in_progress:
+        after += " to date"
+    return json.dumps(bridge_figure(report.bridge.total, before=before, after=after))
 
 
 def _export(request, team, month, *, focus: bool):
@@ -181,3 +205,21 @@ def report_csv(request, team, month):
 @require_GET
 def report_focus_csv(request, team, month):
     return _export(request, team, month, focus=True)
+
+
+@login_required
+@require_GET
+def report_bridge_csv(request, team, month):
+    """The month's bridge from the month before: overall, per provider, per task type."""
+    team = get_membership_for_user(request, team, "reports.view").team
+    try:
+        first = parse_month(month, team, timezone.now())
+    except MonthNotAvailable as error:
+        return _not_available(request, team, error)
+    teams = _teams_for(request, team)
+    report = _report(teams, first, None if len(teams) > 1 else standing_close(team, first))
+    response = StreamingHttpResponse(
+        csv_lines(bridge_rows(report)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{bridge_filename(teams, first)}"'
+    return response

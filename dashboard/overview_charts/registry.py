@@ -5,8 +5,10 @@ bundle (billing/overview/bundle.py) and the series the page is split by, and nev
 its rows are both what it draws and its CSV.
 """
 
+from dataclasses import replace
+
 from billing.overview.bundle import Overview
-from dashboard.charts import Chart
+from dashboard.charts import Chart, with_changes
 from dashboard.overview_charts.health import error_rate, latency, quality, ttft
 from dashboard.overview_charts.routes import provider_share, routes
 from dashboard.overview_charts.savings import savings
@@ -30,4 +32,10 @@ CHARTS = {
 
 
 def build_charts(overview: Overview, by: str) -> list[Chart]:
-    return [builder(overview, by) for builder in CHARTS.values()]
+    """Every chart, the time charts with the period's changes marked on them."""
+    charts = [builder(overview, by) for builder in CHARTS.values()]
+    zone = overview.team.zone  # type: ignore[attr-defined]
+    return [
+        replace(chart, figure=with_changes(chart.figure, overview.changes, zone))
+        for chart in charts
+    ]

@@ -41,3 +41,17 @@ document.addEventListener("htmx:afterSettle", () => {
     else field.removeAttribute("aria-invalid");
   });
 });
+
+// <details data-print-open>: printed open (their tables belong on paper), then closed again.
+window.addEventListener("beforeprint", () => {
+  document.querySelectorAll("details[data-print-open]:not([open])").forEach((details) => {
+    details.open = true;
+    details.dataset.printOpened = "";
+  });
+});
+window.addEventListener("afterprint", () => {
+  document.querySelectorAll("details[data-print-opened]").forEach((details) => {
+    details.open = false;
+    delete details.dataset.printOpened;
+  });
+});

@@ -11,6 +11,7 @@ from billing.overview.histograms import load_histograms
 from billing.overview.month import budget_for
 from billing.overview.tao import mark_spikes, tao_series
 from billing.overview.teams import all_teams_month
+from billing.rollups import NO_VERSION
 from routing.models import Model, Provider
 from tests.factories import BudgetFactory, TaoPriceFactory, TeamFactory, event_at
 
@@ -162,15 +163,24 @@ def test_it_computes_the_same_cube_from_raw_events(team, catalog):
             status="error" if n % 5 == 0 else "success",
             quality_score=(n % 10) / 10 if n % 3 == 0 else None,
             task_type=["chat", "code", ""][n % 3] or None,
+            route_version=[None, 6, 7, 7][n % 4],
             **(LLAMA if n % 2 else {}),
         )
         for n in range(40)
     ]
     usage_ingest(team, events, now=NOW)
     first, last = date(2026, 10, 20), date(2026, 11, 10)
-    assert load_cube(team, first, last) == load_cube(team, first, last, source=RAW)
+    cube = load_cube(team, first, last)
+    assert cube == load_cube(team, first, last, source=RAW)
+    assert {row.route_version for row in cube} == {NO_VERSION, 6, 7}
     for by in ["provider", "model", "task_type"]:
-        for narrowing in [{}, {"provider": "chutes"}, {"task_type": "code"}]:
+        for narrowing in [
+            {},
+            {"provider": "chutes"},
+            {"task_type": "code"},
+            {"route_version": 7},
+            {"route_version": NO_VERSION},
+        ]:
             filters = Filters(first, last, **narrowing)
             from_rollups = load_histograms(team, filters, by)
             assert from_rollups == load_histograms(team, filters, by, source=RAW)
@@ -185,11 +195,12 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     for hours in range(0, 72, 6):
         TaoPriceFactory(at=NOW - timedelta(hours=hours), usd=400 + hours)
     # The cube, the histograms, the budget, the baseline price, the TAO series, the latest TAO
-    # and its day-ago.
-    with django_assert_num_queries(7):
+    # and its day-ago; the changes marked on the charts: publishes, list prices, team prices and
+    # month closes.
+    with django_assert_num_queries(11):
         _overview(team, days=30)
     # A range that starts after the 1st reads the whole month to date as well.
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(12):
         build_overview(team, Filters(date(2026, 11, 5), date(2026, 11, 10)), now=NOW)
 
 

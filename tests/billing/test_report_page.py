@@ -236,8 +236,9 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     ]
     usage_ingest(team, many, now=NOW)
     # Session, user, membership; the month's standing close; the report's days, budgets and
-    # disagreements (no baseline model, so no prices); the closes before it (for
-    # adjustments); the invoices and the providers they name; the reportable teams; the
-    # navigation's teams and catalog rights; the session saved (in a savepoint).
-    with django_assert_num_queries(16):
+    # disagreements (no baseline model, so no prices) and the list prices of the bridge; the
+    # closes before it (for adjustments); the invoices and the providers they name; the
+    # reportable teams; the navigation's teams and catalog rights; the session saved (in a
+    # savepoint).
+    with django_assert_num_queries(17):
         client.get(_url(team))

@@ -374,11 +374,11 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
 ):
     BudgetFactory(team=demo, amount_usd=Decimal(50))
     # The days of both months, the budgets, the baseline prices, the disagreements, the
-    # team prices.
-    with django_assert_num_queries(5):
+    # team prices, the list prices the bridge weighs tokens with.
+    with django_assert_num_queries(6):
         month_report(demo, NOVEMBER, now=DEMO_NOW)
     other_team.baseline_model = demo.baseline_model
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         month_report([demo, other_team], NOVEMBER, now=DEMO_NOW)
 
 

@@ -1,3 +1,4 @@
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -8,7 +9,8 @@ from django.utils import timezone
 from billing.alerts.rules import recommended_rules
 from billing.experiments.evidence import experiment_evidence, experiments_of
 from billing.experiments.plans import plan_gates
-from billing.models import AlertRule, Budget
+from billing.models import AlertRule, Budget, UsageEvent
+from billing.overview.changes import change_markers
 from dashboard.models import Membership, Role, Team
 from routing.models import ProviderKey, RolloutPlan, RolloutState, RoutingVersion
 from routing.rules import check_rule
@@ -110,13 +112,40 @@ def test_seed_demo_twice_reuses_what_exists(db):
     assert "0 providers, 0 models and 0 prices added" in output
 
 
-def test_seed_demo_publishes_routing_for_every_demo_team(db):
+def test_seed_demo_publishes_routing_twice_for_every_demo_team(db):
     _run("seed_demo", "--days", "2")
-    assert set(RoutingVersion.objects.values_list("team__slug", "number")) == {
-        ("maven", 1),
-        ("pantheon", 1),
+    _run("seed_demo", "--days", "2")
+    assert sorted(RoutingVersion.objects.values_list("team__slug", "number")) == [
         ("atlas", 1),
-    }
+        ("atlas", 2),
+        ("maven", 1),
+        ("maven", 2),
+        ("pantheon", 1),
+        ("pantheon", 2),
+    ]
+
+
+def test_seed_demo_calls_say_the_version_live_when_they_were_made(db):
+    _run("seed_demo", "--days", "30")
+    maven = Team.objects.get(slug="maven")
+    second = maven.routing_versions.get(number=2)
+    events = UsageEvent.objects.filter(team=maven)
+    assert not events.filter(occurred_at__gte=second.published_at).exclude(route_version=2).exists()
+    assert events.filter(occurred_at__lt=second.published_at, route_version=1).exists()
+
+
+def test_seed_demo_marks_a_publish_and_a_price_change_within_its_days(db):
+    _run("seed_demo", "--days", "30")
+    maven = Team.objects.get(slug="maven")
+    now = timezone.now()
+    markers = change_markers(
+        maven,
+        start=now - timedelta(days=30),
+        end=now,
+        models_used={("anthropic", "claude-sonnet-4-5")},
+        tao_points=[],
+    )
+    assert {"publish", "team_price"} <= {marker.kind for marker in markers}
 
 
 def test_seed_demo_gives_each_demo_team_a_budget_and_a_target_share(db):

@@ -347,14 +347,15 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
     url = reverse("overview", kwargs={"team": team.slug})
     client.get(url)
     # Session, user, membership; the overview's own: cube, histograms, budget, baseline price,
-    # TAO series, latest TAO and its day-ago; member count, the switcher's teams; the session
+    # TAO series, latest TAO and its day-ago, the changes marked on the charts (publishes, list
+    # and team prices, month closes); member count, the switcher's teams; the session
     # remembering the team (a save in a savepoint).
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(19):
         client.get(url)
     _usage(team, count=60)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(19):
         client.get(url)
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(17):
         client.get(reverse("overview_csv", kwargs={"team": team.slug, "chart": "daily-cost"}))
 
 

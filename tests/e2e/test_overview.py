@@ -18,7 +18,7 @@ from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
 from billing.models import Budget
 from dashboard.models import Role
 from dashboard.overview_charts.registry import CHARTS
-from routing.models import Model
+from routing.models import Model, RoutingVersion
 
 # 1 pm in New York on a Friday: twenty days into the month, ten to forecast.
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
@@ -229,3 +229,37 @@ def test_it_draws_quality_in_blues_darker_is_better_with_values_in_cells(viewer_
     expect(chart.locator(".heatmap-label").first).to_have_text(re.compile(r"^[01]\.\d\dn=\d+"))
     scale = chart.evaluate("(plot) => plot.data[0].colorscale")
     assert scale[0] == [0, "#f7fbff"] and scale[-1] == [1, "#08306b"], scale
+
+
+def test_changes_are_marked_on_the_charts_and_one_toggle_hides_them(
+    viewer_page, maven, page_errors
+):
+    RoutingVersion.objects.create(
+        team=maven,
+        number=1,
+        snapshot=[],
+        comment="<b>Llama</b> takes summarization",
+        published_at=NOW - timedelta(days=5),
+    )
+    viewer_page.goto("/t/maven/")
+    expect_every_chart_drawn(viewer_page)
+    daily = viewer_page.locator("section[data-chart=daily-cost] .js-plotly-plot")
+    expect(daily.locator(".legend")).to_contain_text("Changes")
+    changes = "el => el.data.filter(t => t.meta === 'changes').map(t => t.visible !== false)"
+    assert daily.evaluate(changes) == [True, True]
+    marks = "el => el.data.find(t => t.name === 'Changes').customdata"
+    hover = next(mark for mark in daily.evaluate(marks) if mark[1] == "v1 published")
+    assert hover[1:3] == [
+        "v1 published",
+        "&lt;b&gt;Llama&lt;/b&gt; takes summarization (by a rollout plan or job)",
+    ]
+
+    viewer_page.get_by_test_id("toggle-changes").uncheck()
+    assert daily.evaluate(changes) == [False, False]
+    # Charts swapped in by a filter keep them hidden.
+    choose(viewer_page, "Provider", "chutes")
+    daily = viewer_page.locator("section[data-chart=daily-cost] .js-plotly-plot")
+    assert daily.evaluate(changes) == [False, False]
+    # The publish, and the demo's TAO spike.
+    expect(viewer_page.get_by_test_id("changes")).to_contain_text("2 changes in this period")
+    assert page_errors == []

@@ -232,3 +232,17 @@ def test_it_saves_screenshots_of_the_report(page, sign_in, teams, shoot):
         shoot(page, "report")
         page.emulate_media(media="print")
         shoot(page, "report-print")
+
+
+def test_the_bridge_draws_its_waterfall_and_prints_its_tables(viewer_page, page_errors):
+    page = viewer_page
+    page.goto(OCTOBER)
+    by_provider = page.get_by_test_id("bridge-by-provider").locator("table")
+    expect(page.get_by_test_id("bridge-chart").locator("g.waterfalllayer")).to_have_count(1)
+    expect(by_provider).to_be_hidden()
+
+    page.emulate_media(media="print")
+    expect(page.get_by_test_id("bridge-chart")).to_be_hidden()
+    expect(page.get_by_test_id("bridge-total")).to_be_visible()
+    expect(by_provider).to_be_visible()
+    assert page_errors == []

@@ -1,13 +1,17 @@
 """Published versions: the list, diffs between two, and rollback."""
 
 import re
+from datetime import UTC, datetime
+from html import unescape
 
 import pytest
 from django.urls import reverse
 
+from dashboard.forms import OverviewFilterForm
 from routing.models import RoutingVersion
 from routing.publish import routing_publish
 from routing.rules import rule_save
+from routing.views_rules import OVERVIEW_MAX_DAYS
 
 ROLES = ["admin", "ops", "finance", "viewer"]
 
@@ -131,3 +135,57 @@ def test_it_does_not_roll_back_to_the_live_version(client, admin_user, team, two
     client.force_login(admin_user)
     client.post(_url("routing_version_rollback", team, number=2))
     assert RoutingVersion.objects.filter(team=team).count() == 2
+
+
+@pytest.fixture
+def dated_versions(team):
+    """v1 published late on November 2nd and v2 on November 20th, in the team's New York."""
+    for number, published_at in [
+        (1, datetime(2026, 11, 3, 2, tzinfo=UTC)),
+        (2, datetime(2026, 11, 20, 15, tzinfo=UTC)),
+    ]:
+        RoutingVersion.objects.create(
+            team=team, number=number, snapshot=[], published_at=published_at
+        )
+
+
+def _overview_links(page: str) -> list[str]:
+    return [
+        unescape(href)
+        for href in re.findall(r'<a href="([^"]*)" data-testid="version-overview"', page)
+    ]
+
+
+@pytest.mark.usefixtures("frozen_now", "dated_versions")
+def test_it_links_each_version_to_its_overview_from_its_publish_day(client, viewer_user, team):
+    client.force_login(viewer_user)
+    page = client.get(_url("routing_versions", team)).content.decode()
+    overview = _url("overview", team)
+    # Today (November 26th) for the live version, the next one's publish day for the older.
+    assert _overview_links(page) == [
+        f"{overview}?range=custom&start=2026-11-20&end=2026-11-26&version=2",
+        f"{overview}?range=custom&start=2026-11-02&end=2026-11-20&version=1",
+    ]
+    assert "Overview of v2" in page
+
+
+@pytest.mark.usefixtures("frozen_now")
+def test_it_links_a_long_lived_version_to_its_last_366_days(client, viewer_user, team):
+    published_at = datetime(2024, 1, 10, 12, tzinfo=UTC)
+    RoutingVersion.objects.create(team=team, number=1, snapshot=[], published_at=published_at)
+    client.force_login(viewer_user)
+    [link] = _overview_links(client.get(_url("routing_versions", team)).content.decode())
+    assert link.endswith("?range=custom&start=2025-11-26&end=2026-11-26&version=1")
+
+
+def test_its_links_ask_for_no_longer_a_range_than_the_overview_takes():
+    assert OVERVIEW_MAX_DAYS == OverviewFilterForm.MAX_CUSTOM_DAYS
+
+
+@pytest.mark.usefixtures("frozen_now", "dated_versions")
+def test_a_version_s_link_opens_its_overview(client, viewer_user, team):
+    client.force_login(viewer_user)
+    [_, older] = _overview_links(client.get(_url("routing_versions", team)).content.decode())
+    response = client.get(older)
+    assert response.status_code == 200
+    assert "Nov 2, 2026 \N{EN DASH} Nov 20, 2026 · routing version v1" in response.content.decode()

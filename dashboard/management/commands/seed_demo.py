@@ -7,12 +7,12 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.alerts.rules import alert_rules_add_recommended
-from billing.catalog import catalog_load
+from billing.catalog import catalog_load, team_price_add
 from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
 from billing.experiments.evidence import ArmRef
 from billing.experiments.gates import StepGates
 from billing.experiments.plans import rollout_create
-from billing.models import AlertRule, Budget, UsageRollup
+from billing.models import AlertRule, Budget, TeamModelPrice, UsageRollup
 from dashboard.models import Role, Team
 from dashboard.progress import ProgressBar
 from dashboard.teams import member_set_role
@@ -100,6 +100,7 @@ class Command(BaseCommand):
         self._seed_keys(teams)
         self._seed_routing(teams)
         self._seed_rollout(teams["maven"])
+        self._seed_team_price(teams["maven"])
         self._seed_usage(teams, days)
         self._seed_budgets(teams)
         self._seed_alert_rules(teams)
@@ -142,7 +143,42 @@ class Command(BaseCommand):
             # Published weeks ago, so its splits run as experiments over the demo's usage.
             version.published_at = timezone.now() - DEMO_ROUTED_FOR
             version.save(update_fields=["published_at"])
+            self._seed_second_publish(team, admin)
         self.stdout.write("Routing: a published version for each demo team, its splits pilots.")
+
+    def _seed_second_publish(self, team, admin):
+        """A later publish, so the charts mark a change within the demo's days."""
+        rule = RoutingRule.objects.get(team=team, task_type=DEMO_SECOND_PUBLISH_TASK)
+        rule_save(
+            team=team,
+            user=admin,
+            task_type=rule.task_type,
+            targets=[
+                {"model_id": _model(p, m).pk, "weight": w}
+                for p, m, w in DEMO_SECOND_PUBLISH_TARGETS
+            ],
+            fallbacks=rule.fallbacks,
+            rule=rule,
+        )
+        version = routing_publish(team=team, user=admin, comment=DEMO_SECOND_PUBLISH_COMMENT)
+        version.published_at = timezone.now() - DEMO_SECOND_PUBLISH_AGO
+        version.save(update_fields=["published_at"])
+
+    def _seed_team_price(self, team):
+        """Maven's negotiated Sonnet price, from a date within the demo's days: the charts mark
+        it and the month's bridge shows it as a unit price effect."""
+        sonnet = _model(*SONNET)
+        if TeamModelPrice.objects.filter(team=team, model=sonnet).exists():
+            return
+        team_price_add(
+            team=team,
+            model=sonnet,
+            user=get_user_model().objects.get(username="admin"),
+            effective_from=(timezone.now() - DEMO_TEAM_PRICE_AGO).date(),
+            reason="Demo: a negotiated price, 10% off the list price",
+            **DEMO_TEAM_PRICE,
+        )
+        self.stdout.write(f"Team price: {team.name}'s negotiated Sonnet price.")
 
     def _seed_rollout(self, team):
         """A rollout plan running since the demo version: DeepSeek growing on code completion."""
@@ -197,13 +233,13 @@ class Command(BaseCommand):
         self.stdout.write(f"TAO prices: {added:,} demo points added.")
         for slug, *_, per_weekday in DEMO_TEAMS:
             bar = ProgressBar(self.stdout, f"Usage for {teams[slug].name:<9}")
-            first = teams[slug].routing_versions.order_by("number").first()
+            versions = teams[slug].routing_versions.values_list("published_at", "number")
             count = demo_usage_seed(
                 teams[slug],
                 DemoProfile(per_weekday),
                 days=days,
                 now=now,
-                route=(first.published_at, first.number) if first else None,
+                routes=list(versions),
                 progress=bar,
             )
             self.stdout.write(f"  {count:,} demo events added for {teams[slug].name}.")
@@ -212,6 +248,16 @@ class Command(BaseCommand):
 SONNET = ("anthropic", "claude-sonnet-4-5")
 LLAMA = ("chutes", "unsloth/Llama-3.3-70B-Instruct")
 DEEPSEEK = ("chutes", "deepseek-ai/DeepSeek-V3")
+# A second publish, days after the first: a change the charts mark.
+DEMO_SECOND_PUBLISH_AGO = timedelta(days=8)
+DEMO_SECOND_PUBLISH_TASK = "extraction"
+DEMO_SECOND_PUBLISH_TARGETS = [
+    ("chutes", "unsloth/Llama-3.3-70B-Instruct", 90),
+    ("openai", "gpt-5-mini", 10),
+]
+DEMO_SECOND_PUBLISH_COMMENT = "Demo: extraction leans further on Llama, whose quality held"
+DEMO_TEAM_PRICE_AGO = timedelta(days=12)
+DEMO_TEAM_PRICE = {"input_per_mtok": Decimal("2.70"), "output_per_mtok": Decimal("13.50")}
 # The demo plan starts at the live weight, so it runs at once on the demo's evidence.
 DEMO_ROLLOUT_TASK = "code_completion"
 DEMO_ROLLOUT_WEIGHTS = [80, 90, 95]
