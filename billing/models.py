@@ -462,6 +462,7 @@ class AlertKind(models.TextChoices):
     LATENCY_P95 = "latency_p95", "Latency p95"
     QUALITY_DROP = "quality_drop", "Quality drop"
     PROXY_STALE = "proxy_stale", "Proxy stale"
+    SPEND_ANOMALY = "spend_anomaly", "Spend anomaly"
 
 
 class AlertRule(models.Model):

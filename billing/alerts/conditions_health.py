@@ -26,7 +26,7 @@ HOUR = timedelta(hours=1)
 
 @dataclass
 class Target:
-    """Usage of one provider (or one provider's model) over a rule's window."""
+    """Usage of one provider (or one provider's model) over a rule's window, or one day."""
 
     provider: str
     model: str
@@ -49,6 +49,51 @@ class Target:
     def timed(self) -> int:
         return sum(self.latency)
 
+    def add(self, row: dict) -> None:
+        """One rollup row annotated with target_sums()."""
+        self.requests += row["s_requests"] or 0
+        self.errors += row["s_errors"] or 0
+        self.quality_sum += Decimal(row["s_quality_sum"] or 0)
+        self.quality_count += row["s_quality_count"] or 0
+        for index, name in enumerate(LATENCY_FIELDS):
+            self.latency[index] += row[f"s_{name}"] or 0
+        self.models[row["model_name"]] += row["s_requests"] or 0
+        if row["task_type"]:
+            self.task_types.add(row["task_type"])
+        _count(self.calls, row["model_name"], row["task_type"], row["s_requests"])
+        _count(self.failed_calls, row["model_name"], row["task_type"], row["s_errors"])
+
+    def evidence(self) -> dict:
+        """What the alert keeps of the calls: the routing-change page reads it."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "task_types": sorted(self.task_types),
+            "models": dict(sorted(self.models.items())),
+            "calls": _sorted_counts(self.calls),
+            "failed_calls": _sorted_counts(self.failed_calls),
+        }
+
+
+def target_sums() -> dict:
+    """The sums Target.add reads, for annotating hourly or daily rollup rows."""
+    return {
+        "s_requests": whole(Sum("requests")),
+        "s_errors": whole(Sum("requests", filter=Q(status=Status.ERROR))),
+        "s_quality_sum": Sum("quality_sum"),
+        "s_quality_count": whole(Sum("quality_count")),
+        **{f"s_{name}": whole(Sum(name)) for name in LATENCY_FIELDS},
+    }
+
+
+def scoped_rows(rows, params: dict):
+    """The rollup rows of the rule's provider and model, if it names them."""
+    if params["provider"]:
+        rows = rows.filter(provider_name=params["provider"])
+    if params["model"]:
+        rows = rows.filter(model_name=params["model"])
+    return rows
+
 
 def window_targets(rule: AlertRule, params: dict, now: datetime) -> list[Target]:
     """The team's usage in the rule's window per provider, or per provider of the given model.
@@ -58,37 +103,17 @@ def window_targets(rule: AlertRule, params: dict, now: datetime) -> list[Target]
     """
     start = now - timedelta(minutes=params["window_minutes"])
     rows = UsageRollup.objects.filter(team=rule.team, hour__gt=start - HOUR, hour__lte=now)
-    if params["provider"]:
-        rows = rows.filter(provider_name=params["provider"])
-    if params["model"]:
-        rows = rows.filter(model_name=params["model"])
     rows = (
-        rows.values("provider_name", "model_name", "task_type")
-        .annotate(
-            s_requests=whole(Sum("requests")),
-            s_errors=whole(Sum("requests", filter=Q(status=Status.ERROR))),
-            s_quality_sum=Sum("quality_sum"),
-            s_quality_count=whole(Sum("quality_count")),
-            **{f"s_{name}": whole(Sum(name)) for name in LATENCY_FIELDS},
-        )
+        scoped_rows(rows, params)
+        .values("provider_name", "model_name", "task_type")
+        .annotate(**target_sums())
         .order_by()
     )
     targets: dict[tuple[str, str], Target] = {}
     for row in rows:
         provider = row["provider_name"]
         model = row["model_name"] if params["model"] else ""
-        target = targets.setdefault((provider, model), Target(provider, model))
-        target.requests += row["s_requests"] or 0
-        target.errors += row["s_errors"] or 0
-        target.quality_sum += Decimal(row["s_quality_sum"] or 0)
-        target.quality_count += row["s_quality_count"] or 0
-        for index, name in enumerate(LATENCY_FIELDS):
-            target.latency[index] += row[f"s_{name}"] or 0
-        target.models[row["model_name"]] += row["s_requests"] or 0
-        if row["task_type"]:
-            target.task_types.add(row["task_type"])
-        _count(target.calls, row["model_name"], row["task_type"], row["s_requests"])
-        _count(target.failed_calls, row["model_name"], row["task_type"], row["s_errors"])
+        targets.setdefault((provider, model), Target(provider, model)).add(row)
     return [targets[key] for key in sorted(targets)]
 
 
@@ -103,19 +128,21 @@ def _sorted_counts(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int
 
 
 def _target_condition(rule, kind, target, params, now, subject, summary, numbers) -> Condition:
-    details = {
-        "provider": target.provider,
-        "model": target.model,
-        "task_types": sorted(target.task_types),
-        "models": dict(sorted(target.models.items())),
-        "calls": _sorted_counts(target.calls),
-        "failed_calls": _sorted_counts(target.failed_calls),
-        "window_minutes": params["window_minutes"],
-        "window_start": (now - timedelta(minutes=params["window_minutes"])).isoformat(),
-    } | numbers
+    details = (
+        target.evidence()
+        | {
+            "window_minutes": params["window_minutes"],
+            "window_start": (now - timedelta(minutes=params["window_minutes"])).isoformat(),
+        }
+        | numbers
+    )
+    return Condition(f"{kind}:{target.label}", subject, summary, details, target_link(rule, target))
+
+
+def target_link(rule: AlertRule, target: Target) -> str:
+    """The team's overview filtered to the target's provider (and model)."""
     query = {"provider": target.provider} | ({"model": target.model} if target.model else {})
-    link = f"{team_path(rule.team)}?{urlencode(query)}"
-    return Condition(f"{kind}:{target.label}", subject, summary, details, link)
+    return f"{team_path(rule.team)}?{urlencode(query)}"
 
 
 def error_rate(rule: AlertRule, params: dict, now: datetime) -> list[Condition]:

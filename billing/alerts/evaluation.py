@@ -1,7 +1,8 @@
 """Alert rules evaluated into alerts, and notifications queued for them (an outbox).
 
-Each rule's kind picks its check (billing.alerts.conditions_money and conditions_health, with
-the params read by billing.alerts.params); billing.alerts.recipients says whom to tell.
+Each rule's kind picks its check (billing.alerts.conditions_money, conditions_health and
+conditions_anomaly, with the params read by billing.alerts.params; the error-rate and latency
+kinds in anomaly mode take conditions_anomaly's); billing.alerts.recipients says whom to tell.
 
 Each enabled rule yields the conditions that hold now, each under a dedupe key. Per rule and
 key an alert opens (firing) when its condition appears, is seen again while it holds, and
@@ -29,6 +30,7 @@ from django.utils import timezone
 
 from billing.alerts import messages as words
 from billing.alerts.conditions import Condition
+from billing.alerts.conditions_anomaly import error_rate_anomaly, latency_anomaly, spend_anomaly
 from billing.alerts.conditions_health import error_rate, latency_p95, proxy_stale, quality_drop
 from billing.alerts.conditions_money import (
     budget_forecast,
@@ -63,12 +65,20 @@ CONDITIONS: dict[str, Callable[[AlertRule, dict, datetime], list[Condition]]] = 
     AlertKind.LATENCY_P95: latency_p95,
     AlertKind.QUALITY_DROP: quality_drop,
     AlertKind.PROXY_STALE: proxy_stale,
+    AlertKind.SPEND_ANOMALY: spend_anomaly,
+}
+# The check of each kind with an anomaly mode, in that mode.
+ANOMALY_CONDITIONS: dict[str, Callable[[AlertRule, dict, datetime], list[Condition]]] = {
+    AlertKind.ERROR_RATE: error_rate_anomaly,
+    AlertKind.LATENCY_P95: latency_anomaly,
 }
 
 
 def conditions_of(rule: AlertRule, now: datetime) -> list[Condition]:
     """What holds now for the rule, one condition per dedupe key."""
-    return CONDITIONS[rule.kind](rule, params_of(rule), now)
+    params = params_of(rule)
+    checks = ANOMALY_CONDITIONS if params.get("mode") == "anomaly" else CONDITIONS
+    return checks[rule.kind](rule, params, now)
 
 
 # --- The state machine --------------------------------------------------------------------

@@ -9,7 +9,7 @@ from django.core.validators import URLValidator, validate_email
 
 from billing.alerts.params import DEFAULT_PARAMS, GLOBAL_KINDS
 from billing.alerts.preferences import KIND_GROUPS
-from billing.alerts.rules import CURRENCIES, DIRECTIONS
+from billing.alerts.rules import CURRENCIES, DIRECTIONS, SPEND_SCOPES
 from billing.models import AlertDelivery, AlertKind, AlertRule, AlertState
 from dashboard.models import Role
 from dashboard.outbound import AddressRefused, check_public_url
@@ -67,6 +67,30 @@ def _at_least_one(label: str, help_text: str = "") -> forms.IntegerField:
     return _number_field(forms.IntegerField, message, label, help_text, min_value=1)
 
 
+def _deviations(**options) -> forms.DecimalField:
+    return _number_field(
+        forms.DecimalField,
+        "Enter a number of deviations from 1 to 20, e.g. 4.",
+        "Fires at (deviations above the usual)",
+        "How far above the median of the same weekdays, in units of their usual spread.",
+        min_value=Decimal(1),
+        max_value=Decimal(20),
+        decimal_places=1,
+        **options,
+    )
+
+
+def _weeks(**options) -> forms.IntegerField:
+    return _number_field(
+        forms.IntegerField,
+        "Enter whole weeks from 4 to 8.",
+        "The usual: the same weekday over the last (weeks)",
+        min_value=4,
+        max_value=8,
+        **options,
+    )
+
+
 def _provider_choices():
     return [("", "Each provider separately"), *Provider.objects.values_list("slug", "name")]
 
@@ -108,6 +132,40 @@ class _Scoped(ParamsForm):
     field_order = ["provider", "model"]
 
 
+MODES = [
+    ("threshold", "A limit over the window"),
+    ("anomaly", "Unusual for the weekday (yesterday against the same weekdays before)"),
+]
+
+
+class _AnomalyMode(_Scoped):
+    """Shared by the error-rate and latency kinds: a limit over a window (threshold mode) or
+    yesterday against the same weekdays before (anomaly mode). Anomaly settings left empty
+    take their defaults, and a rule without a mode is a threshold rule."""
+
+    note = (
+        "In anomaly mode the last whole day in the team's time zone is judged (never today so "
+        "far); the limit and the window are then not used. Days with fewer calls than the "
+        "minimum are not judged, nor used as the usual."
+    )
+    mode = forms.ChoiceField(
+        choices=MODES,
+        required=False,
+        label="Fires on",
+        error_messages={"invalid_choice": "Choose a limit over the window or unusual days."},
+    )
+    deviations = _deviations(required=False)
+    weeks = _weeks(required=False)
+    OPTIONAL = {"mode", "deviations", "weeks", "min_points", "min_ms"}
+
+    def params(self) -> dict:
+        return {
+            name: value
+            for name, value in super().params().items()
+            if name not in self.OPTIONAL or value not in (None, "")
+        }
+
+
 class TaoPriceSpikeParams(ParamsForm):
     kind = AlertKind.TAO_PRICE_SPIKE
     threshold_pct = _percent("Change of at least (%)")
@@ -138,25 +196,57 @@ class BudgetForecastParams(ParamsForm):
     note = "Fires when the month-end forecast is over a budget of the team. No settings."
 
 
-class ErrorRateParams(_Scoped):
+def _mode_order(limit: str, rise: str) -> list[str]:
+    return [
+        "mode",
+        limit,
+        "window_minutes",
+        "min_requests",
+        "deviations",
+        rise,
+        "weeks",
+        *_Scoped.field_order,
+    ]
+
+
+class ErrorRateParams(_AnomalyMode):
     kind = AlertKind.ERROR_RATE
-    threshold_pct = _percent("Error rate above (%)")
-    window_minutes = _minutes("Over the last (minutes)")
+    threshold_pct = _percent("Error rate above (%)", "Threshold mode.")
+    window_minutes = _minutes("Over the last (minutes)", "Threshold mode.")
     min_requests = _at_least_one("At least this many requests", "Fewer calls are not judged.")
-    field_order = ["threshold_pct", "window_minutes", "min_requests", *_Scoped.field_order]
+    min_points = _number_field(
+        forms.DecimalField,
+        "Enter percentage points from 0.01 to 100, e.g. 2.",
+        "And at least (percentage points above the usual)",
+        "Anomaly mode: 1% usually, 3% that day is 2 points.",
+        min_value=Decimal("0.01"),
+        max_value=Decimal(100),
+        decimal_places=2,
+        required=False,
+    )
+    field_order = _mode_order("threshold_pct", "min_points")
 
 
-class LatencyP95Params(_Scoped):
+class LatencyP95Params(_AnomalyMode):
     kind = AlertKind.LATENCY_P95
     threshold_ms = _number_field(
         forms.IntegerField,
         "Enter a latency in whole milliseconds, at least 1.",
         "p95 latency above (ms)",
+        "Threshold mode.",
         min_value=1,
     )
-    window_minutes = _minutes("Over the last (minutes)")
+    window_minutes = _minutes("Over the last (minutes)", "Threshold mode.")
     min_requests = _at_least_one("At least this many requests", "Fewer calls are not judged.")
-    field_order = ["threshold_ms", "window_minutes", "min_requests", *_Scoped.field_order]
+    min_ms = _number_field(
+        forms.IntegerField,
+        "Enter a latency in whole milliseconds, at least 1.",
+        "And at least (ms above the usual)",
+        "Anomaly mode.",
+        min_value=1,
+        required=False,
+    )
+    field_order = _mode_order("threshold_ms", "min_ms")
 
 
 class QualityDropParams(_Scoped):
@@ -186,6 +276,30 @@ class ProxyStaleParams(ParamsForm):
     spool_minutes = _minutes("Spool growing for (minutes)")
 
 
+class SpendAnomalyParams(ParamsForm):
+    kind = AlertKind.SPEND_ANOMALY
+    note = (
+        "Judges yesterday, the last whole day in the team's time zone (never today so far), "
+        "against the same weekday of the weeks before: one alert per unusual series and day, "
+        "naming its likely cause and the day's spend bridge."
+    )
+    scope = forms.ChoiceField(
+        choices=[(key, label.capitalize()) for key, label in SPEND_SCOPES.items()],
+        label="Watch the spend of",
+        error_messages={"invalid_choice": "Choose the team, providers, task types or all."},
+    )
+    deviations = _deviations()
+    min_usd = _number_field(
+        forms.DecimalField,
+        "Enter an amount in USD of at least 0.01, e.g. 20.",
+        "And at least (USD above the usual)",
+        "So that a small team is not paged for cents.",
+        min_value=Decimal("0.01"),
+        decimal_places=2,
+    )
+    weeks = _weeks()
+
+
 PARAMS_FORMS: dict[str, type[ParamsForm]] = {
     form.kind: form
     for form in [
@@ -197,6 +311,7 @@ PARAMS_FORMS: dict[str, type[ParamsForm]] = {
         LatencyP95Params,
         QualityDropParams,
         ProxyStaleParams,
+        SpendAnomalyParams,
     ]
 }
 

@@ -36,9 +36,14 @@ def pct(value: Decimal) -> str:
     return f"{Decimal(value).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
 
 
+def as_typed(value) -> str:
+    """A setting as its owner typed it: 4, 2.5."""
+    return f"{Decimal(str(value)).normalize():f}"
+
+
 def threshold_pct(value) -> str:
     """A threshold as its owner typed it: 80%, 12.5%."""
-    return f"{Decimal(str(value)).normalize():f}%"
+    return f"{as_typed(value)}%"
 
 
 def span(minutes: int) -> str:
@@ -83,6 +88,27 @@ def month_name(month: date) -> str:
 
 def day_name(day: date) -> str:
     return f"{day:%B} {day.day}"
+
+
+def weekday_name(day: date) -> str:
+    """Wednesday, May 13."""
+    return f"{day:%A}, {day_name(day)}"
+
+
+def short_day(day: date) -> str:
+    """Wed May 13: a day in a subject line."""
+    return f"{day:%a} {day_name(day)}"
+
+
+def signed_usd(amount: Decimal) -> str:
+    """+$930, -$12.40, $0."""
+    amount = Decimal(amount)
+    sign = "+" if amount > 0 else "-" if amount < 0 else ""
+    return f"{sign}{usd(abs(amount))}"
+
+
+def deviations(value: Decimal) -> str:
+    return f"{Decimal(value).quantize(Decimal('0.1'), ROUND_HALF_UP)}"
 
 
 # --- Each kind's subject and summary ------------------------------------------------------
@@ -198,6 +224,110 @@ def quality_text(*, label, average, minutes, scored, min_score) -> tuple[str, st
     return subject, summary
 
 
+# --- Anomalies: a day against the same weekdays before it --------------------------------
+
+
+def task_type_name(task_type: str) -> str:
+    return task_type or "(no task type)"
+
+
+def spend_series_words(scope: str, name: str) -> tuple[str, str]:
+    """What a spend series is called in a subject and in a sentence."""
+    if scope == "provider":
+        return f"at {name}", f" at {name}"
+    if scope == "task_type":
+        return f"in {task_type_name(name)}", f" on {task_type_name(name)}"
+    return "", ""
+
+
+def spend_anomaly_text(
+    *, team_name, scope, name, verdict, threshold, min_usd, causes, bridge_line
+) -> tuple[str, str]:
+    """`causes`: (headline, sentence) pairs, the likeliest first; `bridge_line`: the day's
+    bridge in words, or ""."""
+    where, spent_on = spend_series_words(scope, name)
+    day = verdict.day
+    subject = (
+        f"Spend anomaly{' ' + where if where else ''}: team {team_name} spent "
+        f"{usd(verdict.value)} on {short_day(day)}, usually {usd(verdict.baseline)} "
+        f"({signed_usd(verdict.change)}, {deviations(verdict.deviations)} deviations)"
+    )
+    if causes:
+        subject += f"; likely {causes[0][0]}"
+    lines = [
+        f"Team {team_name} spent {usd(verdict.value)}{spent_on} on {weekday_name(day)} (a whole "
+        f"day in the team's time zone), against a usual {usd(verdict.baseline)}: the median of "
+        f"the {verdict.history} {day:%A}s before it, give or take {usd(verdict.spread)}. That is "
+        f"{signed_usd(verdict.change)}, {deviations(verdict.deviations)} deviations above the "
+        f"usual; the rule fires at {as_typed(threshold)} deviations and {usd(min_usd)} above."
+    ]
+    lines += _cause_lines([text for _, text in causes])
+    if bridge_line:
+        lines.append(bridge_line)
+    return subject, "\n".join(lines)
+
+
+def _cause_lines(texts: list[str]) -> list[str]:
+    if not texts:
+        return []
+    lines = [f"Likely cause: {texts[0]}."]
+    if texts[1:]:
+        lines.append("Also: " + "; ".join(texts[1:]) + ".")
+    return lines
+
+
+def model_move_text(*, label, cost, usual_cost, calls, usual_calls) -> str:
+    return (
+        f"{label} cost {usd(cost)} against a usual {usd(usual_cost)} "
+        f"({signed_usd(cost - usual_cost)}), {calls:,} calls against a usual "
+        f"{Decimal(usual_calls).quantize(Decimal(1), ROUND_HALF_UP):,}"
+    )
+
+
+def marker_text(marker, *, day: date, zone) -> str:
+    """A change (billing.overview.changes.ChangeMarker) told against the anomalous day."""
+    local = marker.at.astimezone(zone)
+    when = "that day" if local.date() == day else "the day before"
+    return f"{marker.title} {when} at {clock(marker.at, zone)}: {marker.detail}"
+
+
+def tao_move_text(*, move, day, from_usd, to_usd) -> str:
+    direction = "up" if move > 0 else "down"
+    return (
+        f"TAO/USD {direction} {pct(abs(move))} over {day_name(day)}, from {usd(from_usd)} to "
+        f"{usd(to_usd)}: TAO-billed calls cost that much more or less in dollars"
+    )
+
+
+def bridge_text(bridge, *, reference: date, day: date) -> str:
+    """The day's bridge (billing.reports.bridge.Bridge) from the reference day, in one line."""
+    steps = ", ".join(f"{effect.label} {signed_usd(effect.amount)}" for effect in bridge.effects)
+    text = (
+        f"Bridge from {weekday_name(reference)} ({usd(bridge.start)}) to {day_name(day)} "
+        f"({usd(bridge.end)}): {steps}"
+    )
+    if bridge.residual:
+        text += f", not explained {signed_usd(bridge.residual)}"
+    return text + "."
+
+
+def health_anomaly_text(
+    *, label, what, day, value, usual, verdict, calls, threshold, min_rise, causes, note=""
+) -> tuple[str, str]:
+    """An error rate or p95 latency (`what`) of a day against its usual: `value`, `usual` and
+    `min_rise` as text, `calls` as "12 of 300 calls failed" or "300 timed calls"."""
+    subject = f"{label} {what} {value} on {short_day(day)}, usually {usual} ({calls})"
+    lines = [
+        f"The {what} of {label} on {weekday_name(day)} (a whole day in the team's time zone) "
+        f"was {value} ({calls}), against a usual {usual}: the median of the "
+        f"{verdict.history} {day:%A}s before it. That is {deviations(verdict.deviations)} "
+        f"deviations above the usual; the rule fires at {as_typed(threshold)} deviations "
+        f"and {min_rise} above{note}.",
+        *_cause_lines(causes),
+    ]
+    return subject, "\n".join(lines)
+
+
 def proxy_name(instance_id: str, host: str) -> str:
     return f"{instance_id} on {host}" if host and host != instance_id else instance_id
 
@@ -272,6 +402,11 @@ WHAT_TO_DO = {
         "Look at the low-scored calls on the usage page. If the drop is real, route the "
         "affected task types to a stronger model on the routing page."
     ),
+    AlertKind.SPEND_ANOMALY: (
+        "Check the likely cause first: a routing change can be rolled back on the routing "
+        "page, a price change reviewed on the prices pages. Then compare the day with its "
+        "usual on the overview (linked), split by model."
+    ),
     AlertKind.PROXY_STALE: (
         "Check the proxy on the Routing page's fleet panel and in its own log: whether the "
         "process runs, reaches this dashboard with its token, and can apply the published "
@@ -342,7 +477,29 @@ LABELS = {
     "published_version": "Published version",
     "routing_error": "Routing error",
     "spool_depth": "Spool depth (calls)",
+    "day": "Day judged",
+    "scope": "Scope",
+    "series": "Series",
+    "spend_usd": "Spend that day (USD)",
+    "usual_usd": "Usual spend (USD)",
+    "change_usd": "Change (USD)",
+    "spread_usd": "One deviation (USD)",
+    "mad_usd": "MAD x 1.4826 (USD)",
+    "usual_pct": "Usual error rate (%)",
+    "usual_ms": "Usual p95 latency (ms)",
+    "deviations": "Deviations above the usual",
+    "threshold_deviations": "Fires at (deviations)",
+    "min_usd": "Minimum rise (USD)",
+    "min_points": "Minimum rise (percentage points)",
+    "min_ms": "Minimum rise (ms)",
+    "weeks": "Weeks compared",
+    "history_days": "Same weekdays with data",
+    "model_moves": "Models against their usual",
+    "likely_cause": "Likely cause",
+    "other_causes": "Other possible causes",
 }
+# Details the summary already tells in words: not repeated under the email's details.
+TOLD_IN_SUMMARY = {"likely_cause", "other_causes", "bridge"}
 
 
 def _count_text(count) -> str:
@@ -360,7 +517,7 @@ def facts_of(details: dict, zone=None) -> list[tuple[str, str]]:
     """The details of an alert as label/value rows for the email, moments in `zone`."""
     rows = []
     for key, value in details.items():
-        if value in ("", None, [], {}):
+        if value in ("", None, [], {}) or key in TOLD_IN_SUMMARY:
             continue
         if key in MOMENT_KEYS and isinstance(value, str):
             value = _moment_text(value, zone)

@@ -19,7 +19,10 @@ logger = logging.getLogger(__name__)
 # The groups a person chooses for, each with the kinds it holds.
 KIND_GROUPS: dict[str, tuple[str, list[str]]] = {
     "tao": ("TAO price", [AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE]),
-    "budget": ("Budgets", [AlertKind.BUDGET_THRESHOLD, AlertKind.BUDGET_FORECAST]),
+    "budget": (
+        "Budgets and spend",
+        [AlertKind.BUDGET_THRESHOLD, AlertKind.BUDGET_FORECAST, AlertKind.SPEND_ANOMALY],
+    ),
     "health": (
         "Provider health",
         [AlertKind.ERROR_RATE, AlertKind.LATENCY_P95, AlertKind.QUALITY_DROP],

@@ -25,6 +25,12 @@ from dashboard.models import Role, Team
 
 DIRECTIONS = {"both": "both directions", "up": "rises only", "down": "falls only"}
 CURRENCIES = {"both": "in USD and in TAO", "usd": "in USD", "tao": "in TAO"}
+SPEND_SCOPES = {
+    "all": "the team, each provider and each task type",
+    "team": "the team as a whole",
+    "provider": "each provider",
+    "task_type": "each task type",
+}
 
 OPS_ROLES = [Role.ADMIN, Role.OPS]
 FINANCE_ROLES = [Role.ADMIN, Role.FINANCE]
@@ -62,7 +68,21 @@ def params_in_words(kind: str, params: dict) -> str:
             f"version {_minutes(p['behind_minutes'])} after a publish, or its spool growing "
             f"for {_minutes(p['spool_minutes'])}"
         )
+    if kind == AlertKind.SPEND_ANOMALY:
+        return (
+            f"yesterday's spend of {SPEND_SCOPES.get(p['scope'], p['scope'])} at least "
+            f"{p['deviations']} deviations and ${p['min_usd']} above the same weekday's usual "
+            f"over {p['weeks']} weeks"
+        )
     window, scope = _minutes(p["window_minutes"]), _scope(p)
+    if p.get("mode") == "anomaly" and kind in (AlertKind.ERROR_RATE, AlertKind.LATENCY_P95):
+        rise = f"{p['min_points']} points" if kind == AlertKind.ERROR_RATE else f"{p['min_ms']} ms"
+        what = "errors" if kind == AlertKind.ERROR_RATE else "p95 latency"
+        return (
+            f"yesterday's {what} at least {p['deviations']} deviations and {rise} above the "
+            f"same weekday's usual over {p['weeks']} weeks, at least {p['min_requests']} "
+            f"requests a day, {scope}"
+        )
     if kind == AlertKind.ERROR_RATE:
         return (
             f"errors above {p['threshold_pct']}% over {window}, "

@@ -230,12 +230,12 @@ def _bridge(earlier: list[DayRow], this: list[DayRow], before: date) -> ReportBr
     return report_bridge(
         earlier,
         this,
-        reference_prices=_list_prices([*earlier, *this], before),
+        reference_prices=list_price_weights([*earlier, *this], before),
         task_label=_task_label,
     )
 
 
-def _list_prices(rows: list[DayRow], day: date) -> dict[tuple[str, str], TokenWeights]:
+def list_price_weights(rows: list[DayRow], day: date) -> dict[tuple[str, str], TokenWeights]:
     """The catalog's list price on `day` of each (provider, model) of the rows, as weights;
     team prices are left out."""
     used = {(row.provider, row.model) for row in rows}
