@@ -1,5 +1,6 @@
 """The overview page, its chart CSVs, and the all-teams summary."""
 
+import json
 from datetime import UTC
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from billing.csv_output import csv_lines
 from billing.overview.bundle import build_overview
 from billing.overview.cube import Filters, load_cube, options_of, team_has_usage
+from billing.reports.bridge_chart import bridge_figure
 from dashboard.access import get_membership_for_user
 from dashboard.forms import OverviewFilterForm
 from dashboard.fragments import wants_fragment
@@ -54,6 +56,7 @@ def overview(request, team):
         "p95_latency": latency_reading(overview.latency_p95),
         "query": request.GET.urlencode(),
         "has_usage": bool(overview.cube) or team_has_usage(team),
+        "bridge_figure_json": _bridge_json(overview),
     }
     # A refused range answers 400, except to htmx, which swaps the form's message in place.
     status = 400 if form.range_errors() and not wants_fragment(request) else 200
@@ -61,6 +64,22 @@ def overview(request, team):
         return render(request, "dashboard/_partials/overview_body.html", context, status=status)
     context["member_count"] = team.memberships.count()
     return render(request, "dashboard/overview.html", context, status=status)
+
+
+def _days(first, last) -> str:
+    return (
+        f"{first:%b} {first.day}\N{EN DASH}{last.day}"
+        if first != last
+        else f"{first:%b} {first.day}"
+    )
+
+
+def _bridge_json(overview) -> str | None:
+    found = overview.month_bridge
+    if found is None:
+        return None
+    figure = bridge_figure(found.bridge, before=_days(*found.before), after=_days(*found.after))
+    return json.dumps(figure)
 
 
 @login_required

@@ -22,6 +22,7 @@ from billing.overview.month import (
     month_filters,
     month_panel,
 )
+from billing.overview.month_bridge import MonthToDateBridge, month_to_date_bridge
 from billing.overview.savings import SavingsPoint, baseline_price, savings_by_day
 from billing.overview.tao import TaoPoint, TaoQuote, tao_quote, tao_series
 from billing.overview.totals import Totals, totals_of
@@ -42,6 +43,7 @@ class Overview:
     tao_prices: list[TaoPoint]
     tao_quote: TaoQuote | None
     changes: list[ChangeMarker]
+    month_bridge: MonthToDateBridge | None
 
     @property
     def timings(self) -> Histogram:
@@ -104,6 +106,7 @@ def build_overview(
         min(now, day_start(team, filters.last_day + timedelta(1))),
     )
     tao_prices = tao_series(start, end)
+    month = month_panel(team, narrow(month_full, month_wanted), filters, budget, today, budget_tao)
     return Overview(
         team=team,
         filters=filters,
@@ -113,9 +116,7 @@ def build_overview(
         totals=totals_of(cube),
         by=by,
         histograms=load_histograms(team, filters, by, source=source),
-        month=month_panel(
-            team, narrow(month_full, month_wanted), filters, budget, today, budget_tao
-        ),
+        month=month,
         savings=savings_by_day(cube, baseline_price(team, today)),
         tao_prices=tao_prices,
         tao_quote=tao_quote(now),
@@ -126,6 +127,7 @@ def build_overview(
             models_used={(row.provider, row.model) for row in cube},
             tao_points=tao_prices,
         ),
+        month_bridge=month_to_date_bridge(team, month, filters),
     )
 
 
