@@ -80,5 +80,5 @@ def test_a_routing_version_has_no_month_bridge(client, viewer_user, months):
 def test_the_page_shows_the_bridge_with_its_waterfall(client, viewer_user, months):
     page = _overview(client, viewer_user, months).content.decode()
     assert 'data-testid="month-bridge"' in page
-    assert "against the same days of last month (Oct 1–Oct 6)" in page
+    assert "against the same days of last month (Oct 1\N{EN DASH}Oct 6)" in page
     assert '"type": "waterfall"' in page.replace("&quot;", '"')
