@@ -10,6 +10,11 @@ from dashboard.forms import ThrottledAdminLoginForm
 
 team_patterns: list[URLPattern | URLResolver] = [
     path("", views_overview.overview, name="overview"),
+    path(
+        "overview/month-bridge/",
+        views_overview.overview_month_bridge,
+        name="overview_month_bridge",
+    ),
     # Before the charts' CSVs, whose slug would take "changes".
     path("overview/changes.csv", views_overview.overview_changes_csv, name="overview_changes_csv"),
     path("overview/<slug:chart>.csv", views_overview.overview_csv, name="overview_csv"),

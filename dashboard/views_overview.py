@@ -1,6 +1,7 @@
 """The overview page, its chart CSVs, and the all-teams summary."""
 
 import json
+from dataclasses import replace
 from datetime import UTC
 
 from django.conf import settings
@@ -14,7 +15,10 @@ from django.views.decorators.vary import vary_on_headers
 from billing.csv_output import csv_lines
 from billing.overview.bundle import build_overview
 from billing.overview.cube import Filters, load_cube, options_of, team_has_usage
+from billing.overview.month import month_filters
+from billing.overview.month_bridge import month_to_date_bridge
 from billing.reports.bridge_chart import bridge_figure
+from billing.rollups import NO_VERSION
 from dashboard.access import get_membership_for_user
 from dashboard.forms import OverviewFilterForm
 from dashboard.fragments import wants_fragment
@@ -56,7 +60,6 @@ def overview(request, team):
         "p95_latency": latency_reading(overview.latency_p95),
         "query": request.GET.urlencode(),
         "has_usage": bool(overview.cube) or team_has_usage(team),
-        "bridge_figure_json": _bridge_json(overview),
     }
     # A refused range answers 400, except to htmx, which swaps the form's message in place.
     status = 400 if form.range_errors() and not wants_fragment(request) else 200
@@ -74,12 +77,35 @@ def _days(first, last) -> str:
     )
 
 
-def _bridge_json(overview) -> str | None:
-    found = overview.month_bridge
-    if found is None:
-        return None
-    figure = bridge_figure(found.bridge, before=_days(*found.before), after=_days(*found.after))
-    return json.dumps(figure)
+@login_required
+@require_GET
+def overview_month_bridge(request, team):
+    """The month panel's bridge, for the page's range and filters: loaded after the page, so
+    its figures do not wait for it."""
+    team = get_membership_for_user(request, team).team
+    today = timezone.now().astimezone(team.zone).date()
+    # Narrowing only ever keeps rows equal to what is asked: any asked value is a valid choice.
+    asked = {name: [request.GET.get(name, "")] for name in ("provider", "model", "task_type")}
+    form = OverviewFilterForm(request.GET, options=asked)
+    _, first_day, last_day = form.days(today)
+    filters = Filters(first_day, last_day, **form.narrowing())
+    if request.GET.get("version", "").strip():
+        filters = replace(filters, route_version=NO_VERSION)
+    month = month_filters(filters, today)
+    found = month_to_date_bridge(team, month.first_day, month.last_day, filters)
+    figure = (
+        bridge_figure(found.bridge, before=_days(*found.before), after=_days(*found.after))
+        if found
+        else None
+    )
+    context = {
+        "team": team,
+        "found": found,
+        "filters": filters,
+        "month_first_day": month.first_day,
+        "bridge_figure_json": json.dumps(figure) if figure else None,
+    }
+    return render(request, "dashboard/_partials/overview_bridge.html", context)
 
 
 @login_required

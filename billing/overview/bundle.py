@@ -22,7 +22,6 @@ from billing.overview.month import (
     month_filters,
     month_panel,
 )
-from billing.overview.month_bridge import MonthToDateBridge, month_to_date_bridge
 from billing.overview.savings import SavingsPoint, baseline_price, savings_by_day
 from billing.overview.tao import TaoPoint, TaoQuote, tao_quote, tao_series
 from billing.overview.totals import Totals, totals_of
@@ -43,7 +42,6 @@ class Overview:
     tao_prices: list[TaoPoint]
     tao_quote: TaoQuote | None
     changes: list[ChangeMarker]
-    month_bridge: MonthToDateBridge | None
 
     @property
     def timings(self) -> Histogram:
@@ -127,7 +125,6 @@ def build_overview(
             models_used={(row.provider, row.model) for row in cube},
             tao_points=tao_prices,
         ),
-        month_bridge=month_to_date_bridge(team, month, filters),
     )
 
 

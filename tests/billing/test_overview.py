@@ -196,11 +196,11 @@ def test_it_reads_a_fixed_number_of_queries_whatever_the_usage(
         TaoPriceFactory(at=NOW - timedelta(hours=hours), usd=400 + hours)
     # The cube, the histograms, the budget, the baseline price, the TAO series, the latest TAO
     # and its day-ago; the changes marked on the charts: publishes, list prices, team prices and
-    # month closes; the month's bridge: both months' days and the list prices.
-    with django_assert_num_queries(13):
+    # month closes.
+    with django_assert_num_queries(11):
         _overview(team, days=30)
     # A range that starts after the 1st reads the whole month to date as well.
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(12):
         build_overview(team, Filters(date(2026, 11, 5), date(2026, 11, 10)), now=NOW)
 
 

@@ -39,9 +39,9 @@ def months(team, catalog):
     return team
 
 
-def _overview(client, user, team, **query):
+def _bridge(client, user, team, **query):
     client.force_login(user)
-    return client.get(reverse("overview", kwargs={"team": team.slug}), query)
+    return client.get(reverse("overview_month_bridge", kwargs={"team": team.slug}), query)
 
 
 def _spend(team, first, last, **filters):
@@ -50,7 +50,7 @@ def _spend(team, first, last, **filters):
 
 
 def test_it_bridges_the_month_so_far_from_the_same_days_of_last_month(client, viewer_user, months):
-    found = _overview(client, viewer_user, months).context["overview"].month_bridge
+    found = _bridge(client, viewer_user, months).context["found"]
     bridge = found.bridge
     assert (found.before[0].isoformat(), found.before[1].isoformat()) == (
         "2026-10-01",
@@ -66,19 +66,27 @@ def test_it_bridges_the_month_so_far_from_the_same_days_of_last_month(client, vi
 
 
 def test_it_follows_the_page_filters(client, viewer_user, months):
-    found = _overview(client, viewer_user, months, provider="openai").context["overview"]
-    bridge = found.month_bridge.bridge
+    bridge = _bridge(client, viewer_user, months, provider="openai").context["found"].bridge
     assert bridge.start == 0
     assert bridge.end == _spend(months, "2026-11-01", "2026-11-06", provider_name="openai")
 
 
 def test_a_routing_version_has_no_month_bridge(client, viewer_user, months):
-    overview = _overview(client, viewer_user, months, version="0").context["overview"]
-    assert overview.month_bridge is None
+    assert _bridge(client, viewer_user, months, version="0").context["found"] is None
 
 
-def test_the_page_shows_the_bridge_with_its_waterfall(client, viewer_user, months):
-    page = _overview(client, viewer_user, months).content.decode()
+def test_the_page_loads_the_bridge_after_its_figures(client, viewer_user, months):
+    client.force_login(viewer_user)
+    page = client.get(reverse("overview", kwargs={"team": months.slug}), {"range": "7d"})
+    assert 'hx-get="/t/maven/overview/month-bridge/?range=7d"' in page.content.decode()
+
+
+def test_the_bridge_shows_with_its_waterfall(client, viewer_user, months):
+    page = _bridge(client, viewer_user, months).content.decode()
     assert 'data-testid="month-bridge"' in page
     assert "against the same days of last month (Oct 1\N{EN DASH}Oct 6)" in page
     assert '"type": "waterfall"' in page.replace("&quot;", '"')
+
+
+def test_an_outsider_gets_no_bridge(client, outsider, months):
+    assert _bridge(client, outsider, months).status_code == 404
