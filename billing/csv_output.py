@@ -12,6 +12,11 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+
+CSV_TYPE = "text/csv; charset=utf-8"
+
 # OWASP's list, plus a line feed: a cell starting with any whitespace control character is
 # one a spreadsheet may trim before it looks for a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -51,3 +56,17 @@ def csv_lines(rows: Iterable[Iterable]) -> Iterator[str]:
     """The rows as CSV lines, one at a time (for streamed and plain responses alike)."""
     writer = csv.writer(_Echo())
     return (writer.writerow([cell_text(value) for value in row]) for row in rows)
+
+
+def csv_download(
+    rows: Iterable[Iterable], filename: str, *, stream: bool = True
+) -> HttpResponseBase:
+    """The rows as a CSV file to download under `filename`: streamed, or whole when the rows
+    are few and already in memory."""
+    response: HttpResponseBase
+    if stream:
+        response = StreamingHttpResponse(csv_lines(rows), content_type=CSV_TYPE)
+    else:
+        response = HttpResponse("".join(csv_lines(rows)), content_type=CSV_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -6,13 +6,13 @@ from datetime import UTC
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from billing.csv_output import csv_lines
+from billing.csv_output import csv_download
 from billing.overview.bundle import build_overview
 from billing.overview.cube import Filters, load_cube, options_of, team_has_usage
 from billing.overview.month import month_filters
@@ -119,11 +119,8 @@ def overview_csv(request, team, chart):
         return HttpResponseBadRequest(" ".join(refused), content_type="text/plain; charset=utf-8")
     drawn = CHARTS[chart](overview, form.split_by())
     filters = overview.filters
-    body = "".join(csv_lines([drawn.header, *drawn.rows]))
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     name = f"{team.slug}-{chart}-{filters.first_day}-to-{filters.last_day}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return csv_download([drawn.header, *drawn.rows], name, stream=False)
 
 
 CHANGES_HEADER = ["at_utc", "at_team_time", "kind", "change", "details", "link"]
@@ -150,9 +147,6 @@ def overview_changes_csv(request, team):
         ]
         for change in overview.changes
     ]
-    body = "".join(csv_lines([CHANGES_HEADER, *rows]))
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     filters = overview.filters
     name = f"{team.slug}-changes-{filters.first_day}-to-{filters.last_day}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return csv_download([CHANGES_HEADER, *rows], name, stream=False)

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from billing.csv_output import csv_lines
+from billing.csv_output import csv_download
 from billing.experiments.evidence import (
     ArmRef,
     Evidence,
@@ -209,7 +209,4 @@ def experiment_csv(request, team, version):
     team = get_membership_for_user(request, team, "team.view").team
     _, evidence = _evidence_for(request, team, version)
     rows = [CSV_HEADER, *evidence_rows(evidence)]
-    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
-    name = f"{team.slug}-experiment-v{version}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return csv_download(rows, f"{team.slug}-experiment-v{version}.csv")

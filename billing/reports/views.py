@@ -5,13 +5,12 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from billing.csv_output import csv_lines
+from billing.csv_output import csv_download
 from billing.months import current_month, next_month, previous_month
 from billing.reports.bridge_chart import bridge_figure
 from billing.reports.exports import (
@@ -175,13 +174,22 @@ def _bridge_figure_json(report: MonthReport) -> str | None:
     return json.dumps(bridge_figure(report.bridge.total, before=before, after=after))
 
 
-def _export(request, team, month, *, focus: bool):
+def _download_month(request, team, month):
+    """The team, the month's first day and the teams the download covers; or the page saying
+    why the month cannot be had."""
     team = get_membership_for_user(request, team, "reports.view").team
     try:
         first = parse_month(month, team, timezone.now())
     except MonthNotAvailable as error:
         return _not_available(request, team, error)
-    teams = _teams_for(request, team)
+    return team, first, _teams_for(request, team)
+
+
+def _export(request, team, month, *, focus: bool):
+    found = _download_month(request, team, month)
+    if not isinstance(found, tuple):
+        return found
+    team, first, teams = found
     close = None if len(teams) > 1 else standing_close(team, first)
     frozen = close.snapshot.get("exports", {}) if close else {}
     if frozen:
@@ -189,10 +197,7 @@ def _export(request, team, month, *, focus: bool):
         rows = thawed_rows(frozen["focus" if focus else "csv"])
     else:
         rows = focus_rows(teams, first) if focus else csv_rows(teams, first)
-    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
-    filename = export_filename(teams, first, focus=focus)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_download(rows, export_filename(teams, first, focus=focus))
 
 
 @login_required
@@ -211,15 +216,9 @@ def report_focus_csv(request, team, month):
 @require_GET
 def report_bridge_csv(request, team, month):
     """The month's bridge from the month before: overall, per provider, per task type."""
-    team = get_membership_for_user(request, team, "reports.view").team
-    try:
-        first = parse_month(month, team, timezone.now())
-    except MonthNotAvailable as error:
-        return _not_available(request, team, error)
-    teams = _teams_for(request, team)
+    found = _download_month(request, team, month)
+    if not isinstance(found, tuple):
+        return found
+    team, first, teams = found
     report = _report(teams, first, None if len(teams) > 1 else standing_close(team, first))
-    response = StreamingHttpResponse(
-        csv_lines(bridge_rows(report)), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{bridge_filename(teams, first)}"'
-    return response
+    return csv_download(bridge_rows(report), bridge_filename(teams, first))

@@ -3,7 +3,6 @@ auto-advance, and never publishing over someone's unpublished edits."""
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from django.core import mail
 
 from billing.experiments.plans import (
@@ -21,18 +20,11 @@ from tests.billing.rollout_setup import (
     MINI,
     SONNET,
     plan_start,
-    routing_publish_all_on_sonnet,
     rule_save_targets,
     usage_send,
 )
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def live(team, ops_user, catalog, clock):
-    routing_publish_all_on_sonnet(team, ops_user)
-    return team
 
 
 def _check(plan):

@@ -4,7 +4,6 @@ resuming and cancelling a plan; and plan transitions on the Versions page."""
 import json
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 from django.urls import reverse
 
 from billing.experiments.rollout_chart import rollout_figure
@@ -16,18 +15,11 @@ from tests.billing.rollout_setup import (
     DEEPSEEK,
     SONNET,
     plan_start,
-    routing_publish_all_on_sonnet,
     rule_save_targets,
     usage_send,
 )
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def live(team, ops_user, catalog, clock):
-    routing_publish_all_on_sonnet(team, ops_user)
-    return team
 
 
 def _url(name, team, **kwargs):
