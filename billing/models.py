@@ -115,6 +115,8 @@ class TaoPrice(models.Model):
     at = models.DateTimeField()
     usd = models.DecimalField(**TAO_PRICE_DIGITS)
     source = models.CharField(max_length=100)
+    # The median of fewer than two fresh sources (billing.tao_feed): usable, but said so.
+    degraded = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -127,6 +129,60 @@ class TaoPrice(models.Model):
 
     def __str__(self):
         return f"TAO ${self.usd} at {self.at:%Y-%m-%d %H:%M} ({self.source})"
+
+
+class TaoQuote(models.Model):
+    """One source's answer at one poll of the TAO/USD feed (billing.tao_feed): a price, or why
+    there was none. Every quote is kept; the price stored from a poll is the median of the
+    fresh ones, and a quote too far from that median is kept with `used` off and a note."""
+
+    polled_at = models.DateTimeField()
+    source = models.CharField(max_length=100)
+    at = models.DateTimeField(null=True, blank=True)  # when the source saw the price
+    usd = models.DecimalField(**TAO_PRICE_DIGITS, null=True, blank=True)
+    used = models.BooleanField(default=False)
+    note = models.CharField(max_length=300, blank=True)  # why it is not used, or the failure
+    price = models.ForeignKey(
+        TaoPrice, null=True, blank=True, on_delete=models.SET_NULL, related_name="quotes"
+    )
+
+    class Meta:
+        ordering = ["-polled_at", "source"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["polled_at", "source"], name="taoquote_unique_poll_source"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(usd__isnull=True) | models.Q(usd__gt=0),
+                name="taoquote_positive",
+            ),
+        ]
+        indexes = [models.Index(fields=["source", "-polled_at"], name="taoquote_source_polled")]
+
+    def __str__(self):
+        seen = f"${self.usd}" if self.usd is not None else f"failed ({self.note})"
+        return f"{self.source} at {self.polled_at:%Y-%m-%d %H:%M}: {seen}"
+
+
+class FxRate(models.Model):
+    """A currency's daily reference rate, as units of it per euro (the ECB's own quotation);
+    EUR itself is 1. USD to X on a day is per_eur[X] / per_eur[USD] (billing.fx)."""
+
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    per_eur = models.DecimalField(max_digits=20, decimal_places=10)
+    source = models.CharField(max_length=100, default="ECB")
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "currency"], name="fxrate_unique_day_currency"),
+            models.CheckConstraint(condition=models.Q(per_eur__gt=0), name="fxrate_positive"),
+        ]
+
+    def __str__(self):
+        return f"1 EUR = {self.per_eur} {self.currency} on {self.day} ({self.source})"
 
 
 class Status(models.TextChoices):
@@ -426,6 +482,11 @@ class Budget(models.Model):
     task_type = models.CharField(max_length=100, blank=True)
     amount_usd = models.DecimalField(max_digits=18, decimal_places=2)
     amount_tao = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    # A budget set in another currency than USD: the amount as set, in `currency`. Spend is
+    # then converted at each day's rate (billing.fx), and amount_usd holds the amount at the
+    # rate of the day it was saved, for places that show one USD figure.
+    currency = models.CharField(max_length=3, default="USD")
+    amount_in_currency = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     thresholds = models.JSONField(default=default_thresholds)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -463,6 +524,9 @@ class AlertKind(models.TextChoices):
     QUALITY_DROP = "quality_drop", "Quality drop"
     PROXY_STALE = "proxy_stale", "Proxy stale"
     SPEND_ANOMALY = "spend_anomaly", "Spend anomaly"
+    TAO_PRICE_DEGRADED = "tao_price_degraded", "TAO price degraded"
+    TAO_RUNWAY = "tao_runway", "TAO runway"
+    TAO_BALANCE = "tao_balance", "TAO balance"
 
 
 class AlertRule(models.Model):
@@ -738,3 +802,63 @@ class ProviderInvoice(models.Model):
 
     def __str__(self):
         return f"{self.team} {self.month:%Y-%m} {self.provider}: {self.amount} {self.currency}"
+
+
+# --- TAO treasury ------------------------------------------------------------------------
+
+
+class TaoLot(models.Model):
+    """TAO a team bought: how much, what it paid in USD, when and where. Consumption is drawn
+    from lots first in, first out (billing.treasury.fifo)."""
+
+    team = models.ForeignKey("dashboard.Team", on_delete=models.CASCADE, related_name="tao_lots")
+    bought_at = models.DateTimeField()
+    tao = models.DecimalField(**TAO_DIGITS)
+    usd_paid = models.DecimalField(max_digits=18, decimal_places=2)
+    venue = models.CharField(max_length=200, blank=True)  # exchange, OTC desk, wallet
+    reference = models.CharField(max_length=200, blank=True)  # order id, tx hash
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["bought_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(tao__gt=0), name="taolot_tao_positive"),
+            models.CheckConstraint(condition=models.Q(usd_paid__gt=0), name="taolot_usd_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.team}: {self.tao} TAO for ${self.usd_paid} on {self.bought_at:%Y-%m-%d}"
+
+
+class TaoTransfer(models.Model):
+    """TAO a team sent to its Chutes account, with the account's balance after it when known."""
+
+    team = models.ForeignKey(
+        "dashboard.Team", on_delete=models.CASCADE, related_name="tao_transfers"
+    )
+    sent_at = models.DateTimeField()
+    tao = models.DecimalField(**TAO_DIGITS)
+    balance_after = models.DecimalField(**TAO_DIGITS, null=True, blank=True)
+    reference = models.CharField(max_length=200, blank=True)  # tx hash, wallet
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(tao__gt=0), name="taotransfer_tao_positive"),
+            models.CheckConstraint(
+                condition=models.Q(balance_after__isnull=True) | models.Q(balance_after__gte=0),
+                name="taotransfer_balance_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.team}: {self.tao} TAO to Chutes on {self.sent_at:%Y-%m-%d}"

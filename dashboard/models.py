@@ -59,6 +59,8 @@ class Team(models.Model):
         default=Decimal("0.02"),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal("0.5"))],
     )
+    # ISO 4217 code money is shown in (billing.fx); stored amounts stay USD and TAO.
+    display_currency = models.CharField(max_length=3, default="USD")
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = TeamQuerySet.as_manager()
@@ -80,6 +82,8 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    # The person's own display currency in this team; empty means the team's.
+    display_currency = models.CharField(max_length=3, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
