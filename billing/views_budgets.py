@@ -17,6 +17,7 @@ from billing.budgets import (
 )
 from billing.forms_budgets import BudgetForm
 from billing.models import Budget
+from billing.treasury.scenario_views import scenarios_context, scenarios_fragment
 from dashboard.access import get_membership_for_page, get_membership_for_user
 
 
@@ -39,7 +40,11 @@ def budgets_page(request, team):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     team = membership.team
     lines = budget_lines(team, now=timezone.now())
+    scenarios = scenarios_context(request, team, url=request.path, lines=lines)
+    if fragment := scenarios_fragment(request, scenarios):
+        return fragment
     context = {
+        **scenarios,
         "team": team,
         "lines": [line for line in lines if line.applies != PAST],
         "past_lines": [line for line in lines if line.applies == PAST],
