@@ -10,11 +10,15 @@ from billing.models import (
     AlertPreference,
     AlertRule,
     Budget,
+    FxRate,
     ModelPrice,
     MonthClose,
     ProviderInvoice,
     RawUsageRemoval,
+    TaoLot,
     TaoPrice,
+    TaoQuote,
+    TaoTransfer,
     TeamModelPrice,
     UsageDailyRollup,
     UsageEvent,
@@ -94,9 +98,39 @@ class TeamModelPriceAdmin(admin.ModelAdmin):
 
 @admin.register(TaoPrice)
 class TaoPriceAdmin(ReadOnlyAdmin):
-    list_display = ["at", "usd", "source"]
-    list_filter = ["source"]
+    list_display = ["at", "usd", "source", "degraded"]
+    list_filter = ["source", "degraded"]
     date_hierarchy = "at"
+
+
+@admin.register(TaoQuote)
+class TaoQuoteAdmin(ReadOnlyAdmin):
+    list_display = ["polled_at", "source", "usd", "at", "used", "note"]
+    list_filter = ["source", "used"]
+    date_hierarchy = "polled_at"
+
+
+@admin.register(FxRate)
+class FxRateAdmin(ReadOnlyAdmin):
+    list_display = ["day", "currency", "per_eur", "source"]
+    list_filter = ["currency", "source"]
+    date_hierarchy = "day"
+
+
+@admin.register(TaoLot)
+class TaoLotAdmin(ReadOnlyAdmin):
+    """Recorded and corrected on the treasury page, where closed months and the audit log hold."""
+
+    list_display = ["team", "bought_at", "tao", "usd_paid", "venue", "reference"]
+    list_filter = ["team"]
+
+
+@admin.register(TaoTransfer)
+class TaoTransferAdmin(ReadOnlyAdmin):
+    """Recorded and corrected on the treasury page, where closed months and the audit log hold."""
+
+    list_display = ["team", "sent_at", "tao", "balance_after", "reference"]
+    list_filter = ["team"]
 
 
 @admin.register(UsageEvent)

@@ -3,9 +3,14 @@
 A budget covers the whole team, one provider or one task type, for one month or every
 month; for a scope, the month's own row wins over the recurring one. Months are the team's
 calendar months in its time zone, read from the daily rollups.
+
+A budget may be set in another currency than USD (billing.fx): each day's spend is then
+converted at that day's rate and held against the amount as set; `amount_usd` keeps its value
+at the rate of the day it was saved, for places that show one USD figure.
 """
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -13,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from billing import fx
 from billing.audit_actions import BillingAuditAction
 from billing.models import Budget
 from billing.overview.cube import Filters, load_cube, narrow
@@ -20,7 +26,7 @@ from billing.overview.month import MonthPanel, month_panel
 from dashboard.audit import audit_record
 from dashboard.models import Team
 
-FIELDS = ["month", "provider", "task_type", "amount_usd", "amount_tao", "thresholds"]
+FIELDS = ["month", "provider", "task_type", "currency", "amount_usd", "amount_tao", "thresholds"]
 
 BOTH_SCOPES = "A budget covers a provider or a task type, not both: clear one of them."
 
@@ -57,11 +63,21 @@ def plain_amount(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def amount_label(budget: Budget) -> str:
+    """ "$1,200.00", or "1,000.00 EUR" for a budget set in euros."""
+    if budget.currency != "USD" and budget.amount_in_currency is not None:
+        return f"{budget.amount_in_currency:,.2f} {budget.currency}"
+    return f"${budget.amount_usd:,.2f}"
+
+
 def _audit_values(budget: Budget) -> dict[str, str]:
+    in_currency = budget.amount_in_currency
     return {
         "month": f"{budget.month:%Y-%m}" if budget.month else "every month",
         "provider": budget.provider.slug if budget.provider_id else "all",
         "task_type": budget.task_type or "all",
+        "currency": budget.currency,
+        "amount_in_currency": f"{in_currency:.2f}" if in_currency is not None else "none",
         "amount_usd": f"{budget.amount_usd:.2f}",
         "amount_tao": plain_amount(budget.amount_tao) if budget.amount_tao is not None else "none",
         "thresholds": thresholds_text(budget.thresholds),
@@ -78,11 +94,16 @@ def scope_key(budget: Budget) -> tuple:
 def budget_save(*, team: Team, user, data: dict, budget: Budget | None = None) -> Budget:
     """Create a budget from `data` (the FIELDS, parsed), or change `budget` to it; audited.
 
-    Raises ValidationError when the scope names both a provider and a task type, or when the
-    team already has a budget for the same month, provider and task type.
+    `amount_usd` is the amount in `currency` (USD when not given); in another currency it is
+    kept as set, and its USD value at today's rate stored beside it.
+
+    Raises ValidationError when the scope names both a provider and a task type, when the
+    team already has a budget for the same month, provider and task type, or when no rate of
+    the currency is stored yet.
     """
     if data.get("provider") is not None and data.get("task_type"):
         raise ValidationError({"task_type": BOTH_SCOPES})
+    data = {**data, **_amounts(team, data)}
     with transaction.atomic():
         # Serialises the team's budget writes: no database constraint can cover the
         # duplicate check, since an empty month or provider is NULL.
@@ -115,10 +136,28 @@ def budget_delete(*, budget: Budget, user) -> None:
         budget.delete()
 
 
+def _amounts(team: Team, data: dict) -> dict:
+    """The amount as stored: USD as given, or another currency's with its USD value today."""
+    currency = data.get("currency") or "USD"
+    if currency == "USD":
+        return {"currency": "USD", "amount_in_currency": None}
+    today = timezone.now().astimezone(team.zone).date()
+    quote = fx.rate_on(currency, today)
+    if quote is None:
+        raise ValidationError(
+            {"currency": f"No {currency} reference rate is stored yet: set the budget in USD."}
+        )
+    amount = data["amount_usd"]
+    usd = (amount * quote.usd_per_eur / quote.per_eur).quantize(Decimal("0.01"))
+    return {"currency": currency, "amount_in_currency": amount, "amount_usd": usd}
+
+
 def _assign(budget: Budget, data: dict) -> None:
     budget.month = data.get("month")
     budget.provider = data.get("provider")
     budget.task_type = data.get("task_type") or ""
+    budget.currency = data["currency"]
+    budget.amount_in_currency = data["amount_in_currency"]
     budget.amount_usd = data["amount_usd"]
     budget.amount_tao = data.get("amount_tao")
     budget.thresholds = list(data["thresholds"])
@@ -137,7 +176,7 @@ def _refuse_duplicate(team: Team, data: dict, budget: Budget | None) -> None:
     if existing is not None:
         raise ValidationError(
             f"{team.name} already has a budget for {budget_label(existing).lower()} "
-            f"(${existing.amount_usd:,.2f}): edit that one instead."
+            f"({amount_label(existing)}): edit that one instead."
         )
 
 
@@ -159,6 +198,15 @@ class BudgetLine:
     replaced_by: Budget | None  # for a REPLACED recurring budget: this month's own row
     replaces: Budget | None  # for this month's own row: the recurring one it stands in for
     panel: MonthPanel | None  # this month's spend of the scope, for a CURRENT budget
+    # For a CURRENT budget set in another currency: the month's spend in it, each day at its
+    # own rate, and the forecast with the days left at the latest rate. None when no rate.
+    spend_in_currency: Decimal | None = None
+    forecast_in_currency: Decimal | None = None
+
+    @property
+    def in_currency(self) -> bool:
+        """Held against its amount in another currency than USD, with rates to do it."""
+        return self.spend_in_currency is not None
 
     @property
     def scope(self) -> str:
@@ -174,13 +222,21 @@ class BudgetLine:
         return plain_amount(tao) if tao is not None else ""
 
     @property
+    def used_pct(self) -> Decimal | None:
+        if self.in_currency:
+            return self.spend_in_currency * 100 / self.budget.amount_in_currency
+        return self.panel.used_pct if self.panel else None
+
+    @property
     def bar_pct(self) -> Decimal:
-        used = self.panel.used_pct if self.panel else None
+        used = self.used_pct
         return min(used, Decimal(100)) if used is not None else Decimal(0)
 
     @property
     def over(self) -> bool:
-        return bool(self.panel and self.panel.spend_usd > self.budget.amount_usd)
+        if self.in_currency:
+            return self.spend_in_currency > self.budget.amount_in_currency
+        return bool(self.panel and self.panel.spend_usd > self.panel.budget_usd)
 
     @property
     def forecast_crosses(self) -> bool:
@@ -190,7 +246,7 @@ class BudgetLine:
     @property
     def thresholds(self) -> list[tuple[int, bool]]:
         """Each threshold with whether this month's spend has reached it."""
-        used = self.panel.used_pct if self.panel else None
+        used = self.used_pct
         return [(pct, used is not None and used >= pct) for pct in self.budget.thresholds]
 
 
@@ -198,7 +254,8 @@ def budget_lines(team: Team, *, now: datetime) -> list[BudgetLine]:
     """The team's budgets, each with this month's status when it applies this month.
 
     Two queries whatever the number of budgets: the budgets, and one grouped read of the
-    month's daily rollups that every scope is narrowed from.
+    month's daily rollups that every scope is narrowed from; and one for the rates of each
+    other currency than USD budgets are set in.
     """
     today = now.astimezone(team.zone).date()
     first = today.replace(day=1)
@@ -207,15 +264,23 @@ def budget_lines(team: Team, *, now: datetime) -> list[BudgetLine]:
     recurring = {scope_key(b): b for b in budgets if b.month is None}
     states = {b.pk: _applies(b, first, this_month) for b in budgets}
     cube = load_cube(team, first, today) if CURRENT in states.values() else []
+    currencies = {b.currency for b in budgets if states[b.pk] == CURRENT and _in_currency(b)}
+    rates = {code: fx.fx_rates(code, first, today) for code in sorted(currencies)}
     lines = []
     for budget in budgets:
         state = states[budget.pk]
-        panel = _panel(team, budget, cube, first, today) if state == CURRENT else None
         key = scope_key(budget)
         replaced_by = this_month[key] if state == REPLACED else None
         replaces = recurring.get(key) if budget.month == first else None
-        lines.append(BudgetLine(budget, state, replaced_by, replaces, panel))
+        line = BudgetLine(budget, state, replaced_by, replaces, None)
+        if state == CURRENT:
+            line = _standing(team, line, cube, first, today, rates.get(budget.currency))
+        lines.append(line)
     return lines
+
+
+def _in_currency(budget: Budget) -> bool:
+    return budget.currency != "USD" and budget.amount_in_currency is not None
 
 
 def _order(budget: Budget) -> tuple:
@@ -232,7 +297,49 @@ def _applies(budget: Budget, first: date, this_month: dict) -> str:
     return UPCOMING if budget.month > first else PAST
 
 
-def _panel(team, budget: Budget, cube, first: date, today: date) -> MonthPanel:
+def _standing(team, line: BudgetLine, cube, first: date, today: date, rates) -> BudgetLine:
+    budget = line.budget
     provider = budget.provider.slug if budget.provider_id else ""
     filters = Filters(first, today, provider=provider, task_type=budget.task_type)
-    return month_panel(team, narrow(cube, filters), filters, budget, today)
+    rows = narrow(cube, filters)
+    if rates is None or rates.on(today) is None:
+        return replace(line, panel=month_panel(team, rows, filters, budget, today))
+    plain = month_panel(team, rows, filters, None, today)
+    held, spend = _held_in_usd(budget, plain, rates, today)
+    panel = month_panel(team, rows, filters, held, today)
+    forecast = spend + rates.on(today).convert(panel.forecast_usd - panel.spend_usd)
+    return replace(line, panel=panel, spend_in_currency=spend, forecast_in_currency=forecast)
+
+
+def _held_in_usd(budget: Budget, plain: MonthPanel, rates, today: date) -> tuple[Budget, Decimal]:
+    """A copy of the budget whose amount_usd stands for its amount as set, at the month's
+    spend-weighted rate (amount * spend_usd / spend_in_currency): a month panel's used % is
+    then the spend in the currency over the amount, and its forecast and crossing follow. With
+    no spend yet, today's rate. Also the month's spend in the currency, each day at its rate."""
+    latest = rates.on(today)
+    spend = sum(
+        ((rates.on(p.day) or latest).convert(p.cost_usd) for p in plain.points if p.cost_usd),
+        Decimal(0),
+    )
+    held = copy.copy(budget)
+    amount = budget.amount_in_currency
+    if spend:
+        held.amount_usd = amount * plain.spend_usd / spend
+    else:
+        held.amount_usd = amount * latest.usd_per_eur / latest.per_eur
+    return held, spend
+
+
+def budget_held_in_usd(team: Team, budget: Budget | None, rows, filters, today: date):
+    """For a month panel of `rows` (the month's cube, narrowed) outside the Budgets page, e.g.
+    the overview's: the budget as month_panel should hold it, its amount in USD standing for an
+    amount set in another currency (see _held_in_usd); a USD budget, or one without rates, as
+    it is. One query for a budget in another currency, none otherwise."""
+    if budget is None or not _in_currency(budget):
+        return budget
+    first = filters.first_day.replace(day=1)
+    rates = fx.fx_rates(budget.currency, first, today)
+    if rates.on(today) is None:
+        return budget
+    plain = month_panel(team, rows, filters, None, today)
+    return _held_in_usd(budget, plain, rates, today)[0]

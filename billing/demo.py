@@ -14,7 +14,8 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from billing.ingest.store import usage_ingest
-from billing.models import TaoPrice, UsageEvent
+from billing.models import TaoPrice, TaoQuote, UsageEvent
+from billing.tao_feed import far_note, median
 
 DEMO_SOURCE = "demo"
 BATCH = 1_000
@@ -162,8 +163,10 @@ def _reported_cost(rng, event, input_rate: Decimal, output_rate: Decimal) -> Dec
 
 
 def demo_tao_prices(start: datetime, end: datetime) -> int:
-    """TAO/USD every 15 minutes: a random walk around $146 with one sharp spike."""
+    """TAO/USD every 15 minutes: a random walk around $146 with one sharp spike, each point the
+    median of three sources' quotes (demo_tao_quotes)."""
     rng = random.Random(f"tao-{start.date().isoformat()}")
+    spreads = random.Random(f"tao-quotes-{start.date().isoformat()}")
     existing = set(TaoPrice.objects.filter(source=DEMO_SOURCE).values_list("at", flat=True))
     spike_at = end - timedelta(days=9, hours=5)
     price, moment, rows = 146.0, start.replace(minute=0, second=0, microsecond=0), []
@@ -175,8 +178,42 @@ def demo_tao_prices(start: datetime, end: datetime) -> int:
             usd = Decimal(str(round(price * spike, 4)))
             rows.append(TaoPrice(at=moment, usd=usd, source=DEMO_SOURCE))
         moment += timedelta(minutes=15)
-    TaoPrice.objects.bulk_create(rows, batch_size=2_000, ignore_conflicts=True)
+    # Without ignore_conflicts, so that the rows get their ids for their quotes.
+    TaoPrice.objects.bulk_create(rows, batch_size=2_000)
+    quotes = [quote for price in rows for quote in demo_tao_quotes(price, spreads)]
+    TaoQuote.objects.bulk_create(quotes, batch_size=2_000, ignore_conflicts=True)
     return len(rows)
+
+
+DEMO_QUOTE_SOURCES = ("coingecko", "kraken", "coinbase")
+# About one point in two hundred has one source 3% off, kept and not used, as the feed does.
+DEMO_OUTLIER_CHANCE = 0.005
+
+
+def demo_tao_quotes(price: TaoPrice, rng: random.Random) -> list[TaoQuote]:
+    """Three sources' quotes whose median is the price: one at it, two a few hundredths of a
+    percent either side; now and then one of those two 3% off instead, noted and not used."""
+    names = list(DEMO_QUOTE_SOURCES)
+    rng.shuffle(names)
+    gap = (price.usd * Decimal(str(round(rng.uniform(0.0002, 0.003), 5)))).quantize(
+        Decimal("0.0001")
+    )
+    values = [price.usd, price.usd + gap, price.usd - gap]
+    far = rng.random() < DEMO_OUTLIER_CHANCE
+    if far:
+        off = Decimal(str(round(rng.choice((-1, 1)) * rng.uniform(0.028, 0.035), 4)))
+        values[0] = (price.usd * (1 + off)).quantize(Decimal("0.0001"))
+    quotes = [
+        TaoQuote(polled_at=price.at, source=name, usd=usd, used=True, price=price)
+        for name, usd in zip(names, values, strict=True)
+    ]
+    if far:
+        quotes[0].used = False
+        quotes[0].note = far_note(values[0], median(values), used=False)
+    for quote in quotes:
+        if quote.source == "coingecko":
+            quote.at = price.at - timedelta(seconds=rng.randint(20, 240))
+    return quotes
 
 
 def demo_usage_seed(

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django import forms
 
 from billing.budgets import BOTH_SCOPES, thresholds_text
+from billing.fx import CURRENCY_NAMES, currency_checked
 from billing.models import default_thresholds
 from billing.queries import known_task_types
 from dashboard.suggestions import did_you_mean
@@ -76,8 +77,18 @@ class BudgetForm(forms.Form):
         help_text="Or only this task type's spend, as the proxy sends it (e.g. summarize): one "
         "the team has used, routes by a rule or budgets for. Not together with a provider.",
     )
+    currency = forms.ChoiceField(
+        required=False,
+        error_messages={
+            "invalid_choice": "“%(value)s” is not a currency with a daily reference rate: "
+            "choose USD, EUR, GBP or another currency in the list."
+        },
+        help_text="Spend is stored in USD. In another currency, each day's spend counts at that "
+        "day's ECB reference rate against the amount as you set it.",
+    )
+    # Named for the USD amount it was before budgets had a currency; in `currency` now.
     amount_usd = forms.DecimalField(
-        label="Amount (USD)",
+        label="Amount",
         max_digits=18,
         decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01"}),
@@ -106,16 +117,33 @@ class BudgetForm(forms.Form):
                 "month": f"{budget.month:%Y-%m}" if budget.month else "",
                 "provider": budget.provider_id,
                 "task_type": budget.task_type,
-                "amount_usd": budget.amount_usd,
+                "currency": budget.currency,
+                "amount_usd": budget.amount_in_currency
+                if budget.currency != "USD" and budget.amount_in_currency is not None
+                else budget.amount_usd,
                 "amount_tao": budget.amount_tao,
                 "thresholds": thresholds_text(budget.thresholds),
             }
+        else:
+            initial = {"currency": team.display_currency}
         super().__init__(data, initial=initial)
+        # USD and the team's currency first, then the rest of the ECB's.
+        first = dict.fromkeys(["USD", team.display_currency, *CURRENCY_NAMES])
+        self.fields["currency"].choices = [
+            (code, f"{code} · {CURRENCY_NAMES.get(code, code)}") for code in first
+        ]
         self.known_task_types = known_task_types(team)
         self.fields["task_type"].widget.options = self.known_task_types
 
     def clean_month(self):
         return parse_month(self.cleaned_data["month"])
+
+    def clean_currency(self):
+        raw = self.cleaned_data["currency"]
+        try:
+            return currency_checked(raw) if raw else "USD"
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
     def clean_task_type(self):
         return self.cleaned_data["task_type"].strip()

@@ -559,7 +559,13 @@ class AlertRule(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(team__isnull=False)
-                | models.Q(kind__in=[AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE]),
+                | models.Q(
+                    kind__in=[
+                        AlertKind.TAO_PRICE_SPIKE,
+                        AlertKind.TAO_PRICE_STALE,
+                        AlertKind.TAO_PRICE_DEGRADED,
+                    ]
+                ),
                 name="alertrule_team_unless_tao_kind",
             ),
         ]

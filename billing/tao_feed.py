@@ -1,22 +1,32 @@
-"""TAO/USD: polling a price source, with a fallback, and backfilling history from CSV."""
+"""TAO/USD: polling the price sources (billing.tao_sources) into one price, the median of
+their fresh quotes, what the Scheduled jobs page shows of them, and backfilling history from CSV.
+"""
 
 import csv
 import io
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import httpx
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from billing.ingest.files import NUMBER, ImportFileError
-from billing.models import TAO_PRICE_DIGITS, TaoPrice
+from billing.models import TaoPrice, TaoQuote
+from billing.tao_sources import (
+    SOURCES,
+    USD_QUANTUM,
+    FeedError,
+    Source,
+    epoch_of,
+    source_quote,
+    sources_enabled,
+    usd_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,180 +35,192 @@ MAX_JUMP = Decimal(5)
 # Only a recent price is compared: after a long gap the market may really have moved that far,
 # and one bad stored price must not lock the feed out for good.
 JUMP_LOOKBACK = timedelta(days=7)
-USD_QUANTUM = Decimal(1).scaleb(-TAO_PRICE_DIGITS["decimal_places"])
-USD_LIMIT = Decimal(10) ** (TAO_PRICE_DIGITS["max_digits"] - TAO_PRICE_DIGITS["decimal_places"])
-# Epoch values from here on are milliseconds: as seconds they would be after the year 5000.
-EPOCH_MS_FROM = 10**11
+HUNDRED = Decimal(100)
+# The source of a price that is the median of two or more quotes.
+MEDIAN_SOURCE = "median"
+NOTE_LENGTH = TaoQuote._meta.get_field("note").max_length
 TIME_COLUMNS = ("at", "timestamp", "time", "date", "snapped_at")
 USD_COLUMNS = ("usd", "price", "close")
 IMPORT_BATCH_SIZE = 400
 MAX_REPORTED_ROWS = 100
 
 
-class FeedError(Exception):
-    """No usable TAO price: the source is unreachable or its answer is not a price."""
-
-
-@dataclass(frozen=True)
-class Quote:
-    usd: Decimal
-    at: datetime | None  # when the source saw the price, if it says
-
-
 @dataclass
 class PollResult:
     stored: TaoPrice | None = None
     created: bool = False
-    reasons: list[str] = field(default_factory=list)  # why each source tried was not used
+    reasons: list[str] = field(default_factory=list)  # "source: note" of each quote not used
 
     def summary(self) -> str:
         failures = "; ".join(self.reasons)
         if self.stored is None:
-            return f"no TAO price stored: {failures}"
+            return f"no TAO price stored: {failures or 'no source is enabled'}"
         point = self.stored
         usd = format(Decimal(point.usd).normalize(), "f")
         seen = f"TAO ${usd} at {point.at:%Y-%m-%d %H:%M:%S} UTC from {point.source}"
+        if point.degraded:
+            seen += ", degraded"
         text = f"stored {seen}" if self.created else f"already had {seen}"
         return f"{text} (after {failures})" if failures else text
 
 
 def tao_price_poll(*, now: datetime | None = None) -> PollResult:
-    """Store TAO/USD from TAO_PRICE_URL, or from TAO_PRICE_FALLBACK_URL when that fails.
+    """Ask every enabled source, store each answer as a TaoQuote, and their median as the
+    TaoPrice at `now`.
 
-    An answer that is no price (not JSON, no price field, not a positive finite number, or
-    more than MAX_JUMP times away from a price stored within JUMP_LOOKBACK) is logged and never
-    stored. A point is stored once per (time, source). Never raises for a bad answer or a source
-    that is down: the result says what happened.
+    A quote is fresh when the source dates it within TAO_PRICE_QUOTE_MAX_AGE_MINUTES and it is
+    within MAX_JUMP of a price stored within JUMP_LOOKBACK. The price is the median of the
+    fresh quotes less those further than TAO_PRICE_MAX_DEVIATION_PCT from it (kept, not used,
+    with a note); it is degraded when fewer than two quotes are used, or when every fresh quote
+    is that far from the median (the sources disagree). With no fresh quote the quotes are
+    stored and no price. Polling the same moment twice stores nothing new. Never raises for a
+    source that is down or answers nonsense: its quote's note says what happened.
     """
     now = now or timezone.now()
-    result = PollResult()
-    for url in dict.fromkeys([settings.TAO_PRICE_URL, settings.TAO_PRICE_FALLBACK_URL]):
-        source = source_name(url)
-        try:
-            quote = _checked(fetch_quote(url), now=now)
-        except FeedError as error:
-            logger.warning("TAO price from %s not used: %s", source, error)
-            result.reasons.append(f"{source}: {error}")
-            continue
-        result.stored, result.created = TaoPrice.objects.get_or_create(
-            at=quote.at, source=source, defaults={"usd": quote.usd}
-        )
-        return result
-    return result
+    done = list(TaoQuote.objects.filter(polled_at=now).select_related("price"))
+    if done:
+        return _result(done, created=False)
+    last = _last_price(now)
+    quotes = [_asked(source, now=now, last=last) for source in sources_enabled()]
+    usd, degraded = _consolidated(quotes)
+    price, created = None, False
+    with transaction.atomic():
+        if usd is not None:
+            used = [quote.source for quote in quotes if quote.used]
+            price, created = TaoPrice.objects.get_or_create(
+                at=now,
+                source=used[0] if len(used) == 1 else MEDIAN_SOURCE,
+                defaults={"usd": usd, "degraded": degraded},
+            )
+        for quote in quotes:
+            quote.price = price
+        TaoQuote.objects.bulk_create(quotes, ignore_conflicts=True)
+    return _result(quotes, created=created)
 
 
-def source_name(url: str) -> str:
-    """The short name stored with each point: CoinGecko's endpoints by name, others by host."""
-    parts = urlsplit(url)
-    host = parts.hostname or url
-    if host == "coingecko.com" or host.endswith(".coingecko.com"):
-        return "coingecko-market-chart" if "/market_chart" in parts.path else "coingecko"
-    return host[: TaoPrice._meta.get_field("source").max_length]
+def _result(quotes: list[TaoQuote], *, created: bool) -> PollResult:
+    price = next((quote.price for quote in quotes if quote.price is not None), None)
+    reasons = [f"{quote.source}: {quote.note}" for quote in quotes if quote.note]
+    return PollResult(price, created, reasons)
 
 
-def fetch_quote(url: str) -> Quote:
-    timeout = settings.TAO_PRICE_TIMEOUT_SECONDS
-    try:
-        response = httpx.get(url, timeout=timeout, headers={"Accept": "application/json"})
-    except httpx.TimeoutException:
-        raise FeedError(f"no answer within {timeout} s") from None
-    except httpx.HTTPError as error:
-        raise FeedError(f"unreachable ({type(error).__name__}: {error})") from None
-    if not response.is_success:
-        raise FeedError(f"HTTP {response.status_code}")
-    return parse_quote(response.content)
-
-
-def parse_quote(body: bytes) -> Quote:
-    """The price in an answer, told apart by its shape.
-
-    CoinGecko's simple price ({"bittensor": {"usd": n, "last_updated_at": s}}), its market
-    chart ({"prices": [[ms, n], ...]}, the latest point), or a plain {"usd": n} / {"price": n}
-    with an optional last_updated_at, for another provider.
-    """
-    try:
-        data = json.loads(body, parse_float=Decimal, parse_constant=Decimal)
-    except (ValueError, RecursionError):
-        raise FeedError("the answer is not JSON") from None
-    if isinstance(data, dict) and "prices" in data:
-        return _latest_point(data["prices"])
-    if isinstance(data, dict) and len(data) == 1:
-        (inner,) = data.values()
-        if isinstance(inner, dict):
-            data = inner
-    if not isinstance(data, dict):
-        raise FeedError("the answer is not a JSON object")
-    for name in ("usd", "price"):
-        if name in data:
-            return Quote(_usd(data[name], name), _epoch(data.get("last_updated_at")))
-    raise FeedError("the answer has no 'usd' or 'price' field")
-
-
-def _latest_point(points) -> Quote:
-    if not isinstance(points, list) or not points:
-        raise FeedError("'prices' holds no points")
-    timed = []
-    for point in points:
-        if not isinstance(point, list) or len(point) != 2:
-            raise FeedError(f"a 'prices' point is not [time, price]: {_short(point)}")
-        timed.append((_epoch(point[0], "time of a 'prices' point"), point[1]))
-    moment, usd = max(timed, key=lambda pair: pair[0])
-    return Quote(_usd(usd, "price of the latest point"), moment)
-
-
-def _usd(value, name: str) -> Decimal:
-    # Some providers send prices as strings; plain decimal notation only.
-    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
-        value = Decimal(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise FeedError(f"{name} is not a number: {_short(value)}")
-    usd = Decimal(value)
-    if not usd.is_finite():
-        raise FeedError(f"{name} is not a finite number: {usd}")
-    if usd <= 0:
-        raise FeedError(f"{name} is not positive: {usd}")
-    if usd >= USD_LIMIT:
-        raise FeedError(f"{name} is too large to be a TAO price: {usd}")
-    if usd.quantize(USD_QUANTUM) == 0:
-        raise FeedError(f"{name} is too small to be a TAO price: {usd}")
-    return usd.quantize(USD_QUANTUM)
-
-
-def _epoch(value, name: str = "last_updated_at") -> datetime | None:
-    """Epoch seconds, or milliseconds when that large, as a UTC time; None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise FeedError(f"{name} is not a number: {_short(value)}")
-    seconds = Decimal(value)
-    if not seconds.is_finite() or seconds <= 0:
-        raise FeedError(f"{name} is not a valid time: {seconds}")
-    if seconds >= EPOCH_MS_FROM:
-        seconds /= 1000
-    try:
-        return datetime.fromtimestamp(float(seconds), tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        raise FeedError(f"{name} is not a valid time: {value}") from None
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
-
-
-def _checked(quote: Quote, *, now: datetime) -> Quote:
-    """The quote timed (never later than now), if it is within MAX_JUMP of the last price."""
-    last = (
+def _last_price(now: datetime) -> Decimal | None:
+    return (
         TaoPrice.objects.filter(at__lte=now, at__gte=now - JUMP_LOOKBACK)
         .order_by("-at")
         .values_list("usd", flat=True)
         .first()
     )
+
+
+def _asked(source: Source, *, now: datetime, last: Decimal | None) -> TaoQuote:
+    """The source's quote at this poll: a price, or a note saying why there is none or why it
+    is not fresh. A time the source gives is never later than now."""
+    quote = TaoQuote(polled_at=now, source=source.name)
+    try:
+        answer = source_quote(source)
+    except FeedError as error:
+        return _noted(quote, str(error))
+    quote.usd = answer.usd
+    quote.at = min(answer.at, now) if answer.at else None
+    max_age = settings.TAO_PRICE_QUOTE_MAX_AGE_MINUTES
+    if quote.at is not None and now - quote.at > timedelta(minutes=max_age):
+        return _noted(quote, f"quoted at {quote.at:%Y-%m-%d %H:%M} UTC, over {max_age} min old")
     if last is not None and not last / MAX_JUMP <= quote.usd <= last * MAX_JUMP:
-        raise FeedError(
-            f"${quote.usd} is more than {MAX_JUMP}x away from the last stored price ${last}"
+        return _noted(
+            quote, f"${quote.usd} is more than {MAX_JUMP}x away from the last stored price ${last}"
         )
-    return Quote(quote.usd, min(quote.at or now, now))
+    return quote
+
+
+def _noted(quote: TaoQuote, why: str) -> TaoQuote:
+    logger.warning("TAO price from %s not used: %s", quote.source, why)
+    quote.note = why[:NOTE_LENGTH]
+    return quote
+
+
+def _consolidated(quotes: list[TaoQuote]) -> tuple[Decimal | None, bool]:
+    """The price of the poll and whether it is degraded; marks the quotes used, and notes the
+    ones too far from the median of the fresh ones."""
+    fresh = [quote for quote in quotes if quote.usd is not None and not quote.note]
+    if not fresh:
+        return None, False
+    middle = median(quote.usd for quote in fresh)
+    limit = settings.TAO_PRICE_MAX_DEVIATION_PCT
+    far = [_off(quote.usd, middle) > limit for quote in fresh]
+    # When every fresh quote is that far (two, or an even count spread wide), none can be told
+    # wrong: all are used and the price is degraded.
+    agree = not all(far)
+    for quote, is_far in zip(fresh, far, strict=True):
+        quote.used = not (is_far and agree)
+        if is_far:
+            quote.note = far_note(quote.usd, middle, used=quote.used)
+            logger.warning("TAO price from %s: %s", quote.source, quote.note)
+    used = [quote.usd for quote in fresh if quote.used]
+    return median(used), len(used) < 2 or not agree
+
+
+def _off(usd: Decimal, middle: Decimal) -> Decimal:
+    return abs(usd - middle) * HUNDRED / middle
+
+
+def far_note(usd: Decimal, middle: Decimal, *, used: bool) -> str:
+    """2.6% from the median $412.10: not used."""
+    off = _off(usd, middle).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    verdict = "the sources disagree" if used else "not used"
+    return f"{off}% from the median ${middle.quantize(Decimal('0.01'))}: {verdict}"
+
+
+def median(values) -> Decimal:
+    """The middle value; of an even count the mean of the two middle ones, at price precision."""
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[half]
+    return ((ordered[half - 1] + ordered[half]) / 2).quantize(USD_QUANTUM, ROUND_HALF_UP)
+
+
+# --- What the Scheduled jobs page shows ---------------------------------------------------
+
+
+@dataclass
+class SourceStatus:
+    name: str
+    off_because: str  # "" when the source is asked
+    last: TaoQuote | None  # its quote at its last poll
+    last_priced: TaoQuote | None  # its last quote with a price, when the last one has none
+
+
+@dataclass
+class SourcesStatus:
+    sources: list[SourceStatus]
+    price: TaoPrice | None  # the latest price at or before now
+    polled_at: datetime | None  # the latest poll
+    failing: list[TaoQuote]  # the latest poll's quotes that are not used, or disagree
+
+
+def tao_sources_status(now: datetime) -> SourcesStatus:
+    """Each known source with its last quote, the current price, and what failed at the last
+    poll: two indexed queries a source, three more."""
+    sources = []
+    for source in SOURCES.values():
+        quotes = TaoQuote.objects.filter(source=source.name, polled_at__lte=now)
+        last = quotes.order_by("-polled_at").first()
+        priced = None
+        if last is not None and last.usd is None:
+            priced = quotes.filter(usd__isnull=False).order_by("-polled_at").first()
+        sources.append(SourceStatus(source.name, source.off_because(), last, priced))
+    price = TaoPrice.objects.filter(at__lte=now).order_by("-at", "-id").first()
+    polled_at = (
+        TaoQuote.objects.filter(polled_at__lte=now)
+        .order_by("-polled_at")
+        .values_list("polled_at", flat=True)
+        .first()
+    )
+    failing = []
+    if polled_at is not None:
+        failing = list(TaoQuote.objects.filter(polled_at=polled_at).exclude(note=""))
+    return SourcesStatus(sources, price, polled_at, failing)
 
 
 # --- Backfill from CSV ---------------------------------------------------------------------
@@ -308,14 +330,14 @@ def _csv_point(cells: list[str], columns: tuple[int, int], *, now: datetime):
     at = parse_time(cells[time_index])
     if at > now:
         raise FeedError(f"time {cells[time_index].strip()!r} is in the future")
-    return at, _usd(cells[usd_index].strip(), "price")
+    return at, usd_of(cells[usd_index].strip(), "price")
 
 
 def parse_time(text: str) -> datetime:
     """ISO 8601 with an offset, epoch seconds or milliseconds, or a date alone (midnight UTC)."""
     cell = text.strip()
     if NUMBER.fullmatch(cell):
-        return _epoch(Decimal(cell), "time")
+        return epoch_of(Decimal(cell), "time")
     try:
         if len(cell) == 10:
             return datetime.combine(date.fromisoformat(cell), time.min, tzinfo=UTC)

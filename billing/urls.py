@@ -24,6 +24,7 @@ team_patterns: list[URLPattern | URLResolver] = [
     path("prices/add/", views_team_prices.team_price_add_view, name="team_price_add"),
     path("alerts/", include("billing.alerts.urls")),
     path("reports/", include("billing.reports.urls")),
+    path("treasury/", include("billing.treasury.urls")),
 ]
 
 catalog_patterns: list[URLPattern | URLResolver] = [

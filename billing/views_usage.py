@@ -1,11 +1,13 @@
 """The usage explorer: a team's calls filtered and paged, one call's detail, and the CSV."""
 
 import json
+from collections.abc import Iterator
+from datetime import date
 from itertools import chain
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -14,11 +16,22 @@ from django.views.decorators.vary import vary_on_headers
 
 from billing.csv_output import csv_lines
 from billing.forms import UsageFilterForm
+from billing.fx import fx_rates
 from billing.queries import tao_note, usage_choices, usage_event, usage_events, usage_page
-from billing.reports.exports import usage_filename, usage_rows
+from billing.reports.exports import (
+    DISPLAY_COLUMNS,
+    display_currency_asked,
+    usage_filename,
+    usage_row_day,
+    usage_rows,
+    with_display_columns,
+)
 from billing.retention import raw_removal_notices
 from dashboard.access import get_membership_for_user, role_may
 from dashboard.fragments import wants_fragment
+
+# Before the first reference rate anyone stores: the ECB's own rates start in 1999.
+EARLIEST_RATE_DAY = date(1999, 1, 4)
 
 
 @login_required
@@ -58,9 +71,14 @@ def usage_explorer(request, team):
 @require_GET
 def usage_csv(request, team):
     """The calls the explorer's filters match, one per row in its sort's order, as CSV (the
-    filters' errors as the explorer shows them)."""
+    filters' errors as the explorer shows them); with ?currency=EUR, each call's cost in euros
+    too, at the rate of its day."""
     membership = get_membership_for_user(request, team)
     team = membership.team
+    try:
+        currency = display_currency_asked(request.GET.get("currency"))
+    except ValueError as error:
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
     form = UsageFilterForm(request.GET, choices=usage_choices(team))
     if not form.is_valid():
         return usage_explorer(request, team.slug)
@@ -69,11 +87,22 @@ def usage_csv(request, team):
     events = usage_events(team=team, filters=filters, sort=form.export_sort())
     # Rows after the calls, so that the header stays the first line.
     notes = [[f"# {notice}"] for notice in raw_removal_notices(filters.start, filters.end)]
-    response = StreamingHttpResponse(
-        csv_lines(chain(usage_rows(events), notes)), content_type="text/csv; charset=utf-8"
-    )
+    rows: Iterator[list] = chain(usage_rows(events), notes)
+    if currency is not None:
+        rates = fx_rates(currency, *_days_of(filters, team.zone, now))
+        rows = with_display_columns(
+            rows, rates, names=DISPLAY_COLUMNS, cost="cost_usd", day_of=usage_row_day(team.zone)
+        )
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{usage_filename(team, now)}"'
     return response
+
+
+def _days_of(filters, zone, now) -> tuple[date, date]:
+    """The team days the filters' calls can fall on (all since rates began, with no start)."""
+    first = filters.start.astimezone(zone).date() if filters.start else EARLIEST_RATE_DAY
+    last = (filters.end or now).astimezone(zone).date()
+    return min(first, last), last
 
 
 @login_required

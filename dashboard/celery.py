@@ -10,6 +10,6 @@ app = Celery("dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Task modules autodiscovery does not find (it imports only each app's "tasks").
-app.conf.imports = ["billing.alerts.tasks", "billing.experiments.tasks"]
+app.conf.imports = ["billing.alerts.tasks", "billing.experiments.tasks", "billing.fx_tasks"]
 
 app.conf.beat_schedule = beat_schedule(JOBS)

@@ -8,6 +8,7 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from billing.fx import currency_checked, currency_choices
 from billing.overview.cube import published_days
 from billing.rollups import NO_VERSION
 from dashboard.audit_actions import audit_action_choices
@@ -80,8 +81,10 @@ class TeamSettingsForm(forms.ModelForm):
             "target_share_min",
             "target_share_max",
             "noninferiority_margin",
+            "display_currency",
         ]
         labels = {
+            "display_currency": "Display currency",
             "noninferiority_margin": "Quality margin for pilots",
             "target_provider": "Target provider",
             "target_share_min": "Target share from (%)",
@@ -94,7 +97,10 @@ class TeamSettingsForm(forms.ModelForm):
             "score is surely no more than this below the control's (scores run 0-1).",
             "time_zone": "Days and months in charts, budgets and reports follow this zone.",
             "baseline_model": "Savings are measured against what the same tokens would cost here.",
+            "display_currency": "Pages show money in this currency, at the ECB's daily reference "
+            "rate; amounts stay stored and billed in USD. Each member may choose their own.",
         }
+        widgets = {"display_currency": forms.Select(choices=currency_choices())}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -111,11 +117,20 @@ class TeamSettingsForm(forms.ModelForm):
         target = self.fields["target_provider"]
         target.widget = DatalistInput(self.known_providers, attrs=target.widget.attrs)
         self.fields["noninferiority_margin"].required = False
+        self.fields["display_currency"].required = False
 
     def clean_noninferiority_margin(self):
         """Left empty (or not sent by an older form), the margin stays as it is."""
         margin = self.cleaned_data.get("noninferiority_margin")
         return self.instance.noninferiority_margin if margin is None else margin
+
+    def clean_display_currency(self):
+        """Left out (by an older form), the currency stays as it is."""
+        raw = self.cleaned_data.get("display_currency") or self.instance.display_currency
+        try:
+            return currency_checked(raw)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
     def clean_target_provider(self):
         slug = self.cleaned_data["target_provider"].strip()
@@ -367,3 +382,17 @@ class OverviewFilterForm(forms.Form):
             **{name: self.cleaned_data.get(name) or "" for name in names},
             "route_version": self.cleaned_data.get("version"),
         }
+
+
+class DisplayCurrencyForm(forms.Form):
+    """A member's own display currency in a team; empty means the team's."""
+
+    currency = forms.ChoiceField(label="Show money in", required=False)
+
+    def __init__(self, data=None, *, team, initial=None):
+        super().__init__(data, initial=initial)
+        team_default = ("", f"Team default ({team.display_currency})")
+        self.fields["currency"].choices = [team_default, *currency_choices()]
+        self.fields["currency"].error_messages["invalid_choice"] = (
+            "Choose the team default or one of the currencies in the list."
+        )

@@ -54,6 +54,13 @@ TEAM_SECTIONS = [
         "task type, month close, invoice reconciliation and CSV / FOCUS exports.",
     ),
     Section(
+        "treasury",
+        "Treasury",
+        "team.view",
+        "The TAO you hold and have on the Chutes account: lots bought, transfers, what each "
+        "month's Chutes usage cost at the lots' prices against spot, and how long it lasts.",
+    ),
+    Section(
         "audit",
         "Audit",
         "audit.view",
@@ -94,6 +101,7 @@ LIST_OF_SUBPAGE = {
     "routing": "routing",
     "usage": "usage",
     "team": "team_prices",
+    "treasury": "treasury",
 }
 
 

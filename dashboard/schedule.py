@@ -94,6 +94,8 @@ def scheduled_jobs(environ: Mapping[str, str] = os.environ) -> list[ScheduledJob
         ),
         # Daily: drops months of raw usage past USAGE_RAW_RETENTION_MONTHS (when it is set).
         job("drop_raw_usage", "billing.tasks.drop_raw_usage", 86400),
+        # Daily: the ECB's reference rates for display currencies (billing.fx).
+        job("fetch_fx_rates", "billing.fx_tasks.fetch_fx_rates", 86400),
     ]
 
 

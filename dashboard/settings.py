@@ -93,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.context_processors.navigation",
+                "billing.fx.money_context",
             ],
         },
     },
@@ -250,24 +251,68 @@ INVOICE_TOLERANCE_PCT = env_decimal("INVOICE_TOLERANCE_PCT", "2")
 # the totals. Empty: raw events are kept for ever.
 USAGE_RAW_RETENTION_MONTHS = env_int("USAGE_RAW_RETENTION_MONTHS", 0, minimum=1) or None
 
-# TAO/USD is polled from TAO_PRICE_URL every 5 minutes, and from the fallback when that fails.
-# Unlike SITE_URL, a price source's query string is part of its address.
+# TAO/USD is polled every 5 minutes from each source in TAO_PRICE_SOURCES (billing.tao_sources);
+# the price is the median of the fresh answers. The keyed sources are on by default once their
+# key is set, and never asked without it. Unlike SITE_URL, a source's query string is part of
+# its address. TAO_PRICE_URL is CoinGecko's address: any URL answering its simple-price or
+# market-chart shape, or {"usd": n} / {"price": n}, may stand in for it.
+COINMARKETCAP_API_KEY = env_str("COINMARKETCAP_API_KEY")
+TAOSTATS_API_KEY = env_str("TAOSTATS_API_KEY")
+TAO_PRICE_SOURCE_NAMES = ("coingecko", "kraken", "coinbase", "coinmarketcap", "taostats")
+TAO_PRICE_SOURCES = env_list(
+    "TAO_PRICE_SOURCES",
+    ["coingecko", "kraken", "coinbase"]
+    + (["coinmarketcap"] if COINMARKETCAP_API_KEY else [])
+    + (["taostats"] if TAOSTATS_API_KEY else []),
+)
+if set(TAO_PRICE_SOURCES) - set(TAO_PRICE_SOURCE_NAMES):
+    raise ImproperlyConfigured(
+        f"TAO_PRICE_SOURCES={','.join(TAO_PRICE_SOURCES)!r} names an unknown source: "
+        f"choose from {', '.join(TAO_PRICE_SOURCE_NAMES)}."
+    )
 TAO_PRICE_URL = env_str(
     "TAO_PRICE_URL",
     "https://api.coingecko.com/api/v3/simple/price"
-    "?ids=bittensor&vs_currencies=usd&include_24hr_change=true&include_last_updated_at=true",
+    "?ids=bittensor&vs_currencies=usd&include_last_updated_at=true",
 )
-TAO_PRICE_FALLBACK_URL = env_str(
-    "TAO_PRICE_FALLBACK_URL",
-    "https://api.coingecko.com/api/v3/coins/bittensor/market_chart?vs_currency=usd&days=1",
+TAO_PRICE_KRAKEN_URL = env_str(
+    "TAO_PRICE_KRAKEN_URL", "https://api.kraken.com/0/public/Ticker?pair=TAOUSD"
 )
-for _name, _url in (
-    ("TAO_PRICE_URL", TAO_PRICE_URL),
-    ("TAO_PRICE_FALLBACK_URL", TAO_PRICE_FALLBACK_URL),
+TAO_PRICE_COINBASE_URL = env_str(
+    "TAO_PRICE_COINBASE_URL", "https://api.coinbase.com/v2/prices/TAO-USD/spot"
+)
+TAO_PRICE_COINMARKETCAP_URL = env_str(
+    "TAO_PRICE_COINMARKETCAP_URL",
+    "https://pro-api.coinmarketcap.com/v2/cryptocurrency/quotes/latest?symbol=TAO&convert=USD",
+)
+TAO_PRICE_TAOSTATS_URL = env_str(
+    "TAO_PRICE_TAOSTATS_URL", "https://api.taostats.io/api/price/latest/v1?asset=tao"
+)
+for _name in (
+    "TAO_PRICE_URL",
+    "TAO_PRICE_KRAKEN_URL",
+    "TAO_PRICE_COINBASE_URL",
+    "TAO_PRICE_COINMARKETCAP_URL",
+    "TAO_PRICE_TAOSTATS_URL",
 ):
+    _url = globals()[_name]
     if urlsplit(_url).scheme not in ("http", "https") or not urlsplit(_url).netloc:
         raise ImproperlyConfigured(f"{_name}={_url!r} must be an absolute http:// or https:// URL.")
+# A fresh quote further than this (in %) from the median of the fresh ones is kept but not used.
+TAO_PRICE_MAX_DEVIATION_PCT = env_decimal("TAO_PRICE_MAX_DEVIATION_PCT", "2")
+# A quote whose source dates it longer ago than this is not fresh, and not used.
+TAO_PRICE_QUOTE_MAX_AGE_MINUTES = env_int("TAO_PRICE_QUOTE_MAX_AGE_MINUTES", 15, minimum=1)
 TAO_PRICE_TIMEOUT_SECONDS = env_int("TAO_PRICE_TIMEOUT_SECONDS", 10, minimum=1)
+
+# Display currencies (billing.fx): the ECB's daily reference rates, fetched once a day. The
+# 90-day history fills an empty table or a gap; the daily file serves the days after.
+FX_RATES_URL = env_url(
+    "FX_RATES_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
+)
+FX_RATES_DAILY_URL = env_url(
+    "FX_RATES_DAILY_URL", "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+)
+FX_RATES_TIMEOUT_SECONDS = env_int("FX_RATES_TIMEOUT_SECONDS", 20, minimum=1)
 
 # Alert webhooks and provider key tests go to public internet addresses only. These host names
 # may also resolve to private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), e.g.

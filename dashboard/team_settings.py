@@ -1,4 +1,5 @@
-"""Saving a team's settings, and what a change of time zone rebuilds.
+"""Saving a team's settings, and what a change of time zone rebuilds; a member's own display
+currency.
 
 The one place dashboard's pages write through billing (the overview reads through it too): the
 team's days are billing's daily rollups, grouped in the team's zone.
@@ -8,7 +9,7 @@ from django.db import transaction
 
 from billing.rollups import daily_rollups_refresh
 from dashboard.forms import TeamSettingsForm
-from dashboard.models import Team
+from dashboard.models import Membership, Team
 
 
 def team_settings_save(*, team: Team, form: TeamSettingsForm) -> None:
@@ -18,3 +19,9 @@ def team_settings_save(*, team: Team, form: TeamSettingsForm) -> None:
         form.save()
         if "time_zone" in form.changed_data:
             daily_rollups_refresh(team)
+
+
+def member_currency_save(*, membership: Membership, currency: str) -> None:
+    """The member's own display currency in the team; empty goes back to the team's."""
+    membership.display_currency = currency
+    membership.save(update_fields=["display_currency"])

@@ -35,6 +35,7 @@ team_patterns: list[URLPattern | URLResolver] = [
         name="invitation_resend",
     ),
     path("settings/", views.team_settings, name="team_settings"),
+    path("currency/", views.display_currency, name="display_currency"),
 ]
 
 urlpatterns = [

@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from billing.overview.teams import all_teams_month
-from dashboard.access import get_membership_for_page, get_membership_for_user
+from dashboard.access import get_membership_for_page, get_membership_for_user, role_may
 from dashboard.audit import detail_pairs
 from dashboard.forms import (
     AuditFilterForm,
+    DisplayCurrencyForm,
     InvitationForm,
     MemberRoleForm,
     TeamSettingsForm,
@@ -28,7 +29,7 @@ from dashboard.fragments import wants_fragment
 from dashboard.health import broker_reachable
 from dashboard.invitations import InvitationNotSent, invitation_send
 from dashboard.models import Membership, ProxyToken, Role, Team
-from dashboard.team_settings import team_settings_save
+from dashboard.team_settings import member_currency_save, team_settings_save
 from dashboard.teams import member_remove, member_set_role
 from dashboard.tokens import token_create, token_revoke
 
@@ -158,6 +159,28 @@ def team_settings(request, team):
         {"team": team, "form": form},
         status=400 if form.errors else 200,
     )
+
+
+@login_required
+def display_currency(request, team):
+    """Any member's own display currency in this team (the team's is in its settings)."""
+    membership = get_membership_for_user(request, team)
+    team = membership.team
+    form = DisplayCurrencyForm(
+        request.POST if request.method == "POST" else None,
+        team=team,
+        initial={"currency": membership.display_currency},
+    )
+    if form.is_bound and membership.pk is None:
+        form.add_error(None, "You see this team as site staff, not a member: its currency applies.")
+    elif form.is_bound and form.is_valid():
+        member_currency_save(membership=membership, currency=form.cleaned_data["currency"])
+        shown = form.cleaned_data["currency"] or f"the team's currency ({team.display_currency})"
+        messages.success(request, f"Money in {team.name} is now shown in {shown}.")
+        return redirect("display_currency", team=team.slug)
+    context = {"team": team, "form": form, "may_manage": role_may(membership.role, "team.manage")}
+    status = 400 if form.errors else 200
+    return render(request, "dashboard/display_currency.html", context, status=status)
 
 
 # The proxy endpoint new tokens are meant for; shown in setup examples.

@@ -1,6 +1,6 @@
-"""The alert checks on money: the TAO price (a spike, no fresh price) and the budgets (a
-threshold reached, a forecast over). Each takes a rule, its params and the moment, and returns
-the conditions that hold then."""
+"""The alert checks on money: the TAO price (a spike, no fresh price, too few sources) and the
+budgets (a threshold reached, a forecast over). Each takes a rule, its params and the moment,
+and returns the conditions that hold then."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -8,8 +8,8 @@ from decimal import Decimal, InvalidOperation
 
 from billing.alerts import messages as words
 from billing.alerts.conditions import HUNDRED, Condition, decimal_text, rule_zone, team_path
-from billing.budgets import CURRENT, budget_lines
-from billing.models import AlertRule, Budget, TaoPrice
+from billing.budgets import CURRENT, amount_label, budget_lines
+from billing.models import AlertRule, Budget, TaoPrice, TaoQuote
 
 # --- TAO price ----------------------------------------------------------------------------
 
@@ -78,6 +78,48 @@ def tao_price_stale(rule: AlertRule, params: dict, now: datetime) -> list[Condit
     return [Condition("tao_price_stale", subject, summary, details, team_path(rule.team))]
 
 
+def tao_price_degraded(rule: AlertRule, params: dict, now: datetime) -> list[Condition]:
+    """Every poll of the price sources for at least `minutes` stored a degraded price or none
+    (fewer than two sources fresh and agreeing), up to the latest: naming what failed then."""
+    polls = TaoQuote.objects.filter(polled_at__lte=now)
+    latest = polls.order_by("-polled_at").values_list("polled_at", flat=True).first()
+    healthy = (
+        polls.filter(price__degraded=False)
+        .order_by("-polled_at")
+        .values_list("polled_at", flat=True)
+        .first()
+    )
+    if latest is None or healthy == latest:
+        return []
+    since = polls.filter(polled_at__gt=healthy) if healthy else polls
+    since = since.order_by("polled_at").values_list("polled_at", flat=True).first()
+    limit = params["minutes"]
+    if now - since < timedelta(minutes=limit):
+        return []
+    quotes = list(TaoQuote.objects.filter(polled_at=latest).select_related("price"))
+    failing = [(quote.source, quote.note) for quote in quotes if quote.note]
+    price = next((quote.price for quote in quotes if quote.price is not None), None)
+    subject, summary = words.tao_degraded_text(
+        since=since,
+        latest_at=latest,
+        limit_minutes=limit,
+        failing=failing,
+        price_usd=price.usd if price else None,
+        price_source=price.source if price else "",
+        zone=rule_zone(rule),
+        now=now,
+    )
+    details = {
+        "limit_minutes": limit,
+        "since": since.isoformat(),
+        "latest_at": latest.isoformat(),
+        "failing": [{"source": source, "note": note} for source, note in failing],
+    }
+    if price is not None:
+        details |= {"price_usd": decimal_text(price.usd), "price_source": price.source}
+    return [Condition("tao_price_degraded", subject, summary, details, team_path(rule.team))]
+
+
 # --- Budgets ------------------------------------------------------------------------------
 
 
@@ -122,6 +164,9 @@ def budget_months(team, now: datetime) -> list[BudgetMonth]:
         scope = words.budget_scope(
             budget.provider.name if budget.provider else "", budget.task_type
         )
+        if line.in_currency:
+            # The USD figures hold the amount as set at the month's spend-weighted rate.
+            scope += f" (set as {amount_label(budget)}, converted at each day's rate)"
         months.append(BudgetMonth(budget, first, today, line.panel, scope))
     return months
 
@@ -142,7 +187,7 @@ def budget_threshold(rule: AlertRule, params: dict, now: datetime) -> list[Condi
     conditions = []
     for month in budget_months(rule.team, now):
         budget, panel = month.budget, month.panel
-        amounts = [("usd", panel.spend_usd, budget.amount_usd)]
+        amounts = [("usd", panel.spend_usd, panel.budget_usd)]
         if budget.amount_tao:
             amounts.append(("tao", panel.tao_used, budget.amount_tao))
         for threshold in thresholds_of(budget):
@@ -176,7 +221,7 @@ def budget_forecast(rule: AlertRule, params: dict, now: datetime) -> list[Condit
     conditions = []
     for month in budget_months(rule.team, now):
         budget, panel = month.budget, month.panel
-        if panel.today is None or panel.forecast_usd <= budget.amount_usd:
+        if panel.today is None or panel.forecast_usd <= panel.budget_usd:
             continue
         subject, summary = words.budget_forecast_text(
             team_name=rule.team.name,
@@ -186,12 +231,12 @@ def budget_forecast(rule: AlertRule, params: dict, now: datetime) -> list[Condit
             today=month.today,
             spent=panel.spend_usd,
             forecast=panel.forecast_usd,
-            amount=budget.amount_usd,
+            amount=panel.budget_usd,
         )
         details = _budget_details(month) | {
             "spent_usd": decimal_text(panel.spend_usd),
             "forecast_usd": decimal_text(panel.forecast_usd, "0.01"),
-            "amount_usd": decimal_text(budget.amount_usd),
+            "amount_usd": decimal_text(panel.budget_usd, "0.01"),
             "crossing_day": panel.crossing_day.isoformat(),
         }
         key = f"budget_forecast:{budget.id}:{month.period}"

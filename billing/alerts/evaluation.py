@@ -1,8 +1,9 @@
 """Alert rules evaluated into alerts, and notifications queued for them (an outbox).
 
-Each rule's kind picks its check (billing.alerts.conditions_money, conditions_health and
-conditions_anomaly, with the params read by billing.alerts.params; the error-rate and latency
-kinds in anomaly mode take conditions_anomaly's); billing.alerts.recipients says whom to tell.
+Each rule's kind picks its check (billing.alerts.conditions_money, conditions_health,
+conditions_anomaly and conditions_treasury, with the params read by billing.alerts.params; the
+error-rate and latency kinds in anomaly mode take conditions_anomaly's);
+billing.alerts.recipients says whom to tell.
 
 Each enabled rule yields the conditions that hold now, each under a dedupe key. Per rule and
 key an alert opens (firing) when its condition appears, is seen again while it holds, and
@@ -35,9 +36,11 @@ from billing.alerts.conditions_health import error_rate, latency_p95, proxy_stal
 from billing.alerts.conditions_money import (
     budget_forecast,
     budget_threshold,
+    tao_price_degraded,
     tao_price_spike,
     tao_price_stale,
 )
+from billing.alerts.conditions_treasury import tao_balance, tao_runway
 from billing.alerts.params import params_of
 from billing.alerts.recipients import recipients_for, team_audiences
 from billing.models import (
@@ -59,6 +62,7 @@ ONCE_PER_PERIOD = {AlertKind.BUDGET_THRESHOLD}
 CONDITIONS: dict[str, Callable[[AlertRule, dict, datetime], list[Condition]]] = {
     AlertKind.TAO_PRICE_SPIKE: tao_price_spike,
     AlertKind.TAO_PRICE_STALE: tao_price_stale,
+    AlertKind.TAO_PRICE_DEGRADED: tao_price_degraded,
     AlertKind.BUDGET_THRESHOLD: budget_threshold,
     AlertKind.BUDGET_FORECAST: budget_forecast,
     AlertKind.ERROR_RATE: error_rate,
@@ -66,6 +70,8 @@ CONDITIONS: dict[str, Callable[[AlertRule, dict, datetime], list[Condition]]] = 
     AlertKind.QUALITY_DROP: quality_drop,
     AlertKind.PROXY_STALE: proxy_stale,
     AlertKind.SPEND_ANOMALY: spend_anomaly,
+    AlertKind.TAO_RUNWAY: tao_runway,
+    AlertKind.TAO_BALANCE: tao_balance,
 }
 # The check of each kind with an anomaly mode, in that mode.
 ANOMALY_CONDITIONS: dict[str, Callable[[AlertRule, dict, datetime], list[Condition]]] = {

@@ -9,7 +9,7 @@ from django.core.validators import URLValidator, validate_email
 
 from billing.alerts.params import DEFAULT_PARAMS, GLOBAL_KINDS
 from billing.alerts.preferences import KIND_GROUPS
-from billing.alerts.rules import CURRENCIES, DIRECTIONS, SPEND_SCOPES
+from billing.alerts.rules import CURRENCIES, DIRECTIONS, SPEND_SCOPES, TAO_BALANCES
 from billing.models import AlertDelivery, AlertKind, AlertRule, AlertState
 from dashboard.models import Role
 from dashboard.outbound import AddressRefused, check_public_url
@@ -181,6 +181,14 @@ class TaoPriceStaleParams(ParamsForm):
     minutes = _minutes("No new TAO price for (minutes)")
 
 
+class TaoPriceDegradedParams(ParamsForm):
+    kind = AlertKind.TAO_PRICE_DEGRADED
+    minutes = _minutes(
+        "Degraded for (minutes)",
+        "Fewer than two TAO price sources with a fresh price that agrees for this long.",
+    )
+
+
 class BudgetThresholdParams(ParamsForm):
     kind = AlertKind.BUDGET_THRESHOLD
     note = "The thresholds (e.g. 50, 80, 100 %) are each budget's own, set on the budgets page."
@@ -300,11 +308,55 @@ class SpendAnomalyParams(ParamsForm):
     weeks = _weeks()
 
 
+def _tao_balance_choice() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        choices=[(key, label.capitalize()) for key, label in TAO_BALANCES.items()],
+        label="Watch the TAO on",
+        error_messages={"invalid_choice": "Choose the Chutes account, or it and the wallet."},
+    )
+
+
+class TaoRunwayParams(ParamsForm):
+    kind = AlertKind.TAO_RUNWAY
+    note = (
+        "The balance and the burn are the treasury page's: TAO used at TAO-billed providers "
+        "(Chutes) per day over the last complete days. Nothing fires while nothing burns."
+    )
+    balance = _tao_balance_choice()
+    days = _number_field(
+        forms.IntegerField,
+        "Enter whole days, at least 1, e.g. 14.",
+        "Lasts fewer than (days)",
+        min_value=1,
+    )
+    burn_days = _number_field(
+        forms.IntegerField,
+        "Enter whole days from 1 to 90, e.g. 7 or 30.",
+        "At the burn of the last (days)",
+        min_value=1,
+        max_value=90,
+    )
+
+
+class TaoBalanceParams(ParamsForm):
+    kind = AlertKind.TAO_BALANCE
+    note = "The balance is the treasury page's, from the lots and transfers finance records."
+    balance = _tao_balance_choice()
+    tao = _number_field(
+        forms.DecimalField,
+        "Enter a TAO amount of 0 or more, e.g. 10.",
+        "Holds less than (TAO)",
+        min_value=Decimal(0),
+        decimal_places=6,
+    )
+
+
 PARAMS_FORMS: dict[str, type[ParamsForm]] = {
     form.kind: form
     for form in [
         TaoPriceSpikeParams,
         TaoPriceStaleParams,
+        TaoPriceDegradedParams,
         BudgetThresholdParams,
         BudgetForecastParams,
         ErrorRateParams,
@@ -312,6 +364,8 @@ PARAMS_FORMS: dict[str, type[ParamsForm]] = {
         QualityDropParams,
         ProxyStaleParams,
         SpendAnomalyParams,
+        TaoRunwayParams,
+        TaoBalanceParams,
     ]
 }
 

@@ -144,6 +144,28 @@ def tao_stale_text(*, age, limit_minutes, last_usd, last_at, zone) -> tuple[str,
     return subject, summary
 
 
+def tao_degraded_text(
+    *, since, latest_at, limit_minutes, failing, price_usd, price_source, zone, now
+) -> tuple[str, str]:
+    """`failing` is (source, note) of each source not used at the latest poll."""
+    names = ", ".join(source for source, _ in failing) or "no source"
+    subject = f"TAO price degraded for {duration(now - since)}: {names} not used"
+    reasons = "; ".join(f"{source}: {note}" for source, note in failing)
+    if price_usd is None:
+        outcome = "stored no price"
+    else:
+        outcome = f"stored {usd(price_usd)} from {price_source}, marked degraded"
+    summary = (
+        f"Since {moment(since, zone)} fewer than two TAO price sources have given a fresh price "
+        f"that agrees with the others, longer than the "
+        f"{duration(timedelta(minutes=limit_minutes))} this rule allows. The last poll, at "
+        f"{moment(latest_at, zone)}, {outcome}."
+    )
+    if reasons:
+        summary += f" Not used then: {reasons}."
+    return subject, summary
+
+
 def budget_scope(provider_name: str, task_type: str) -> str:
     """for Chutes / summarization; empty for a team-wide budget."""
     parts = [part for part in (provider_name, task_type) if part]
@@ -381,6 +403,11 @@ WHAT_TO_DO = {
         "Until a price arrives, new usage at TAO-billed providers is stored without a TAO "
         "amount. Check that the Celery worker and beat run, and that the TAO price source "
         "answers; tao_prices_import can fill a gap by hand."
+    ),
+    AlertKind.TAO_PRICE_DEGRADED: (
+        "The price still comes from the sources that answer, but one bad answer now moves it. "
+        "The Scheduled jobs page shows each TAO price source's last answer: check the failing "
+        "ones' status pages, the server's outbound access to them, and their API keys if keyed."
     ),
     AlertKind.BUDGET_THRESHOLD: (
         "Review where the month's spend goes on the overview. Raise the budget if the spend "

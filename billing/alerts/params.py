@@ -14,6 +14,8 @@ from billing.models import AlertKind, AlertRule
 DEFAULT_PARAMS = {
     AlertKind.TAO_PRICE_SPIKE: {"threshold_pct": 10, "window_minutes": 60, "direction": "both"},
     AlertKind.TAO_PRICE_STALE: {"minutes": 30},
+    # Fewer than two TAO price sources fresh and agreeing (billing.tao_feed) for this long.
+    AlertKind.TAO_PRICE_DEGRADED: {"minutes": 15},
     AlertKind.BUDGET_THRESHOLD: {"currency": "both"},
     AlertKind.BUDGET_FORECAST: {},
     AlertKind.ERROR_RATE: {
@@ -48,16 +50,22 @@ DEFAULT_PARAMS = {
     AlertKind.PROXY_STALE: {"unseen_minutes": 10, "behind_minutes": 5, "spool_minutes": 15},
     # Judges complete days only (yesterday in the team's time zone), never today so far.
     AlertKind.SPEND_ANOMALY: {"deviations": 4, "min_usd": 20, "weeks": 6, "scope": "all"},
+    # A team's TAO treasury (billing.treasury): the Chutes account alone, or with the wallet.
+    AlertKind.TAO_RUNWAY: {"days": 14, "burn_days": 7, "balance": "account"},
+    AlertKind.TAO_BALANCE: {"tao": 10, "balance": "account"},
 }
 CHOICES = {
     "direction": {"both", "up", "down"},
     "currency": {"both", "usd", "tao"},
     "mode": {"threshold", "anomaly"},
     "scope": {"all", "team", "provider", "task_type"},
+    "balance": {"account", "total"},
 }
 WHOLE_PARAMS = {"window_minutes", "minutes", "min_requests", "min_samples", "threshold_ms"}
 WHOLE_PARAMS |= {"unseen_minutes", "behind_minutes", "spool_minutes", "weeks", "min_ms"}
+WHOLE_PARAMS |= {"days", "burn_days"}
 DECIMAL_PARAMS = {"threshold_pct", "min_score", "deviations", "min_usd", "min_points"}
+DECIMAL_PARAMS |= {"tao"}
 # Params with limits of their own (inclusive); the other numbers only may not be negative.
 LIMITS = {
     "weeks": (MIN_WEEKS, MAX_WEEKS),
@@ -65,12 +73,14 @@ LIMITS = {
     "min_usd": (Decimal("0.01"), None),
     "min_points": (Decimal("0.01"), Decimal(100)),
     "min_ms": (1, None),
+    "days": (1, None),
+    "burn_days": (1, 90),
 }
 # Read only in anomaly mode: a threshold rule's params leave them out.
 ANOMALY_MODE_PARAMS = {"mode", "deviations", "min_points", "min_ms", "weeks"}
 
 # Kinds about TAO itself, not about one team's usage: their rules may be global (no team).
-GLOBAL_KINDS = {AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE}
+GLOBAL_KINDS = {AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE, AlertKind.TAO_PRICE_DEGRADED}
 
 
 def params_of(rule: AlertRule) -> dict:

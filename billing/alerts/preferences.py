@@ -18,7 +18,11 @@ logger = logging.getLogger(__name__)
 
 # The groups a person chooses for, each with the kinds it holds.
 KIND_GROUPS: dict[str, tuple[str, list[str]]] = {
-    "tao": ("TAO price", [AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE]),
+    "tao": (
+        "TAO price",
+        [AlertKind.TAO_PRICE_SPIKE, AlertKind.TAO_PRICE_STALE, AlertKind.TAO_PRICE_DEGRADED],
+    ),
+    "treasury": ("TAO treasury", [AlertKind.TAO_RUNWAY, AlertKind.TAO_BALANCE]),
     "budget": (
         "Budgets and spend",
         [AlertKind.BUDGET_THRESHOLD, AlertKind.BUDGET_FORECAST, AlertKind.SPEND_ANOMALY],

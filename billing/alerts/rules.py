@@ -31,6 +31,7 @@ SPEND_SCOPES = {
     "provider": "each provider",
     "task_type": "each task type",
 }
+TAO_BALANCES = {"account": "the Chutes account", "total": "the Chutes account and the wallet"}
 
 OPS_ROLES = [Role.ADMIN, Role.OPS]
 FINANCE_ROLES = [Role.ADMIN, Role.FINANCE]
@@ -58,6 +59,15 @@ def params_in_words(kind: str, params: dict) -> str:
         return f"{p['threshold_pct']}% within {_minutes(p['window_minutes'])}, {direction}"
     if kind == AlertKind.TAO_PRICE_STALE:
         return f"no new price for {_minutes(p['minutes'])}"
+    if kind == AlertKind.TAO_PRICE_DEGRADED:
+        return f"fewer than two price sources fresh and agreeing for {_minutes(p['minutes'])}"
+    if kind == AlertKind.TAO_RUNWAY:
+        return (
+            f"{TAO_BALANCES.get(p['balance'], p['balance'])} lasting under {p['days']} days "
+            f"at the last {p['burn_days']} days' burn"
+        )
+    if kind == AlertKind.TAO_BALANCE:
+        return f"{TAO_BALANCES.get(p['balance'], p['balance'])} holding under {p['tao']} TAO"
     if kind == AlertKind.BUDGET_THRESHOLD:
         return f"each budget's thresholds, {CURRENCIES.get(p['currency'], p['currency'])}"
     if kind == AlertKind.BUDGET_FORECAST:
@@ -241,6 +251,7 @@ def recommended_rules() -> list[dict]:
             window_minutes=1440,
         ),
         rule(AlertKind.TAO_PRICE_STALE, "TAO price stale for 30 minutes", OPS_ROLES),
+        rule(AlertKind.TAO_PRICE_DEGRADED, "TAO price degraded for 15 minutes", OPS_ROLES),
         rule(AlertKind.BUDGET_THRESHOLD, "Budget thresholds", FINANCE_ROLES),
         rule(AlertKind.BUDGET_FORECAST, "Month-end forecast over budget", FINANCE_ROLES),
         rule(AlertKind.ERROR_RATE, "Error rate above 5%", OPS_ROLES),

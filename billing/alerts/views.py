@@ -34,6 +34,7 @@ from billing.alerts.rules import (
     webhook_host,
 )
 from billing.models import AlertState
+from billing.tao_feed import tao_sources_status
 from dashboard.access import get_membership_for_page, get_membership_for_user, role_may
 from dashboard.fragments import wants_fragment
 from dashboard.jobs import job_statuses
@@ -300,6 +301,7 @@ def jobs_page(request, team):
     context = {
         "team": team,
         "jobs": job_statuses(now, recent),
+        "price_sources": tao_sources_status(now),
         "recent": recent,
         "now": now,
         **SECTION,

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from billing.budgets import budget_held_in_usd
 from billing.models import Budget
 from billing.overview.changes import ChangeMarker, change_markers
 from billing.overview.cube import ROLLUPS, CubeRow, Filters, day_start, load_cube, narrow
@@ -104,7 +105,9 @@ def build_overview(
         min(now, day_start(team, filters.last_day + timedelta(1))),
     )
     tao_prices = tao_series(start, end)
-    month = month_panel(team, narrow(month_full, month_wanted), filters, budget, today, budget_tao)
+    month_rows = narrow(month_full, month_wanted)
+    held = budget_held_in_usd(team, budget, month_rows, month_wanted, today)
+    month = month_panel(team, month_rows, filters, held, today, budget_tao)
     return Overview(
         team=team,
         filters=filters,

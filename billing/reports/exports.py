@@ -5,14 +5,18 @@ One row per team, day, provider, model and task type, read from the same rollup 
 report itself, so the sum of the cost column is the report's total to the last digit. Rows are
 streamed through billing.csv_output; amounts are exact Decimals and ints, never floats, so
 they are written as plain numbers and only the text cells are made safe for spreadsheets.
+
+USD stays the billing currency; asked for (`?currency=EUR`), the exports add columns with each
+row's cost in a display currency at its day's ECB reference rate (billing.fx).
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from billing.csv_output import cell_text
+from billing.fx import FxRates, currency_checked
 from billing.months import last_day_of, next_month
 from billing.reports.day_rows import DayRow, day_row, day_rows_query
 from billing.reports.figures import MonthReport
@@ -66,6 +70,16 @@ NUMERIC_COLUMNS = {
     "x_Requests",
     "x_TaoAmount",
 }
+# Added when asked for a display currency; FOCUS's own are x_ columns, BillingCurrency stays USD.
+DISPLAY_COLUMNS = ["display_currency", "rate", "rate_day", "cost_in_display_currency"]
+FOCUS_DISPLAY_COLUMNS = [
+    "x_DisplayCurrency",
+    "x_DisplayRate",
+    "x_DisplayRateDate",
+    "x_BilledCostInDisplayCurrency",
+]
+# Rates are stored to 10 places; amounts converted with them are written to as many.
+DISPLAY_QUANTUM = Decimal("1e-10")
 SERVICE_NAME = "LLM inference"
 SERVICE_CATEGORY = "AI and Machine Learning"
 EXPORT_CHUNK = 2_000
@@ -254,3 +268,65 @@ def bridge_filename(teams, month: date) -> str:
 
 def _who(teams) -> str:
     return teams[0].slug if len(teams) == 1 else "all-teams"
+
+
+# --- Display-currency columns ------------------------------------------------------------
+
+
+def display_currency_asked(raw: str | None) -> str | None:
+    """The ?currency= of an export: None when not asked, else a supported ISO code; ValueError
+    saying why for anything else."""
+    if raw is None or not raw.strip():
+        return None
+    return currency_checked(raw)
+
+
+def with_display_columns(
+    rows: Iterator[list], rates: FxRates, *, names: list[str], cost: str, day_of
+) -> Iterator[list]:
+    """The rows (header first) with `names` added: the currency, the rate of the row's day (the
+    last before it on a day without one), that day, and the `cost` column converted with it.
+    `day_of(row, header)` says a row's day; rows shorter than the header (notes) pass as they
+    are, and a row without a rate or a cost gets empty cells."""
+    header = next(rows, None)
+    if header is None:
+        return
+    yield [*header, *names]
+    cost_at = header.index(cost)
+    for row in rows:
+        if len(row) < len(header):
+            yield row
+            continue
+        amount = row[cost_at]
+        quote = rates.on(day_of(row, header)) if isinstance(amount, Decimal | int) else None
+        if quote is None:
+            yield [*row, rates.currency, None, None, None]
+            continue
+        rate = exact(quote.rate.quantize(DISPLAY_QUANTUM))
+        converted = exact(quote.convert(amount).quantize(DISPLAY_QUANTUM))
+        yield [*row, rates.currency, rate, quote.day, converted]
+
+
+def csv_row_day(row: list, header: list) -> date:
+    return date.fromisoformat(row[header.index("day")])
+
+
+def focus_row_day(zones: dict) -> Callable[[list, list], date]:
+    """A FOCUS row's day: its charge period's start (UTC) in its team's zone (SubAccountId)."""
+
+    def day_of(row: list, header: list) -> date:
+        start = datetime.fromisoformat(
+            row[header.index("ChargePeriodStart")].replace("Z", "+00:00")
+        )
+        return start.astimezone(zones[row[header.index("SubAccountId")]]).date()
+
+    return day_of
+
+
+def usage_row_day(zone) -> Callable[[list, list], date]:
+    """A usage row's day: when the call happened, in the team's zone."""
+
+    def day_of(row: list, header: list) -> date:
+        return datetime.fromisoformat(row[header.index("occurred_at")]).astimezone(zone).date()
+
+    return day_of

@@ -24,6 +24,8 @@ from billing.queries import CostDisagreement
 from billing.reports.exports import frozen_rows
 from billing.reports.figures import MonthReport
 from billing.reports.invoices import InvoiceLine, computed_by_provider, invoice_lines
+from billing.treasury.ledger import SNAPSHOT_KEY as TREASURY_KEY
+from billing.treasury.ledger import treasury_close_snapshot
 from dashboard.audit import audit_record
 from dashboard.models import Team
 
@@ -190,6 +192,7 @@ def month_close(
             },
             "adjustments": [line.to_json() for line in adjustments_for(team, month, closes)],
             "exports": {kind: frozen_rows(rows) for kind, rows in (exports or {}).items()},
+            TREASURY_KEY: treasury_close_snapshot(team, month),
         }
         try:
             close = MonthClose.objects.create(

@@ -5,22 +5,30 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing.csv_output import csv_download
-from billing.months import current_month, next_month, previous_month
+from billing.fx import display_currency_for, fx_rates
+from billing.months import current_month, last_day_of, next_month, previous_month
 from billing.reports.bridge_chart import bridge_figure
 from billing.reports.exports import (
+    DISPLAY_COLUMNS,
+    FOCUS_DISPLAY_COLUMNS,
     bridge_filename,
     bridge_rows,
+    csv_row_day,
     csv_rows,
+    display_currency_asked,
     export_filename,
+    focus_row_day,
     focus_rows,
     plain,
     thawed_rows,
+    with_display_columns,
 )
 from billing.reports.figures import MonthReport
 from billing.reports.invoices import ComputedCost, invoice_lines
@@ -102,6 +110,7 @@ def report_page(request, team, month):
     close = None if len(teams) > 1 else standing_close(team, first)
     report = _report(teams, first, close)
     context = report_context(request, team, first, report)
+    context |= _money_context(membership, team, first, query=_scope_query(request))
     if len(teams) == 1:
         context |= _close_and_invoices(membership.role, team, first, report, close)
     return render(request, "billing/report.html", context)
@@ -165,6 +174,19 @@ def report_context(request, team, month: date, report: MonthReport) -> dict:
     }
 
 
+def _money_context(membership, team, month: date, *, query: str) -> dict:
+    """The page's money at the rate of the month's last day (today while it runs), and the
+    exports with the reader's display-currency columns when it is not USD."""
+    today = timezone.now().astimezone(team.zone).date()
+    currency = display_currency_for(membership)
+    context = {"money_day": min(last_day_of(month), today), "display_currency": currency}
+    if currency != "USD":
+        asked = f"{query}&currency={currency}" if query else f"?currency={currency}"
+        context["csv_display_url"] = _month_url("report_csv", team, month, asked)
+        context["focus_csv_display_url"] = _month_url("report_focus_csv", team, month, asked)
+    return context
+
+
 def _bridge_figure_json(report: MonthReport) -> str | None:
     if report.bridge is None:
         return None
@@ -190,6 +212,10 @@ def _export(request, team, month, *, focus: bool):
     if not isinstance(found, tuple):
         return found
     team, first, teams = found
+    try:
+        currency = display_currency_asked(request.GET.get("currency"))
+    except ValueError as error:
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
     close = None if len(teams) > 1 else standing_close(team, first)
     frozen = close.snapshot.get("exports", {}) if close else {}
     if frozen:
@@ -197,6 +223,21 @@ def _export(request, team, month, *, focus: bool):
         rows = thawed_rows(frozen["focus" if focus else "csv"])
     else:
         rows = focus_rows(teams, first) if focus else csv_rows(teams, first)
+    if currency is not None:
+        rates = fx_rates(currency, first, last_day_of(first))
+        if focus:
+            zones = {each.slug: each.zone for each in teams}
+            rows = with_display_columns(
+                iter(rows),
+                rates,
+                names=FOCUS_DISPLAY_COLUMNS,
+                cost="BilledCost",
+                day_of=focus_row_day(zones),
+            )
+        else:
+            rows = with_display_columns(
+                iter(rows), rates, names=DISPLAY_COLUMNS, cost="cost_usd", day_of=csv_row_day
+            )
     return csv_download(rows, export_filename(teams, first, focus=focus))
 
 

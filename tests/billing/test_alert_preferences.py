@@ -58,7 +58,14 @@ def test_it_shows_the_users_saved_choice(client, outsider):
 def test_it_saves_the_signed_in_users_choices(client, outsider):
     client.force_login(outsider)
     response = client.post(
-        URL, {"tao": "none", "budget": "digest", "health": "email", "proxy": "email"}
+        URL,
+        {
+            "tao": "none",
+            "budget": "digest",
+            "health": "email",
+            "proxy": "email",
+            "treasury": "email",
+        },
     )
     assert response.status_code == 302
     assert outsider.alert_preference.deliveries["tao"] == "none"
@@ -67,7 +74,13 @@ def test_it_saves_the_signed_in_users_choices(client, outsider):
 def test_a_user_edits_only_their_own_preferences(client, outsider, admin_user):
     alert_preference_save(user=admin_user, deliveries={"tao": "email"})
     client.force_login(outsider)
-    form = {"tao": "none", "budget": "email", "health": "email", "proxy": "email"}
+    form = {
+        "tao": "none",
+        "budget": "email",
+        "health": "email",
+        "proxy": "email",
+        "treasury": "email",
+    }
     client.post(URL, form | {"user": admin_user.pk})
     assert AlertPreference.objects.get(user=admin_user).deliveries == {"tao": "email"}
 
@@ -75,7 +88,14 @@ def test_a_user_edits_only_their_own_preferences(client, outsider, admin_user):
 def test_an_unknown_choice_is_refused_and_the_form_says_so(client, outsider):
     client.force_login(outsider)
     response = client.post(
-        URL, {"tao": "pigeon", "budget": "email", "health": "email", "proxy": "email"}
+        URL,
+        {
+            "tao": "pigeon",
+            "budget": "email",
+            "health": "email",
+            "proxy": "email",
+            "treasury": "email",
+        },
     )
     assert response.status_code == 400
     assert b"Select a valid choice" in response.content

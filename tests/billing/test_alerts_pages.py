@@ -530,6 +530,7 @@ def test_it_adds_the_recommended_rules(client, ops_user, team):
             AlertKind.TAO_PRICE_SPIKE,
             AlertKind.TAO_PRICE_SPIKE,
             AlertKind.TAO_PRICE_STALE,
+            AlertKind.TAO_PRICE_DEGRADED,
             AlertKind.BUDGET_THRESHOLD,
             AlertKind.BUDGET_FORECAST,
             AlertKind.ERROR_RATE,
@@ -549,7 +550,7 @@ def test_it_adds_the_recommended_rules_once(client, ops_user, team):
     url = _url("alert_rules_recommended", team)
     _as(client, ops_user).post(url)
     client.post(url)
-    assert AlertRule.objects.filter(team=team).count() == 7
+    assert AlertRule.objects.filter(team=team).count() == 8
 
 
 def test_it_offers_the_recommended_rules_when_there_are_none(client, ops_user, team):

@@ -408,9 +408,10 @@ def test_it_reads_the_list_in_the_same_queries_whatever_the_number_of_budgets(
         BudgetFactory(team=team, provider=provider, month=date(2026, 11, 1))
     _spend(team, 10, "2026-11-02T12:00:00Z", "a")
     client.force_login(viewer_user)
-    # Session, user, membership; the budgets, this month's rollups; the navigation's
-    # memberships; saving the session (savepoint, update, release).
-    with django_assert_num_queries(9):
+    # Session, user, membership; the budgets, this month's rollups; today's TAO price (for
+    # the TAO scenarios); the navigation's memberships; saving the session (savepoint, update,
+    # release).
+    with django_assert_num_queries(10):
         assert client.get(_url("budgets", team)).status_code == 200
 
 

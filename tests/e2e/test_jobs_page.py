@@ -9,18 +9,19 @@ from billing import tasks
 from dashboard.models import Role
 
 PRICE_URL = "https://prices.example/simple"
-FALLBACK_URL = "https://prices.example/chart"
+KRAKEN_URL = "https://prices.example/kraken"
 
 
 @pytest.fixture
 def price_sources_down(settings):
-    """Both TAO price sources fail: the primary with a 502, the fallback with no answer."""
+    """Both TAO price sources fail: CoinGecko with a 502, Kraken with no answer."""
+    settings.TAO_PRICE_SOURCES = ["coingecko", "kraken"]
     settings.TAO_PRICE_URL = PRICE_URL
-    settings.TAO_PRICE_FALLBACK_URL = FALLBACK_URL
+    settings.TAO_PRICE_KRAKEN_URL = KRAKEN_URL
     settings.TAO_PRICE_TIMEOUT_SECONDS = 10
     with respx.mock(assert_all_called=True) as sources:
         sources.get(PRICE_URL).respond(502)
-        sources.get(FALLBACK_URL).mock(side_effect=httpx.ConnectTimeout("slow"))
+        sources.get(KRAKEN_URL).mock(side_effect=httpx.ConnectTimeout("slow"))
         yield
 
 
@@ -36,5 +37,5 @@ def test_it_shows_a_tao_poll_that_stored_nothing_as_degraded_with_the_reason(
     expect(row.locator(".badge.job-degraded")).to_have_text("Degraded")
     expect(row).not_to_contain_text("OK")
     expect(row.locator(".job-detail")).to_have_text(
-        "no TAO price stored: prices.example: HTTP 502; prices.example: no answer within 10 s"
+        "no TAO price stored: coingecko: HTTP 502; kraken: no answer within 10 s"
     )

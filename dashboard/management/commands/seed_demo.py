@@ -12,7 +12,9 @@ from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
 from billing.experiments.evidence import ArmRef
 from billing.experiments.gates import StepGates
 from billing.experiments.plans import rollout_create
+from billing.fx import fx_demo_seed
 from billing.models import AlertRule, Budget, TeamModelPrice, UsageRollup
+from billing.treasury.demo import treasury_demo_seed
 from dashboard.models import Role, Team
 from dashboard.progress import ProgressBar
 from dashboard.teams import member_set_role
@@ -29,6 +31,8 @@ DEMO_TEAMS = [
     ("pantheon", "Pantheon", "Europe/London", ("openai", "gpt-5.2"), 170),
     ("atlas", "Atlas", "Asia/Tokyo", ("anthropic", "claude-sonnet-4-5"), 460),
 ]
+# Pantheon budgets in pounds: its pages show GBP at the (demo) daily reference rates.
+DEMO_DISPLAY_CURRENCY = {"pantheon": "GBP"}
 # Each demo budget is the team's recent pace for a whole month times this: Maven runs over,
 # Atlas close to its limit, Pantheon comfortably under.
 DEMO_BUDGET_HEADROOM = {
@@ -83,6 +87,7 @@ class Command(BaseCommand):
             if created:
                 teams[slug].baseline_model = Model.objects.get(provider__slug=provider, name=model)
                 teams[slug].target_share_min, teams[slug].target_share_max = DEMO_TARGET_SHARE
+                teams[slug].display_currency = DEMO_DISPLAY_CURRENCY.get(slug, "USD")
                 teams[slug].save()
         users = get_user_model().objects
         for username, _, roles in DEMO_USERS:
@@ -103,6 +108,7 @@ class Command(BaseCommand):
         self._seed_team_price(teams["maven"])
         self._seed_usage(teams, days)
         self._seed_budgets(teams)
+        self._seed_treasury(teams)
         self._seed_alert_rules(teams)
         self.stdout.write(self.style.SUCCESS("Demo teams, users and usage are ready."))
         self.stdout.write(demo_logins())
@@ -219,6 +225,12 @@ class Command(BaseCommand):
             Budget.objects.create(team=team, amount_usd=usd, amount_tao=tao or None)
         self.stdout.write("Budgets: a monthly demo budget for each demo team.")
 
+    def _seed_treasury(self, teams):
+        """TAO lots and transfers sized on each team's own Chutes burn (after its usage)."""
+        now = timezone.now()
+        added = sum(treasury_demo_seed(team, now) for team in teams.values())
+        self.stdout.write(f"TAO treasury: {added} demo purchases and transfers added.")
+
     def _seed_alert_rules(self, teams):
         """The recommended alert rules for each demo team: the worker's beat evaluates them."""
         admin = get_user_model().objects.get(username="admin")
@@ -231,6 +243,8 @@ class Command(BaseCommand):
         now = timezone.now()
         added = demo_tao_prices(now - timedelta(days=days + 1), now)
         self.stdout.write(f"TAO prices: {added:,} demo points added.")
+        rates = fx_demo_seed((now - timedelta(days=days + 7)).date(), now.date())
+        self.stdout.write(f"Currency rates: {rates:,} demo reference rates added.")
         for slug, *_, per_weekday in DEMO_TEAMS:
             bar = ProgressBar(self.stdout, f"Usage for {teams[slug].name:<9}")
             versions = teams[slug].routing_versions.values_list("published_at", "number")
