@@ -3,13 +3,23 @@
 plotly.js reads a subset of HTML (<a href>, <b>, <br>, <span style>...) in trace names, tick
 labels, hover text and annotations. Every string from the data (model, provider and task type
 names, time zones) goes into a figure through plotly_text(), so it shows as the literal text.
+
+Money is drawn in the reader's display currency through ChartMoney: each day's USD amount at
+that day's rate (the last before it on a day without one), the CSV keeping the USD columns and
+adding the currency, the rate, its day and the converted amounts (chart_csv).
 """
 
 import html
 import json
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
+
+from billing.fx import FxQuote, FxRates
+from billing.reports.exports import DISPLAY_COLUMNS, DISPLAY_QUANTUM, exact
+from dashboard.templatetags.money import amount_text
 
 # One colour per provider, on every chart.
 PROVIDER_COLOURS = {
@@ -74,8 +84,70 @@ def number(value) -> float | None:
 
 
 @dataclass(frozen=True)
+class ChartMoney:
+    """The currency a chart draws money in: USD as stored, or the reader's display currency
+    with the quote of each day drawn (ISO day -> quote). Build it with chart_money()."""
+
+    currency: str = "USD"
+    quotes: Mapping[str, FxQuote] = field(default_factory=dict)
+
+    @property
+    def converted(self) -> bool:
+        return self.currency != "USD"
+
+    def amount(self, amount_usd: Decimal | None, day: str) -> Decimal | None:
+        """The amount as drawn on `day`: as it is in USD, else converted at that day's rate
+        (to the 10 places the CSV writes, so the CSV holds exactly what is drawn)."""
+        if amount_usd is None or not self.converted:
+            return amount_usd
+        return self.quotes[day].convert(amount_usd).quantize(DISPLAY_QUANTUM)
+
+    def y(self, amount_usd: Decimal | None, day: str) -> float | None:
+        return number(self.amount(amount_usd, day))
+
+    def axis(self, title: str = "") -> dict:
+        """The money axis: "Spend (USD)" with $ ticks, or "Spend (EUR)"."""
+        code = plotly_text(self.currency)
+        axis: dict = {"title": {"text": f"{title} ({code})" if title else code}}
+        return axis if self.converted else axis | {"tickprefix": "$"}
+
+    def hover(self, y: str) -> str:
+        """A hovertemplate's amount, e.g. hover("%{y:,.2f}"): "$1,234.56" or "1,234.56 EUR".
+        The code is one of billing.fx's, three capital letters: safe in a template."""
+        return f"{y} {self.currency}" if self.converted else f"${y}"
+
+    def text(self, amount: Decimal, places: int = 0) -> str:
+        """An amount for an annotation: "$1,235", or as pages write it: "€1,235", "CHF 1,235"."""
+        if self.converted:
+            return plotly_text(amount_text(amount, self.currency, f"{places}g"))
+        return f"${amount:,.{places}f}"
+
+    def units(self, units: str) -> str:
+        """The card's units ("USD", "USD and %") in the currency drawn."""
+        return units.replace("USD", self.currency, 1)
+
+
+USD_MONEY = ChartMoney()
+
+
+def chart_money(rates: FxRates, days: Iterable[str]) -> ChartMoney:
+    """How a chart of these ISO days draws money for a reader whose rates are `rates`: in USD
+    for a USD reader, or when any day drawn has no rate on or before it (a chart is never
+    drawn in two currencies); else in the display currency at each day's rate."""
+    if rates.currency == "USD":
+        return USD_MONEY
+    quotes = {day: rates.on(date.fromisoformat(day[:10])) for day in set(days)}
+    if any(quote is None for quote in quotes.values()):
+        return USD_MONEY
+    return ChartMoney(rates.currency, quotes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Chart:
-    """One chart card: title, units, the rows drawn (also its CSV), and the figure."""
+    """One chart card: title, units, the rows drawn (also its CSV), and the figure.
+
+    `money_columns` are the rows' USD amounts and `money` the currency they are drawn in; a
+    chart drawn in another currency has them converted in its CSV (chart_csv)."""
 
     slug: str
     title: str
@@ -85,10 +157,46 @@ class Chart:
     rows: list[tuple]
     figure: dict
     note: str = ""
+    money: ChartMoney = USD_MONEY
+    money_columns: tuple[str, ...] = ()
 
     @property
     def figure_json(self) -> str | None:
         return json.dumps(self.figure) if self.rows and self.figure["data"] else None
+
+
+def in_display_currency(column: str) -> str:
+    """cost_usd -> cost_in_display_currency, as the report's CSV names it; usd_when_used ->
+    when_used_in_display_currency."""
+    stem = column.removesuffix("_usd").removeprefix("usd_")
+    return f"{stem}_in_display_currency"
+
+
+def chart_csv(chart: Chart) -> list[list]:
+    """The chart's CSV, header first: its rows, and when it is drawn in another currency the
+    display currency, the rate and its day (the row's, or the last before it) and each USD
+    column converted, as drawn (the report CSV's convention)."""
+    header = list(chart.header)
+    if not chart.money.converted or not chart.money_columns:
+        return [header, *map(list, chart.rows)]
+    day_at = header.index("day")
+    money_at = [header.index(column) for column in chart.money_columns]
+    added = DISPLAY_COLUMNS[:3] + [in_display_currency(c) for c in chart.money_columns]
+    lines: list[list] = [header + added]
+    for row in chart.rows:
+        day = row[day_at]
+        quote = chart.money.quotes[day]
+        converted = [chart.money.amount(row[at], day) for at in money_at]
+        lines.append(
+            [
+                *row,
+                chart.money.currency,
+                exact(quote.rate.quantize(DISPLAY_QUANTUM)),
+                quote.day,
+                *(None if value is None else exact(value) for value in converted),
+            ]
+        )
+    return lines
 
 
 def layout(yaxis: dict, *, x_title: str, days: list | None = None, **extra) -> dict:

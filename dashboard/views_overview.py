@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from billing.csv_output import csv_download
+from billing.fx import display_currency_for, money_view_for
 from billing.overview.bundle import build_overview
 from billing.overview.cube import Filters, load_cube, options_of, team_has_usage
 from billing.overview.month import month_filters
@@ -20,14 +21,16 @@ from billing.overview.month_bridge import month_to_date_bridge
 from billing.reports.bridge_chart import bridge_figure
 from billing.rollups import NO_VERSION
 from dashboard.access import get_membership_for_user
+from dashboard.charts import chart_csv
 from dashboard.forms import OverviewFilterForm
 from dashboard.fragments import wants_fragment
 from dashboard.overview_charts.latency_text import latency_reading
 from dashboard.overview_charts.registry import CHARTS, build_charts
 
 
-def _overview_for(request, team):
-    """The filter form and the Overview its query string asks for."""
+def _overview_for(request, team, currency: str = "USD"):
+    """The filter form and the Overview its query string asks for, its charts drawn in
+    `currency` (the reader's display currency)."""
     now = timezone.now()
     today = now.astimezone(team.zone).date()
     provisional = OverviewFilterForm(request.GET, options={})
@@ -35,7 +38,9 @@ def _overview_for(request, team):
     full = load_cube(team, first_day, last_day)
     form = OverviewFilterForm(request.GET, options=options_of(full), team=team)
     filters = Filters(first_day, last_day, **form.narrowing())
-    overview = build_overview(team, filters, now=now, by=form.split_by(), full=full)
+    overview = build_overview(
+        team, filters, now=now, by=form.split_by(), full=full, currency=currency
+    )
     return form, range_choice, overview
 
 
@@ -45,7 +50,7 @@ def _overview_for(request, team):
 def overview(request, team):
     membership = get_membership_for_user(request, team)
     team = membership.team
-    form, range_choice, overview = _overview_for(request, team)
+    form, range_choice, overview = _overview_for(request, team, display_currency_for(membership))
     by = form.split_by()
     charts = build_charts(overview, by)
     context = {
@@ -81,8 +86,12 @@ def _days(first, last) -> str:
 @require_GET
 def overview_month_bridge(request, team):
     """The month panel's bridge, for the page's range and filters: loaded after the page, so
-    its figures do not wait for it."""
-    team = get_membership_for_user(request, team).team
+    its figures do not wait for it. The waterfall is drawn in the reader's display currency at
+    today's rate, as the {% money %} amounts beside it (one money view: one query, none for
+    USD)."""
+    membership = get_membership_for_user(request, team)
+    team = membership.team
+    money_view = money_view_for(membership)
     today = timezone.now().astimezone(team.zone).date()
     # Narrowing only ever keeps rows equal to what is asked: any asked value is a valid choice.
     asked = {name: [request.GET.get(name, "")] for name in ("provider", "model", "task_type")}
@@ -93,12 +102,13 @@ def overview_month_bridge(request, team):
         filters = replace(filters, route_version=NO_VERSION)
     month = month_filters(filters, today)
     found = month_to_date_bridge(team, month.first_day, month.last_day, filters)
-    figure = (
-        bridge_figure(found.bridge, before=_days(*found.before), after=_days(*found.after))
-        if found
-        else None
-    )
+    figure = None
+    if found:
+        quote = None if money_view.is_usd else money_view.quote()
+        before, after = _days(*found.before), _days(*found.after)
+        figure = bridge_figure(found.bridge, before=before, after=after, quote=quote)
     context = {
+        "money_view": money_view,
         "team": team,
         "found": found,
         "filters": filters,
@@ -111,16 +121,19 @@ def overview_month_bridge(request, team):
 @login_required
 @require_GET
 def overview_csv(request, team, chart):
-    team = get_membership_for_user(request, team).team
+    """A chart's rows as it draws them: in USD, with the display currency's columns added
+    when it is drawn in the reader's."""
+    membership = get_membership_for_user(request, team)
+    team = membership.team
     if chart not in CHARTS:
         raise Http404("No such chart.")
-    form, _, overview = _overview_for(request, team)
+    form, _, overview = _overview_for(request, team, display_currency_for(membership))
     if refused := form.range_errors():
         return HttpResponseBadRequest(" ".join(refused), content_type="text/plain; charset=utf-8")
     drawn = CHARTS[chart](overview, form.split_by())
     filters = overview.filters
     name = f"{team.slug}-{chart}-{filters.first_day}-to-{filters.last_day}.csv"
-    return csv_download([drawn.header, *drawn.rows], name, stream=False)
+    return csv_download(chart_csv(drawn), name, stream=False)
 
 
 CHANGES_HEADER = ["at_utc", "at_team_time", "kind", "change", "details", "link"]

@@ -1,8 +1,9 @@
 """Everything the overview page shows, in one bundle: `build_overview` returns an `Overview`.
 
 It loads the cube once (or takes the caller's), narrows it to the filters, and derives the
-totals, the month panel, savings, histograms and TAO prices from it; the page's KPIs and every
-chart (dashboard/overview_charts/) read only this bundle and never query.
+totals, the month panel, savings, histograms and TAO prices from it, with the reader's
+display-currency rates for the days its charts draw; the page's KPIs and every chart
+(dashboard/overview_charts/) read only this bundle and never query.
 """
 
 from dataclasses import dataclass, replace
@@ -12,6 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from billing.budgets import budget_held_in_usd
+from billing.fx import FxRates, fx_rates
 from billing.models import Budget
 from billing.overview.changes import ChangeMarker, change_markers
 from billing.overview.cube import ROLLUPS, CubeRow, Filters, day_start, load_cube, narrow
@@ -20,6 +22,7 @@ from billing.overview.month import (
     MonthPanel,
     budget_for,
     cube_covers,
+    focus_month,
     month_filters,
     month_panel,
 )
@@ -43,6 +46,7 @@ class Overview:
     tao_prices: list[TaoPoint]
     tao_quote: TaoQuote | None
     changes: list[ChangeMarker]
+    fx: FxRates  # USD to the reader's display currency, for the charts
 
     @property
     def timings(self) -> Histogram:
@@ -84,10 +88,13 @@ def build_overview(
     by: str = "provider",
     source: str = ROLLUPS,
     full: list[CubeRow] | None = None,
+    currency: str = "USD",
 ) -> Overview:
     """Every figure of the overview page for the filtered days, as of now.
 
-    `full` is the unfiltered cube of the filters' days when the caller already has it.
+    `full` is the unfiltered cube of the filters' days when the caller already has it. The
+    rates of `currency` cover the charts' days, the month's forecast included: one query, none
+    for USD.
     """
     today = now.astimezone(team.zone).date()
     if full is None:
@@ -127,6 +134,11 @@ def build_overview(
             end=end,
             models_used={(row.provider, row.model) for row in cube},
             tao_points=tao_prices,
+        ),
+        fx=fx_rates(
+            currency,
+            min(filters.first_day, month_wanted.first_day),
+            max(filters.last_day, focus_month(filters)[1]),
         ),
     )
 

@@ -1,7 +1,8 @@
 """The savings chart: cumulative actual cost against the same tokens at the baseline's price.
 
 The gap between the two lines is shaded, and the share saved so far is drawn on a second axis.
-Without a baseline model the chart is empty and says who can set one.
+Without a baseline model the chart is empty and says who can set one. Costs are drawn in the
+reader's display currency, each day at its rate (dashboard.charts.ChartMoney).
 """
 
 from decimal import Decimal
@@ -10,6 +11,8 @@ from typing import NamedTuple
 from billing.overview.bundle import Overview
 from dashboard.charts import (
     Chart,
+    ChartMoney,
+    chart_money,
     day_axis_title,
     layout,
     line_base,
@@ -44,17 +47,18 @@ def savings(overview: Overview, by: str) -> Chart:
         for p in overview.savings
     ]
     baseline = overview.team.baseline_model
+    money = chart_money(overview.fx, [r.day for r in rows])
     return Chart(
         "savings",
         "Savings vs the baseline model",
-        "USD and %",
+        money.units("USD and %"),
         "priced usage" if baseline else "baseline model set (an admin sets it in Settings)",
         list(SavingsRow._fields),
         rows,
         {
-            "data": _savings_traces(rows),
+            "data": _savings_traces(rows, money),
             "layout": layout(
-                {"title": {"text": "Cost (USD)"}, "tickprefix": "$", "rangemode": "tozero"},
+                money.axis("Cost") | {"rangemode": "tozero"},
                 x_title=day_axis_title(overview.team.time_zone),
                 days=[r.day for r in rows],
                 yaxis2={
@@ -73,25 +77,33 @@ def savings(overview: Overview, by: str) -> Chart:
         note=f"The same tokens priced at {baseline.label} today; unpriced calls left out."
         if baseline
         else "",
+        money=money,
+        money_columns=(
+            "actual_usd",
+            "baseline_usd",
+            "cumulative_actual_usd",
+            "cumulative_baseline_usd",
+            "cumulative_savings_usd",
+        ),
     )
 
 
-def _savings_traces(rows: list[SavingsRow]) -> list[dict]:
+def _savings_traces(rows: list[SavingsRow], money: ChartMoney) -> list[dict]:
     """Actual and baseline cost, cumulative, with the gap shaded; the % saved on the right."""
-    hover = "%{x|%b %-d}<br>$%{y:,.2f}<extra>%{fullData.name}</extra>"
+    hover = f"%{{x|%b %-d}}<br>{money.hover('%{y:,.2f}')}<extra>%{{fullData.name}}</extra>"
     days = [r.day for r in rows]
     return [
         {
             **line_base(hover, color=provider_colour("chutes")),
             "name": "Actual, cumulative",
             "x": days,
-            "y": [number(r.cumulative_actual_usd) for r in rows],
+            "y": [money.y(r.cumulative_actual_usd, r.day) for r in rows],
         },
         {
             **line_base(hover, color="#98a2b3", dash="dash"),
             "name": "At the baseline price, cumulative",
             "x": days,
-            "y": [number(r.cumulative_baseline_usd) for r in rows],
+            "y": [money.y(r.cumulative_baseline_usd, r.day) for r in rows],
             "fill": "tonexty",
             "fillcolor": "rgba(16,163,127,0.12)",
         },

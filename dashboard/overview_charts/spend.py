@@ -3,6 +3,10 @@
 The month chart draws daily and cumulative spend, the forecast at this month's pace to the
 month's end, the budget line and the day spend crosses it; the daily chart stacks each day's
 cost by the series the page is split by.
+
+Both draw money in the reader's display currency (dashboard.charts.ChartMoney), each day at
+its rate; the budget line at the rate of the month's last day drawn (its forecast's, at the
+latest rate), as the CSV's last row holds it.
 """
 
 from datetime import timedelta
@@ -17,13 +21,14 @@ from dashboard.charts import (
     DIMENSION_LABELS,
     NEUTRAL,
     Chart,
+    ChartMoney,
+    chart_money,
     day_axis_title,
     grouped_traces,
     hline,
     hline_label,
     layout,
     line_base,
-    number,
     usd,
     vline,
 )
@@ -46,10 +51,11 @@ class DailyCostRow(NamedTuple):
 def month_spend(overview: Overview, by: str) -> Chart:
     month = overview.month
     rows = _month_spend_rows(month)
-    shapes, annotations = _budget_marks(month)
     days = [r.day for r in rows]
+    money = chart_money(overview.fx, days)
+    shapes, annotations = _budget_marks(month, money, days[-1] if days else None)
     fig_layout = layout(
-        {"title": {"text": "Spend (USD)"}, "tickprefix": "$", "rangemode": "tozero"},
+        money.axis("Spend") | {"rangemode": "tozero"},
         x_title=day_axis_title(overview.team.time_zone),
         days=days,
         shapes=shapes,
@@ -63,12 +69,14 @@ def month_spend(overview: Overview, by: str) -> Chart:
     return Chart(
         "month-spend",
         f"Spend in {month.first_day:%B %Y} vs budget",
-        "USD",
+        money.units("USD"),
         f"spend in {month.first_day:%B %Y}",
         list(MonthSpendRow._fields),
         rows if month.spend_usd or month.budget_usd else [],
-        {"data": _month_spend_traces(rows), "layout": fig_layout},
+        {"data": _month_spend_traces(rows, money), "layout": fig_layout},
         note="" if month.budget_usd is not None else "No budget applies to what is shown.",
+        money=money,
+        money_columns=("daily_usd", "cumulative_usd", "budget_usd"),
     )
 
 
@@ -86,25 +94,26 @@ def _month_spend_rows(month: MonthPanel) -> list[MonthSpendRow]:
     return actual + forecast
 
 
-def _month_spend_traces(rows: list[MonthSpendRow]) -> list[dict]:
+def _month_spend_traces(rows: list[MonthSpendRow], money: ChartMoney) -> list[dict]:
     """Daily bars, the cumulative line, and the dashed forecast on from the last actual day."""
     actual = [r for r in rows if r.kind == "actual"]
     forecast = [r for r in rows if r.kind == "forecast"]
-    hover = "%{x|%b %-d}<br>$%{y:,.2f} so far<extra>%{fullData.name}</extra>"
+    amount = money.hover("%{y:,.2f}")
+    hover = f"%{{x|%b %-d}}<br>{amount} so far<extra>%{{fullData.name}}</extra>"
     data = [
         {
             "type": "bar",
             "name": "Daily spend",
             "x": [r.day for r in actual],
-            "y": [number(r.daily_usd) for r in actual],
+            "y": [money.y(r.daily_usd, r.day) for r in actual],
             "marker": {"color": "#c9d3e6"},
-            "hovertemplate": "%{x|%b %-d}<br>$%{y:,.2f} that day<extra></extra>",
+            "hovertemplate": f"%{{x|%b %-d}}<br>{amount} that day<extra></extra>",
         },
         {
             **line_base(hover, color=NEUTRAL),
             "name": "Spent, cumulative",
             "x": [r.day for r in actual],
-            "y": [number(r.cumulative_usd) for r in actual],
+            "y": [money.y(r.cumulative_usd, r.day) for r in actual],
         },
     ]
     if forecast and actual:
@@ -114,20 +123,25 @@ def _month_spend_traces(rows: list[MonthSpendRow]) -> list[dict]:
                 "mode": "lines",
                 "name": "Forecast at this month's pace",
                 "x": [actual[-1].day] + [r.day for r in forecast],
-                "y": [number(actual[-1].cumulative_usd)]
-                + [number(r.cumulative_usd) for r in forecast],
+                "y": [money.y(actual[-1].cumulative_usd, actual[-1].day)]
+                + [money.y(r.cumulative_usd, r.day) for r in forecast],
             }
         )
     return data
 
 
-def _budget_marks(month: MonthPanel) -> tuple[list[dict], list[dict]]:
-    """The budget line and the day spend crosses it, as shapes and their annotations."""
+def _budget_marks(
+    month: MonthPanel, money: ChartMoney, last_day: str | None
+) -> tuple[list[dict], list[dict]]:
+    """The budget line (at the rate of `last_day`, the last drawn) and the day spend crosses
+    it, as shapes and their annotations."""
     shapes, annotations = [], []
     budget = month.budget_usd
     if budget is not None:
+        if money.converted and last_day is not None:
+            budget = money.amount(usd(budget), last_day)
         shapes.append(hline(budget, ALARM))
-        annotations.append(hline_label(budget, f"Budget ${budget:,.0f}", ALARM))
+        annotations.append(hline_label(budget, f"Budget {money.text(budget)}", ALARM))
     if month.crossing_day:
         shapes.append(vline(month.crossing_day.isoformat(), ALARM))
         annotations.append(
@@ -149,25 +163,30 @@ def daily_cost(overview: Overview, by: str) -> Chart:
         DailyCostRow(day.isoformat(), label, usd(sum((r.cost_usd for r in members), Decimal(0))))
         for (day, label), members in daily_groups(overview.cube, by).items()
     ]
+    money = chart_money(overview.fx, [r.day for r in rows])
+    amount = money.hover("%{y:,.4f}")
     base = {
         "type": "bar",
-        "hovertemplate": "%{fullData.name}<br>%{x|%Y-%m-%d}<br>$%{y:,.4f}<extra></extra>",
+        "hovertemplate": f"%{{fullData.name}}<br>%{{x|%Y-%m-%d}}<br>{amount}<extra></extra>",
     }
-    data = grouped_traces([(r.day, r.label, r.cost_usd, None) for r in rows], base=base)
+    points = [(r.day, r.label, money.amount(r.cost_usd, r.day), None) for r in rows]
+    data = grouped_traces(points, base=base)
     return Chart(
         "daily-cost",
         f"Daily cost by {DIMENSION_LABELS[by]}",
-        "USD",
+        money.units("USD"),
         "usage",
         ["day", by, "cost_usd"],
         rows,
         {
             "data": data,
             "layout": layout(
-                {"title": {"text": "Cost (USD)"}, "tickprefix": "$", "rangemode": "tozero"},
+                money.axis("Cost") | {"rangemode": "tozero"},
                 x_title=day_axis_title(overview.team.time_zone),
                 days=[r.day for r in rows],
                 barmode="stack",
             ),
         },
+        money=money,
+        money_columns=("cost_usd",),
     )

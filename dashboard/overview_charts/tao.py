@@ -2,7 +2,9 @@
 
 TAO-billed providers charge in TAO, whose USD price moves: one chart draws the TAO used per
 day and in total, one the TAO/USD price with its spikes marked, and one the month's TAO at
-the latest price against what it cost in USD when it was used.
+the latest price against what it cost in USD when it was used. That last chart's amounts are
+drawn in the reader's display currency, each day at its rate (dashboard.charts.ChartMoney);
+TAO amounts and the TAO price stay as they are.
 """
 
 from decimal import Decimal
@@ -13,6 +15,7 @@ from dashboard.charts import (
     ALARM,
     NEUTRAL,
     Chart,
+    chart_money,
     day_axis_title,
     hline,
     hline_label,
@@ -170,34 +173,37 @@ def tao_value(overview: Overview, by: str) -> Chart:
             for p in month.points
         ]
     days = [r.day for r in rows]
-    hover = "%{x|%b %-d}<br>$%{y:,.2f}<extra>%{fullData.name}</extra>"
+    money = chart_money(overview.fx, days)
+    hover = f"%{{x|%b %-d}}<br>{money.hover('%{y:,.2f}')}<extra>%{{fullData.name}}</extra>"
     data = [
         {
             **line_base(hover, color=NEUTRAL),
-            "name": "USD when used",
+            "name": "USD when used" if not money.converted else "When used",
             "x": days,
-            "y": [number(r.usd_when_used) for r in rows],
+            "y": [money.y(r.usd_when_used, r.day) for r in rows],
         },
         {
             **line_base(hover, color=provider_colour("chutes"), dash="dash"),
             "name": f"At today's price (${quote.usd:,.2f})" if quote else "At today's price",
             "x": days,
-            "y": [number(r.usd_at_latest_price) for r in rows],
+            "y": [money.y(r.usd_at_latest_price, r.day) for r in rows],
         },
     ]
     return Chart(
         "tao-value",
         f"{month.first_day:%B %Y}'s TAO at today's price vs when used",
-        "USD, cumulative",
+        money.units("USD, cumulative"),
         f"TAO-billed usage in {month.first_day:%B %Y} (or no TAO price yet)",
         list(TaoValueRow._fields),
         rows if month.tao_used else [],
         {
             "data": data,
             "layout": layout(
-                {"title": {"text": "USD"}, "tickprefix": "$", "rangemode": "tozero"},
+                money.axis() | {"rangemode": "tozero"},
                 x_title=day_axis_title(overview.team.time_zone),
                 days=days,
             ),
         },
+        money=money,
+        money_columns=("usd_when_used", "usd_at_latest_price"),
     )
