@@ -19,7 +19,6 @@ from billing.forms import UsageFilterForm
 from billing.fx import fx_rates
 from billing.queries import tao_note, usage_choices, usage_event, usage_events, usage_page
 from billing.reports.exports import (
-    DISPLAY_COLUMNS,
     display_currency_asked,
     usage_filename,
     usage_row_day,
@@ -28,6 +27,7 @@ from billing.reports.exports import (
 )
 from billing.retention import raw_removal_notices
 from dashboard.access import get_membership_for_user, role_may
+from dashboard.display_money import DISPLAY_COLUMNS
 from dashboard.fragments import wants_fragment
 
 # Before the first reference rate anyone stores: the ECB's own rates start in 1999.

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Protocol
 
-from billing.fx import FxQuote, FxRates
-from billing.reports.exports import DISPLAY_COLUMNS, DISPLAY_QUANTUM, exact
+from dashboard.display_money import DISPLAY_COLUMNS, DISPLAY_QUANTUM, exact
 from dashboard.templatetags.money import amount_text
 
 # One colour per provider, on every chart.
@@ -81,6 +81,23 @@ def ms(value: float | None) -> float | None:
 
 def number(value) -> float | None:
     return None if value is None else float(value)
+
+
+class FxQuote(Protocol):
+    """A day's rate from USD to the display currency (billing.fx.FxQuote)."""
+
+    rate: Decimal
+    day: date
+
+    def convert(self, amount_usd: Decimal) -> Decimal: ...
+
+
+class FxRates(Protocol):
+    """The rates of a range of days (billing.fx.FxRates)."""
+
+    currency: str
+
+    def on(self, day: date) -> FxQuote | None: ...
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from billing.fx import FxRates, currency_checked
 from billing.months import last_day_of, next_month
 from billing.reports.day_rows import DayRow, day_row, day_rows_query
 from billing.reports.figures import MonthReport
+from dashboard.display_money import DISPLAY_QUANTUM, exact
 from routing.models import Provider
 
 CSV_COLUMNS = [
@@ -71,7 +72,6 @@ NUMERIC_COLUMNS = {
     "x_TaoAmount",
 }
 # Added when asked for a display currency; FOCUS's own are x_ columns, BillingCurrency stays USD.
-DISPLAY_COLUMNS = ["display_currency", "rate", "rate_day", "cost_in_display_currency"]
 FOCUS_DISPLAY_COLUMNS = [
     "x_DisplayCurrency",
     "x_DisplayRate",
@@ -79,7 +79,6 @@ FOCUS_DISPLAY_COLUMNS = [
     "x_BilledCostInDisplayCurrency",
 ]
 # Rates are stored to 10 places; amounts converted with them are written to as many.
-DISPLAY_QUANTUM = Decimal("1e-10")
 SERVICE_NAME = "LLM inference"
 SERVICE_CATEGORY = "AI and Machine Learning"
 EXPORT_CHUNK = 2_000
@@ -88,13 +87,6 @@ EXPORT_CHUNK = 2_000
 def plain(value: Decimal | int) -> str:
     """Exact decimal text without exponent or trailing zeros: 0.0105, 12, 0."""
     return cell_text(exact(value))
-
-
-def exact(value: Decimal | int) -> Decimal | int:
-    """The amount without trailing zeros, so it is written as plain() writes it."""
-    if isinstance(value, int):
-        return value
-    return value.normalize() if value else Decimal(0)
 
 
 def month_rows(teams, month: date) -> Iterator[DayRow]:

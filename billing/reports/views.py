@@ -16,7 +16,6 @@ from billing.fx import display_currency_for, fx_rates
 from billing.months import current_month, last_day_of, next_month, previous_month
 from billing.reports.bridge_chart import bridge_figure
 from billing.reports.exports import (
-    DISPLAY_COLUMNS,
     FOCUS_DISPLAY_COLUMNS,
     bridge_filename,
     bridge_rows,
@@ -40,6 +39,7 @@ from billing.reports.month_close import (
 )
 from billing.reports.month_report import FIRST_MONTH, MonthNotAvailable, month_report, parse_month
 from dashboard.access import PERMISSIONS, get_membership_for_user, role_may
+from dashboard.display_money import DISPLAY_COLUMNS
 from dashboard.models import Team
 
 ALL_TEAMS = "all"

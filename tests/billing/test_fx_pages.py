@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from billing.ingest.store import usage_ingest
 from billing.models import FxRate
-from billing.reports.exports import DISPLAY_COLUMNS, FOCUS_COLUMNS, FOCUS_DISPLAY_COLUMNS
+from billing.reports.exports import FOCUS_COLUMNS, FOCUS_DISPLAY_COLUMNS
+from dashboard.display_money import DISPLAY_COLUMNS
 from dashboard.models import Membership
 from tests.factories import event_at
 
