@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing.csv_output import csv_download
-from billing.fx import display_currency_for, fx_rates
+from billing.fx import display_currency_for, fx_rates, money_view_for
 from billing.months import current_month, last_day_of, next_month, previous_month
 from billing.reports.bridge_chart import bridge_figure
 from billing.reports.exports import (
@@ -111,6 +111,9 @@ def report_page(request, team, month):
     report = _report(teams, first, close)
     context = report_context(request, team, first, report)
     context |= _money_context(membership, team, first, query=_scope_query(request))
+    if context["display_currency"] != "USD":
+        quote = money_view_for(membership).quote(context["money_day"])
+        context["bridge_figure_json"] = _bridge_figure_json(report, quote=quote)
     if len(teams) == 1:
         context |= _close_and_invoices(membership.role, team, first, report, close)
     return render(request, "billing/report.html", context)
@@ -187,13 +190,16 @@ def _money_context(membership, team, month: date, *, query: str) -> dict:
     return context
 
 
-def _bridge_figure_json(report: MonthReport) -> str | None:
+def _bridge_figure_json(report: MonthReport, *, quote=None) -> str | None:
+    """The waterfall in USD, or with `quote` in the reader's currency at the rate of the day
+    the page's money is shown at."""
     if report.bridge is None:
         return None
     before, after = f"{report.previous_month:%B %Y}", f"{report.month:%B %Y}"
     if report.in_progress:
         after += " to date"
-    return json.dumps(bridge_figure(report.bridge.total, before=before, after=after))
+    figure = bridge_figure(report.bridge.total, before=before, after=after, quote=quote)
+    return json.dumps(figure)
 
 
 def _download_month(request, team, month):

@@ -3,6 +3,7 @@ shown in it with the rate on hover, and the exports' display-currency columns.""
 
 import csv
 import io
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -178,6 +179,23 @@ def test_a_months_report_converts_at_its_last_days_rate(client, viewer_user, tea
         '<span class="money" title="$6.50 at 0.5000 EUR per USD, ECB reference rate of '
         '2026-11-11 (the last before 2026-11-30)">€3.25</span>'
     ) in page
+
+
+def test_a_months_report_draws_its_bridge_at_the_same_rate(client, viewer_user, team, usage, rates):
+    _choose(viewer_user, team, "EUR")
+    client.force_login(viewer_user)
+    response = client.get(_url("report", team, month="2026-11"))
+    trace = json.loads(response.context["bridge_figure_json"])["data"][0]
+    # From nothing in October to $6.50 in November, at Nov 30's rate: 0.5 EUR per USD.
+    assert trace["y"][-1] == 3.25
+    assert trace["text"][-1] == "€3.25"
+
+
+def test_a_usd_readers_report_bridge_stays_in_usd(client, viewer_user, team, usage, rates):
+    client.force_login(viewer_user)
+    response = client.get(_url("report", team, month="2026-11"))
+    trace = json.loads(response.context["bridge_figure_json"])["data"][0]
+    assert trace["y"][-1] == 6.5
 
 
 def test_without_a_rate_the_page_shows_usd_and_says_so(client, viewer_user, team, usage):
