@@ -254,6 +254,9 @@ def recommended_rules() -> list[dict]:
         rule(AlertKind.TAO_PRICE_DEGRADED, "TAO price degraded for 15 minutes", OPS_ROLES),
         rule(AlertKind.BUDGET_THRESHOLD, "Budget thresholds", FINANCE_ROLES),
         rule(AlertKind.BUDGET_FORECAST, "Month-end forecast over budget", FINANCE_ROLES),
+        rule(
+            AlertKind.TAO_RUNWAY, "TAO on the Chutes account runs out within 14 days", FINANCE_ROLES
+        ),
         rule(AlertKind.ERROR_RATE, "Error rate above 5%", OPS_ROLES),
         rule(AlertKind.PROXY_STALE, "Proxy stale, behind or spooling", OPS_ROLES),
     ]

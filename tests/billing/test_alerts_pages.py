@@ -533,11 +533,13 @@ def test_it_adds_the_recommended_rules(client, ops_user, team):
             AlertKind.TAO_PRICE_DEGRADED,
             AlertKind.BUDGET_THRESHOLD,
             AlertKind.BUDGET_FORECAST,
+            AlertKind.TAO_RUNWAY,
             AlertKind.ERROR_RATE,
             AlertKind.PROXY_STALE,
         ]
     )
     assert rules.get(kind=AlertKind.BUDGET_FORECAST).recipient_roles == ["admin", "finance"]
+    assert rules.get(kind=AlertKind.TAO_RUNWAY).recipient_roles == ["admin", "finance"]
     assert rules.get(kind=AlertKind.ERROR_RATE).recipient_roles == ["admin", "ops"]
     assert rules.get(kind=AlertKind.PROXY_STALE).params == {
         "unseen_minutes": 10,
@@ -550,7 +552,7 @@ def test_it_adds_the_recommended_rules_once(client, ops_user, team):
     url = _url("alert_rules_recommended", team)
     _as(client, ops_user).post(url)
     client.post(url)
-    assert AlertRule.objects.filter(team=team).count() == 8
+    assert AlertRule.objects.filter(team=team).count() == 9
 
 
 def test_it_offers_the_recommended_rules_when_there_are_none(client, ops_user, team):

@@ -168,7 +168,7 @@ def test_a_viewer_is_offered_no_acknowledging_and_no_rule_changes(
     expect(page.get_by_test_id("alert-facts")).to_contain_text("Firing")
     expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
     page.goto("/t/maven/alerts/rules/")
-    expect(page.get_by_test_id("rule-row")).to_have_count(7)
+    expect(page.get_by_test_id("rule-row")).to_have_count(9)
     expect(page.get_by_role("link", name="Add a rule")).to_have_count(0)
     expect(page.get_by_role("link", name="Edit", exact=True)).to_have_count(0)
     expect(page.get_by_role("link", name="Delete…")).to_have_count(0)
