@@ -295,7 +295,7 @@ def test_it_saves_screenshots_of_budgets_and_alerts(page, sign_in, demo_month, s
         page.goto("/t/maven/alerts/rules/")
         with page.expect_navigation():
             page.get_by_test_id("add-recommended").click()
-        expect(page.get_by_test_id("rule-row")).to_have_count(7)
+        expect(page.get_by_test_id("rule-row")).to_have_count(9)
         # As beat would: a recorded run, so no "never evaluated" banner shows.
         with recorded_run("evaluate_alerts"):
             alerts_evaluate(now=NOW)
