@@ -83,7 +83,7 @@ def test_a_finance_member_adds_a_budget_and_sees_this_month_against_it(
     with time_machine.travel(NOW, tick=False):
         page.goto("/t/maven/budgets/")
         page.get_by_test_id("budget-add").click()
-        page.get_by_label("Amount (USD)").fill("4")
+        page.get_by_label("Amount:", exact=True).fill("4")
         page.get_by_label("Thresholds (%)").fill("50, 80, 100")
         expect(page.get_by_label("Month")).to_have_value("")
         with page.expect_navigation():
@@ -105,7 +105,7 @@ def test_a_typo_in_the_thresholds_is_explained_and_the_typed_values_stay(
 ):
     sign_in(member_of_both(Role.FINANCE).username)
     page.goto("/t/maven/budgets/new/")
-    page.get_by_label("Amount (USD)").fill("250")
+    page.get_by_label("Amount:", exact=True).fill("250")
     page.get_by_label("Thresholds (%)").fill("50, 8O, 100")
 
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
@@ -114,7 +114,7 @@ def test_a_typo_in_the_thresholds_is_explained_and_the_typed_values_stay(
     assert posted.value.status == 400
     expect(page.get_by_role("alert")).to_contain_text("Please correct the fields marked below.")
     expect(page.get_by_text("“8O” is not a whole percentage")).to_be_visible()
-    expect(page.get_by_label("Amount (USD)")).to_have_value("250")
+    expect(page.get_by_label("Amount:", exact=True)).to_have_value("250")
     expect(page.get_by_label("Thresholds (%)")).to_have_value("50, 8O, 100")
     assert not Budget.objects.exists()
     # Chromium reports the form's deliberate 400 as a resource that failed to load.

@@ -107,7 +107,7 @@ def test_the_budget_form_offers_the_task_types_the_team_has_used(signed_in, page
 def test_a_misspelt_task_type_is_refused_with_a_suggestion_and_stays_typed(signed_in, page_errors):
     page = signed_in(Role.FINANCE)
     page.goto("/t/maven/budgets/new/")
-    page.get_by_label("Amount (USD)").fill("25")
+    page.get_by_label("Amount:", exact=True).fill("25")
     page.get_by_label("Task type").fill("sumarization")
 
     refused = _submit_refused(page, "Add the budget")
@@ -116,7 +116,7 @@ def test_a_misspelt_task_type_is_refused_with_a_suggestion_and_stays_typed(signe
         "task type “sumarization”. Did you mean “summarization”?"
     )
     expect(page.get_by_label("Task type")).to_have_value("sumarization")
-    expect(page.get_by_label("Amount (USD)")).to_have_value("25")
+    expect(page.get_by_label("Amount:", exact=True)).to_have_value("25")
     assert not Budget.objects.exists()
     assert page_errors == [refused]
 

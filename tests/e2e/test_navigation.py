@@ -8,12 +8,21 @@ TEAM_LINKS = ["Overview", "Routing", "Keys", "Usage", "Budgets & alerts"]
 # role -> (links in nav.mainnav, links in .account), in the order the page shows them.
 ALLOWED = {
     "admin": (
-        [*TEAM_LINKS, "Reports", "Audit", "Catalog"],
-        ["Members", "Proxy tokens", "Team prices", "Settings", "Notifications"],
+        [*TEAM_LINKS, "Reports", "Treasury", "Audit", "Catalog"],
+        ["Members", "Proxy tokens", "Team prices", "Settings", "Currency", "Notifications"],
     ),
-    "ops": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices", "Notifications"]),
-    "finance": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices", "Notifications"]),
-    "viewer": ([*TEAM_LINKS, "Reports", "Catalog"], ["Members", "Team prices", "Notifications"]),
+    "ops": (
+        [*TEAM_LINKS, "Reports", "Treasury", "Catalog"],
+        ["Members", "Team prices", "Currency", "Notifications"],
+    ),
+    "finance": (
+        [*TEAM_LINKS, "Reports", "Treasury", "Catalog"],
+        ["Members", "Team prices", "Currency", "Notifications"],
+    ),
+    "viewer": (
+        [*TEAM_LINKS, "Reports", "Treasury", "Catalog"],
+        ["Members", "Team prices", "Currency", "Notifications"],
+    ),
 }
 EVERY_LINK = set(ALLOWED["admin"][0] + ALLOWED["admin"][1])
 
