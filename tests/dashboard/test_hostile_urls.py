@@ -13,7 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from billing.catalog import catalog_load
 from billing.ingest.store import usage_ingest
-from billing.models import Alert, AlertKind
+from billing.models import Alert, AlertKind, TaoLot, TaoTransfer
 from dashboard.models import Role
 from dashboard.tokens import token_create
 from routing.models import Model
@@ -72,6 +72,7 @@ def _query_keys():
     import billing.forms
     import billing.forms_budgets
     import billing.reports.forms
+    import billing.treasury.forms
     import dashboard.forms
     import routing.forms
 
@@ -81,6 +82,7 @@ def _query_keys():
         billing.alerts.forms,
         billing.forms_budgets,
         billing.reports.forms,
+        billing.treasury.forms,
         dashboard.forms,
         routing.forms,
     ]:
@@ -125,6 +127,10 @@ def world(db, team, admin_user, client):
             details={"provider": "anthropic"},
         )
         budget = BudgetFactory(team=team, amount_usd=100)
+        lot = TaoLot.objects.create(
+            team=team, bought_at=NOW - timedelta(days=3), tao=5, usd_paid=2000
+        )
+        transfer = TaoTransfer.objects.create(team=team, sent_at=NOW - timedelta(days=2), tao=2)
         key = ProviderKeyFactory(team=team)
         token, secret = token_create(
             team=team, name="all", scopes=["usage:write", "routes:read", "keys:read"]
@@ -141,6 +147,8 @@ def world(db, team, admin_user, client):
         "number": 1,
         "membership_id": admin_user.memberships.first().pk,
         "model_id": sonnet.pk,
+        "lot_id": lot.pk,
+        "transfer_id": transfer.pk,
     }
     return {"team": team.slug, "ids": ids, "secret": secret, "user": admin_user}
 
