@@ -7,6 +7,7 @@ from dashboard.models import (
     LoginFailure,
     Membership,
     ProxyToken,
+    SsoIdentity,
     Team,
 )
 from dashboard.tokens import token_revoke
@@ -45,10 +46,22 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "team", "role", "created_at"]
+    list_display = ["user", "team", "role", "granted_by_sso_group", "created_at"]
     list_filter = ["role", "team"]
     search_fields = ["user__username", "user__email", "team__name"]
     autocomplete_fields = ["user", "team"]
+
+
+@admin.register(SsoIdentity)
+class SsoIdentityAdmin(admin.ModelAdmin):
+    """Made at single sign-on; deleting one makes the next sign-in match by e-mail again."""
+
+    list_display = ["user", "email", "issuer", "subject", "created_at", "last_sign_in_at"]
+    search_fields = ["user__username", "email", "subject"]
+    readonly_fields = ["user", "issuer", "subject", "email", "created_at", "last_sign_in_at"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(Invitation)

@@ -160,3 +160,26 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {parts.scheme!r} is not supported: use postgresql:// or sqlite:///."
     )
+
+
+def env_group_roles(name: str, roles: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """`group=team:role` pairs separated by semicolons (group names such as LDAP DNs hold
+    commas), as (group, team slug, role) in the order given. A group may appear more than once to
+    grant several teams."""
+    grants = []
+    for item in (part.strip() for part in (_raw(name) or "").split(";")):
+        if not item:
+            continue
+        group, equals, grant = item.rpartition("=")
+        team, colon, role = grant.partition(":")
+        if not (equals and colon and group.strip() and team.strip()):
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not group=team:role, "
+                "e.g. llm-finance=maven:finance;llm-ops=maven:ops."
+            )
+        if role.strip() not in roles:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} names the role {role.strip()!r}; use one of {', '.join(roles)}."
+            )
+        grants.append((group.strip(), team.strip(), role.strip()))
+    return grants

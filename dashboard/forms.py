@@ -2,6 +2,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
@@ -61,6 +62,18 @@ class ThrottledLoginForm(ThrottledSignInMixin, AuthenticationForm):
         ),
         "locked_out": LOCKED_OUT,
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not settings.PASSWORD_SIGN_IN:
+            self.error_messages = {
+                **self.error_messages,
+                "invalid_login": (
+                    "That username and password do not match a superuser account. Password "
+                    "sign-in is off here: everyone else signs in with "
+                    f"{settings.OIDC_PROVIDER_NAME}."
+                ),
+            }
 
 
 class ThrottledAdminLoginForm(ThrottledSignInMixin, AdminAuthenticationForm):

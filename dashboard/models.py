@@ -84,6 +84,9 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     # The person's own display currency in this team; empty means the team's.
     display_currency = models.CharField(max_length=3, blank=True)
+    # Granted by a group claim at single sign-on (OIDC_GROUP_ROLES), which then keeps it in step:
+    # its role follows the mapping, and it goes when the group does. Others are never touched.
+    granted_by_sso_group = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -280,3 +283,27 @@ class AuditEvent(models.Model):
         if self.token_id:
             return f"proxy token {self.token.prefix}…" if self.token else "a deleted proxy token"
         return self.actor.username if self.actor else "system"
+
+
+class SsoIdentity(models.Model):
+    """A person's account at the identity provider: (issuer, subject) finds them again even
+    after their e-mail address changes there."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities"
+    )
+    issuer = models.CharField(max_length=300)
+    subject = models.CharField(max_length=255)
+    email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_sign_in_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "single sign-on identity"
+        verbose_name_plural = "single sign-on identities"
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer}"

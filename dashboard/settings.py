@@ -14,6 +14,7 @@ from dashboard.env import (
     env_bool,
     env_decimal,
     env_fernet_keys,
+    env_group_roles,
     env_host_names,
     env_int,
     env_list,
@@ -115,6 +116,39 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Single sign-on with OpenID Connect (dashboard/sso/): on when OIDC_ISSUER is set. Endpoints come
+# from the issuer's discovery document; mozilla-django-oidc runs the code flow (with PKCE).
+OIDC_ISSUER = env_url("OIDC_ISSUER", "http://sso.invalid") if env_str("OIDC_ISSUER") else ""
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+if OIDC_ISSUER and not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+    raise ImproperlyConfigured(
+        "OIDC_ISSUER is set: set OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too, as the identity "
+        "provider issued them for this app."
+    )
+OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+# Lower-case domains whose addresses may sign in; empty lets any verified address in.
+OIDC_ALLOWED_EMAIL_DOMAINS = [domain.lower() for domain in env_list("OIDC_ALLOWED_EMAIL_DOMAINS")]
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_ROLES = env_group_roles("OIDC_GROUP_ROLES", ("admin", "ops", "finance", "viewer"))
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
+OIDC_USE_PKCE = True
+OIDC_AUTHENTICATE_CLASS = "dashboard.sso.views.SsoStartView"
+OIDC_CALLBACK_CLASS = "dashboard.sso.views.SsoCallbackView"
+# Off: only superusers sign in with a password (break-glass); everyone else uses single sign-on.
+PASSWORD_SIGN_IN = env_bool("PASSWORD_SIGN_IN", True)
+if not PASSWORD_SIGN_IN and not OIDC_ISSUER:
+    raise ImproperlyConfigured(
+        "PASSWORD_SIGN_IN=false needs single sign-on (OIDC_ISSUER): otherwise only superusers "
+        "could sign in."
+    )
+# The single sign-on backend answers only when OIDC_ISSUER is set.
+AUTHENTICATION_BACKENDS = [
+    "dashboard.sso.backends.PasswordBackend",
+    "dashboard.sso.backends.OidcBackend",
+]
 # Failed sign-ins per username and address before a lockout, and how long it lasts.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)

@@ -19,10 +19,13 @@ def team_create(*, slug: str, name: str, time_zone: str = "UTC") -> Team:
     return team
 
 
-def member_set_role(*, team: Team, user, role: str, actor=None) -> tuple[Membership, bool]:
+def member_set_role(
+    *, team: Team, user, role: str, actor=None, via: str = ""
+) -> tuple[Membership, bool]:
     """Add the user to the team with this role, or change it. Returns (membership, created).
 
-    `actor` is who made the change, for the audit log; None for manage.py.
+    `actor` is who made the change, for the audit log; None for manage.py. `via` says how, when
+    no person did it (e.g. a single sign-on group).
     """
     if role not in Role.values:
         raise ValidationError(f"{role!r} is not a role; choose one of {', '.join(Role.values)}.")
@@ -30,7 +33,7 @@ def member_set_role(*, team: Team, user, role: str, actor=None) -> tuple[Members
         membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
         if membership is None:
             membership = Membership.objects.create(team=team, user=user, role=role)
-            _audit(membership, AuditAction.MEMBER_ADDED, actor, {"role": role})
+            _audit(membership, AuditAction.MEMBER_ADDED, actor, {"role": role}, via)
             return membership, True
         old_role = membership.role
         if old_role == role:
@@ -39,25 +42,26 @@ def member_set_role(*, team: Team, user, role: str, actor=None) -> tuple[Members
             _refuse_losing_last_admin(team, membership)
         membership.role = role
         membership.save(update_fields=["role"])
-        _audit(membership, AuditAction.MEMBER_ROLE_CHANGED, actor, {"from": old_role, "to": role})
+        detail = {"from": old_role, "to": role}
+        _audit(membership, AuditAction.MEMBER_ROLE_CHANGED, actor, detail, via)
         return membership, False
 
 
-def member_remove(*, membership: Membership, actor=None) -> None:
+def member_remove(*, membership: Membership, actor=None, via: str = "") -> None:
     with transaction.atomic():
         if membership.role == Role.ADMIN:
             _refuse_losing_last_admin(membership.team, membership)
-        _audit(membership, AuditAction.MEMBER_REMOVED, actor, {"role": membership.role})
+        _audit(membership, AuditAction.MEMBER_REMOVED, actor, {"role": membership.role}, via)
         membership.delete()
 
 
-def _audit(membership: Membership, action: str, actor, detail: dict) -> None:
+def _audit(membership: Membership, action: str, actor, detail: dict, via: str = "") -> None:
     audit_record(
         team=membership.team,
         action=action,
         target=membership.user.username,
         actor=actor,
-        detail=detail,
+        detail={**detail, "via": via} if via else detail,
     )
 
 

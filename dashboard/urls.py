@@ -42,6 +42,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Single sign-on: oidc/authenticate/ and oidc/callback/ (dashboard/sso/views.py).
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("invitations/<str:token>/", views_invitations.invitation_page, name="invitation"),
     path("t/<slug:team>/", include(team_patterns)),
     path("api/v1/health", views.health, name="api_health"),

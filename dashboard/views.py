@@ -29,6 +29,7 @@ from dashboard.fragments import wants_fragment
 from dashboard.health import broker_reachable
 from dashboard.invitations import InvitationNotSent, invitation_send
 from dashboard.models import Membership, ProxyToken, Role, Team
+from dashboard.sso import sign_in_options
 from dashboard.team_settings import member_currency_save, team_settings_save
 from dashboard.teams import member_remove, member_set_role
 from dashboard.tokens import token_create, token_revoke
@@ -37,6 +38,9 @@ from dashboard.tokens import token_create, token_revoke
 class LoginView(auth_views.LoginView):
     form_class = ThrottledLoginForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), **sign_in_options()}
 
 
 @login_required

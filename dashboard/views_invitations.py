@@ -1,5 +1,6 @@
 """Invitations: admins revoke and resend them; the invited person opens the link and joins."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -21,6 +22,7 @@ from dashboard.invitations import (
     invitation_revoke,
 )
 from dashboard.models import Invitation, Membership
+from dashboard.sso import sign_in_options
 
 
 def _get_invitation_for_admin(request, team_slug: str, pk: int):
@@ -74,11 +76,15 @@ def invitation_page(request, token):
         if request.method == "POST":
             return _accept(request, token)
         form = None
-    else:
+    elif settings.PASSWORD_SIGN_IN:
         form = InvitationSignupForm(request.POST or None, email=invitation.email)
         if request.method == "POST" and form.is_valid():
             return _join_with_new_account(request, token, form)
+    else:
+        # Accounts come from single sign-on: sign in there, then come back to accept.
+        form = None
     context = {
+        **sign_in_options(),
         "invitation": invitation,
         "form": form,
         "membership": Membership.objects.filter(team=invitation.team, user=request.user).first()
@@ -115,7 +121,7 @@ def _join_with_new_account(request, token, form):
         membership = invitation_accept_new_account(token=token, user=user)
     except InvitationUnusable as gone:
         return _unusable(request, gone.invitation)
-    login(request, user)
+    login(request, user, backend="dashboard.sso.backends.PasswordBackend")
     messages.success(
         request,
         f"Welcome to {membership.team.name}: you joined as {membership.get_role_display()}.",

@@ -11,6 +11,19 @@ from billing.ingest.store import usage_ingest
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, canonical_event
 
+# Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), the tests in one group run
+# one after another on one worker: the real Celery workers share one Redis database (beat publishes
+# to the default queue), and two real LiteLLM proxies with their dashboards would crowd two cores.
+SERIAL_GROUPS = {"integration": "redis-worker", "litellm_proxy": "litellm-proxy"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        folder = item.path.parent.name
+        if folder in SERIAL_GROUPS:
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[folder]))
+
+
 # Where `clock` stops time for a test module that sets no NOW of its own.
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
