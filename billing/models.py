@@ -243,6 +243,10 @@ class UsageEvent(models.Model):
         db_constraint=False,
     )
     task_type = models.CharField(max_length=100, blank=True)
+    # Who the call was for, and which of the proxy's keys made it, when the proxy says
+    # (LiteLLM's end_user and user_api_key_alias): "" when it does not.
+    end_user = models.CharField(max_length=200, blank=True)
+    api_key_alias = models.CharField(max_length=200, blank=True)
     route_version = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUCCESS)
     error_type = models.CharField(max_length=200, blank=True)
@@ -337,11 +341,20 @@ class RawUsageRemoval(models.Model):
 
 
 # What a rollup row is per, after its team and its hour or day.
-ROLLUP_KEY_NAMES = ["provider_name", "model_name", "task_type", "route_version", "status"]
+ROLLUP_KEY_NAMES = [
+    "provider_name",
+    "model_name",
+    "task_type",
+    "route_version",
+    "status",
+    "end_user",
+    "api_key_alias",
+]
 
 
 class UsageRollup(models.Model):
-    """Usage per team, hour, provider, model, task type and status: what charts and reports read.
+    """Usage per team, hour, provider, model, task type, status, end user and key alias: what
+    charts and reports read.
 
     Always equal to the aggregate of the raw events it covers (tests hold it to that).
     """
@@ -360,6 +373,8 @@ class UsageRollup(models.Model):
     # The routing version the proxy applied, 0 for events sent without one.
     route_version = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices)
+    end_user = models.CharField(max_length=200, blank=True)
+    api_key_alias = models.CharField(max_length=200, blank=True)
     requests = models.BigIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
@@ -424,6 +439,8 @@ class UsageDailyRollup(models.Model):
     task_type = models.CharField(max_length=100, blank=True)
     route_version = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices)
+    end_user = models.CharField(max_length=200, blank=True)
+    api_key_alias = models.CharField(max_length=200, blank=True)
 
     class Meta:
         constraints = [

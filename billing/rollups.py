@@ -86,6 +86,8 @@ def increments_for(rows: list[dict]) -> dict[tuple, dict]:
             row["task_type"],
             row["route_version"] or NO_VERSION,
             row["status"],
+            row["end_user"],
+            row["api_key_alias"],
         )
         total = totals[key]
         total["requests"] += 1
@@ -191,6 +193,8 @@ _EVENT_COLUMNS = ", ".join(
         "model_name",
         "task_type",
         "status",
+        "end_user",
+        "api_key_alias",
         "input_tokens",
         "output_tokens",
         "cached_input_tokens",
@@ -420,7 +424,17 @@ def _raw_aggregates(events):
             hour=TruncHour("occurred_at", tzinfo=UTC),
             version=Coalesce("route_version", NO_VERSION),
         )
-        .values("team_id", "hour", "provider_name", "model_name", "task_type", "version", "status")
+        .values(
+            "team_id",
+            "hour",
+            "provider_name",
+            "model_name",
+            "task_type",
+            "version",
+            "status",
+            "end_user",
+            "api_key_alias",
+        )
         .annotate(
             requests=Count("id"),
             sum_input_tokens=Sum("input_tokens"),

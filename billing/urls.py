@@ -4,7 +4,14 @@ scores endpoints under /api/v1/. Included at the site root by dashboard.urls."""
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from billing import views_budgets, views_catalog, views_simulate, views_team_prices, views_usage
+from billing import (
+    views_budgets,
+    views_catalog,
+    views_simulate,
+    views_spend,
+    views_team_prices,
+    views_usage,
+)
 from billing.alerts import views_preferences
 from billing.ingest import api
 
@@ -37,6 +44,7 @@ catalog_patterns: list[URLPattern | URLResolver] = [
 api_patterns: list[URLPattern | URLResolver] = [
     path("usage", api.usage, name="api_usage"),
     path("scores", api.scores, name="api_scores"),
+    path("spend", views_spend.spend, name="api_spend"),
 ]
 
 urlpatterns = [

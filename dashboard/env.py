@@ -183,3 +183,16 @@ def env_group_roles(name: str, roles: tuple[str, ...]) -> list[tuple[str, str, s
             )
         grants.append((group.strip(), team.strip(), role.strip()))
     return grants
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or networks in CIDR form, e.g. 10.0.0.0/8,127.0.0.1."""
+    networks = []
+    for item in env_list(name):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an address or a network such as 10.0.0.0/8."
+            ) from None
+    return networks

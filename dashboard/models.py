@@ -209,6 +209,7 @@ class Scope(models.TextChoices):
     USAGE_WRITE = "usage:write", "usage:write: post usage and scores"
     ROUTES_READ = "routes:read", "routes:read: read the published routing config"
     KEYS_READ = "keys:read", "keys:read: read the team's provider API keys"
+    SPEND_READ = "spend:read", "spend:read: read spend totals and metrics (/api/v1/spend, /metrics)"
 
 
 class ProxyTokenQuerySet(models.QuerySet):

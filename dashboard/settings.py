@@ -18,6 +18,7 @@ from dashboard.env import (
     env_host_names,
     env_int,
     env_list,
+    env_networks,
     env_str,
     env_url,
 )
@@ -149,6 +150,9 @@ AUTHENTICATION_BACKENDS = [
     "dashboard.sso.backends.PasswordBackend",
     "dashboard.sso.backends.OidcBackend",
 ]
+# GET /metrics answers these networks without a token (e.g. the Prometheus server's); others
+# send a spend:read token as a bearer. Empty: a token always.
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS")
 # Failed sign-ins per username and address before a lockout, and how long it lasts.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)

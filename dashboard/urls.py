@@ -47,6 +47,7 @@ urlpatterns = [
     path("invitations/<str:token>/", views_invitations.invitation_page, name="invitation"),
     path("t/<slug:team>/", include(team_patterns)),
     path("api/v1/health", views.health, name="api_health"),
+    path("api/v1/openapi.json", views.openapi_json, name="api_openapi"),
     path("", include("routing.urls")),
     path("", include("billing.urls")),
     path("admin/", admin.site.urls),

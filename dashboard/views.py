@@ -29,6 +29,7 @@ from dashboard.fragments import wants_fragment
 from dashboard.health import broker_reachable
 from dashboard.invitations import InvitationNotSent, invitation_send
 from dashboard.models import Membership, ProxyToken, Role, Team
+from dashboard.openapi import openapi_document
 from dashboard.sso import sign_in_options
 from dashboard.team_settings import member_currency_save, team_settings_save
 from dashboard.teams import member_remove, member_set_role
@@ -251,6 +252,14 @@ def health(request):
     return JsonResponse(
         {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503
     )
+
+
+@require_GET
+def openapi_json(request):
+    """The API's description, for code generators and the tests that hold answers to it."""
+    response = JsonResponse(openapi_document(settings.SITE_URL))
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 def _database_ok() -> bool:

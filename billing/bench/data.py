@@ -261,6 +261,8 @@ def _event_row(
         route.provider_id,
         route.model.pk,
         task[0],
+        "",  # end_user
+        "",  # api_key_alias
         version,
         status,
         error_type or "",
@@ -498,6 +500,8 @@ ROLLUP_KEY_SQL = [
     "task_type",
     "COALESCE(route_version, 0)",
     "status",
+    "end_user",
+    "api_key_alias",
 ]
 _UNPRICED = f"cost_source = '{UNPRICED}'"
 # Each rollup column as raw_aggregates computes it (a new column without one here fails loudly).

@@ -35,6 +35,8 @@ EXPRESSIONS = {
     "provider_id": "(%(provider_ids)s::bigint[])[r]",
     "model_id": "(%(model_ids)s::bigint[])[r]",
     "task_type": "(%(tasks)s::text[])[t]",
+    "end_user": "''",
+    "api_key_alias": "''",
     "route_version": "NULL",
     "status": f"CASE WHEN mod(n, {ERROR_EVERY}) = 0 THEN 'error' ELSE 'success' END",
     "error_type": f"CASE WHEN mod(n, {ERROR_EVERY}) = 0 THEN 'RateLimitError (429)' ELSE '' END",

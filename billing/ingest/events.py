@@ -28,6 +28,8 @@ CANONICAL_FIELDS = [
     "provider",
     "model",
     "task_type",
+    "end_user",
+    "api_key_alias",
     "route_version",
     "status",
     "error_type",
@@ -52,6 +54,8 @@ class EventIn:
     provider: str
     model: str
     task_type: str = ""
+    end_user: str = ""
+    api_key_alias: str = ""
     route_version: int | None = None
     status: str = "success"
     error_type: str = ""
@@ -90,6 +94,8 @@ def event_from_json(item, *, now: datetime) -> tuple[EventIn | None, dict[str, s
     provider = take("provider", _provider, 100) or ""
     model = take("model", parse_text, 200, True)
     task_type = take("task_type", parse_text, 100, False) or ""
+    end_user = take("end_user", parse_text, 200, False) or ""
+    api_key_alias = take("api_key_alias", parse_text, 200, False) or ""
     route_version = take("route_version", _optional_int, 1, 2**31 - 1)
     status = take("status", _status)
     error_type = take("error_type", parse_text, 200, False) or ""
@@ -116,6 +122,8 @@ def event_from_json(item, *, now: datetime) -> tuple[EventIn | None, dict[str, s
             provider=provider,
             model=model,
             task_type=task_type,
+            end_user=end_user,
+            api_key_alias=api_key_alias,
             route_version=route_version,
             status=status,
             error_type=error_type,

@@ -116,6 +116,11 @@ def litellm_to_canonical(payload: dict) -> dict:
         "provider": _provider(payload, api_bases),
         "model": model,
         "task_type": _task_type(payload, metadata, model),
+        # The proxy's own names: the customer a call was for, and the virtual key's alias.
+        "end_user": _text(
+            _first(payload.get("end_user"), metadata.get("user_api_key_end_user_id"))
+        ),
+        "api_key_alias": _text(metadata.get("user_api_key_alias")),
         "status": _status(payload.get("status")),
         "error_type": _error_type(payload),
         # LiteLLM's prompt_tokens already count the cached and cache-written prompt tokens.
