@@ -29,7 +29,7 @@ lint: install
 	$(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 test: install lint
-	$(VENV)/bin/python -m pytest -n auto --dist loadgroup
+	$(VENV)/bin/python -m pytest -n auto
 
 # What CI runs: PostgreSQL, Redis and chromium, then `make test` against them.
 ci:

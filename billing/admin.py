@@ -11,6 +11,7 @@ from billing.models import (
     AlertRule,
     Budget,
     FxRate,
+    IngestTally,
     ModelPrice,
     MonthClose,
     ProviderInvoice,
@@ -115,6 +116,13 @@ class FxRateAdmin(ReadOnlyAdmin):
     list_display = ["day", "currency", "per_eur", "source"]
     list_filter = ["currency", "source"]
     date_hierarchy = "day"
+
+
+@admin.register(IngestTally)
+class IngestTallyAdmin(ReadOnlyAdmin):
+    """Counted by the usage endpoint (billing.ingest.tally), reported at /metrics."""
+
+    list_display = ["team", "accepted", "duplicates", "rejected", "updated_at"]
 
 
 @admin.register(TaoLot)

@@ -885,3 +885,26 @@ class TaoTransfer(models.Model):
 
     def __str__(self):
         return f"{self.team}: {self.tao} TAO to Chutes on {self.sent_at:%Y-%m-%d}"
+
+
+# --- Ingest tallies ------------------------------------------------------------------------
+
+
+class IngestTally(models.Model):
+    """How many usage events a team's proxies sent, by outcome, since the row was created: what
+    /metrics reports as llmspend_ingest_events_total. Only ever added to, with F() expressions
+    (billing.ingest.tally), so concurrent batches never lose a count."""
+
+    team = models.OneToOneField(
+        "dashboard.Team", on_delete=models.CASCADE, related_name="ingest_tally"
+    )
+    accepted = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(default=0)
+    rejected = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return (
+            f"{self.team}: {self.accepted} accepted, {self.duplicates} duplicates, "
+            f"{self.rejected} rejected"
+        )

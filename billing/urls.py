@@ -1,19 +1,21 @@
 """Billing's pages under /t/<team>/ (usage, budgets, team prices, the simulator, and the alerts
-and reports packages' own), the shared price catalog under /catalog/, and the proxy's usage and
-scores endpoints under /api/v1/. Included at the site root by dashboard.urls."""
+and reports packages' own), the shared price catalog under /catalog/, the proxy's usage and
+scores endpoints under /api/v1/, the Prometheus scrape at /metrics, and OTLP traces in at
+/v1/traces. Included at the site root by dashboard.urls."""
 
 from django.urls import URLPattern, URLResolver, include, path
 
 from billing import (
     views_budgets,
     views_catalog,
+    views_metrics,
     views_simulate,
     views_spend,
     views_team_prices,
     views_usage,
 )
 from billing.alerts import views_preferences
-from billing.ingest import api
+from billing.ingest import api, otlp_api
 
 team_patterns: list[URLPattern | URLResolver] = [
     path("usage/", views_usage.usage_explorer, name="usage"),
@@ -56,4 +58,6 @@ urlpatterns = [
         name="notification_preferences",
     ),
     path("api/v1/", include(api_patterns)),
+    path("metrics", views_metrics.metrics, name="metrics"),
+    path("v1/traces", otlp_api.traces, name="otlp_traces"),
 ]

@@ -238,7 +238,7 @@ PATHS: dict[str, Any] = {
                     "description": "The Prometheus text exposition format.",
                     "content": {"text/plain": {"schema": {"type": "string"}}},
                 },
-                **_errors(401, 403),
+                **_errors(401, 403, 405, 503),
             },
         }
     },

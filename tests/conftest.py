@@ -11,17 +11,27 @@ from billing.ingest.store import usage_ingest
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, canonical_event
 
-# Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), the tests in one group run
-# one after another on one worker: the real Celery workers share one Redis database (beat publishes
-# to the default queue), and two real LiteLLM proxies with their dashboards would crowd two cores.
-SERIAL_GROUPS = {"integration": "redis-worker", "litellm_proxy": "litellm-proxy"}
+# Under pytest-xdist (`make test` runs `-n auto`), the tests of these folders run one after
+# another on one worker: the real Celery workers share one Redis database (beat publishes to the
+# default queue), and two real LiteLLM proxies with their dashboards would crowd two cores.
+# (xdist's own xdist_group mark no longer takes effect with pytest 9.2, hence a scheduler.)
+SERIAL_GROUPS = {"tests/integration/": "redis-worker", "tests/litellm_proxy/": "litellm-proxy"}
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        folder = item.path.parent.name
-        if folder in SERIAL_GROUPS:
-            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[folder]))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SerialGroupsScheduling(LoadScopeScheduling):
+        """Every test on its own, but a serial group's tests as one unit of work."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            for folder, group in SERIAL_GROUPS.items():
+                if nodeid.startswith(folder):
+                    return group
+            return nodeid
+
+    return SerialGroupsScheduling(config, log)
 
 
 # Where `clock` stops time for a test module that sets no NOW of its own.

@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from billing.ingest.payload import MAX_BODY_BYTES, ItemReader, PayloadError, gunzip, parse_items
 from billing.ingest.scores import scores_record
 from billing.ingest.store import usage_ingest
+from billing.ingest.tally import ingest_tally_record
 from billing.ingest.usage_body import UsageReader
 from dashboard.api import DATABASE_ERRORS, ApiError, authenticate_proxy, database_unavailable
 from dashboard.models import Scope
@@ -16,8 +17,11 @@ from dashboard.models import Scope
 logger = logging.getLogger(__name__)
 
 
-def _proxy_endpoint(handler, reader: ItemReader | None = None):
-    """POST only, a usage:write token, a parsed body; every failure a JSON error, never a 500."""
+def _proxy_endpoint(handler, reader: ItemReader | None = None, after=None):
+    """POST only, a usage:write token, a parsed body; every failure a JSON error, never a 500.
+
+    `after(team, result)` runs once the handler has stored the batch, outside its transaction.
+    """
 
     @csrf_exempt
     def view(request):
@@ -25,8 +29,11 @@ def _proxy_endpoint(handler, reader: ItemReader | None = None):
             if request.method != "POST":
                 raise ApiError(405, "method not allowed", "Use POST.", {"Allow": "POST"})
             token = authenticate_proxy(request, Scope.USAGE_WRITE)
-            items = parse_items(_read_body(request), reader)
-            return JsonResponse(handler(token.team, items).as_json())
+            items = parse_items(read_body(request), reader)
+            result = handler(token.team, items)
+            if after is not None:
+                after(token.team, result)
+            return JsonResponse(result.as_json())
         except ApiError as error:
             return error.response()
         except PayloadError as error:
@@ -47,7 +54,7 @@ def _proxy_endpoint(handler, reader: ItemReader | None = None):
     return view
 
 
-def _read_body(request) -> bytes:
+def read_body(request) -> bytes:
     raw = _read_capped(request)
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadError(413, "body too large", f"More than {MAX_BODY_BYTES:,} bytes.")
@@ -93,5 +100,5 @@ def _read_stream(stream, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-usage = _proxy_endpoint(usage_ingest, UsageReader())
+usage = _proxy_endpoint(usage_ingest, UsageReader(), after=ingest_tally_record)
 scores = _proxy_endpoint(scores_record)
