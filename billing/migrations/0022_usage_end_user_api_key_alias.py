@@ -4,57 +4,82 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0021_tao_price_degraded_may_be_global'),
-        ('dashboard', '0014_sso_identity'),
+        ("billing", "0021_tao_price_degraded_may_be_global"),
+        ("dashboard", "0014_sso_identity"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='usagedailyrollup',
-            name='usagedailyrollup_unique_key',
+            model_name="usagedailyrollup",
+            name="usagedailyrollup_unique_key",
         ),
         migrations.RemoveConstraint(
-            model_name='usagerollup',
-            name='usagerollup_unique_key',
+            model_name="usagerollup",
+            name="usagerollup_unique_key",
         ),
         migrations.AddField(
-            model_name='usagedailyrollup',
-            name='api_key_alias',
+            model_name="usagedailyrollup",
+            name="api_key_alias",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='usagedailyrollup',
-            name='end_user',
+            model_name="usagedailyrollup",
+            name="end_user",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='usageevent',
-            name='api_key_alias',
+            model_name="usageevent",
+            name="api_key_alias",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='usageevent',
-            name='end_user',
+            model_name="usageevent",
+            name="end_user",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='usagerollup',
-            name='api_key_alias',
+            model_name="usagerollup",
+            name="api_key_alias",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='usagerollup',
-            name='end_user',
+            model_name="usagerollup",
+            name="end_user",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddConstraint(
-            model_name='usagedailyrollup',
-            constraint=models.UniqueConstraint(fields=('team', 'day', 'provider_name', 'model_name', 'task_type', 'route_version', 'status', 'end_user', 'api_key_alias'), name='usagedailyrollup_unique_key'),
+            model_name="usagedailyrollup",
+            constraint=models.UniqueConstraint(
+                fields=(
+                    "team",
+                    "day",
+                    "provider_name",
+                    "model_name",
+                    "task_type",
+                    "route_version",
+                    "status",
+                    "end_user",
+                    "api_key_alias",
+                ),
+                name="usagedailyrollup_unique_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='usagerollup',
-            constraint=models.UniqueConstraint(fields=('team', 'hour', 'provider_name', 'model_name', 'task_type', 'route_version', 'status', 'end_user', 'api_key_alias'), name='usagerollup_unique_key'),
+            model_name="usagerollup",
+            constraint=models.UniqueConstraint(
+                fields=(
+                    "team",
+                    "hour",
+                    "provider_name",
+                    "model_name",
+                    "task_type",
+                    "route_version",
+                    "status",
+                    "end_user",
+                    "api_key_alias",
+                ),
+                name="usagerollup_unique_key",
+            ),
         ),
     ]
