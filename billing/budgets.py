@@ -1,6 +1,7 @@
 """Budgets: saving and deleting them (audited), and how each one stands this month.
 
-A budget covers the whole team, one provider or one task type, for one month or every
+A budget covers the whole team, one provider, one task type or one API key alias (the calls
+made with one of the proxy's keys), for one month or every
 month; for a scope, the month's own row wins over the recurring one. Months are the team's
 calendar months in its time zone, read from the daily rollups.
 
@@ -11,7 +12,7 @@ at the rate of the day it was saved, for places that show one USD figure.
 
 import copy
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -20,15 +21,27 @@ from django.utils import timezone
 
 from billing import fx
 from billing.audit_actions import BillingAuditAction
-from billing.models import Budget
+from billing.models import Budget, UsageDailyRollup
 from billing.overview.cube import Filters, load_cube, narrow
 from billing.overview.month import MonthPanel, month_panel
 from dashboard.audit import audit_record
 from dashboard.models import Team
 
-FIELDS = ["month", "provider", "task_type", "currency", "amount_usd", "amount_tao", "thresholds"]
+FIELDS = [
+    "month",
+    "provider",
+    "task_type",
+    "api_key_alias",
+    "currency",
+    "amount_usd",
+    "amount_tao",
+    "thresholds",
+]
 
-BOTH_SCOPES = "A budget covers a provider or a task type, not both: clear one of them."
+BOTH_SCOPES = (
+    "A budget covers one provider, one task type or one API key alias, not several: "
+    "clear all but one."
+)
 
 CURRENT, REPLACED, UPCOMING, PAST = "current", "replaced", "upcoming", "past"
 
@@ -41,6 +54,8 @@ def scope_label(budget: Budget) -> str:
         return f"Provider {budget.provider.name}"
     if budget.task_type:
         return f"Task type {budget.task_type}"
+    if budget.api_key_alias:
+        return f"API key {budget.api_key_alias}"
     return "Whole team"
 
 
@@ -76,6 +91,7 @@ def _audit_values(budget: Budget) -> dict[str, str]:
         "month": f"{budget.month:%Y-%m}" if budget.month else "every month",
         "provider": budget.provider.slug if budget.provider_id else "all",
         "task_type": budget.task_type or "all",
+        "api_key_alias": budget.api_key_alias or "all",
         "currency": budget.currency,
         "amount_in_currency": f"{in_currency:.2f}" if in_currency is not None else "none",
         "amount_usd": f"{budget.amount_usd:.2f}",
@@ -85,7 +101,34 @@ def _audit_values(budget: Budget) -> dict[str, str]:
 
 
 def scope_key(budget: Budget) -> tuple:
-    return (budget.provider_id, budget.task_type)
+    return (budget.provider_id, budget.task_type, budget.api_key_alias)
+
+
+def scopes_set(data: dict) -> int:
+    """How many of the narrowing fields a budget's data sets (at most one is allowed)."""
+    return sum(
+        1
+        for value in (data.get("provider"), data.get("task_type"), data.get("api_key_alias"))
+        if value
+    )
+
+
+KEY_ALIAS_CHOICES = 200
+
+
+def known_key_aliases(team) -> list[str]:
+    """The API key aliases the team's calls carried in the last 90 days, and those it budgets
+    for: what the budget form suggests (a new key may be budgeted before its first call)."""
+    since = timezone.now().astimezone(team.zone).date() - timedelta(days=90)
+    used = (
+        UsageDailyRollup.objects.filter(team=team, day__gte=since)
+        .exclude(api_key_alias="")
+        .values_list("api_key_alias", flat=True)
+        .distinct()
+        .order_by("api_key_alias")[:KEY_ALIAS_CHOICES]
+    )
+    budgeted = Budget.objects.filter(team=team).exclude(api_key_alias="")
+    return sorted({*used, *budgeted.values_list("api_key_alias", flat=True)})
 
 
 # --- Saving and deleting -------------------------------------------------------------------
@@ -101,7 +144,7 @@ def budget_save(*, team: Team, user, data: dict, budget: Budget | None = None) -
     team already has a budget for the same month, provider and task type, or when no rate of
     the currency is stored yet.
     """
-    if data.get("provider") is not None and data.get("task_type"):
+    if scopes_set(data) > 1:
         raise ValidationError({"task_type": BOTH_SCOPES})
     data = {**data, **_amounts(team, data)}
     with transaction.atomic():
@@ -156,6 +199,7 @@ def _assign(budget: Budget, data: dict) -> None:
     budget.month = data.get("month")
     budget.provider = data.get("provider")
     budget.task_type = data.get("task_type") or ""
+    budget.api_key_alias = data.get("api_key_alias") or ""
     budget.currency = data["currency"]
     budget.amount_in_currency = data["amount_in_currency"]
     budget.amount_usd = data["amount_usd"]
@@ -169,6 +213,7 @@ def _refuse_duplicate(team: Team, data: dict, budget: Budget | None) -> None:
         month=data.get("month"),
         provider=data.get("provider"),
         task_type=data.get("task_type") or "",
+        api_key_alias=data.get("api_key_alias") or "",
     )
     if budget is not None:
         same = same.exclude(pk=budget.pk)
@@ -254,8 +299,9 @@ def budget_lines(team: Team, *, now: datetime) -> list[BudgetLine]:
     """The team's budgets, each with this month's status when it applies this month.
 
     Two queries whatever the number of budgets: the budgets, and one grouped read of the
-    month's daily rollups that every scope is narrowed from; and one for the rates of each
-    other currency than USD budgets are set in.
+    month's daily rollups that every scope is narrowed from; one more for each API key alias a
+    budget in force covers, and one for the rates of each other currency than USD budgets are
+    set in.
     """
     today = now.astimezone(team.zone).date()
     first = today.replace(day=1)
@@ -263,7 +309,9 @@ def budget_lines(team: Team, *, now: datetime) -> list[BudgetLine]:
     this_month = {scope_key(b): b for b in budgets if b.month == first}
     recurring = {scope_key(b): b for b in budgets if b.month is None}
     states = {b.pk: _applies(b, first, this_month) for b in budgets}
-    cube = load_cube(team, first, today) if CURRENT in states.values() else []
+    aliases = {b.api_key_alias for b in budgets if states[b.pk] == CURRENT}
+    # The whole usage under "", and each key alias a budget in force narrows to.
+    cubes = {alias: load_cube(team, first, today, api_key_alias=alias) for alias in aliases}
     currencies = {b.currency for b in budgets if states[b.pk] == CURRENT and _in_currency(b)}
     rates = {code: fx.fx_rates(code, first, today) for code in sorted(currencies)}
     lines = []
@@ -274,6 +322,7 @@ def budget_lines(team: Team, *, now: datetime) -> list[BudgetLine]:
         replaces = recurring.get(key) if budget.month == first else None
         line = BudgetLine(budget, state, replaced_by, replaces, None)
         if state == CURRENT:
+            cube = cubes[budget.api_key_alias]
             line = _standing(team, line, cube, first, today, rates.get(budget.currency))
         lines.append(line)
     return lines
@@ -284,8 +333,8 @@ def _in_currency(budget: Budget) -> bool:
 
 
 def _order(budget: Budget) -> tuple:
-    kind = 1 if budget.provider_id else 2 if budget.task_type else 0
-    name = budget.provider.name if budget.provider_id else budget.task_type
+    kind = 1 if budget.provider_id else 2 if budget.task_type else 3 if budget.api_key_alias else 0
+    name = budget.provider.name if budget.provider_id else budget.task_type or budget.api_key_alias
     return (kind, name, budget.month is not None, budget.month or date.min)
 
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
-from billing.budgets import BOTH_SCOPES, thresholds_text
+from billing.budgets import BOTH_SCOPES, known_key_aliases, scopes_set, thresholds_text
 from billing.fx import CURRENCY_NAMES, currency_checked
 from billing.models import default_thresholds
 from billing.queries import known_task_types
@@ -77,6 +77,14 @@ class BudgetForm(forms.Form):
         help_text="Or only this task type's spend, as the proxy sends it (e.g. summarize): one "
         "the team has used, routes by a rule or budgets for. Not together with a provider.",
     )
+    api_key_alias = forms.CharField(
+        label="API key alias",
+        max_length=200,
+        required=False,
+        widget=DatalistInput(),
+        help_text="Or only the calls made with one of the proxy's keys, by the alias the proxy "
+        "sends (LiteLLM's key alias). Not together with a provider or a task type.",
+    )
     currency = forms.ChoiceField(
         required=False,
         error_messages={
@@ -117,6 +125,7 @@ class BudgetForm(forms.Form):
                 "month": f"{budget.month:%Y-%m}" if budget.month else "",
                 "provider": budget.provider_id,
                 "task_type": budget.task_type,
+                "api_key_alias": budget.api_key_alias,
                 "currency": budget.currency,
                 "amount_usd": budget.amount_in_currency
                 if budget.currency != "USD" and budget.amount_in_currency is not None
@@ -134,6 +143,7 @@ class BudgetForm(forms.Form):
         ]
         self.known_task_types = known_task_types(team)
         self.fields["task_type"].widget.options = self.known_task_types
+        self.fields["api_key_alias"].widget.options = known_key_aliases(team)
 
     def clean_month(self):
         return parse_month(self.cleaned_data["month"])
@@ -148,6 +158,9 @@ class BudgetForm(forms.Form):
     def clean_task_type(self):
         return self.cleaned_data["task_type"].strip()
 
+    def clean_api_key_alias(self):
+        return self.cleaned_data["api_key_alias"].strip()
+
     def clean_amount_usd(self):
         return _positive(self.cleaned_data["amount_usd"])
 
@@ -161,8 +174,10 @@ class BudgetForm(forms.Form):
     def clean(self):
         data = super().clean()
         task_type = data.get("task_type")
-        if data.get("provider") is not None and task_type:
-            self.add_error("task_type", BOTH_SCOPES)
+        if scopes_set(data) > 1:
+            self.add_error(
+                "api_key_alias" if data.get("api_key_alias") else "task_type", BOTH_SCOPES
+            )
         elif task_type and task_type not in self.known_task_types:
             # A misspelt task type would match no call and never alert.
             self.add_error(

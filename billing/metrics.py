@@ -186,8 +186,9 @@ def budget_family(teams: list, now: datetime) -> Metric:
     family = GaugeMetricFamily(
         "llmspend_budget_used_ratio",
         "Share of each budget in force this month already spent (1 = all of it), as the "
-        "Budgets page shows it; provider and task_type are empty for a whole-team budget.",
-        labels=["team", "provider", "task_type"],
+        "Budgets page shows it; provider, task_type and api_key_alias are empty for a "
+        "whole-team budget.",
+        labels=["team", "provider", "task_type", "api_key_alias"],
     )
     for team, line in budget_standings(teams, now):
         used = line.used_pct
@@ -195,7 +196,8 @@ def budget_family(teams: list, now: datetime) -> Metric:
             continue
         budget = line.budget
         provider = budget.provider.slug if budget.provider is not None else ""
-        family.add_metric([team.slug, provider, budget.task_type], float(used / HUNDRED))
+        labels = [team.slug, provider, budget.task_type, budget.api_key_alias]
+        family.add_metric(labels, float(used / HUNDRED))
     return family
 
 
@@ -228,19 +230,20 @@ def budget_standings(teams: list[Team], now: datetime) -> list[tuple[Team, Budge
     for team, budget in current:
         line = BudgetLine(budget, CURRENT, None, None, None)
         first, today = firsts[team.id], todays[team.id]
-        cube = cubes[team.id]
+        cube = cubes[(team.id, budget.api_key_alias)]
         standings.append(
             (team, _standing(team, line, cube, first, today, rates.get(budget.currency)))
         )
     return standings
 
 
-def _month_cubes(teams: list, now: datetime) -> dict[int, list[CubeRow]]:
+def _month_cubes(teams: list, now: datetime) -> dict[tuple[int, str], list[CubeRow]]:
     """Each team's month so far as cube rows per day, provider and task type: what a budget's
-    standing narrows (billing.overview.cube.load_cube's sums, for many teams in one query)."""
+    standing narrows (billing.overview.cube.load_cube's sums, for many teams in one query).
+    Keyed by (team id, "") for all the team's calls, and (team id, alias) for one API key's."""
     rows = (
         UsageDailyRollup.objects.filter(_month_so_far(teams, now))
-        .values("team_id", "day", "provider_name", "task_type")
+        .values("team_id", "day", "provider_name", "task_type", "api_key_alias")
         .annotate(
             cost=Sum("cost_usd"),
             tao=Sum("tao_amount"),
@@ -248,19 +251,20 @@ def _month_cubes(teams: list, now: datetime) -> dict[int, list[CubeRow]]:
         )
         .order_by()
     )
-    cubes: dict[int, list[CubeRow]] = defaultdict(list)
+    cubes: dict[tuple[int, str], list[CubeRow]] = defaultdict(list)
     for row in rows:
-        cubes[row["team_id"]].append(
-            CubeRow(
-                day=row["day"],
-                provider=row["provider_name"],
-                model="",
-                task_type=row["task_type"],
-                cost_usd=row["cost"] or Decimal(0),
-                tao_amount=row["tao"] or Decimal(0),
-                tao_cost_usd=row["tao_cost"] or Decimal(0),
-            )
+        cube_row = CubeRow(
+            day=row["day"],
+            provider=row["provider_name"],
+            model="",
+            task_type=row["task_type"],
+            cost_usd=row["cost"] or Decimal(0),
+            tao_amount=row["tao"] or Decimal(0),
+            tao_cost_usd=row["tao_cost"] or Decimal(0),
         )
+        cubes[(row["team_id"], "")].append(cube_row)
+        if row["api_key_alias"]:
+            cubes[(row["team_id"], row["api_key_alias"])].append(cube_row)
     return cubes
 
 

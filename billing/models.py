@@ -470,7 +470,8 @@ class BudgetQuerySet(models.QuerySet):
         """Each team's whole-team budget for its month ({team id: first day}): the month's own
         row beats the recurring one. One query for any number of teams."""
         found: dict[int, Budget] = {}
-        rows = self.filter(team_id__in=list(months), provider=None, task_type="").filter(
+        whole_team = {"provider": None, "task_type": "", "api_key_alias": ""}
+        rows = self.filter(team_id__in=list(months), **whole_team).filter(
             models.Q(month__in=set(months.values())) | models.Q(month=None)
         )
         for budget in rows:
@@ -485,7 +486,8 @@ class BudgetQuerySet(models.QuerySet):
 class Budget(models.Model):
     """A team's monthly spending limit in USD (and optionally TAO), for one month or every month.
 
-    Narrowed to a provider or a task type when either is set; a row for a given month wins
+    Narrowed to a provider, a task type or an API key alias when one is set; a row for a given
+    month wins
     over the recurring one (month empty).
     """
 
@@ -497,6 +499,8 @@ class Budget(models.Model):
         "routing.Provider", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     task_type = models.CharField(max_length=100, blank=True)
+    # Or only the calls made with one of the proxy's keys, by its alias (UsageEvent.api_key_alias).
+    api_key_alias = models.CharField(max_length=200, blank=True)
     amount_usd = models.DecimalField(max_digits=18, decimal_places=2)
     amount_tao = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
     # A budget set in another currency than USD: the amount as set, in `currency`. Spend is
@@ -527,7 +531,7 @@ class Budget(models.Model):
 
     def __str__(self):
         month = f"{self.month:%Y-%m}" if self.month else "every month"
-        scope = self.provider or self.task_type or "all usage"
+        scope = self.provider or self.task_type or self.api_key_alias or "all usage"
         return f"{self.team} {month} {scope}: ${self.amount_usd}"
 
 

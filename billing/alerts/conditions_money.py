@@ -162,7 +162,9 @@ def budget_months(team, now: datetime) -> list[BudgetMonth]:
             continue
         budget = line.budget
         scope = words.budget_scope(
-            budget.provider.name if budget.provider else "", budget.task_type
+            budget.provider.name if budget.provider else "",
+            budget.task_type,
+            budget.api_key_alias,
         )
         if line.in_currency:
             # The USD figures hold the amount as set at the month's spend-weighted rate.
@@ -178,6 +180,7 @@ def _budget_details(month: BudgetMonth) -> dict:
         "month": month.period,
         "provider": budget.provider.slug if budget.provider else "",
         "task_type": budget.task_type,
+        "api_key_alias": budget.api_key_alias,
     }
 
 

@@ -166,9 +166,10 @@ def tao_degraded_text(
     return subject, summary
 
 
-def budget_scope(provider_name: str, task_type: str) -> str:
-    """for Chutes / summarization; empty for a team-wide budget."""
-    parts = [part for part in (provider_name, task_type) if part]
+def budget_scope(provider_name: str, task_type: str, api_key_alias: str = "") -> str:
+    """for Chutes / summarization, or for API key batch; empty for a team-wide budget."""
+    key = f"API key {api_key_alias}" if api_key_alias else ""
+    parts = [part for part in (provider_name, task_type, key) if part]
     return f" for {' / '.join(parts)}" if parts else ""
 
 

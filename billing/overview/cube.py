@@ -81,11 +81,13 @@ def team_has_usage(team) -> bool:
     return UsageRollup.objects.filter(team=team).exists()
 
 
-def load_cube(team, first_day: date, last_day: date, *, source: str = ROLLUPS) -> list[CubeRow]:
+def load_cube(
+    team, first_day: date, last_day: date, *, source: str = ROLLUPS, api_key_alias: str = ""
+) -> list[CubeRow]:
     """All the team's usage of those days, one row per day, provider, model, task type and
-    routing version."""
+    routing version; only the calls made with one API key alias when it is given (rollups)."""
     if source == ROLLUPS:
-        rows = _rollup_cube(team, first_day, last_day)
+        rows = _rollup_cube(team, first_day, last_day, api_key_alias)
     else:
         start, end = day_start(team, first_day), day_start(team, last_day + timedelta(1))
         rows = _raw_cube(team, start, end)
@@ -153,12 +155,14 @@ def published_days(team, numbers) -> dict[int, date]:
     }
 
 
-def _rollup_cube(team, first_day, last_day):
+def _rollup_cube(team, first_day, last_day, api_key_alias: str = ""):
     counts = ["requests", "unpriced_requests", "quality_count", *TOKEN_FIELDS]
     amounts = ["cost_usd", "tao_amount", "quality_sum"]
+    rollups = UsageDailyRollup.objects.filter(team=team, day__gte=first_day, day__lte=last_day)
+    if api_key_alias:
+        rollups = rollups.filter(api_key_alias=api_key_alias)
     return (
-        UsageDailyRollup.objects.filter(team=team, day__gte=first_day, day__lte=last_day)
-        .values("day", "provider_name", "model_name", "task_type", "route_version")
+        rollups.values("day", "provider_name", "model_name", "task_type", "route_version")
         .annotate(
             s_errors=whole(Sum("requests", filter=Q(status=Status.ERROR))),
             s_tao_cost_usd=Sum("cost_usd", filter=Q(tao_amount__gt=0)),

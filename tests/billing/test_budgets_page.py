@@ -195,7 +195,7 @@ def test_it_shows_the_scope_month_amounts_and_thresholds(client, viewer_user, te
         ({"amount_tao": "-1"}, "The amount must be more than 0."),
         ({"month": "2026-13"}, "Enter a month as YYYY-MM"),
         ({"month": "May 2026"}, "Enter a month as YYYY-MM"),
-        ({"task_type": "summarize", "provider": "__anthropic__"}, "not both"),
+        ({"task_type": "summarize", "provider": "__anthropic__"}, "not several"),
     ],
 )
 def test_it_refuses_an_invalid_budget_and_keeps_the_input(
