@@ -135,6 +135,7 @@ def _event(rng, team, day, number, moment, task, provider, model) -> dict:
         "latency_ms": int(latency),
         "metadata": {"demo": True},
     }
+    event.update(_who(event["id"], task))
     if rng.random() < 0.5:
         event["ttft_ms"] = int(latency * rng.uniform(0.08, 0.3))
     if provider == "anthropic" and rng.random() < 0.45:
@@ -150,6 +151,26 @@ def _event(rng, team, day, number, moment, task, provider, model) -> dict:
     if model in REPORTED_RATES and rng.random() < 0.7:
         event["cost_usd"] = _reported_cost(rng, event, *REPORTED_RATES[model])
     return event
+
+
+# Which of the proxy's keys made a call (by task), and the customer it was for: a few heavy
+# customers and a long tail, as chargeback by customer usually looks.
+KEY_ALIASES = {
+    "extraction": "batch-jobs",
+    "code_completion": "ide-plugin",
+    "code_generation": "ide-plugin",
+}
+END_USERS = [f"customer-{number:02d}" for number in range(1, 13)]
+END_USER_WEIGHTS = [1 / number for number in range(1, 13)]
+
+
+def _who(event_id: str, task: str) -> dict:
+    # Its own random source, so the rest of the demo draws what it drew before.
+    rng = random.Random(f"{event_id}-who")
+    who = {"api_key_alias": KEY_ALIASES.get(task, "prod-web")}
+    if rng.random() < 0.7:
+        who["end_user"] = rng.choices(END_USERS, weights=END_USER_WEIGHTS)[0]
+    return who
 
 
 def _reported_cost(rng, event, input_rate: Decimal, output_rate: Decimal) -> Decimal:
