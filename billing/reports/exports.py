@@ -1,27 +1,33 @@
-"""The monthly report's usage as CSV: our own columns, and the FinOps FOCUS 1.x layout; and
-the report's bridge from the month before as a CSV of its own.
+"""The monthly report's usage as CSV: our own columns, and the FinOps FOCUS 1.2 layout
+(billing.reports.focus); and the report's bridge from the month before as a CSV of its own.
 
-One row per team, day, provider, model and task type, read from the same rollup query as the
-report itself, so the sum of the cost column is the report's total to the last digit. Rows are
-streamed through billing.csv_output; amounts are exact Decimals and ints, never floats, so
-they are written as plain numbers and only the text cells are made safe for spreadsheets.
+One row per team, day, provider, model and task type (FOCUS: one per token meter of those),
+read from the same rollup query as the report itself, so the sum of the cost column is the
+report's total to the last digit. Rows are streamed through billing.csv_output; amounts are
+exact Decimals and ints, never floats, so they are written as plain numbers and only the text
+cells are made safe for spreadsheets.
 
 USD stays the billing currency; asked for (`?currency=EUR`), the exports add columns with each
 row's cost in a display currency at its day's ECB reference rate (billing.fx).
 """
 
-import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from billing.csv_output import cell_text
 from billing.fx import FxRates, currency_checked
-from billing.months import last_day_of, next_month
+from billing.months import last_day_of
 from billing.reports.day_rows import DayRow, day_row, day_rows_query
 from billing.reports.figures import MonthReport
+
+# The FOCUS export lives in billing.reports.focus; its names are served from here as well.
+from billing.reports.focus import FOCUS_COLUMNS as FOCUS_COLUMNS
+from billing.reports.focus import FOCUS_DISPLAY_COLUMNS as FOCUS_DISPLAY_COLUMNS
+from billing.reports.focus import FOCUS_NUMERIC_COLUMNS
+from billing.reports.focus import focus_row_day as focus_row_day
+from billing.reports.focus import focus_rows as focus_rows
 from dashboard.display_money import DISPLAY_QUANTUM, exact
-from routing.models import Provider
 
 CSV_COLUMNS = [
     "team",
@@ -40,47 +46,8 @@ CSV_COLUMNS = [
     "unpriced_requests",
 ]
 
-# FOCUS 1.x column names; x_ columns are our own, as the specification allows.
-FOCUS_COLUMNS = [
-    "BillingPeriodStart",
-    "BillingPeriodEnd",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "ChargeCategory",
-    "BilledCost",
-    "EffectiveCost",
-    "BillingCurrency",
-    "ProviderName",
-    "ServiceCategory",
-    "ServiceName",
-    "ResourceId",
-    "ConsumedQuantity",
-    "ConsumedUnit",
-    "SubAccountId",
-    "SubAccountName",
-    "Tags",
-    "x_Requests",
-    "x_TaoAmount",
-]
 # The columns holding amounts: typed again when a closed month's frozen text rows are served.
-NUMERIC_COLUMNS = {
-    *CSV_COLUMNS[5:],
-    "BilledCost",
-    "EffectiveCost",
-    "ConsumedQuantity",
-    "x_Requests",
-    "x_TaoAmount",
-}
-# Added when asked for a display currency; FOCUS's own are x_ columns, BillingCurrency stays USD.
-FOCUS_DISPLAY_COLUMNS = [
-    "x_DisplayCurrency",
-    "x_DisplayRate",
-    "x_DisplayRateDate",
-    "x_BilledCostInDisplayCurrency",
-]
-# Rates are stored to 10 places; amounts converted with them are written to as many.
-SERVICE_NAME = "LLM inference"
-SERVICE_CATEGORY = "AI and Machine Learning"
+NUMERIC_COLUMNS = {*CSV_COLUMNS[5:], *FOCUS_NUMERIC_COLUMNS}
 EXPORT_CHUNK = 2_000
 
 
@@ -110,37 +77,6 @@ def csv_rows(teams, month: date) -> Iterator[list]:
         ]
 
 
-def focus_rows(teams, month: date) -> Iterator[list]:
-    """The same rows in the FOCUS layout: the day's charge period in the team's time zone."""
-    by_id = {team.id: team for team in teams}
-    provider_names = dict(Provider.objects.values_list("slug", "name"))
-    yield FOCUS_COLUMNS
-    for row in month_rows(teams, month):
-        team = by_id[row.team_id]
-        cost = exact(row.figures.cost_usd)
-        yield [
-            _moment(team, month),
-            _moment(team, next_month(month)),
-            _moment(team, row.day),
-            _moment(team, row.day + timedelta(days=1)),
-            "Usage",
-            cost,
-            cost,
-            "USD",
-            provider_names.get(row.provider, row.provider),
-            SERVICE_CATEGORY,
-            SERVICE_NAME,
-            row.model,
-            exact(row.figures.tokens),
-            "tokens",
-            team.slug,
-            team.name,
-            json.dumps({"team": team.slug, "task_type": row.task_type}, sort_keys=True),
-            exact(row.figures.requests),
-            exact(row.figures.tao_amount),
-        ]
-
-
 # The bridge (billing.reports.bridge): one row per step of each bridge, the overall one first,
 # then each provider's and each task type's; a bridge's usd from "start" to "end" adds up.
 BRIDGE_COLUMNS = ["month", "previous_month", "scope", "group", "step", "usd"]
@@ -166,12 +102,6 @@ def bridge_rows(report: MonthReport) -> Iterator[list]:
         ]
         for step, amount in steps:
             yield [*months, scope, group, step, exact(amount)]
-
-
-def _moment(team, day: date) -> str:
-    """The team's midnight starting that day, as FOCUS wants date-times: UTC, ISO 8601, "Z"."""
-    moment = datetime.combine(day, time(), tzinfo=team.zone).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # The usage explorer's calls one per row, as they were stored: unlike the monthly rows above,
@@ -301,18 +231,6 @@ def with_display_columns(
 
 def csv_row_day(row: list, header: list) -> date:
     return date.fromisoformat(row[header.index("day")])
-
-
-def focus_row_day(zones: dict) -> Callable[[list, list], date]:
-    """A FOCUS row's day: its charge period's start (UTC) in its team's zone (SubAccountId)."""
-
-    def day_of(row: list, header: list) -> date:
-        start = datetime.fromisoformat(
-            row[header.index("ChargePeriodStart")].replace("Z", "+00:00")
-        )
-        return start.astimezone(zones[row[header.index("SubAccountId")]]).date()
-
-    return day_of
 
 
 def usage_row_day(zone) -> Callable[[list, list], date]:

@@ -66,6 +66,10 @@ def test_it_neutralises_formula_names_in_the_focus_csv(client, viewer_user, team
     rows = _download(client, team, "report_focus_csv")
     assert {r["ResourceId"] for r in rows} == {"'" + HYPERLINK, "'" + MINUS, "ok"}
     assert "'" + AT_SUM.lower() in {r["ProviderName"] for r in rows}
+    assert "'" + AT_SUM.lower() + "/ok" in {r["SkuId"] for r in rows}
+    # The names are inside a sentence that starts with a word, so never with a formula.
+    assert all(r["ChargeDescription"][:1].isalpha() for r in rows)
+    assert any(HYPERLINK in r["ChargeDescription"] for r in rows)
     assert sum(Decimal(r["BilledCost"]) for r in rows) == _report_total(client, team)
 
 
@@ -86,7 +90,11 @@ def test_it_neutralises_a_month_frozen_before_cells_were_made_safe(
     close = MonthClose.objects.get(team=team)
     # As months closed before the fix stored them: every cell text, formulas as sent.
     header, *rows = close.snapshot["exports"]["focus"]
-    close.snapshot["exports"]["focus"] = [header, *([*row[:5], "-2.50", *row[6:]] for row in rows)]
+    cost = header.index("BilledCost")
+    close.snapshot["exports"]["focus"] = [
+        header,
+        *([*row[:cost], "-2.50", *row[cost + 1 :]] for row in rows),
+    ]
     close.save()
     focus = _download(client, team, "report_focus_csv")
     assert {r["ResourceId"] for r in focus} == {"'" + HYPERLINK, "'" + MINUS, "ok"}

@@ -256,8 +256,11 @@ def test_the_focus_csv_keeps_usd_billing_and_adds_x_columns(
     rows = _rows(client.get(_url("report_focus_csv", team, month="2026-11") + "?currency=GBP"))
     assert list(rows[0]) == FOCUS_COLUMNS + FOCUS_DISPLAY_COLUMNS
     assert {row["BillingCurrency"] for row in rows} == {"USD"}
-    row = next(row for row in rows if row["BilledCost"] == "4")
-    assert [row[name] for name in FOCUS_DISPLAY_COLUMNS] == ["GBP", "0.5", "2026-11-11", "2"]
+    # The $4.00 of Nov 11, shared among its token meters' charges, each at that day's rate.
+    charges = [row for row in rows if row["x_DisplayRateDate"] == "2026-11-11"]
+    assert {(row["x_DisplayCurrency"], row["x_DisplayRate"]) for row in charges} == {("GBP", "0.5")}
+    assert sum(Decimal(row["BilledCost"]) for row in charges) == 4
+    assert sum(Decimal(row["x_BilledCostInDisplayCurrency"]) for row in charges) == 2
 
 
 def test_an_export_refuses_an_unknown_currency_with_400(client, viewer_user, team, usage):

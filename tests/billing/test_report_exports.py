@@ -16,7 +16,7 @@ from django.urls import reverse
 from billing.demo import DemoProfile, demo_tao_prices, demo_usage_seed
 from billing.ingest.store import usage_ingest
 from billing.models import UsageEvent
-from billing.reports.exports import CSV_COLUMNS, FOCUS_COLUMNS, plain
+from billing.reports.exports import CSV_COLUMNS, FOCUS_COLUMNS, focus_rows, plain
 from billing.reports.month_report import month_report
 from dashboard.models import Role
 from tests.factories import MembershipFactory, TeamFactory, event_at
@@ -130,13 +130,34 @@ def test_it_writes_the_focus_columns(client, viewer_user, team, usage):
     rows = _download(client, _url(team, "report_focus_csv"))
     assert list(rows[0]) == FOCUS_COLUMNS
     llama = next(r for r in rows if r["ResourceId"] == LLAMA["model"])
-    assert llama["ChargeCategory"] == "Usage"
+    assert (llama["BillingAccountId"], llama["BillingAccountName"]) == ("maven", "Maven")
+    assert (llama["ChargeCategory"], llama["ChargeClass"]) == ("Usage", "")
+    assert llama["ChargeFrequency"] == "Usage-Based"
     assert llama["BillingCurrency"] == "USD"
-    assert llama["ProviderName"] == "Chutes (Bittensor SN64)"
+    assert {llama[name] for name in ["ProviderName", "PublisherName", "InvoiceIssuerName"]} == {
+        "Chutes (Bittensor SN64)"
+    }
+    assert (llama["ServiceCategory"], llama["ServiceSubcategory"]) == (
+        "AI and Machine Learning",
+        "Generative AI",
+    )
     assert llama["ServiceName"] == "LLM inference"
-    assert (llama["ConsumedQuantity"], llama["ConsumedUnit"]) == ("1500", "tokens")
     assert json.loads(llama["Tags"]) == {"team": "maven", "task_type": "summarization"}
     assert llama["BilledCost"] == llama["EffectiveCost"]
+
+
+def test_it_writes_a_focus_charge_per_token_meter(client, viewer_user, team, usage):
+    client.force_login(viewer_user)
+    rows = _download(client, _url(team, "report_focus_csv"))
+    llama = [r for r in rows if r["ResourceId"] == LLAMA["model"]]
+    # 1,000 input tokens at $0.10 and 500 output tokens at $0.40 per million.
+    assert [
+        (r["SkuMeter"], r["ConsumedQuantity"], r["PricingQuantity"], r["BilledCost"]) for r in llama
+    ] == [
+        ("Input Tokens", "1000.0", "0.001", "0.0001"),
+        ("Output Tokens", "500.0", "0.0005", "0.0002"),
+    ]
+    assert {(r["ConsumedUnit"], r["PricingUnit"]) for r in llama} == {("Tokens", "1000000 Tokens")}
 
 
 def test_it_gives_charge_and_billing_periods_in_the_team_zone_across_daylight_saving(
@@ -145,7 +166,7 @@ def test_it_gives_charge_and_billing_periods_in_the_team_zone_across_daylight_sa
     # New York leaves daylight saving at 02:00 on November 1st.
     usage_ingest(team, [event_at("a", datetime(2026, 11, 1, 12, tzinfo=UTC))], now=NOW)
     client.force_login(viewer_user)
-    [row] = _download(client, _url(team, "report_focus_csv"))
+    row = _download(client, _url(team, "report_focus_csv"))[0]
     # The team's local midnights (New York, across the end of daylight saving) in UTC.
     assert row["ChargePeriodStart"] == "2026-11-01T04:00:00Z"
     assert row["ChargePeriodEnd"] == "2026-11-02T05:00:00Z"
@@ -156,11 +177,11 @@ def test_it_gives_charge_and_billing_periods_in_the_team_zone_across_daylight_sa
 def test_its_total_equals_the_page_total_too(client, viewer_user, team, usage):
     client.force_login(viewer_user)
     rows = _download(client, _url(team, "report_focus_csv"))
-    page = client.get(_url(team, "report")).context["report"]
-    assert sum((Decimal(r["BilledCost"]) for r in rows), Decimal(0)) == (
-        page.totals.figures.cost_usd
-    )
-    assert sum(int(r["ConsumedQuantity"]) for r in rows) == page.totals.figures.tokens
+    page = client.get(_url(team, "report")).context["report"].totals.figures
+    assert sum((Decimal(r["BilledCost"]) for r in rows), Decimal(0)) == page.cost_usd
+    assert sum(Decimal(r["ConsumedQuantity"]) for r in rows) == page.tokens
+    assert sum(int(r["x_Requests"] or 0) for r in rows) == page.requests
+    assert sum((Decimal(r["x_TaoAmount"]) for r in rows), Decimal(0)) == page.tao_amount
 
 
 # --- On demo data, against the raw events ----------------------------------------------------
@@ -185,7 +206,8 @@ def test_both_files_add_up_to_the_page_on_demo_data(client, viewer_user, demo):
     page = month_report(demo, NOVEMBER).totals.figures.cost_usd
     ours = _download(client, _url(demo))
     focus = _download(client, _url(demo, "report_focus_csv"))
-    assert len(ours) == len(focus) > 100
+    # A FOCUS charge per token meter of each of our rows.
+    assert len(focus) >= len(ours) > 100
     assert sum((Decimal(r["cost_usd"]) for r in ours), Decimal(0)) == page
     assert sum((Decimal(r["BilledCost"]) for r in focus), Decimal(0)) == page
     assert page.quantize(Decimal("1e-9")) == _raw_cost(demo).quantize(Decimal("1e-9"))
@@ -199,6 +221,16 @@ def test_the_csv_adds_up_to_the_raw_events_exactly(client, viewer_user, demo):
     client.force_login(viewer_user)
     rows = _download(client, _url(demo))
     assert sum((Decimal(r["cost_usd"]) for r in rows), Decimal(0)) == _raw_cost(demo)
+
+
+def test_the_focus_rows_read_a_fixed_number_of_queries_whatever_the_usage(
+    demo, django_assert_num_queries
+):
+    # The providers' names, the invoices, the catalog (providers, models, list and team
+    # prices), and the month's rows.
+    with django_assert_num_queries(7):
+        rows = list(focus_rows([demo], NOVEMBER))
+    assert len(rows) > 100
 
 
 # --- Who may download ------------------------------------------------------------------------
