@@ -308,11 +308,13 @@ def budget_lines(team: Team, *, now: datetime) -> list[BudgetLine]:
     budgets = sorted(Budget.objects.filter(team=team).select_related("provider"), key=_order)
     this_month = {scope_key(b): b for b in budgets if b.month == first}
     recurring = {scope_key(b): b for b in budgets if b.month is None}
-    states = {b.pk: _applies(b, first, this_month) for b in budgets}
+    states = {b.pk: budget_applies(b, first, this_month) for b in budgets}
     aliases = {b.api_key_alias for b in budgets if states[b.pk] == CURRENT}
     # The whole usage under "", and each key alias a budget in force narrows to.
     cubes = {alias: load_cube(team, first, today, api_key_alias=alias) for alias in aliases}
-    currencies = {b.currency for b in budgets if states[b.pk] == CURRENT and _in_currency(b)}
+    currencies = {
+        b.currency for b in budgets if states[b.pk] == CURRENT and set_in_other_currency(b)
+    }
     rates = {code: fx.fx_rates(code, first, today) for code in sorted(currencies)}
     lines = []
     for budget in budgets:
@@ -323,12 +325,12 @@ def budget_lines(team: Team, *, now: datetime) -> list[BudgetLine]:
         line = BudgetLine(budget, state, replaced_by, replaces, None)
         if state == CURRENT:
             cube = cubes[budget.api_key_alias]
-            line = _standing(team, line, cube, first, today, rates.get(budget.currency))
+            line = budget_standing(team, line, cube, first, today, rates.get(budget.currency))
         lines.append(line)
     return lines
 
 
-def _in_currency(budget: Budget) -> bool:
+def set_in_other_currency(budget: Budget) -> bool:
     return budget.currency != "USD" and budget.amount_in_currency is not None
 
 
@@ -338,7 +340,7 @@ def _order(budget: Budget) -> tuple:
     return (kind, name, budget.month is not None, budget.month or date.min)
 
 
-def _applies(budget: Budget, first: date, this_month: dict) -> str:
+def budget_applies(budget: Budget, first: date, this_month: dict) -> str:
     if budget.month is None:
         return REPLACED if scope_key(budget) in this_month else CURRENT
     if budget.month == first:
@@ -346,7 +348,7 @@ def _applies(budget: Budget, first: date, this_month: dict) -> str:
     return UPCOMING if budget.month > first else PAST
 
 
-def _standing(team, line: BudgetLine, cube, first: date, today: date, rates) -> BudgetLine:
+def budget_standing(team, line: BudgetLine, cube, first: date, today: date, rates) -> BudgetLine:
     budget = line.budget
     provider = budget.provider.slug if budget.provider_id else ""
     filters = Filters(first, today, provider=provider, task_type=budget.task_type)
@@ -384,7 +386,7 @@ def budget_held_in_usd(team: Team, budget: Budget | None, rows, filters, today: 
     the overview's: the budget as month_panel should hold it, its amount in USD standing for an
     amount set in another currency (see _held_in_usd); a USD budget, or one without rates, as
     it is. One query for a budget in another currency, none otherwise."""
-    if budget is None or not _in_currency(budget):
+    if budget is None or not set_in_other_currency(budget):
         return budget
     first = filters.first_day.replace(day=1)
     rates = fx.fx_rates(budget.currency, first, today)

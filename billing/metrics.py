@@ -26,7 +26,14 @@ from prometheus_client.core import (
 )
 
 from billing import fx
-from billing.budgets import CURRENT, BudgetLine, _applies, _in_currency, _standing, scope_key
+from billing.budgets import (
+    CURRENT,
+    BudgetLine,
+    budget_applies,
+    budget_standing,
+    scope_key,
+    set_in_other_currency,
+)
 from billing.ingest.events import TOKEN_FIELDS
 from billing.models import (
     Alert,
@@ -218,12 +225,12 @@ def budget_standings(teams: list[Team], now: datetime) -> list[tuple[Team, Budge
         first = firsts[team.id]
         this_month = {scope_key(b): b for b in budgets[team.id] if b.month == first}
         current += [
-            (team, b) for b in budgets[team.id] if _applies(b, first, this_month) == CURRENT
+            (team, b) for b in budgets[team.id] if budget_applies(b, first, this_month) == CURRENT
         ]
     if not current:
         return []
     cubes = _month_cubes(list({team.id: team for team, _ in current}.values()), now)
-    currencies = sorted({b.currency for _, b in current if _in_currency(b)})
+    currencies = sorted({b.currency for _, b in current if set_in_other_currency(b)})
     span = min(firsts.values()), max(todays.values())
     rates = {code: fx.fx_rates(code, *span) for code in currencies}
     standings = []
@@ -232,7 +239,7 @@ def budget_standings(teams: list[Team], now: datetime) -> list[tuple[Team, Budge
         first, today = firsts[team.id], todays[team.id]
         cube = cubes[(team.id, budget.api_key_alias)]
         standings.append(
-            (team, _standing(team, line, cube, first, today, rates.get(budget.currency)))
+            (team, budget_standing(team, line, cube, first, today, rates.get(budget.currency)))
         )
     return standings
 
