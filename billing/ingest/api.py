@@ -1,5 +1,6 @@
 """The proxy's endpoints for usage and quality scores."""
 
+import functools
 import logging
 
 from django.db import DatabaseError
@@ -17,41 +18,53 @@ from dashboard.models import Scope
 logger = logging.getLogger(__name__)
 
 
+def usage_write_endpoint(what: str):
+    """Decorate view(request, team): POST only, a usage:write token, and every failure a JSON
+    error, never a 500. `what` names what was sent ("batch", "export") in the messages."""
+
+    def decorate(handle):
+        @csrf_exempt
+        @functools.wraps(handle)
+        def view(request):
+            try:
+                if request.method != "POST":
+                    raise ApiError(405, "method not allowed", "Use POST.", {"Allow": "POST"})
+                return handle(request, authenticate_proxy(request, Scope.USAGE_WRITE).team)
+            except ApiError as error:
+                return error.response()
+            except PayloadError as error:
+                return ApiError(error.status, error.error, error.detail).response()
+            except DATABASE_ERRORS as error:
+                logger.warning("Database unavailable during %s: %s", request.path, error)
+                return database_unavailable(
+                    f"Nothing was stored; send the same {what} again later."
+                ).response()
+            except DatabaseError as error:
+                # Validation should have caught it; say so rather than invite endless retries.
+                logger.exception("Database refused a %s during %s", what, request.path)
+                return ApiError(
+                    422,
+                    f"{what} not stored",
+                    f"Nothing was stored: the database refused it ({error}).",
+                ).response()
+
+        return view
+
+    return decorate
+
+
 def _proxy_endpoint(handler, reader: ItemReader | None = None, after=None):
-    """POST only, a usage:write token, a parsed body; every failure a JSON error, never a 500.
+    """A parsed body of items handed to handler(team, items); `after(team, result)` runs once
+    the handler has stored the batch, outside its transaction."""
 
-    `after(team, result)` runs once the handler has stored the batch, outside its transaction.
-    """
+    def view(request, team):
+        result = handler(team, parse_items(read_body(request), reader))
+        if after is not None:
+            after(team, result)
+        return JsonResponse(result.as_json())
 
-    @csrf_exempt
-    def view(request):
-        try:
-            if request.method != "POST":
-                raise ApiError(405, "method not allowed", "Use POST.", {"Allow": "POST"})
-            token = authenticate_proxy(request, Scope.USAGE_WRITE)
-            items = parse_items(read_body(request), reader)
-            result = handler(token.team, items)
-            if after is not None:
-                after(token.team, result)
-            return JsonResponse(result.as_json())
-        except ApiError as error:
-            return error.response()
-        except PayloadError as error:
-            return ApiError(error.status, error.error, error.detail).response()
-        except DATABASE_ERRORS as error:
-            logger.warning("Database unavailable during %s: %s", request.path, error)
-            return database_unavailable(
-                "Nothing was stored; send the same batch again later."
-            ).response()
-        except DatabaseError as error:
-            # Validation should have caught it; say so rather than invite endless retries.
-            logger.exception("Database refused a batch during %s", request.path)
-            return ApiError(
-                422, "batch not stored", f"Nothing was stored: the database refused it ({error})."
-            ).response()
-
-    view.__name__ = handler.__name__
-    return view
+    view.__name__ = view.__qualname__ = handler.__name__
+    return usage_write_endpoint("batch")(view)
 
 
 def read_body(request) -> bytes:

@@ -2,6 +2,8 @@ import pytest
 
 from dashboard.tokens import token_create
 from routing.models import Model, Provider
+from routing.publish import routing_publish
+from routing.rules import rule_save
 
 
 @pytest.fixture(autouse=True)
@@ -33,3 +35,16 @@ def sonnet(catalog):
 @pytest.fixture
 def routes_token(team):
     return token_create(team=team, name="proxy", scopes=["routes:read"])[1]
+
+
+@pytest.fixture
+def published(team, admin_user, llama, sonnet):
+    """Version 1: every task to Llama on Chutes, falling back to Sonnet."""
+    rule_save(
+        team=team,
+        user=admin_user,
+        task_type="*",
+        targets=[{"model_id": llama.pk, "weight": 100}],
+        fallbacks=[sonnet.pk],
+    )
+    return routing_publish(team=team, user=admin_user, comment="first")

@@ -2,25 +2,9 @@
 
 import json
 
-import pytest
-
 from dashboard.tokens import token_create
-from routing.publish import routing_publish
-from routing.rules import rule_save
 from tests.factories import ProviderKeyFactory
 from tests.openapi_check import assert_matches_openapi
-
-
-@pytest.fixture
-def published(team, admin_user, llama, sonnet):
-    rule_save(
-        team=team,
-        user=admin_user,
-        task_type="*",
-        targets=[{"model_id": llama.pk, "weight": 100}],
-        fallbacks=[sonnet.pk],
-    )
-    return routing_publish(team=team, user=admin_user, comment="first")
 
 
 def _get(client, url, token):

@@ -12,8 +12,6 @@ from dashboard.tokens import token_create
 from routing.audit_actions import RoutingAuditAction
 from routing.keys import key_revoke, key_rotate
 from routing.models import Provider, ProxyInstance
-from routing.publish import routing_publish
-from routing.rules import rule_save
 from tests.factories import ProviderKeyFactory
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
@@ -21,18 +19,6 @@ NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 
 def _get(client, url, token, **headers):
     return client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}", **headers)
-
-
-@pytest.fixture
-def published(team, admin_user, llama, sonnet):
-    rule_save(
-        team=team,
-        user=admin_user,
-        task_type="*",
-        targets=[{"model_id": llama.pk, "weight": 100}],
-        fallbacks=[sonnet.pk],
-    )
-    return routing_publish(team=team, user=admin_user, comment="first")
 
 
 # --- Routes -------------------------------------------------------------------------------
