@@ -23,6 +23,9 @@ class DayRow:
     model: str
     task_type: str
     figures: Figures
+    # Set only in the exports' grain (by_who=True): the end user and API key alias.
+    end_user: str = ""
+    api_key_alias: str = ""
 
 
 COUNT_COLUMNS = [
@@ -36,20 +39,24 @@ COUNT_COLUMNS = [
 AMOUNT_COLUMNS = ["cost_usd", "tao_amount"]
 
 
-def day_rows_query(teams, first_day: date, last_day: date):
-    """The teams' rollups of those days summed per team day, provider, model and task type."""
+def day_rows_query(teams, first_day: date, last_day: date, *, by_who: bool = False):
+    """The teams' rollups of those days summed per team day, provider, model and task type, and
+    with `by_who` per end user and API key alias too (the exports' finer grain)."""
+    group = ["team_id", "day", "provider_name", "model_name", "task_type"]
+    if by_who:
+        group += ["end_user", "api_key_alias"]
     return (
         UsageDailyRollup.objects.filter(
             team_id__in=[team.id for team in teams], day__gte=first_day, day__lte=last_day
         )
-        .values("team_id", "day", "provider_name", "model_name", "task_type")
+        .values(*group)
         .annotate(
             s_errors=whole(Sum("requests", filter=Q(status=Status.ERROR))),
             s_tao_cost_usd=Sum("cost_usd", filter=Q(tao_amount__gt=0)),
             **{f"s_{name}": whole(Sum(name)) for name in COUNT_COLUMNS},
             **{f"s_{name}": Sum(name) for name in AMOUNT_COLUMNS},
         )
-        .order_by("team_id", "day", "provider_name", "model_name", "task_type")
+        .order_by(*group)
     )
 
 
@@ -60,6 +67,8 @@ def day_row(row: dict) -> DayRow:
         provider=row["provider_name"],
         model=row["model_name"],
         task_type=row["task_type"],
+        end_user=row.get("end_user", ""),
+        api_key_alias=row.get("api_key_alias", ""),
         figures=Figures(
             errors=row["s_errors"] or 0,
             tao_cost_usd=row["s_tao_cost_usd"] or ZERO,

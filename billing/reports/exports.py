@@ -35,6 +35,8 @@ CSV_COLUMNS = [
     "provider",
     "model",
     "task_type",
+    "end_user",
+    "api_key_alias",
     "requests",
     "errors",
     "input_tokens",
@@ -47,7 +49,8 @@ CSV_COLUMNS = [
 ]
 
 # The columns holding amounts: typed again when a closed month's frozen text rows are served.
-NUMERIC_COLUMNS = {*CSV_COLUMNS[5:], *FOCUS_NUMERIC_COLUMNS}
+CSV_AMOUNTS = CSV_COLUMNS[CSV_COLUMNS.index("requests") :]
+NUMERIC_COLUMNS = {*CSV_AMOUNTS, *FOCUS_NUMERIC_COLUMNS}
 EXPORT_CHUNK = 2_000
 
 
@@ -57,12 +60,13 @@ def plain(value: Decimal | int) -> str:
 
 
 def month_rows(teams, month: date) -> Iterator[DayRow]:
-    query = day_rows_query(teams, month, last_day_of(month))
+    query = day_rows_query(teams, month, last_day_of(month), by_who=True)
     return (day_row(row) for row in query.iterator(chunk_size=EXPORT_CHUNK))
 
 
 def csv_rows(teams, month: date) -> Iterator[list]:
-    """The header, then one row per team day, provider, model and task type."""
+    """The header, then one row per team day, provider, model, task type, end user and API key
+    alias."""
     slugs = {team.id: team.slug for team in teams}
     yield CSV_COLUMNS
     for row in month_rows(teams, month):
@@ -73,7 +77,9 @@ def csv_rows(teams, month: date) -> Iterator[list]:
             row.provider,
             row.model,
             row.task_type,
-            *(exact(getattr(figures, name)) for name in CSV_COLUMNS[5:]),
+            row.end_user,
+            row.api_key_alias,
+            *(exact(getattr(figures, name)) for name in CSV_AMOUNTS),
         ]
 
 

@@ -273,7 +273,7 @@ def focus_rows(teams, month: date) -> Iterator[list]:
     invoices = invoice_ids(teams, month)
     prices = Prices()
     yield FOCUS_COLUMNS
-    query = day_rows_query(teams, month, last_day_of(month))
+    query = day_rows_query(teams, month, last_day_of(month), by_who=True)
     for row in (day_row(each) for each in query.iterator(chunk_size=EXPORT_CHUNK)):
         team = by_id[row.team_id]
         provider = provider_names.get(row.provider, row.provider)
@@ -328,7 +328,7 @@ def focus_rows(teams, month: date) -> Iterator[list]:
                 None,
                 team.slug,
                 team.name,
-                json.dumps({"team": team.slug, "task_type": row.task_type}, sort_keys=True),
+                json.dumps(_tags(team, row), sort_keys=True),
                 # The calls are counted once, on their grain's first charge.
                 row.figures.requests if index == 0 else None,
                 exact(charge.tao),
@@ -367,3 +367,14 @@ def focus_row_day(zones: dict) -> Callable[[list, list], date]:
         return start.astimezone(zones[row[header.index("SubAccountId")]]).date()
 
     return day_of
+
+
+def _tags(team, row: DayRow) -> dict[str, str]:
+    """The charge's tags: the team and task type, and the end user and API key alias when the
+    proxy sent them."""
+    tags = {"team": team.slug, "task_type": row.task_type}
+    if row.end_user:
+        tags["end_user"] = row.end_user
+    if row.api_key_alias:
+        tags["api_key_alias"] = row.api_key_alias
+    return tags
