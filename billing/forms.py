@@ -177,6 +177,20 @@ class UsageFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "id or its beginning"}),
         error_messages={"max_length": "A request id has at most 255 characters."},
     )
+    end_user = forms.CharField(
+        label="End user",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "exactly as sent"}),
+        error_messages={"max_length": "At most 200 characters: no call carries a longer one."},
+    )
+    api_key_alias = forms.CharField(
+        label="API key alias",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "exactly as sent"}),
+        error_messages={"max_length": "At most 200 characters: no call carries a longer one."},
+    )
     sort = forms.ChoiceField(label="Sort", choices=SORT_CHOICES)
     # Set by the pager's links, never by the form: changing a filter starts at the top.
     before = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -246,6 +260,8 @@ class UsageFilterForm(forms.Form):
             unpriced_only=data["unpriced"],
             disagreement_only=data["disagreement"],
             request_id=data["request_id"],
+            end_user=data["end_user"],
+            api_key_alias=data["api_key_alias"],
         )
 
     def export_sort(self) -> UsageSort:

@@ -42,6 +42,9 @@ class UsageFilters:
     disagreement_only: bool = False
     # The proxy's event id, or its beginning.
     request_id: str = ""
+    # As the proxy sent them, matched exactly; empty for any.
+    end_user: str = ""
+    api_key_alias: str = ""
 
 
 def time_bounds(
@@ -229,6 +232,8 @@ def _filtered_events(team, filters: UsageFilters):
         "model_name": filters.model,
         "task_type": filters.task_type,
         "status": filters.status,
+        "end_user": filters.end_user,
+        "api_key_alias": filters.api_key_alias,
     }
     events = events.filter(**{name: value for name, value in exact.items() if value})
     if filters.route_version is not None:

@@ -6,6 +6,7 @@ scores endpoints under /api/v1/, the Prometheus scrape at /metrics, and OTLP tra
 from django.urls import URLPattern, URLResolver, include, path
 
 from billing import (
+    views_attribution,
     views_budgets,
     views_catalog,
     views_metrics,
@@ -21,6 +22,9 @@ team_patterns: list[URLPattern | URLResolver] = [
     path("usage/", views_usage.usage_explorer, name="usage"),
     path("usage.csv", views_usage.usage_csv, name="usage_csv"),
     path("usage/<int:event_pk>/", views_usage.usage_event_detail, name="usage_event"),
+    path(
+        "usage/by/<str:attribute>/", views_attribution.usage_attribution, name="usage_attribution"
+    ),
     path("routing/simulate/", views_simulate.simulate_page, name="routing_simulate"),
     path("routing/publish/cost/", views_simulate.publish_cost, name="routing_publish_cost"),
     path("routing/experiments/", include("billing.experiments.urls")),

@@ -17,7 +17,13 @@ from django.views.decorators.vary import vary_on_headers
 from billing.csv_output import csv_lines
 from billing.forms import UsageFilterForm
 from billing.fx import fx_rates
-from billing.queries import tao_note, usage_choices, usage_event, usage_events, usage_page
+from billing.queries import (
+    tao_note,
+    usage_choices,
+    usage_event,
+    usage_events,
+    usage_page,
+)
 from billing.reports.exports import (
     display_currency_asked,
     usage_filename,

@@ -118,6 +118,8 @@ USAGE_COLUMNS = [
     "provider",
     "model",
     "task_type",
+    "end_user",
+    "api_key_alias",
     "route_version",
     "status",
     "error_type",

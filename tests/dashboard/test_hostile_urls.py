@@ -51,6 +51,8 @@ HOSTILE_MONTHS = ["9999-12", "0000-00", "0001-01", "2026-13", "2026-00"]
 HOSTILE_SLUGS = ["nope", "x" * 300]
 # Ranges and months read from the query string whatever form they belong to.
 EXTRA_QUERY_KEYS = ["range", "start", "end", "month", "page", "cursor", "teams", "tab", "next"]
+# Spend per end user and per key reads its own, and the usage explorer's form adds two.
+EXTRA_QUERY_KEYS += ["first", "last", "q", "limit", "attribute", "end_user", "api_key_alias"]
 
 
 def _walk(patterns, prefix=""):
@@ -166,6 +168,8 @@ def _path_variants(route, world):
             return "2026-10"
         if name == "chart":
             return "daily-cost"
+        if name == "attribute":
+            return "end_user"
         return str(world["ids"].get(name, 1))
 
     def hostile(name):

@@ -100,6 +100,7 @@ URLS = [
     ("team_settings", {"team": "acme"}, "/t/acme/settings/"),
     ("token_revoke", {"team": "acme", "token_id": 7}, "/t/acme/tokens/7/revoke/"),
     ("tokens", {"team": "acme"}, "/t/acme/tokens/"),
+    ("usage_attribution", {"team": "acme", "attribute": "end_user"}, "/t/acme/usage/by/end_user/"),
     ("usage", {"team": "acme"}, "/t/acme/usage/"),
     ("usage_csv", {"team": "acme"}, "/t/acme/usage.csv"),
     ("usage_event", {"team": "acme", "event_pk": 7}, "/t/acme/usage/7/"),
