@@ -162,7 +162,8 @@ def reference_day(spend: dict[date, Decimal], day: date, weeks: int, usual: Deci
 def day_bridge(team, series: Series, *, reference: date, day: date) -> Bridge:
     """The bridge of the series' spend from `reference` to `day`, tokens weighed at the list
     prices in force on the reference day. Two queries for the days, one for the prices."""
-    before = [row for row in day_rows([team], reference, reference) if series.holds(row)]
-    after = [row for row in day_rows([team], day, day) if series.holds(row)]
+    by_who = series.scope == "api_key_alias"
+    before = [r for r in day_rows([team], reference, reference, by_who=by_who) if series.holds(r)]
+    after = [r for r in day_rows([team], day, day, by_who=by_who) if series.holds(r)]
     prices = list_price_weights([*before, *after], reference)
     return month_bridge(before, after, reference_prices=prices)

@@ -109,8 +109,12 @@ def _verdict_numbers(verdict: Verdict, params: dict) -> dict:
 
 
 def _overview_link(rule: AlertRule, series: Series, first: date, last: date) -> str:
-    """The team's overview over the weeks judged, narrowed to the series, split by model."""
+    """The team's overview over the weeks judged, narrowed to the series, split by model; for a
+    key alias, which the overview does not filter by, the usage explorer's calls of that key."""
     query = {"range": "custom", "start": first.isoformat(), "end": last.isoformat()}
+    if series.scope == "api_key_alias":
+        query["api_key_alias"] = series.name
+        return f"{team_path(rule.team, 'usage/')}?{urlencode(query)}"
     if series.scope != "team":
         query[series.scope] = series.name
     return f"{team_path(rule.team)}?{urlencode(query | {'by': 'model'})}"

@@ -14,7 +14,9 @@ from billing.models import UsageDailyRollup
 from billing.overview.cube import whole
 
 DAY = timedelta(days=1)
-SCOPES = ("team", "provider", "task_type")
+SCOPES = ("team", "provider", "task_type", "api_key_alias")
+# What a rule of scope "all" judges: each key alias is watched only when a rule asks for them.
+ALL_SCOPES = ("team", "provider", "task_type")
 
 
 def last_complete_day(team, now: datetime) -> date:
@@ -24,7 +26,7 @@ def last_complete_day(team, now: datetime) -> date:
 
 @dataclass(frozen=True)
 class SpendRow:
-    """One team day of one provider, model and task type."""
+    """One team day of one provider, model, task type and API key alias."""
 
     day: date
     provider: str
@@ -33,15 +35,18 @@ class SpendRow:
     calls: int
     cost: Decimal
     tao: Decimal
+    api_key_alias: str = ""
 
 
 def spend_rows(team, first_day: date, last_day: date) -> list[SpendRow]:
-    """The team's spend and calls per day, provider, model and task type. One query."""
+    """The team's spend and calls per day, provider, model, task type and API key alias. One
+    query."""
+    group = ["day", "provider_name", "model_name", "task_type", "api_key_alias"]
     rows = (
         UsageDailyRollup.objects.filter(team=team, day__gte=first_day, day__lte=last_day)
-        .values("day", "provider_name", "model_name", "task_type")
+        .values(*group)
         .annotate(s_calls=whole(Sum("requests")), s_cost=Sum("cost_usd"), s_tao=Sum("tao_amount"))
-        .order_by("day", "provider_name", "model_name", "task_type")
+        .order_by(*group)
     )
     return [
         SpendRow(
@@ -49,6 +54,7 @@ def spend_rows(team, first_day: date, last_day: date) -> list[SpendRow]:
             provider=row["provider_name"],
             model=row["model_name"],
             task_type=row["task_type"],
+            api_key_alias=row["api_key_alias"],
             calls=row["s_calls"] or 0,
             cost=row["s_cost"] or Decimal(0),
             tao=row["s_tao"] or Decimal(0),
@@ -59,7 +65,8 @@ def spend_rows(team, first_day: date, last_day: date) -> list[SpendRow]:
 
 @dataclass(frozen=True)
 class Series:
-    """What one spend anomaly is about: the whole team, one provider or one task type."""
+    """What one spend anomaly is about: the whole team, one provider, one task type or one API
+    key alias."""
 
     scope: str  # one of SCOPES
     name: str = ""
@@ -70,6 +77,8 @@ class Series:
             return row.provider == self.name
         if self.scope == "task_type":
             return row.task_type == self.name
+        if self.scope == "api_key_alias":
+            return row.api_key_alias == self.name
         return True
 
     @property
@@ -82,12 +91,14 @@ def series_in(rows: Iterable[SpendRow], scope: str) -> list[Series]:
     rows = list(rows)
     found = []
     for each in SCOPES:
-        if scope not in ("all", each):
+        if scope != each and not (scope == "all" and each in ALL_SCOPES):
             continue
         if each == "team":
             found.append(Series("team"))
         else:
             names = sorted({getattr(row, each) for row in rows})
+            if each == "api_key_alias":
+                names = [name for name in names if name]  # calls sent without one: no key
             found += [Series(each, name) for name in names]
     return found
 

@@ -294,7 +294,9 @@ class SpendAnomalyParams(ParamsForm):
     scope = forms.ChoiceField(
         choices=[(key, label.capitalize()) for key, label in SPEND_SCOPES.items()],
         label="Watch the spend of",
-        error_messages={"invalid_choice": "Choose the team, providers, task types or all."},
+        error_messages={
+            "invalid_choice": "Choose the team, providers, task types, API key aliases or all."
+        },
     )
     deviations = _deviations()
     min_usd = _number_field(

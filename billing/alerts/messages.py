@@ -260,6 +260,8 @@ def spend_series_words(scope: str, name: str) -> tuple[str, str]:
         return f"at {name}", f" at {name}"
     if scope == "task_type":
         return f"in {task_type_name(name)}", f" on {task_type_name(name)}"
+    if scope == "api_key_alias":
+        return f"on API key {name}", f" on API key {name}"
     return "", ""
 
 

@@ -58,7 +58,7 @@ CHOICES = {
     "direction": {"both", "up", "down"},
     "currency": {"both", "usd", "tao"},
     "mode": {"threshold", "anomaly"},
-    "scope": {"all", "team", "provider", "task_type"},
+    "scope": {"all", "team", "provider", "task_type", "api_key_alias"},
     "balance": {"account", "total"},
 }
 WHOLE_PARAMS = {"window_minutes", "minutes", "min_requests", "min_samples", "threshold_ms"}

@@ -30,6 +30,7 @@ SPEND_SCOPES = {
     "team": "the team as a whole",
     "provider": "each provider",
     "task_type": "each task type",
+    "api_key_alias": "each API key alias",
 }
 TAO_BALANCES = {"account": "the Chutes account", "total": "the Chutes account and the wallet"}
 

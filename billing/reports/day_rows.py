@@ -78,5 +78,5 @@ def day_row(row: dict) -> DayRow:
     )
 
 
-def day_rows(teams, first_day: date, last_day: date) -> list[DayRow]:
-    return [day_row(row) for row in day_rows_query(teams, first_day, last_day)]
+def day_rows(teams, first_day: date, last_day: date, *, by_who: bool = False) -> list[DayRow]:
+    return [day_row(row) for row in day_rows_query(teams, first_day, last_day, by_who=by_who)]
