@@ -287,7 +287,7 @@ def tao_price_families(now: datetime) -> list[Metric]:
         "llmspend_tao_price_degraded",
         "1 when the latest TAO price is the median of fewer than two fresh sources, else 0.",
     )
-    latest = TaoPrice.objects.filter(at__lte=now).order_by("-at", "-id").first()
+    latest = TaoPrice.objects.latest_at(now)
     if latest is not None:
         price.add_metric([], float(latest.usd))
         age.add_metric([], (now - latest.at).total_seconds())

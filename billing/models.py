@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -109,6 +111,12 @@ TAO_DIGITS = {"max_digits": 24, "decimal_places": 12}
 TAO_PRICE_DIGITS = {"max_digits": 18, "decimal_places": 8}
 
 
+class TaoPriceQuerySet(models.QuerySet):
+    def latest_at(self, now: datetime) -> "TaoPrice | None":
+        """The price in force at `now`: the latest observed at or before it."""
+        return self.filter(at__lte=now).order_by("-at", "-id").first()
+
+
 class TaoPrice(models.Model):
     """TAO/USD at a moment, with where it came from."""
 
@@ -118,6 +126,8 @@ class TaoPrice(models.Model):
     # The median of fewer than two fresh sources (billing.tao_feed): usable, but said so.
     degraded = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TaoPriceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at"]

@@ -7,7 +7,7 @@ must not import billing.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Sum
@@ -112,8 +112,9 @@ def baseline_rules(team) -> list[dict]:
     return [{"task_type": "*", "enabled": True, "targets": [target], "fallbacks": []}]
 
 
-def latest_tao_usd() -> Decimal | None:
-    return TaoPrice.objects.order_by("-at").values_list("usd", flat=True).first()
+def latest_tao_usd(now: datetime | None = None) -> Decimal | None:
+    price = TaoPrice.objects.latest_at(now or timezone.now())
+    return price.usd if price is not None else None
 
 
 @dataclass
@@ -130,7 +131,7 @@ def simulate(
 ) -> Simulation:
     now = now or timezone.now()
     mix = task_mix(team, days=days, now=now)
-    book, tao_usd = PriceBook.current(), latest_tao_usd()
+    book, tao_usd = PriceBook.current(), latest_tao_usd(now)
 
     def run(rules):
         return project(mix, rules, book=book, tao_usd=tao_usd, today=now) if rules else None

@@ -210,7 +210,7 @@ def tao_sources_status(now: datetime) -> SourcesStatus:
         if last is not None and last.usd is None:
             priced = quotes.filter(usd__isnull=False).order_by("-polled_at").first()
         sources.append(SourceStatus(source.name, source.off_because(), last, priced))
-    price = TaoPrice.objects.filter(at__lte=now).order_by("-at", "-id").first()
+    price = TaoPrice.objects.latest_at(now)
     polled_at = (
         TaoQuote.objects.filter(polled_at__lte=now)
         .order_by("-polled_at")

@@ -17,7 +17,7 @@ from billing.models import AlertRule, Budget, TaoPrice, TaoQuote
 def tao_price_spike(rule: AlertRule, params: dict, now: datetime) -> list[Condition]:
     """The latest price against the last one at or before now - window, beyond the threshold."""
     minutes = params["window_minutes"]
-    latest = TaoPrice.objects.filter(at__lte=now).order_by("-at", "-id").first()
+    latest = TaoPrice.objects.latest_at(now)
     then = (
         TaoPrice.objects.filter(at__lte=now - timedelta(minutes=minutes))
         .order_by("-at", "-id")
@@ -57,7 +57,7 @@ def tao_price_spike(rule: AlertRule, params: dict, now: datetime) -> list[Condit
 def tao_price_stale(rule: AlertRule, params: dict, now: datetime) -> list[Condition]:
     """No TAO price newer than `minutes` (or none at all)."""
     limit = params["minutes"]
-    latest = TaoPrice.objects.filter(at__lte=now).order_by("-at", "-id").first()
+    latest = TaoPrice.objects.latest_at(now)
     if latest is not None and now - latest.at <= timedelta(minutes=limit):
         return []
     age = now - latest.at if latest else None

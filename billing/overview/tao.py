@@ -34,7 +34,7 @@ class TaoPoint:
 
 def tao_quote(now: datetime) -> TaoQuote | None:
     """The latest TAO/USD, when it was seen, and its change from 24 hours before it."""
-    latest = TaoPrice.objects.filter(at__lte=now).order_by("-at").first()
+    latest = TaoPrice.objects.latest_at(now)
     if latest is None:
         return None
     before = (

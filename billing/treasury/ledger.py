@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Sum
+from django.utils import timezone
 
 from billing.models import MonthClose, TaoLot, TaoPrice, TaoTransfer, UsageDailyRollup, UsageRollup
 from billing.months import last_day_of
@@ -70,8 +71,8 @@ def tao_used_since(team, moment: datetime) -> Decimal:
     return used or ZERO
 
 
-def latest_tao_price() -> TaoPrice | None:
-    return TaoPrice.objects.order_by("-at", "-id").first()
+def latest_tao_price(now: datetime | None = None) -> TaoPrice | None:
+    return TaoPrice.objects.latest_at(now or timezone.now())
 
 
 # --- Closed months ------------------------------------------------------------------------

@@ -79,9 +79,8 @@ def moves_with(custom: Decimal | None) -> list[tuple[Decimal, bool]]:
 
 
 def latest_tao_usd(now: datetime) -> Decimal | None:
-    return (
-        TaoPrice.objects.filter(at__lte=now).order_by("-at", "-id").values_list("usd", flat=True)
-    ).first()
+    price = TaoPrice.objects.latest_at(now)
+    return price.usd if price is not None else None
 
 
 def panel_scenarios(
