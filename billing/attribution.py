@@ -17,6 +17,7 @@ from django.db.models.functions import Cast
 
 from billing.models import Status, UsageDailyRollup
 from billing.months import month_start
+from billing.spend import day_param
 from dashboard.models import Team
 
 ATTRIBUTES = {"end_user": "End user", "api_key_alias": "API key alias"}
@@ -256,15 +257,10 @@ def attribution_asked(attribute: str, params, *, today: date) -> AttributionAske
 
 
 def _day(params, name: str, default: date) -> date:
-    text = params.get(name, "").strip()
-    if not text:
-        return default
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise AttributionInvalid(
-            f"{name} must be a day as YYYY-MM-DD, not {text[:40]!r}."
-        ) from None
+        return day_param(params, name, default)
+    except ValueError as error:
+        raise AttributionInvalid(str(error)) from None
 
 
 def _text(params, name: str) -> str:

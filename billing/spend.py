@@ -140,16 +140,23 @@ def decimal_text(value: Decimal) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _date(params, name: str, default: date) -> date:
+def day_param(params, name: str, default: date) -> date:
+    """A query string's day as YYYY-MM-DD, or `default` when it is empty; ValueError saying
+    what was wrong otherwise."""
     text = params.get(name, "").strip()
     if not text:
         return default
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise SpendQueryInvalid(
-            name, f"{name} must be a date as YYYY-MM-DD, not {text[:40]!r}."
-        ) from None
+        raise ValueError(f"{name} must be a day as YYYY-MM-DD, not {text[:40]!r}.") from None
+
+
+def _date(params, name: str, default: date) -> date:
+    try:
+        return day_param(params, name, default)
+    except ValueError as error:
+        raise SpendQueryInvalid(name, str(error)) from None
 
 
 def _whole(params, name: str, default: int, *, low: int, high: int) -> int:

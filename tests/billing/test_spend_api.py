@@ -198,7 +198,7 @@ def test_another_teams_spend_is_not_counted(client, team, reader, clock):
     [
         ({"group_by": "model,colour"}, "invalid group_by", "Unknown group 'colour'; use any of"),
         ({"group_by": "model,model"}, "invalid group_by", "Name each group once."),
-        ({"start": "2026-13-01"}, "invalid start", "start must be a date as YYYY-MM-DD"),
+        ({"start": "2026-13-01"}, "invalid start", "start must be a day as YYYY-MM-DD"),
         ({"start": "2026-11-10", "end": "2026-11-01"}, "invalid end", "is before start"),
         ({"start": "2020-01-01"}, "invalid end", "at most 1098 days"),
         ({"page_size": "5000"}, "invalid page_size", "from 1 to 1000"),
