@@ -148,6 +148,17 @@ DEFAULT_RANGE = "7d"
 SORT_CHOICES = [(key, sort.label) for key, sort in USAGE_SORTS.items()]
 
 
+def _exact_text(label: str) -> forms.CharField:
+    """An optional filter on a text the proxy sends, matched exactly (end user, key alias)."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "exactly as sent"}),
+        error_messages={"max_length": "At most 200 characters: no call carries a longer one."},
+    )
+
+
 class UsageFilterForm(forms.Form):
     """The explorer's filters from the query string; choices come from the team's rollups."""
 
@@ -177,20 +188,8 @@ class UsageFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "id or its beginning"}),
         error_messages={"max_length": "A request id has at most 255 characters."},
     )
-    end_user = forms.CharField(
-        label="End user",
-        required=False,
-        max_length=200,
-        widget=forms.TextInput(attrs={"placeholder": "exactly as sent"}),
-        error_messages={"max_length": "At most 200 characters: no call carries a longer one."},
-    )
-    api_key_alias = forms.CharField(
-        label="API key alias",
-        required=False,
-        max_length=200,
-        widget=forms.TextInput(attrs={"placeholder": "exactly as sent"}),
-        error_messages={"max_length": "At most 200 characters: no call carries a longer one."},
-    )
+    end_user = _exact_text("End user")
+    api_key_alias = _exact_text("API key alias")
     sort = forms.ChoiceField(label="Sort", choices=SORT_CHOICES)
     # Set by the pager's links, never by the form: changing a filter starts at the top.
     before = forms.CharField(required=False, widget=forms.HiddenInput)
