@@ -13,11 +13,14 @@ import json
 import secrets
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from dashboard.sso import discovery
 
 KEY_ID = "test-key-1"
 
@@ -164,3 +167,18 @@ class OidcProvider:
 
 def _json(status: int, document: dict) -> tuple[int, dict, bytes]:
     return status, {"Content-Type": "application/json"}, json.dumps(document).encode()
+
+
+@contextmanager
+def provider_in_use(settings, **more_settings):
+    """A provider started, and the app's settings pointed at it (plus `more_settings`), with
+    the discovery cache cleared before and after."""
+    with OidcProvider() as provider:
+        settings.OIDC_ISSUER = provider.issuer
+        settings.OIDC_RP_CLIENT_ID = provider.client_id
+        settings.OIDC_RP_CLIENT_SECRET = provider.client_secret
+        for name, value in more_settings.items():
+            setattr(settings, name, value)
+        discovery.forget()
+        yield provider
+        discovery.forget()

@@ -16,7 +16,7 @@ from dashboard.invitations import invitation_send
 from dashboard.models import AuditEvent, Membership, Role, SsoIdentity
 from dashboard.sso import discovery
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
-from tests.oidc_provider import OidcProvider
+from tests.oidc_provider import OidcProvider, provider_in_use
 
 User = get_user_model()
 LINK = re.compile(r"https?://[^/\s]+(/invitations/[^/\s]+/)")
@@ -24,13 +24,8 @@ LINK = re.compile(r"https?://[^/\s]+(/invitations/[^/\s]+/)")
 
 @pytest.fixture
 def provider(settings, db):
-    with OidcProvider() as provider:
-        settings.OIDC_ISSUER = provider.issuer
-        settings.OIDC_RP_CLIENT_ID = provider.client_id
-        settings.OIDC_RP_CLIENT_SECRET = provider.client_secret
-        discovery.forget()
+    with provider_in_use(settings) as provider:
         yield provider
-        discovery.forget()
 
 
 def sso_sign_in(client, next_path: str = ""):

@@ -4,21 +4,15 @@ claim grants, and a refusal said on the sign-in page."""
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.sso import discovery
-from tests.oidc_provider import OidcProvider
+from tests.oidc_provider import provider_in_use
 
 
 @pytest.fixture
 def provider(settings, teams):
-    with OidcProvider() as provider:
-        settings.OIDC_ISSUER = provider.issuer
-        settings.OIDC_RP_CLIENT_ID = provider.client_id
-        settings.OIDC_RP_CLIENT_SECRET = provider.client_secret
-        settings.OIDC_PROVIDER_NAME = "Acme SSO"
-        settings.OIDC_GROUP_ROLES = [("llm-finance", "maven", "finance")]
-        discovery.forget()
+    roles = [("llm-finance", "maven", "finance")]
+    mapped = {"OIDC_PROVIDER_NAME": "Acme SSO", "OIDC_GROUP_ROLES": roles}
+    with provider_in_use(settings, **mapped) as provider:
         yield provider
-        discovery.forget()
 
 
 def test_a_new_person_signs_in_with_sso_and_lands_in_their_groups_team(page, provider):
